@@ -1,0 +1,87 @@
+"""The one error hierarchy of spikeforge.
+
+Every error a user can cause is a :class:`SpikeforgeError`. Messages name the place (layer,
+file, field, actor) and the numbers involved, e.g.
+``"layer conv3 (tile 7): 4608 input rows needed, crossbar has 256"``. The CLI catches
+:class:`SpikeforgeError` only, prints its message on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SpikeforgeError",
+    "UnsupportedLayerError",
+    "ShapeError",
+    "InvalidNetworkError",
+    "InvalidDataError",
+    "ModelFileError",
+    "ConversionError",
+    "SimulationError",
+    "QuantizationError",
+    "InvalidHardwareSpecError",
+    "CapacityError",
+    "InfeasibleMappingError",
+    "InvalidGraphError",
+    "DeadlockError",
+    "AdmissionError",
+]
+
+
+class SpikeforgeError(Exception):
+    """Base class of every error spikeforge raises on bad input or an impossible request."""
+
+
+class UnsupportedLayerError(SpikeforgeError):
+    """An operation in an imported model has no representation in the network IR."""
+
+
+class ShapeError(SpikeforgeError):
+    """Tensor shapes of connected layers do not fit together."""
+
+
+class InvalidNetworkError(SpikeforgeError):
+    """A network is malformed: dangling inputs, cycles, duplicate names, NaN/Inf parameters."""
+
+
+class InvalidDataError(SpikeforgeError):
+    """Input or calibration data is empty, of the wrong shape or type, or not finite."""
+
+
+class ModelFileError(SpikeforgeError):
+    """A model or network file cannot be read safely: missing, not a model, or pickled code."""
+
+
+class ConversionError(SpikeforgeError):
+    """An ANN cannot be converted to an SNN as asked (e.g. degenerate calibration statistics)."""
+
+
+class SimulationError(SpikeforgeError):
+    """A simulation request is invalid (timesteps, mode, network kind)."""
+
+
+class QuantizationError(SpikeforgeError):
+    """Bit-widths or fixed-point formats are invalid or cannot represent the network."""
+
+
+class InvalidHardwareSpecError(SpikeforgeError):
+    """A hardware description has an unknown, missing or out-of-range field."""
+
+
+class CapacityError(SpikeforgeError):
+    """The hardware has too few crossbars, cores or chips for the network."""
+
+
+class InfeasibleMappingError(SpikeforgeError):
+    """A neuron or layer cannot be mapped under the hardware's limits with the allowed options."""
+
+
+class InvalidGraphError(SpikeforgeError):
+    """A dataflow graph is malformed or inconsistent (no repetition vector exists)."""
+
+
+class DeadlockError(SpikeforgeError):
+    """A dataflow graph deadlocks: a cycle carries too few initial tokens."""
+
+
+class AdmissionError(SpikeforgeError):
+    """A run-time admission request is malformed (the rejection of a valid request is a result)."""
