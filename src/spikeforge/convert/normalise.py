@@ -1,0 +1,248 @@
+r"""ANN→SNN conversion by data-based normalisation (rate coding, reset by subtraction).
+
+Every ReLU becomes a layer of IF (or LIF) neurons. A ReLU's activation scale :math:`\lambda`
+(per layer or per channel) is a statistic of its activations on calibration data — the
+maximum, or a percentile such as 99.9 (Rueckauer et al. 2017, "robust normalisation") — or,
+for clipped and QCFS-trained activations, the clip itself. Each tensor then carries a scale
+vector :math:`s` (ANN value = :math:`s` × SNN rate) and each synaptic layer is rescaled from
+its input scale to its output scale, **bias included**:
+
+.. math::
+    W'_{o,i} = W_{o,i}\, \frac{s^\mathrm{in}_i}{s^\mathrm{out}_o}, \qquad
+    b'_o = \frac{b_o}{s^\mathrm{out}_o}
+
+With ``balance="weights"`` a synaptic layer's output scale is the :math:`\lambda` of the ReLU
+it feeds, so neuron thresholds are 1; with ``balance="thresholds"`` weights keep the ANN's
+units and each neuron's threshold becomes :math:`\theta = \lambda / s^\mathrm{in}` (threshold
+balancing). Both give the same spike trains; they differ in the numbers that reach hardware.
+Residual sums get per-input gains :math:`s_i / s^\mathrm{out}` and concatenations carry the
+scales of their parts, so every input of an Add or Concat is brought to a common scale.
+Layers without a ReLU after them (the classifier) keep scale 1: their read-out, the
+accumulated membrane potential divided by t, estimates the ANN's output in its own units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from spikeforge.errors import ConversionError
+from spikeforge.ir import network as ir
+from spikeforge.sim.simulator import iterate_ann
+
+# Scale-preserving layers through which a synaptic layer's output reaches the ReLU it feeds.
+_PASS_THROUGH = (ir.AvgPool2d, ir.MaxPool2d, ir.Upsample, ir.Add)
+
+
+def _parse_statistic(statistic: str | float) -> float:
+    """``'max'`` → 100; ``'p99.9'``, ``'99.9'`` or 99.9 → 99.9."""
+    if statistic == "max":
+        return 100.0
+    text = str(statistic).lstrip("p")
+    try:
+        q = float(text)
+    except ValueError:
+        raise ConversionError(f"statistic {statistic!r}: use 'max' or a percentile like 'p99.9'") from None
+    if not 0 < q <= 100:
+        raise ConversionError(f"statistic {statistic!r}: percentile must be in (0, 100]")
+    return q
+
+
+def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, statistic: str | float = "p99.99",
+                      per_channel: bool = True, batch_size: int = 256, max_samples: int = 200_000,
+                      seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-ReLU activation scale λ (vector over channels) from calibration data.
+
+    Clipped or QCFS ReLUs use their clip. Others use the chosen statistic of their positive
+    activations (zeros are excluded, as in Rueckauer et al. 2017), per channel or per layer; a
+    channel that never activates falls back to the layer's value. Percentiles are taken over
+    a uniform random sample of at most ``max_samples`` values per channel.
+
+    Raises
+    ------
+    InvalidDataError
+        Empty, non-finite or wrongly shaped calibration data.
+    ConversionError
+        An unknown statistic.
+    """
+    q = _parse_statistic(statistic)
+    relus = [n for n in ann.nodes if isinstance(n, ir.ReLU)]
+    scales: dict[str, np.ndarray] = {}
+    for n in relus:
+        if n.clip is not None:
+            scales[n.name] = np.full(ann.shape(n.name)[0], n.clip, dtype=np.float64)
+    todo = [n.name for n in relus if n.name not in scales]
+    if not todo:
+        return scales
+    if calib is None:
+        raise ConversionError(f"network {ann.name}: unclipped ReLUs {todo} need calibration data")
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[list[np.ndarray]]] = {name: [[] for _ in range(ann.shape(name)[0])] for name in todo}
+    n_total = max(1, len(calib))
+    for batch in iterate_ann(ann, calib, record=todo, batch_size=batch_size):
+        for name in todo:
+            act = batch[name].numpy()
+            per_ch = np.moveaxis(act, 1, 0).reshape(act.shape[1], -1)
+            keep = max(1, -(-max_samples * act.shape[0] // n_total))
+            for c, values in enumerate(per_ch):
+                values = values[values > 0]
+                if values.size > keep:
+                    values = rng.choice(values, keep, replace=False)
+                samples[name][c].append(values)
+    for name in todo:
+        channels = [np.concatenate(parts) for parts in samples[name]]
+        everything = np.concatenate(channels)
+        layer_value = float(np.percentile(everything, q)) if everything.size else 1.0
+        if per_channel:
+            vec = np.array([np.percentile(v, q) if v.size else layer_value for v in channels])
+        else:
+            vec = np.full(len(channels), layer_value)
+        scales[name] = np.where(vec > 0, vec, 1.0)
+    return scales
+
+
+def _expand(scale: np.ndarray, shape: ir.Shape) -> np.ndarray:
+    """Per-channel scale of a tensor of ``shape`` → one value per element (flattened)."""
+    return np.repeat(scale, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+
+
+def _owner_relu(net: ir.Network, name: str) -> ir.ReLU | None:
+    """The ReLU a synaptic layer's output reaches through scale-preserving layers, if unique."""
+    while True:
+        consumers = net.consumers(name)
+        if len(consumers) != 1:
+            return None
+        (nxt,) = consumers
+        if isinstance(nxt, ir.ReLU):
+            return nxt
+        if not isinstance(nxt, _PASS_THROUGH):
+            return None
+        name = nxt.name
+
+
+def convert(ann: ir.Network, calib: np.ndarray | torch.Tensor | None = None, *,
+            statistic: str | float = "p99.99", per_channel: bool = True, balance: str = "weights",
+            neuron: str = "IF", beta: float = 1.0, v_init: float = 0.5,
+            scales: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> ir.Network:
+    """Convert an ANN network to an SNN of IF (or LIF) neurons with reset by subtraction.
+
+    Parameters
+    ----------
+    ann : Network
+        The imported ANN (ReLU activations).
+    calib : array (N, *input_shape), optional
+        Calibration inputs; needed unless every ReLU is clipped/QCFS or ``scales`` is given.
+    statistic : {'max', 'p99.9', 'p99.99', ...}
+        Statistic of positive activations used as the scale λ.
+    per_channel : bool
+        One λ per output channel (default) or one per layer.
+    balance : {'weights', 'thresholds'}
+        Fold the scales into weights and biases (thresholds 1), or into thresholds.
+    neuron : {'IF', 'LIF'}
+    beta : float
+        LIF leak factor per timestep (ignored for IF).
+    v_init : float
+        Initial membrane potential as a fraction of the threshold (0.5 halves the rounding error).
+    scales : mapping, optional
+        Precomputed λ per ReLU (from :func:`activation_scales`).
+
+    Raises
+    ------
+    ConversionError
+        The network is already an SNN, options are invalid, or calibration data is missing.
+    InvalidDataError
+        Calibration data is empty, not finite, or of the wrong shape.
+
+    Examples
+    --------
+    >>> net = ir.Network((ir.Input("x", (), (2,)),
+    ...                   ir.Linear("fc", ("x",), np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)),
+    ...                   ir.ReLU("act", ("fc",), clip=2.0)), ("act",))
+    >>> snn = convert(net)
+    >>> snn.node("fc").weight.tolist(), type(snn.node("act")).__name__
+    ([[1.0, 0.0], [0.0, 0.5]], 'IF')
+    """
+    if ann.kind != "ann":
+        raise ConversionError(f"network {ann.name} already has spiking neurons")
+    if balance not in ("weights", "thresholds"):
+        raise ConversionError(f"balance={balance!r}: use 'weights' or 'thresholds'")
+    if neuron not in ("IF", "LIF"):
+        raise ConversionError(f"neuron={neuron!r}: use 'IF' or 'LIF'")
+    if not 0.0 <= v_init < 1.0:
+        raise ConversionError(f"v_init={v_init}: must be in [0, 1)")
+    if scales is None:
+        scales = activation_scales(ann, calib, statistic=statistic, per_channel=per_channel,
+                                   batch_size=batch_size)
+
+    scale: dict[str, np.ndarray] = {}
+    nodes: list[ir.Node] = []
+
+    def target(node: ir.Node) -> np.ndarray:
+        owner = _owner_relu(ann, node.name)
+        channels = ann.shape(node.name)[0]
+        if owner is None or balance == "thresholds":
+            return np.ones(channels)
+        return scales[owner.name]
+
+    for node in ann.nodes:
+        shape = ann.shape(node.name)
+        ins = [scale[i] for i in node.inputs]
+        if isinstance(node, ir.Input):
+            scale[node.name] = np.ones(shape[0])
+            nodes.append(node)
+        elif isinstance(node, (ir.Conv2d, ir.Linear, ir.ConvTranspose2d)):
+            out = target(node)
+            w = node.weight.astype(np.float64)
+            if isinstance(node, ir.ConvTranspose2d):  # weight (in, out/groups, kh, kw)
+                g = node.groups
+                out_g = out.reshape(g, 1, -1)
+                w = w.reshape(g, w.shape[0] // g, w.shape[1], *w.shape[2:])
+                w = w * ins[0].reshape(g, -1, 1, 1, 1) / out_g[..., None, None]
+                w = w.reshape(node.weight.shape)
+            elif isinstance(node, ir.Conv2d):
+                per_group_in = node.weight.shape[1]
+                s_in = ins[0].reshape(node.groups, 1, per_group_in)
+                s_in = np.broadcast_to(s_in, (node.groups, shape[0] // node.groups, per_group_in)).reshape(shape[0], -1)
+                w = w * s_in[:, :, None, None] / out[:, None, None, None]
+            else:
+                w = w * ins[0][None, :] / out[:, None]
+            bias = None if node.bias is None else (node.bias / out).astype(np.float32)
+            nodes.append(dataclasses.replace(node, weight=w.astype(np.float32), bias=bias))
+            scale[node.name] = out
+        elif isinstance(node, ir.SparseLinear):
+            out = target(node)
+            s_in = _expand(ins[0], ann.shape(node.inputs[0]))
+            s_out = _expand(out, shape)
+            w = node.weight * s_in[node.pre] / s_out[node.post]
+            bias = None if node.bias is None else (node.bias / s_out).astype(np.float32)
+            nodes.append(dataclasses.replace(node, weight=w.astype(np.float32), bias=bias))
+            scale[node.name] = out
+        elif isinstance(node, ir.ReLU):
+            lam = scales[node.name]
+            threshold = lam / ins[0]
+            if np.allclose(threshold, threshold[0]):  # one threshold for the whole layer
+                threshold = threshold[0]
+            threshold = np.asarray(threshold, np.float32)
+            if neuron == "LIF":
+                nodes.append(ir.LIF(node.name, node.inputs, threshold=threshold, v_init=v_init, beta=beta))
+            else:
+                nodes.append(ir.IF(node.name, node.inputs, threshold=threshold, v_init=v_init))
+            scale[node.name] = lam
+        elif isinstance(node, ir.Add):
+            out = target(node) if _owner_relu(ann, node.name) is not None else np.max(ins, axis=0)
+            gains = tuple(None if np.allclose(s, out) else (s / out).astype(np.float32) for s in ins)
+            nodes.append(dataclasses.replace(node, gains=None if all(g is None for g in gains) else gains))
+            scale[node.name] = out
+        elif isinstance(node, ir.Concat):
+            scale[node.name] = np.concatenate(ins)
+            nodes.append(node)
+        elif isinstance(node, ir.Flatten):
+            scale[node.name] = _expand(ins[0], ann.shape(node.inputs[0]))
+            nodes.append(node)
+        else:  # pooling, upsampling: per-channel scale unchanged
+            scale[node.name] = ins[0]
+            nodes.append(node)
+    return ir.Network(tuple(nodes), ann.outputs, ann.name)

@@ -1,0 +1,197 @@
+"""Loading, listing, writing and tabulating hardware descriptions.
+
+A hardware description is a TOML file validated into a frozen
+:class:`~spikeforge.ir.hardware.Hardware`. Presets ship in ``spikeforge/hardware/presets``;
+a user file is accepted wherever a preset name is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from spikeforge.errors import InvalidHardwareSpecError
+from spikeforge.ir.hardware import Hardware, hardware_from_dict
+
+__all__ = ["load_hardware", "list_presets", "hardware_to_toml", "hardware_table_rows"]
+
+_PRESETS = resources.files("spikeforge.hardware") / "presets"
+
+# Unit suffixes of field names, longest first, and how to print them.
+_UNITS = (
+    ("_spikes_per_s", "spikes/s"),
+    ("_spikes", "spikes"),
+    ("_bits", "bits"),
+    ("_ns", "ns"),
+    ("_pj", "pJ"),
+    ("_w", "W"),
+)
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped hardware presets, sorted.
+
+    Returns
+    -------
+    list of str
+        Preset names accepted by :func:`load_hardware`.
+
+    Examples
+    --------
+    >>> "loihi" in list_presets()
+    True
+    """
+    return sorted(p.name[: -len(".toml")] for p in _PRESETS.iterdir() if p.name.endswith(".toml"))
+
+
+def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
+    """Load a hardware description by preset name or from a TOML file.
+
+    Parameters
+    ----------
+    name_or_path : str, path-like or Hardware
+        A preset name (see :func:`list_presets`), or a path to a TOML file. A
+        :class:`Hardware` value is returned unchanged, so stages can accept either.
+
+    Returns
+    -------
+    Hardware
+        The validated, frozen spec.
+
+    Raises
+    ------
+    InvalidHardwareSpecError
+        If the name is neither a preset nor an existing file, the file is not valid TOML,
+        or any field is unknown, missing, mistyped or out of range. The message names the
+        file, the dotted field path and the bad value.
+
+    Examples
+    --------
+    >>> load_hardware("loihi").core.neurons_per_core
+    1024
+    """
+    if isinstance(name_or_path, Hardware):
+        return name_or_path
+    text = os.fspath(name_or_path)
+    preset = _PRESETS / f"{text}.toml"
+    if isinstance(name_or_path, str) and text in list_presets():
+        return _parse(preset.read_text(encoding="utf-8"), source=preset.name)
+    path = Path(text)
+    if not path.is_file():
+        if path.exists():
+            raise InvalidHardwareSpecError(f"{text}: not a file")
+        looks_like_path = path.suffix or os.sep in text or "/" in text
+        if looks_like_path:
+            raise InvalidHardwareSpecError(f"{text}: no such hardware file")
+        raise InvalidHardwareSpecError(
+            f"{text}: unknown hardware; not a preset ({', '.join(list_presets())}) "
+            "and no such file"
+        )
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidHardwareSpecError(f"{text}: cannot read hardware file: {exc}") from None
+    return _parse(content, source=text)
+
+
+def _parse(content: str, *, source: str) -> Hardware:
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidHardwareSpecError(f"{source}: not a valid TOML file: {exc}") from None
+    return hardware_from_dict(data, source=source)
+
+
+def hardware_to_toml(hw: Hardware) -> str:
+    """Write a spec as TOML text that :func:`load_hardware` reads back to an equal value.
+
+    Optional fields that are unset are left out.
+
+    Parameters
+    ----------
+    hw : Hardware
+        The spec to write.
+
+    Returns
+    -------
+    str
+        TOML document.
+
+    Examples
+    --------
+    >>> import tomllib
+    >>> hw = load_hardware("truenorth")
+    >>> tomllib.loads(hardware_to_toml(hw))["chip"]
+    {'mesh_x': 64, 'mesh_y': 64}
+    """
+    top: list[str] = []
+    tables: list[str] = []
+    for key, value in hw.model_dump(exclude_none=True).items():
+        if isinstance(value, dict):
+            tables.append(f"\n[{key}]")
+            tables.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            top.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(top + tables) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def hardware_table_rows(hw: Hardware) -> list[tuple[str, str]]:
+    """Rows ``(field, value with unit)`` describing a spec, for a CLI table.
+
+    Every set field in dotted form, followed by derived totals.
+
+    Parameters
+    ----------
+    hw : Hardware
+        The spec to describe.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(field, value)`` pairs, e.g. ``("noc.hop_latency_ns", "5.3 ns")``.
+
+    Examples
+    --------
+    >>> rows = dict(hardware_table_rows(load_hardware("loihi")))
+    >>> rows["energy.per_synop_pj"], rows["total cores"]
+    ('23.6 pJ', '128')
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in hw.model_dump(exclude_none=True).items():
+        if isinstance(value, dict):
+            rows.extend((f"{key}.{k}", _with_unit(k, v)) for k, v in value.items())
+        else:
+            rows.append((key, str(value)))
+    rows += [
+        ("cores per chip", f"{hw.cores_per_chip:,}"),
+        ("total cores", f"{hw.total_cores:,}"),
+        ("total crossbars", f"{hw.total_crossbars:,}"),
+        ("neurons per chip", f"{hw.neurons_per_chip:,}"),
+        ("total neurons", f"{hw.total_neurons:,}"),
+        ("synapse memory per core", f"{hw.synapse_memory_bits_per_core:,} bits"),
+    ]
+    return rows
+
+
+def _with_unit(field: str, value: object) -> str:
+    if isinstance(value, int):
+        shown = f"{value:,}"
+    elif isinstance(value, float):
+        shown = f"{value:g}"
+    else:
+        shown = str(value)
+    for suffix, unit in _UNITS:
+        if field.endswith(suffix):
+            return f"{shown} {unit}"
+    return shown

@@ -1,0 +1,530 @@
+"""Network IR: a typed, immutable, layer-level graph of an ANN or SNN.
+
+Connectivity stays structured (a convolution is a kernel, not a synapse list), so an
+ImageNet-size network fits in memory; neuron- and synapse-level views are derived on demand.
+Every node is a frozen dataclass; its array fields are read-only numpy arrays. A
+:class:`Network` checks at construction that names are unique, inputs precede their consumers,
+parameters are finite, and shapes fit; it infers every node's output shape (batch excluded).
+
+Shapes are ``(C, H, W)`` for feature maps and ``(F,)`` for vectors.
+
+Examples
+--------
+>>> import numpy as np
+>>> net = Network((Input("x", (), (4,)),
+...                Linear("fc", ("x",), np.ones((3, 4), np.float32), None),
+...                ReLU("act", ("fc",))), outputs=("act",))
+>>> net.shape("act"), net.kind
+((3,), 'ann')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from spikeforge.errors import InvalidNetworkError, ShapeError
+
+Shape = tuple[int, ...]
+
+
+def _frozen(array: np.ndarray | None, where: str) -> np.ndarray | None:
+    """Return a read-only float32 (or integer) copy of ``array``; reject NaN/Inf."""
+    if array is None:
+        return None
+    out = np.array(array, copy=True)
+    if out.dtype.kind == "f":
+        out = out.astype(np.float64 if out.dtype == np.float64 else np.float32, copy=False)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            raise InvalidNetworkError(f"{where}: {int(bad.sum())} of {out.size} values are NaN or Inf")
+    out.setflags(write=False)
+    return out
+
+
+def _pair(value: int | Iterable[int]) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        return (int(value), int(value))
+    a, b = value
+    return (int(a), int(b))
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """A layer of the network. ``inputs`` name the nodes whose outputs it consumes."""
+
+    name: str
+    inputs: tuple[str, ...]
+
+    arity: ClassVar[int | None] = 1  # number of inputs; None means two or more
+    is_neuron: ClassVar[bool] = False
+    is_synaptic: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                object.__setattr__(self, f.name, _frozen(value, f"layer {self.name}.{f.name}"))
+            elif isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fail(self, message: str) -> ShapeError:
+        return ShapeError(f"layer {self.name} ({type(self).__name__}): {message}")
+
+
+@dataclass(frozen=True, eq=False)
+class Input(Node):
+    """Network input of a fixed ``shape`` (batch excluded). Analog values, injected as current."""
+
+    shape: Shape = ()
+    arity: ClassVar[int | None] = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if not self.shape or any(s <= 0 for s in self.shape):
+            raise ShapeError(f"layer {self.name} (Input): shape {self.shape} must be non-empty and positive")
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        return self.shape
+
+
+@dataclass(frozen=True, eq=False)
+class Linear(Node):
+    r"""Dense synapses: :math:`y = W x + b`, ``weight`` of shape (out, in)."""
+
+    weight: np.ndarray = None
+    bias: np.ndarray | None = None
+    is_synaptic: ClassVar[bool] = True
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        if len(s) != 1:
+            raise self._fail(f"input shape {s} is not a vector; insert a Flatten")
+        if self.weight.ndim != 2 or self.weight.shape[1] != s[0]:
+            raise self._fail(f"weight {self.weight.shape} does not take {s[0]} inputs")
+        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
+            raise self._fail(f"bias {self.bias.shape} does not match {self.weight.shape[0]} outputs")
+        return (self.weight.shape[0],)
+
+
+def _conv_taps(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: int) -> np.ndarray:
+    """Number of kernel taps landing inside the input for each output index (padding excluded)."""
+    o = np.arange(n_out)[:, None] * stride - pad + np.arange(k)[None, :] * dil
+    return ((o >= 0) & (o < n_in)).sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(Node):
+    r"""2-D convolution, ``weight`` (out, in/groups, kh, kw):
+    :math:`y_{o,p} = b_o + \sum_{i,k} W_{o,i,k}\, x_{i,\, p s + k d - pad}`."""
+
+    weight: np.ndarray = None
+    bias: np.ndarray | None = None
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    is_synaptic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("stride", "padding", "dilation"):
+            object.__setattr__(self, name, _pair(getattr(self, name)))
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        if len(s) != 3:
+            raise self._fail(f"input shape {s} is not (C, H, W)")
+        w = self.weight
+        if w.ndim != 4 or self.groups < 1 or w.shape[0] % self.groups:
+            raise self._fail(f"weight {w.shape} with groups={self.groups} is not a conv kernel")
+        if w.shape[1] * self.groups != s[0]:
+            raise self._fail(f"weight {w.shape} with groups={self.groups} takes {w.shape[1] * self.groups} "
+                             f"input channels, input has {s[0]}")
+        if self.bias is not None and self.bias.shape != (w.shape[0],):
+            raise self._fail(f"bias {self.bias.shape} does not match {w.shape[0]} output channels")
+        hw = []
+        for n, k, st, p, d in zip(s[1:], w.shape[2:], self.stride, self.padding, self.dilation):
+            out = (n + 2 * p - d * (k - 1) - 1) // st + 1
+            if out <= 0 or st <= 0 or p < 0 or d <= 0:
+                raise self._fail(f"input {s} with kernel {w.shape[2:]}, stride {self.stride}, "
+                                 f"padding {self.padding} gives an empty output")
+            hw.append(out)
+        return (w.shape[0], *hw)
+
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        """Exact number of synapses (padding taps excluded)."""
+        th = _conv_taps(in_shape[1], out_shape[1], self.weight.shape[2], self.stride[0], self.padding[0], self.dilation[0])
+        tw = _conv_taps(in_shape[2], out_shape[2], self.weight.shape[3], self.stride[1], self.padding[1], self.dilation[1])
+        return int(self.weight.shape[0] * self.weight.shape[1] * th.sum() * tw.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class ConvTranspose2d(Node):
+    """Transposed 2-D convolution, ``weight`` (in, out/groups, kh, kw), as ``torch.nn.ConvTranspose2d``."""
+
+    weight: np.ndarray = None
+    bias: np.ndarray | None = None
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    output_padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    is_synaptic: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("stride", "padding", "output_padding", "dilation"):
+            object.__setattr__(self, name, _pair(getattr(self, name)))
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        w = self.weight
+        if len(s) != 3 or w.ndim != 4 or w.shape[0] != s[0] or w.shape[0] % self.groups:
+            raise self._fail(f"weight {w.shape} (groups={self.groups}) does not take input {s}")
+        out_c = w.shape[1] * self.groups
+        if self.bias is not None and self.bias.shape != (out_c,):
+            raise self._fail(f"bias {self.bias.shape} does not match {out_c} output channels")
+        hw = []
+        for n, k, st, p, op, d in zip(s[1:], w.shape[2:], self.stride, self.padding, self.output_padding,
+                                      self.dilation):
+            out = (n - 1) * st - 2 * p + d * (k - 1) + op + 1
+            if out <= 0:
+                raise self._fail(f"input {s} gives an empty output")
+            hw.append(out)
+        return (out_c, *hw)
+
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        """Exact number of synapses: each input position feeds the kernel taps landing inside the output."""
+        # A transposed conv is the adjoint of a conv from the output to the input: same taps.
+        th = _conv_taps(out_shape[1], in_shape[1], self.weight.shape[2], self.stride[0], self.padding[0], self.dilation[0])
+        tw = _conv_taps(out_shape[2], in_shape[2], self.weight.shape[3], self.stride[1], self.padding[1], self.dilation[1])
+        return int(self.weight.shape[0] * self.weight.shape[1] * th.sum() * tw.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class SparseLinear(Node):
+    r"""Explicit synapse list for hand-built, irregular SNNs: :math:`y_{post} \mathrel{+}= w\, x_{pre}`.
+
+    ``pre``, ``post`` and ``weight`` have one entry per synapse; the input is flattened.
+    """
+
+    pre: np.ndarray = None
+    post: np.ndarray = None
+    weight: np.ndarray = None
+    n_out: int = 0
+    bias: np.ndarray | None = None
+    out_shape: Shape | None = None  # optional (C, H, W) view of the n_out outputs
+    is_synaptic: ClassVar[bool] = True
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        n_in = int(np.prod(s))
+        if not (self.pre.shape == self.post.shape == self.weight.shape) or self.pre.ndim != 1:
+            raise self._fail(f"pre {self.pre.shape}, post {self.post.shape}, weight {self.weight.shape} differ")
+        if self.pre.size and (self.pre.min() < 0 or self.pre.max() >= n_in):
+            raise self._fail(f"presynaptic index {int(self.pre.max())} outside the {n_in} inputs")
+        if self.post.size and (self.post.min() < 0 or self.post.max() >= self.n_out):
+            raise self._fail(f"postsynaptic index {int(self.post.max())} outside the {self.n_out} outputs")
+        shape = tuple(self.out_shape) if self.out_shape else (self.n_out,)
+        if int(np.prod(shape)) != self.n_out:
+            raise self._fail(f"out_shape {shape} does not hold {self.n_out} outputs")
+        return shape
+
+
+@dataclass(frozen=True, eq=False)
+class _Pool(Node):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "kernel", _pair(self.kernel))
+        object.__setattr__(self, "stride", _pair(self.stride) if self.stride is not None else self.kernel)
+        object.__setattr__(self, "padding", _pair(self.padding))
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        if len(s) != 3:
+            raise self._fail(f"input shape {s} is not (C, H, W)")
+        hw = [(n + 2 * p - k) // st + 1 for n, k, st, p in zip(s[1:], self.kernel, self.stride, self.padding)]
+        if min(hw) <= 0:
+            raise self._fail(f"kernel {self.kernel} does not fit input {s}")
+        return (s[0], *hw)
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool2d(_Pool):
+    """Average pooling (padding counts as zero, as ``count_include_pad=True``): a fixed linear synapse layer."""
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d(_Pool):
+    """Max pooling. On spikes, the simulator passes the spikes of the window's highest-rate neuron."""
+
+
+@dataclass(frozen=True, eq=False)
+class Upsample(Node):
+    """Nearest-neighbour upsampling by an integer ``scale`` in both spatial dimensions."""
+
+    scale: int = 2
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        if len(s) != 3 or self.scale < 1:
+            raise self._fail(f"input {s} with scale {self.scale}")
+        return (s[0], s[1] * self.scale, s[2] * self.scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten(Node):
+    """Flatten (C, H, W) into (C·H·W,), channel-major as ``torch.flatten(x, 1)``."""
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        return (int(np.prod(shapes[0])),)
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Node):
+    r"""Elementwise sum of two or more inputs, each scaled by a per-channel ``gains[i]`` (None = 1):
+    :math:`y = \sum_i g_i \odot x_i`. Gains bring residual branches to a common scale after
+    conversion; on hardware a gain is a one-to-one synapse weight."""
+
+    gains: tuple[np.ndarray | None, ...] | None = None
+    arity: ClassVar[int | None] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.gains is not None:
+            gains = tuple(_frozen(g, f"layer {self.name}.gains") for g in self.gains)
+            object.__setattr__(self, "gains", gains)
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        if any(s != shapes[0] for s in shapes):
+            raise self._fail(f"input shapes {shapes} differ")
+        if self.gains is not None:
+            if len(self.gains) != len(shapes):
+                raise self._fail(f"{len(self.gains)} gains for {len(shapes)} inputs")
+            for g in self.gains:
+                if g is not None and g.shape not in ((), (shapes[0][0],)):
+                    raise self._fail(f"gain shape {g.shape} is not per-channel for {shapes[0]}")
+        return shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Node):
+    """Concatenation along the channel (first) dimension, as U-Net skip connections."""
+
+    arity: ClassVar[int | None] = None
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        if any(len(s) != len(shapes[0]) or s[1:] != shapes[0][1:] for s in shapes):
+            raise self._fail(f"input shapes {shapes} differ beyond the channel dimension")
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+
+
+@dataclass(frozen=True, eq=False)
+class ReLU(Node):
+    r"""Rectifier, optionally clipped at ``clip`` and quantised to ``levels`` steps (QCFS):
+
+    .. math::
+        y = \frac{\lambda}{L}\,\mathrm{clamp}\!\left(\left\lfloor \frac{x L}{\lambda} + \tfrac12 \right\rfloor, 0, L\right)
+
+    with :math:`\lambda` = ``clip`` and :math:`L` = ``levels``; plain ReLU when both are None,
+    clipped ReLU :math:`\min(\max(x, 0), \lambda)` when only ``clip`` is set."""
+
+    clip: float | None = None
+    levels: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.levels is not None and (self.clip is None or self.levels < 1):
+            raise InvalidNetworkError(f"layer {self.name} (ReLU): levels={self.levels} needs a clip > 0 and levels ≥ 1")
+        if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
+            raise InvalidNetworkError(f"layer {self.name} (ReLU): clip={self.clip} must be finite and > 0")
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        return shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class _Neuron(Node):
+    threshold: np.ndarray = None  # scalar or one per channel
+    v_init: float = 0.5  # initial membrane potential, as a fraction of the threshold
+    is_neuron: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.threshold is None:
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): no threshold")
+        object.__setattr__(self, "threshold", np.asarray(self.threshold, dtype=np.float32))
+        super().__post_init__()
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        if self.threshold.shape not in ((), (s[0],)):
+            raise self._fail(f"threshold shape {self.threshold.shape} is neither scalar nor per-channel for {s}")
+        if (self.threshold <= 0).any():
+            raise InvalidNetworkError(f"layer {self.name}: thresholds must be > 0, "
+                                      f"minimum is {float(self.threshold.min())}")
+        return s
+
+
+@dataclass(frozen=True, eq=False)
+class IF(_Neuron):
+    r"""Integrate-and-fire neurons with reset by subtraction and binary spikes.
+
+    .. math::
+        v_t = v_{t-1} + I_t, \qquad s_t = [v_t \ge \theta], \qquad v_t \leftarrow v_t - \theta s_t,
+        \qquad v_0 = v_\mathrm{init}\,\theta
+
+    At most one spike per neuron per timestep; residual charge carries over (no information lost)."""
+
+
+@dataclass(frozen=True, eq=False)
+class LIF(_Neuron):
+    r"""Leaky integrate-and-fire neurons with reset by subtraction and binary spikes.
+
+    .. math::
+        v_t = \beta\, v_{t-1} + I_t, \qquad s_t = [v_t \ge \theta], \qquad v_t \leftarrow v_t - \theta s_t
+
+    with leak factor :math:`\beta` = ``beta`` in (0, 1]; ``beta = 1`` is :class:`IF`."""
+
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.beta <= 1.0:
+            raise InvalidNetworkError(f"layer {self.name} (LIF): beta={self.beta} must be in (0, 1]")
+
+
+NODE_TYPES: dict[str, type[Node]] = {
+    cls.__name__: cls
+    for cls in (Input, Linear, Conv2d, ConvTranspose2d, SparseLinear, AvgPool2d, MaxPool2d, Upsample,
+                Flatten, Add, Concat, ReLU, IF, LIF)
+}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of :meth:`Network.summary`."""
+
+    name: str
+    kind: str
+    shape: Shape
+    neurons: int
+    synapses: int
+    parameters: int
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """An immutable layer graph. ``nodes`` are in topological order; ``outputs`` name the results.
+
+    Raises
+    ------
+    InvalidNetworkError
+        Duplicate or unknown names, inputs that do not precede their consumer, wrong arity.
+    ShapeError
+        Connected layers whose shapes do not fit.
+    """
+
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    name: str = "network"
+    _index: Mapping[str, int] = field(init=False, repr=False)
+    _shapes: Mapping[str, Shape] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        index: dict[str, int] = {}
+        shapes: dict[str, Shape] = {}
+        for i, node in enumerate(self.nodes):
+            if not isinstance(node, Node):
+                raise InvalidNetworkError(f"network {self.name}: item {i} is {type(node).__name__}, not a Node")
+            if node.name in index:
+                raise InvalidNetworkError(f"network {self.name}: layer name {node.name!r} is used twice")
+            n_in = len(node.inputs)
+            if (node.arity is None and n_in < 2) or (node.arity is not None and n_in != node.arity):
+                want = "two or more" if node.arity is None else str(node.arity)
+                raise InvalidNetworkError(f"layer {node.name} ({type(node).__name__}): {n_in} inputs, needs {want}")
+            for src in node.inputs:
+                if src not in index:
+                    raise InvalidNetworkError(f"layer {node.name}: input {src!r} is not an earlier layer")
+            shapes[node.name] = node.output_shape([shapes[s] for s in node.inputs])
+            index[node.name] = i
+        if not self.outputs:
+            raise InvalidNetworkError(f"network {self.name}: no outputs")
+        for out in self.outputs:
+            if out not in index:
+                raise InvalidNetworkError(f"network {self.name}: output {out!r} is not a layer")
+        if not any(isinstance(n, Input) for n in self.nodes):
+            raise InvalidNetworkError(f"network {self.name}: no Input layer")
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_shapes", shapes)
+
+    # -- views ---------------------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[self._index[name]]
+        except KeyError:
+            raise InvalidNetworkError(f"network {self.name}: no layer named {name!r}") from None
+
+    def shape(self, name: str) -> Shape:
+        self.node(name)
+        return self._shapes[name]
+
+    @property
+    def input(self) -> Input:
+        """The (first) input layer."""
+        return next(n for n in self.nodes if isinstance(n, Input))
+
+    @property
+    def kind(self) -> str:
+        """``'snn'`` if any layer is a spiking neuron, else ``'ann'``."""
+        return "snn" if any(n.is_neuron for n in self.nodes) else "ann"
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes if name in n.inputs]
+
+    def replace_nodes(self, replacements: Mapping[str, Node]) -> Network:
+        """A new network with some nodes swapped (same names), re-validated."""
+        return dataclasses.replace(self, nodes=tuple(replacements.get(n.name, n) for n in self.nodes))
+
+    def neuron_count(self) -> int:
+        return sum(int(np.prod(self._shapes[n.name])) for n in self.nodes if n.is_neuron or isinstance(n, ReLU))
+
+    def synapse_count(self, node: Node) -> int:
+        """Exact synapse count of a layer (0 for layers without weights)."""
+        if isinstance(node, (Conv2d, ConvTranspose2d)):
+            return node.synapse_count(self._shapes[node.inputs[0]], self._shapes[node.name])
+        if isinstance(node, Linear):
+            return int(node.weight.size)
+        if isinstance(node, SparseLinear):
+            return int(node.weight.size)
+        if isinstance(node, AvgPool2d):
+            return int(np.prod(self._shapes[node.name])) * node.kernel[0] * node.kernel[1]
+        if isinstance(node, Add) and node.gains is not None:
+            return int(np.prod(self._shapes[node.name])) * len(node.inputs)
+        return 0
+
+    def summary(self) -> list[LayerInfo]:
+        rows = []
+        for n in self.nodes:
+            shape = self._shapes[n.name]
+            neurons = int(np.prod(shape)) if (n.is_neuron or isinstance(n, ReLU)) else 0
+            params = sum(int(v.size) for f in dataclasses.fields(n)
+                         if isinstance(v := getattr(n, f.name), np.ndarray))
+            rows.append(LayerInfo(n.name, type(n).__name__, shape, neurons, self.synapse_count(n), params))
+        return rows

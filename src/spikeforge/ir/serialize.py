@@ -1,0 +1,169 @@
+"""Save and load a :class:`~spikeforge.ir.network.Network`: JSON structure + npz arrays.
+
+A saved network is a folder holding ``network.json`` (format name and version, node types and
+attributes) and ``arrays.npz`` (every array, loaded with ``allow_pickle=False``). Writes are
+atomic: the folder is built under a temporary name and renamed into place, so a failed save
+leaves nothing partial and an existing folder is only replaced once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeforge.errors import ModelFileError, SpikeforgeError
+from spikeforge.ir.network import NODE_TYPES, Network, Node
+
+FORMAT = "spikeforge.network"
+VERSION = 1
+
+
+def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": type(node).__name__}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, np.ndarray):
+            key = f"{node.name}/{f.name}"
+            arrays[key] = value
+            entry[f.name] = {"array": key}
+        elif f.name == "gains" and value is not None:
+            keys = []
+            for i, g in enumerate(value):
+                if g is None:
+                    keys.append(None)
+                else:
+                    arrays[f"{node.name}/gains/{i}"] = g
+                    keys.append({"array": f"{node.name}/gains/{i}"})
+            entry[f.name] = keys
+        elif isinstance(value, tuple):
+            entry[f.name] = list(value)
+        else:
+            entry[f.name] = value
+    return entry
+
+
+def _decode(value: Any, arrays: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"array"}:
+        return arrays[value["array"]]
+    if isinstance(value, list):
+        return tuple(_decode(v, arrays) for v in value)
+    return value
+
+
+def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Build a folder with ``fill(tmp)`` and move it to ``dest`` only if that succeeded.
+
+    An existing ``dest`` is replaced only after the new folder is complete. On any error the
+    temporary folder is removed and ``dest`` is untouched.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        fill(tmp)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+            os.replace(dest, old / "x")
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def write_network(net: Network, folder: Path, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``net`` into an existing ``folder`` (not atomic; see :func:`save_network`)."""
+    arrays: dict[str, np.ndarray] = {}
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": net.name,
+        "outputs": list(net.outputs),
+        "nodes": [_encode_node(n, arrays) for n in net.nodes],
+        "metadata": metadata or {},
+    }
+    (folder / "network.json").write_text(json.dumps(doc, indent=1))
+    np.savez(folder / "arrays.npz", **arrays)
+
+
+def save_network(net: Network, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+    """Save ``net`` to the folder ``path`` atomically; return the path.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from spikeforge.ir.network import Input, Linear
+    >>> net = Network((Input("x", (), (2,)), Linear("fc", ("x",), np.eye(2, dtype=np.float32))), ("fc",))
+    >>> d = save_network(net, tempfile.mkdtemp() + "/net")
+    >>> load_network(d).shape("fc")
+    (2,)
+    """
+    return atomic_directory(path, lambda tmp: write_network(net, tmp, metadata))
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``metadata`` dict stored beside a saved network."""
+    return _read_doc(Path(path))["metadata"]
+
+
+def _read_doc(folder: Path) -> dict[str, Any]:
+    spec = folder / "network.json"
+    if not spec.is_file():
+        raise ModelFileError(f"{folder}: not a saved spikeforge network (no network.json)")
+    try:
+        doc = json.loads(spec.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{spec}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(f"{spec}: format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
+                             f"expected {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {VERSION}")
+    doc.setdefault("metadata", {})
+    return doc
+
+
+def load_network(path: str | os.PathLike) -> Network:
+    """Load a network saved by :func:`save_network`.
+
+    Raises
+    ------
+    ModelFileError
+        The folder is missing, not a saved network, of another format version, or corrupt.
+    """
+    folder = Path(path)
+    doc = _read_doc(folder)
+    try:
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{folder / 'arrays.npz'}: cannot read arrays ({exc})") from None
+    nodes = []
+    for i, entry in enumerate(doc.get("nodes", [])):
+        cls = NODE_TYPES.get(entry.get("type"))
+        if cls is None:
+            raise ModelFileError(f"{folder}: node {i} has unknown type {entry.get('type')!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        try:
+            kwargs = {k: _decode(v, arrays) for k, v in entry.items() if k != "type" and k in fields}
+            nodes.append(cls(**kwargs))
+        except KeyError as exc:
+            raise ModelFileError(f"{folder}: node {entry.get('name')!r} refers to missing array {exc}") from None
+        except TypeError as exc:
+            raise ModelFileError(f"{folder}: node {entry.get('name')!r} is malformed ({exc})") from None
+    try:
+        return Network(tuple(nodes), tuple(doc["outputs"]), doc.get("name", "network"))
+    except SpikeforgeError as exc:
+        raise ModelFileError(f"{folder}: {exc}") from None

@@ -1,0 +1,359 @@
+r"""Layer-by-layer, multi-step simulation of SNNs (and plain evaluation of ANNs) in PyTorch.
+
+Each layer processes all T timesteps of the whole batch at once wherever that is exact:
+
+* synaptic and structural layers are stateless, so T timesteps run as one batch of T·B;
+* a value that is the same at every timestep (the analog input and any stateless function of
+  it) is computed once, not T times;
+* layers after the last spiking layer are linear, so the read-out (accumulated membrane
+  potential divided by t) is computed on the time-averaged input at each requested checkpoint
+  t instead of on every timestep;
+* only neuron layers step through time, with their state in registers.
+
+Spikes are binary: a neuron emits at most one spike per timestep, and counters count them as
+such. Synaptic operations count (input event × synapses leaving it): a binary spike into a
+layer is one event per synapse; an analog (non-spike) input value is counted as one
+multiply-accumulate per synapse per timestep and reported separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spikeforge.errors import InvalidDataError, SimulationError
+from spikeforge.ir import network as ir
+from spikeforge.sim.ops import compile_layer, unit_fanout
+
+LINEAR_LAYERS = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d, ir.Upsample,
+                 ir.Flatten, ir.Add, ir.Concat)
+# Layers that only move values: applied to spike trains as they are, even in the read-out region.
+STRUCTURAL_LAYERS = (ir.Flatten, ir.Upsample, ir.Concat)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerProfile:
+    """Activity of one layer over a simulation.
+
+    ``spike_counts`` (neuron layers) holds each neuron's spikes summed over samples and
+    timesteps. ``synops`` counts synaptic events into the layer; ``input_kind`` says what
+    arrived: ``'spikes'`` (binary), ``'graded'`` (non-binary, e.g. average-pooled spikes) or
+    ``'analog'`` (the network input, counted as multiply-accumulates every timestep).
+    """
+
+    name: str
+    kind: str
+    neurons: int
+    spikes: float
+    synops: float
+    input_kind: str | None
+    spike_counts: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """Activity of a network over ``samples`` inputs × ``timesteps``; the input of mapping stages."""
+
+    network: str
+    timesteps: int
+    samples: int
+    layers: tuple[LayerProfile, ...]
+
+    def layer(self, name: str) -> LayerProfile:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise SimulationError(f"profile of {self.network}: no layer {name!r}")
+
+    def rates(self, name: str) -> np.ndarray:
+        """Mean spikes per neuron per timestep (firing probability per step) of a neuron layer."""
+        counts = self.layer(name).spike_counts
+        if counts is None:
+            raise SimulationError(f"profile of {self.network}: layer {name!r} has no neurons")
+        return counts / (self.samples * self.timesteps)
+
+    @property
+    def spikes_per_sample(self) -> float:
+        return sum(layer.spikes for layer in self.layers) / self.samples
+
+    @property
+    def synops_per_sample(self) -> float:
+        """Spike-driven synaptic operations per sample (analog input MACs excluded)."""
+        return sum(layer.synops for layer in self.layers if layer.input_kind != "analog") / self.samples
+
+    @property
+    def input_macs_per_sample(self) -> float:
+        return sum(layer.synops for layer in self.layers if layer.input_kind == "analog") / self.samples
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """Read-out at each checkpoint t (mean membrane input over the first t steps), and activity."""
+
+    outputs: dict[int, np.ndarray]
+    profile: Profile
+    accuracy: dict[int, float] | None = None
+
+
+@dataclass
+class _Value:
+    data: torch.Tensor
+    mode: str  # "static" (B, ...), "temporal" (T, B, ...), "readout" (K, B, ...)
+    spikes: bool = False
+
+
+def _check_input(net: ir.Network, x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    shape = net.input.shape
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != len(shape) + 1 or tuple(t.shape[1:]) != shape:
+        raise InvalidDataError(f"{what}: shape {tuple(t.shape)} does not match network input "
+                               f"(N, {', '.join(map(str, shape))})")
+    if t.shape[0] == 0:
+        raise InvalidDataError(f"{what}: no samples")
+    if not t.dtype.is_floating_point:
+        t = t.float()
+    if not torch.isfinite(t).all():
+        raise InvalidDataError(f"{what}: {int((~torch.isfinite(t)).sum())} values are NaN or Inf")
+    return t
+
+
+def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start:start + batch_size]
+
+
+def iterate_ann(net: ir.Network, x: np.ndarray | torch.Tensor, *, record: Sequence[str] = (),
+                batch_size: int = 256) -> Iterator[dict[str, torch.Tensor]]:
+    """Evaluate an ANN batch by batch; yield the outputs and the ``record``-ed layers per batch.
+
+    Raises
+    ------
+    SimulationError
+        The network contains spiking neurons.
+    InvalidDataError
+        ``x`` is empty, not finite, or of the wrong shape.
+    """
+    if net.kind != "ann":
+        raise SimulationError(f"network {net.name} is an SNN; use simulate()")
+    x = _check_input(net, x, "input data")
+    kernels = {n.name: compile_layer(n, net) for n in net.nodes if not isinstance(n, ir.Input)}
+    keep = set(record) | set(net.outputs)
+    with torch.inference_mode():
+        for batch in _batches(x, batch_size):
+            values: dict[str, torch.Tensor] = {}
+            for node in net.nodes:
+                values[node.name] = batch if isinstance(node, ir.Input) else \
+                    kernels[node.name](*(values[i] for i in node.inputs))
+            yield {k: values[k] for k in keep}
+
+
+def run_ann(net: ir.Network, x: np.ndarray | torch.Tensor, *, batch_size: int = 256) -> np.ndarray:
+    """The ANN's (first) output for all samples of ``x``."""
+    out = net.outputs[0]
+    return torch.cat([b[out] for b in iterate_ann(net, x, batch_size=batch_size)]).numpy()
+
+
+def _collapsible(net: ir.Network) -> set[str]:
+    """Layers from which no neuron is reachable and which are linear: evaluated on time-averages."""
+    result: set[str] = set()
+    for node in reversed(net.nodes):
+        if isinstance(node, LINEAR_LAYERS) and all(c.name in result for c in net.consumers(node.name)):
+            result.add(node.name)
+    return result
+
+
+class _Compiled:
+    """A network prepared for repeated simulation: torch kernels, fan-outs, neuron constants."""
+
+    def __init__(self, net: ir.Network, dtype: torch.dtype):
+        if net.kind != "snn":
+            raise SimulationError(f"network {net.name} has no spiking neurons; convert it first")
+        relus = [n.name for n in net.nodes if isinstance(n, ir.ReLU)]
+        if relus:
+            raise SimulationError(f"network {net.name}: ReLU layers {relus} were not converted to neurons")
+        self.net = net
+        self.dtype = dtype
+        self.kernels = {n.name: compile_layer(n, net, dtype) for n in net.nodes
+                        if not (isinstance(n, ir.Input) or n.is_neuron)}
+        self.fanout = {n.name: f.to(dtype) for n in net.nodes if (f := unit_fanout(n, net)) is not None}
+        self.collapsible = _collapsible(net)
+        self.thresholds = {}
+        for n in net.nodes:
+            if n.is_neuron:
+                ndim = len(net.shape(n.name)) + 1
+                theta = torch.as_tensor(np.array(n.threshold), dtype=dtype)
+                self.thresholds[n.name] = theta.reshape(-1, *([1] * (ndim - 2))) if theta.ndim else theta
+
+
+def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """Step a layer of IF/LIF neurons through T timesteps; return binary spikes (T, B, ...)."""
+    static = current.mode == "static"
+    first = current.data if static else current.data[0]
+    v = torch.full_like(first, node.v_init) * theta
+    out = torch.empty((timesteps, *first.shape), dtype=first.dtype)
+    beta = getattr(node, "beta", 1.0)
+    for t in range(timesteps):
+        if beta != 1.0:
+            v.mul_(beta)
+        v.add_(current.data if static else current.data[t])
+        fired = v >= theta
+        out[t] = fired
+        v.sub_(fired * theta)
+    return out
+
+
+def _gated_maxpool(node: ir.MaxPool2d, spikes: torch.Tensor) -> torch.Tensor:
+    """Max pooling of spike trains: pass the spikes of the window's neuron with most spikes so far.
+
+    A plain max of binary spikes (an OR) overestimates the maximum rate; gating by the
+    running spike count (Rueckauer et al. 2017) keeps the output rate at the winner's rate.
+    """
+    T, B = spikes.shape[:2]
+    flat = spikes.reshape(T * B, *spikes.shape[2:])
+    counts = spikes.cumsum(0).reshape_as(flat)
+    # Break ties between equal counts in favour of earlier-firing order deterministically: first index.
+    _, idx = F.max_pool2d(counts, node.kernel, node.stride, node.padding, return_indices=True)
+    picked = flat.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape)
+    return picked.reshape(T, B, *picked.shape[1:])
+
+
+def _to_readout(value: _Value, checkpoints: torch.Tensor) -> _Value:
+    if value.mode == "readout":
+        return value
+    if value.mode == "static":
+        return _Value(value.data.unsqueeze(0).expand(len(checkpoints), *value.data.shape), "readout")
+    sums = value.data.cumsum(0)[checkpoints - 1]
+    return _Value(sums / checkpoints.reshape(-1, *([1] * (sums.ndim - 1))).to(sums.dtype), "readout")
+
+
+def _apply(kernel: Callable, values: list[_Value]) -> torch.Tensor:
+    """Apply a batch-first kernel to values with a leading time (or checkpoint) axis."""
+    lead = values[0].data.shape[:2]
+    flat = [v.data.reshape(lead[0] * lead[1], *v.data.shape[2:]) for v in values]
+    out = kernel(*flat)
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
+               stats: dict[str, list], counters: bool) -> dict[str, torch.Tensor]:
+    values: dict[str, _Value] = {}
+    for node in c.net.nodes:
+        if isinstance(node, ir.Input):
+            values[node.name] = _Value(x.to(c.dtype), "static")
+            continue
+        ins = [values[i] for i in node.inputs]
+        if counters and node.name in c.fanout:
+            v = ins[0]
+            if v.mode == "temporal":
+                counts = (v.data != 0).sum((0, 1), dtype=c.dtype)
+                kind = "spikes" if v.spikes else "graded"
+            else:  # analog input, or a value already averaged over time: one evaluation per step
+                last = v.data if v.mode == "static" else v.data[-1]
+                counts = (last != 0).sum(0, dtype=c.dtype) * timesteps
+                kind = "analog" if v.mode == "static" else "graded"
+            stats[node.name][1] += float((counts * c.fanout[node.name]).sum())
+            stats[node.name][2] = kind
+        if node.is_neuron:
+            spikes = _neuron_run(node, ins[0], c.thresholds[node.name], timesteps)
+            values[node.name] = _Value(spikes, "temporal", spikes=True)
+            if counters:
+                stats[node.name][0] += spikes.sum((0, 1), dtype=torch.float64)
+            continue
+        kernel = c.kernels[node.name]
+        modes = {v.mode for v in ins}
+        if modes == {"static"}:
+            values[node.name] = _Value(kernel(*(v.data for v in ins)), "static")
+        elif "readout" in modes or (node.name in c.collapsible and not isinstance(node, STRUCTURAL_LAYERS)):
+            ins = [_to_readout(v, checkpoints) for v in ins]
+            values[node.name] = _Value(_apply(kernel, ins), "readout")
+        else:
+            ins = [v if v.mode == "temporal" else
+                   _Value(v.data.unsqueeze(0).expand(timesteps, *v.data.shape), "temporal", v.spikes)
+                   for v in ins]
+            if isinstance(node, ir.MaxPool2d) and ins[0].spikes:
+                out = _gated_maxpool(node, ins[0].data)
+            else:
+                out = _apply(kernel, ins)
+            keeps_spikes = isinstance(node, (ir.MaxPool2d, ir.Upsample, ir.Flatten, ir.Concat)) and \
+                all(v.spikes for v in ins)
+            values[node.name] = _Value(out, "temporal", keeps_spikes)
+    return {name: _to_readout(values[name], checkpoints).data for name in c.net.outputs}
+
+
+def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
+             checkpoints: Sequence[int] | None = None, labels: np.ndarray | None = None,
+             batch_size: int = 128, counters: bool = True, dtype: torch.dtype = torch.float32,
+             on_batch: Callable[[int], None] | None = None) -> SimulationResult:
+    """Simulate an SNN on inputs ``x`` (analog values injected as current every timestep).
+
+    Parameters
+    ----------
+    net : Network
+        A converted SNN (IF/LIF neurons; no remaining ReLU).
+    x : array (N, *input_shape)
+    timesteps : int
+        T, the number of timesteps per inference.
+    checkpoints : sequence of int, optional
+        Timesteps t ≤ T at which to read out (default: T only). One run gives them all, since
+        the dynamics are causal: the read-out at t equals that of a run with T = t.
+    labels : array (N,), optional
+        Class labels; accuracy of the argmax read-out is returned per checkpoint.
+    counters : bool
+        Count spikes and synaptic operations (default True).
+    on_batch : callable, optional
+        Called with the number of samples done after each batch (progress bars).
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    SimulationError
+        ``net`` is not an SNN, or ``timesteps``/``checkpoints`` are out of range.
+    InvalidDataError
+        ``x`` or ``labels`` are empty, not finite, or of the wrong shape.
+    """
+    if not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+        raise SimulationError(f"timesteps={timesteps!r}: must be an integer ≥ 1")
+    cps = sorted(set(checkpoints or [timesteps]))
+    if cps[0] < 1 or cps[-1] > timesteps:
+        raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
+    c = _Compiled(net, dtype)
+    x = _check_input(net, x, "input data")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (x.shape[0],):
+            raise InvalidDataError(f"labels: shape {labels.shape} does not match {x.shape[0]} samples")
+    checkpoints_t = torch.as_tensor(cps)
+    stats = {n.name: [0.0, 0.0, None] for n in net.nodes}
+    outputs: dict[str, list[torch.Tensor]] = {o: [] for o in net.outputs}
+    done = 0
+    with torch.inference_mode():
+        for batch in _batches(x, batch_size):
+            result = _run_batch(c, batch, int(timesteps), checkpoints_t, stats, counters)
+            for name, value in result.items():
+                outputs[name].append(value)
+            done += batch.shape[0]
+            if on_batch:
+                on_batch(done)
+    first = torch.cat(outputs[net.outputs[0]], dim=1).numpy()
+    per_checkpoint = {t: first[i] for i, t in enumerate(cps)}
+    layers = []
+    for node in net.nodes:
+        spikes, synops, kind = stats[node.name]
+        counts = spikes.numpy() if isinstance(spikes, torch.Tensor) else None
+        if counts is not None:
+            counts.setflags(write=False)
+        neurons = int(np.prod(net.shape(node.name))) if node.is_neuron else 0
+        layers.append(LayerProfile(node.name, type(node).__name__, neurons,
+                                   float(counts.sum()) if counts is not None else 0.0, synops, kind, counts))
+    profile = Profile(net.name, int(timesteps), int(x.shape[0]), tuple(layers))
+    accuracy = None
+    if labels is not None:
+        accuracy = {t: float((out.argmax(1) == labels).mean()) for t, out in per_checkpoint.items()}
+    return SimulationResult(per_checkpoint, profile, accuracy)
