@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all install bench clean
+.PHONY: demo test test-all install bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,14 @@ test-all: $(STAMP)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis
+
+# Benchmarks (figures to bench/results/*.json). Peers live in their own venv: sinabs pins an old nir.
+bench: $(STAMP)
+	$(PY) -m bench.conversion_quality
+	$(PY) -m bench.dataflow_speed
+
+bench-peers:
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -r bench/requirements-peers.txt
+	.venv-bench/bin/python -m pip install -q -e .
+	.venv-bench/bin/python -m bench.sim_speed

@@ -60,7 +60,7 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
     {'A': 5, 'B': 2}
     """
     if graph.is_homogeneous:
-        return {a.name: 1 for a in graph.actors}
+        return dict.fromkeys(graph.actor_index, 1)
     n = len(graph.actors)
     arr = graph.arrays
     adjacent: list[list[int]] = [[] for _ in range(n)]

@@ -71,8 +71,11 @@ def _segment_argmax(values: np.ndarray, owner: np.ndarray, starts: np.ndarray):
     """Per segment (edges sorted by owner, every segment non-empty): max and first argmax."""
     best = np.maximum.reduceat(values, starts)
     hits = np.flatnonzero(values == best[owner])
-    first = hits[np.searchsorted(owner[hits], np.arange(len(starts)))]
-    return best, first
+    hit_owner = owner[hits]
+    new = np.empty(len(hits), dtype=bool)
+    new[0] = True
+    np.not_equal(hit_owner[1:], hit_owner[:-1], out=new[1:])
+    return best, hits[new]
 
 
 def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -> MaxCycle:
@@ -129,7 +132,9 @@ def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -
     keep = np.flatnonzero(label[src] == label[dst])
     if not len(keep):
         return MaxCycle(NEG_INF, (), ())
-    nodes = np.unique(src[keep])
+    present = np.zeros(n, dtype=bool)
+    present[src[keep]] = True
+    nodes = np.flatnonzero(present)
     local = np.full(n, -1, dtype=np.int64)
     local[nodes] = np.arange(len(nodes))
     order = keep[np.argsort(local[src[keep]], kind="stable")]
@@ -144,15 +149,18 @@ def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -
     while True:
         eta, x, pointer, succ = _evaluate(policy, d, w, t, k, exact, nodes, order)
         eta_d = eta[d]
-        best_eta, _ = _segment_argmax(eta_d, s, starts)
-        raise_eta = best_eta > eta + tol
-        candidate = eta_d >= best_eta[s] - tol
-        value = np.where(candidate, w - best_eta[s] * t + x[d], neg)
-        best_val, arg = _segment_argmax(value, s, starts)
-        if raise_eta.any():
-            change = raise_eta
+        eta_s = eta[s]
+        if np.any(eta_d > eta_s + tol):
+            # first criterion: move towards a cycle of larger ratio
+            best_eta, _ = _segment_argmax(eta_d, s, starts)
+            change = best_eta > eta + tol
+            eta_s = best_eta[s]
         else:
-            change = best_val > x + tol
+            change = np.zeros(k, dtype=bool)
+        value = np.where(eta_d >= eta_s - tol, w - eta_s * t + x[d], neg)
+        # second criterion: larger bias among edges towards the best ratio
+        best_val, arg = _segment_argmax(value, s, starts)
+        change |= best_val > x + tol
         if not change.any():
             break
         policy = np.where(change, arg, policy)
@@ -174,13 +182,15 @@ def _evaluate(policy, d, w, t, k, exact, nodes, order):
     succ = d[policy]
     pw, pt = w[policy], t[policy]
     ids = np.arange(k)
-    functional = csr_matrix((np.ones(k), (ids, succ)), shape=(k, k))
+    functional = csr_matrix((np.ones(k), succ, np.arange(k + 1)), shape=(k, k))
     ncomp, label = connected_components(functional, directed=True, connection="strong")
     sizes = np.bincount(label, minlength=ncomp)
-    on_cycle = (sizes[label] > 1) | (succ == ids)
+    cyclic = np.flatnonzero((sizes[label] > 1) | (succ == ids))
     root_of = np.full(ncomp, k, dtype=np.int64)
-    np.minimum.at(root_of, label[on_cycle], ids[on_cycle])
-    is_root = on_cycle & (root_of[label] == ids)
+    # the least node of each policy cycle is its root; a cycle kept by the next policy keeps
+    # its root, so biases stay comparable between iterations (needed for termination)
+    np.minimum.at(root_of, label[cyclic], cyclic)
+    is_root = root_of[label] == ids
     pointer = np.where(is_root, ids, succ)
     acc_w = np.where(is_root, 0, pw)
     acc_t = np.where(is_root, 0, pt)
@@ -190,8 +200,8 @@ def _evaluate(policy, d, w, t, k, exact, nodes, order):
         jump = pointer[pointer]
         if np.array_equal(jump, pointer):
             break
-        acc_w = acc_w + acc_w[pointer]
-        acc_t = acc_t + acc_t[pointer]
+        acc_w += acc_w[pointer]
+        acc_t += acc_t[pointer]
         pointer = jump
     roots = np.flatnonzero(is_root)
     cycle_w = acc_w[succ[roots]] + pw[roots]

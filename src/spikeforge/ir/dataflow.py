@@ -201,16 +201,20 @@ class DataflowGraph:
                 raise InvalidGraphError(f"actor {a.name}: duplicate name (actors {index[a.name]} and {i})")
             index[a.name] = i
         seen: dict[str, int] = {}
+        src, dst = [], []
         for k, c in enumerate(self.channels):
             if not isinstance(c, Channel):
                 raise InvalidGraphError(f"graph {self.name!r}: channel {k} is not a Channel: {c!r}")
             if c.name in seen:
                 raise InvalidGraphError(f"channel {c.name}: duplicate name (channels {seen[c.name]} and {k})")
             seen[c.name] = k
-            if c.src not in index:
+            s, d = index.get(c.src), index.get(c.dst)
+            if s is None:
                 raise InvalidGraphError(f"channel {c.name}: source actor {c.src!r} does not exist")
-            if c.dst not in index:
+            if d is None:
                 raise InvalidGraphError(f"channel {c.name}: destination actor {c.dst!r} does not exist")
+            src.append(s)
+            dst.append(d)
         for proc, order in orders.items():
             if not order:
                 raise InvalidGraphError(f"static order of processor {proc}: empty")
@@ -227,16 +231,33 @@ class DataflowGraph:
                     f"static order of processor {proc}: {len(missing)} bound actor(s) never fire: "
                     f"{', '.join(missing[:5])}")
         object.__setattr__(self, "_index", MappingProxyType(index))
+        object.__setattr__(self, "_channel_index", MappingProxyType(seen))
+        object.__setattr__(self, "_arrays", self._build_arrays(src, dst))
+
+    def _build_arrays(self, src: list[int], dst: list[int]) -> GraphArrays:
+        def ro(values, dtype=np.int64):
+            arr = np.array(values, dtype=dtype)
+            arr.flags.writeable = False
+            return arr
+
+        chans = self.channels
+        return GraphArrays(
+            src=ro(src), dst=ro(dst),
+            production=ro([c.production for c in chans]),
+            consumption=ro([c.consumption for c in chans]),
+            tokens=ro([c.initial_tokens for c in chans]),
+            execution_time=ro([float(a.execution_time) for a in self.actors], float),
+        )
 
     @property
     def actor_index(self) -> Mapping[str, int]:
         """Actor name -> position in :attr:`actors`."""
         return self._index  # type: ignore[attr-defined]
 
-    @cached_property
+    @property
     def channel_index(self) -> Mapping[str, int]:
         """Channel name -> position in :attr:`channels`."""
-        return MappingProxyType({c.name: k for k, c in enumerate(self.channels)})
+        return self._channel_index  # type: ignore[attr-defined]
 
     def actor(self, name: str) -> Actor:
         """The actor called ``name``.
@@ -269,25 +290,7 @@ class DataflowGraph:
         """True when no execution time is a float (all are ints or Fractions)."""
         return not any(isinstance(a.execution_time, float) for a in self.actors)
 
-    @cached_property
+    @property
     def arrays(self) -> GraphArrays:
         """Read-only numpy index arrays of the channels and actors."""
-        idx = self.actor_index
-        m = len(self.channels)
-
-        def ro(values, dtype):
-            arr = np.fromiter(values, dtype=dtype, count=m)
-            arr.flags.writeable = False
-            return arr
-
-        times = np.fromiter((float(a.execution_time) for a in self.actors), dtype=float,
-                            count=len(self.actors))
-        times.flags.writeable = False
-        return GraphArrays(
-            src=ro((idx[c.src] for c in self.channels), np.int64),
-            dst=ro((idx[c.dst] for c in self.channels), np.int64),
-            production=ro((c.production for c in self.channels), np.int64),
-            consumption=ro((c.consumption for c in self.channels), np.int64),
-            tokens=ro((c.initial_tokens for c in self.channels), np.int64),
-            execution_time=times,
-        )
+        return self._arrays  # type: ignore[attr-defined]

@@ -25,9 +25,11 @@ and :meth:`Hardware.with_chips`, both of which re-validate.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from spikeforge.errors import InvalidHardwareSpecError
@@ -298,6 +300,8 @@ class Hardware(_Section):
             leaf = path[-1]
             if isinstance(value, BaseModel):
                 value = value.model_dump()
+            elif isinstance(value, np.generic):
+                value = value.item()
             if isinstance(target.get(leaf), dict) and isinstance(value, Mapping):
                 target[leaf] = {**target[leaf], **value}
             else:
@@ -328,10 +332,11 @@ class Hardware(_Section):
         >>> load_hardware("loihi").with_chips(32).board
         BoardSpec(chips=32, mesh_x=4, mesh_y=8)
         """
-        if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
+        if isinstance(chips, bool) or not isinstance(chips, numbers.Integral) or chips < 1:
             raise InvalidHardwareSpecError(
                 f"{self.name} (with_chips): board.chips = {chips!r}: must be an integer ≥ 1"
             )
+        chips = int(chips)
         mesh_x, mesh_y = board_arrangement(chips)
         return self.replace(board={"chips": chips, "mesh_x": mesh_x, "mesh_y": mesh_y})
 

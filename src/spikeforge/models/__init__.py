@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from spikeforge.convert.qcfs import relu_to_qcfs
 from spikeforge.errors import ModelFileError
 from spikeforge.models.zoo import digits_cnn, lenet5, mlp, resnet18, unet, vgg
 
@@ -48,6 +49,8 @@ ARCHITECTURES: dict[str, Architecture] = {
 def build_model(name: str, **options: Any) -> tuple[nn.Module, tuple[int, ...]]:
     """Build a named architecture; return the model and its input shape.
 
+    The option ``qcfs_levels=L`` replaces every ReLU with a QCFS activation of L levels.
+
     Raises
     ------
     ModelFileError
@@ -56,7 +59,13 @@ def build_model(name: str, **options: Any) -> tuple[nn.Module, tuple[int, ...]]:
     arch = ARCHITECTURES.get(name)
     if arch is None:
         raise ModelFileError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    options = dict(options)
+    levels = options.pop("qcfs_levels", None)
     try:
-        return arch.build(**options), arch.input_shape(**options)
+        model = arch.build(**options)
+        shape = arch.input_shape(**options)
     except TypeError as exc:
         raise ModelFileError(f"architecture {name!r}: bad options {options} ({exc})") from None
+    if levels is not None:
+        relu_to_qcfs(model, levels=int(levels))
+    return model, shape

@@ -1,0 +1,165 @@
+"""Command-line interface: ``spikeforge COMMAND ...``.
+
+Errors a user can cause (:class:`~spikeforge.errors.SpikeforgeError`) print one line on
+stderr and exit with status 2; nothing partial is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from spikeforge.errors import InvalidDataError, ModelFileError, SpikeforgeError
+
+console = Console()
+
+
+def _options(pairs: Sequence[str]) -> dict:
+    """``key=value`` pairs → dict, values parsed as JSON where possible (numbers, lists, booleans)."""
+    result = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InvalidDataError(f"--option {pair!r}: expected key=value")
+        key, value = pair.split("=", 1)
+        try:
+            result[key] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
+
+
+def _load_any(path: str, arch: str | None = None, options: Sequence[str] = ()):
+    """A saved network folder, or a model file (imported as an ANN)."""
+    from spikeforge.frontends.model_file import load_model
+    from spikeforge.frontends.torch_fx import import_torch
+    from spikeforge.ir.serialize import load_network
+
+    p = Path(path)
+    if p.is_dir():
+        return load_network(p)
+    if not p.exists():
+        raise ModelFileError(f"{p}: no such network folder or model file")
+    model, shape = load_model(p, arch, _options(options))
+    return import_torch(model, shape, name=p.stem)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from spikeforge.demo import run_demo
+
+    run_demo(args.out, epochs=args.epochs, console=console)
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from spikeforge.report.tables import network_table
+
+    console.print(network_table(_load_any(args.network, args.arch, args.option)))
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from spikeforge.convert.normalise import convert
+    from spikeforge.datasets import load_data
+    from spikeforge.ir.serialize import save_network
+    from spikeforge.report.tables import network_table
+
+    ann = _load_any(args.model, args.arch, args.option)
+    calib = load_data(args.calib)
+    snn = convert(ann, calib.x[: args.calib_samples], statistic=args.statistic, per_channel=not args.per_layer,
+                  balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init)
+    meta = {"source": str(args.model), "calibration": str(args.calib), "statistic": args.statistic,
+            "per_channel": not args.per_layer, "balance": args.balance}
+    out = save_network(snn, args.output, meta)
+    console.print(network_table(snn))
+    console.print(f"wrote {out}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from spikeforge.datasets import load_data
+    from spikeforge.report.tables import accuracy_table, profile_table
+    from spikeforge.sim.simulator import simulate
+
+    net = _load_any(args.network)
+    data = load_data(args.data)
+    if args.samples:
+        data = data.take(args.samples)
+    checkpoints = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t < args.timesteps] + [args.timesteps]
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"simulate T={args.timesteps}", total=len(data))
+        result = simulate(net, data.x, timesteps=args.timesteps, checkpoints=checkpoints, labels=data.y,
+                          batch_size=args.batch_size, on_batch=lambda n: progress.update(task, completed=n))
+    console.print(profile_table(result.profile))
+    if result.accuracy:
+        console.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
+                                     {"SNN": result.accuracy}))
+    if args.json:
+        report = {"timesteps": args.timesteps, "samples": len(data),
+                  "accuracy": {str(k): v for k, v in (result.accuracy or {}).items()},
+                  "spikes_per_sample": result.profile.spikes_per_sample,
+                  "synops_per_sample": result.profile.synops_per_sample,
+                  "layers": [{"name": l.name, "spikes": l.spikes, "synops": l.synops} for l in result.profile.layers]}
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spikeforge", description="Deep networks to SNNs on neuromorphic hardware.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train, convert and simulate the digits CNN end to end")
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--epochs", type=int, default=60, help="ANN training epochs")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("inspect", help="layers, shapes, neurons, synapses and parameters of a network")
+    p.add_argument("network", help="saved network folder, or model file")
+    p.add_argument("--arch", help="architecture of a bare state dict")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="architecture option")
+    p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("convert", help="convert an ANN (model file) to an SNN")
+    p.add_argument("model", help="model file (torch.save of a state dict + architecture) or saved ANN folder")
+    p.add_argument("--calib", required=True, help="calibration data: .npz with x (and y), or 'digits'")
+    p.add_argument("-o", "--output", required=True, help="output folder for the SNN")
+    p.add_argument("--arch", help="architecture of a bare state dict")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="architecture option")
+    p.add_argument("--statistic", default="p99.99", help="'max' or a percentile like p99.9 (default p99.99)")
+    p.add_argument("--per-layer", action="store_true", help="one scale per layer instead of per channel")
+    p.add_argument("--balance", choices=("weights", "thresholds"), default="weights")
+    p.add_argument("--neuron", choices=("IF", "LIF"), default="IF")
+    p.add_argument("--beta", type=float, default=1.0, help="LIF leak factor per timestep")
+    p.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / threshold")
+    p.add_argument("--calib-samples", type=int, default=1000, help="calibration samples used (default 1000)")
+    p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("simulate", help="simulate an SNN on data; accuracy, spikes and synaptic operations")
+    p.add_argument("network", help="saved SNN folder")
+    p.add_argument("--data", required=True, help=".npz with x (and y), or 'digits:test'")
+    p.add_argument("--timesteps", "-T", type=int, default=8)
+    p.add_argument("--samples", type=int, help="use only the first N samples")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.set_defaults(run=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SpikeforgeError as exc:
+        print(f"spikeforge {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikeforge: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

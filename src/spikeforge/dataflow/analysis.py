@@ -1,0 +1,506 @@
+"""Throughput, critical cycle, latency and buffer sizing of synchronous dataflow graphs.
+
+Throughput is computed the max-plus way (Geilen; Ghamarian et al., ACSD 2006): the start
+times of one graph iteration depend on the availability times of the initial tokens through
+a max-plus matrix :math:`M`,
+
+.. math:: \\gamma(k+1) = M \\otimes \\gamma(k),
+
+where :math:`\\gamma(k)_j` is the time token :math:`j` becomes available before iteration
+:math:`k`. Self-timed execution settles into a periodic regime whose period (time per
+iteration) is the max-plus eigenvalue :math:`\\lambda` of :math:`M`, its maximum cycle
+mean; the throughput is :math:`1/\\lambda` iterations per time unit and actor ``a`` fires
+:math:`q_a/\\lambda` times per time unit.
+
+State (the "tokens" of :math:`M`) comprises the initial tokens of every channel, one token
+per actor for its implicit self-loop unless ``auto_concurrency`` (non-reentrant actors, see
+:mod:`spikeforge.dataflow.selftimed`), and one token per processor with a static order.
+
+Two ways to obtain :math:`\\lambda`:
+
+* general SDF graphs: :func:`maxplus_matrix` executes one iteration symbolically, tokens
+  carrying time-stamp vectors over the state, and Howard's algorithm gives its maximum
+  cycle mean;
+* homogeneous graphs (all rates 1, what mapped SNN graphs mostly are): :math:`\\lambda` is
+  the maximum cycle ratio :math:`\\max_C \\sum_{a \\in C} e_a / \\sum_{c \\in C} d_c` of the
+  graph itself (execution times over initial tokens, static-order edges and implicit
+  self-loops included), computed by Howard's algorithm on the graph's edges in
+  :math:`O(|E|)` memory per iteration. The token-by-token matrix is never built: for
+  layered SNN graphs it is dense (every buffer token reaches most later layers), while the
+  cycle ratio gives the same eigenvalue and names the critical actors directly.
+
+Examples
+--------
+>>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+>>> g = DataflowGraph((Actor("A", 2), Actor("B", 3)),
+...                   (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 2)))
+>>> r = throughput(g, exact=True)
+>>> r.throughput, r.period, r.critical_cycle.actors
+(Fraction(1, 3), Fraction(3, 1), ('B',))
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from types import MappingProxyType
+
+import numpy as np
+
+from spikeforge.dataflow.consistency import (blocked_cycle, check_deadlock, firing_sequence,
+                                             repetition_vector)
+from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_mean, max_cycle_ratio
+from spikeforge.dataflow.selftimed import simulate
+from spikeforge.errors import InvalidGraphError
+from spikeforge.ir.dataflow import Channel, DataflowGraph
+
+__all__ = ["CriticalCycle", "ThroughputResult", "MaxPlusMatrix", "BufferPoint", "maxplus_matrix",
+           "throughput", "critical_cycle", "latency", "buffer_tradeoff"]
+
+
+@dataclass(frozen=True)
+class CriticalCycle:
+    """The cycle that limits throughput.
+
+    Attributes
+    ----------
+    actors : tuple of str
+        Homogeneous graphs: the actors of the cycle, in order. Other graphs: the actors that
+        consume the state tokens on the critical cycle of the iteration matrix.
+    channels : tuple of str
+        Channels of the cycle (homogeneous graphs), or the channels whose initial tokens lie on
+        the critical matrix cycle. Implicit edges are named ``"<self A>"`` (non-reentrancy of
+        actor ``A``) and ``"<order p>"`` (static order of processor ``p``).
+    """
+
+    actors: tuple[str, ...]
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ThroughputResult:
+    """Outcome of :func:`throughput`.
+
+    Attributes
+    ----------
+    throughput : float or Fraction
+        Graph iterations per time unit, :math:`1/\\lambda`; ``math.inf`` when unbounded
+        (no cycle, or only zero-time cycles).
+    period : float or Fraction
+        :math:`\\lambda`, the maximum cycle mean: time per iteration (0 when unbounded).
+    repetition_vector : Mapping[str, int]
+    critical_cycle : CriticalCycle
+    actor_throughput : Mapping[str, float or Fraction]
+        Firings per time unit of each actor, :math:`q_a/\\lambda`.
+    """
+
+    throughput: float | Fraction
+    period: float | Fraction
+    repetition_vector: Mapping[str, int]
+    critical_cycle: CriticalCycle
+    actor_throughput: Mapping[str, float | Fraction]
+
+
+@dataclass(frozen=True)
+class MaxPlusMatrix:
+    """The max-plus matrix of one graph iteration.
+
+    ``matrix[i, j]`` is the least delay from the availability of state token ``j`` to that of
+    token ``i`` one iteration later (``-inf``: no dependency). ``states[j]`` names token ``j``
+    as ``(channel, position)``; position 0 is the head of the FIFO. Implicit tokens are
+    ``("<self A>", 0)`` and ``("<processor p>", 0)``.
+    """
+
+    matrix: np.ndarray
+    states: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class BufferPoint:
+    """One point of the buffer-size / throughput trade-off.
+
+    ``capacities[c]`` is the capacity of channel ``c`` in tokens; ``total_size`` is
+    :math:`\\sum_c \\mathrm{capacity}_c \\cdot \\mathrm{token\\_size}_c`.
+    """
+
+    total_size: int
+    capacities: Mapping[str, int]
+    throughput: float | Fraction
+
+
+def _times(graph: DataflowGraph, exact: bool) -> list:
+    if exact:
+        return [Fraction(a.execution_time) for a in graph.actors]
+    return [float(a.execution_time) for a in graph.actors]
+
+
+def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = False,
+                   exact: bool = False) -> MaxPlusMatrix:
+    """Max-plus matrix of one iteration, by symbolic execution.
+
+    One admissible iteration is replayed; each token carries a vector of time stamps over
+    the state tokens (unit vectors at the start). A firing starts at the element-wise max of
+    the vectors it consumes (its own previous completion and the processor token included)
+    and its produced tokens carry that plus its execution time. The vectors left on the
+    state positions at the end are the rows of the matrix.
+
+    Parameters
+    ----------
+    graph : DataflowGraph
+    auto_concurrency : bool
+        Omit the implicit one-token self-loop of each actor.
+    exact : bool
+        Object array of Fractions (and ``-inf``) instead of floats.
+
+    Returns
+    -------
+    MaxPlusMatrix
+
+    Raises
+    ------
+    InvalidGraphError
+        The graph is inconsistent, or a static order does not fit the repetition vector.
+    DeadlockError
+        The graph deadlocks.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)),
+    ...                   (Channel("ab", "A", "B", 1, 2), Channel("ba", "B", "A", 2, 1, 2)))
+    >>> maxplus_matrix(g, auto_concurrency=True).matrix
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    q = repetition_vector(graph)
+    sequence = firing_sequence(graph, q)
+    times = _times(graph, exact)
+    states: list[tuple[str, int]] = [(c.name, i) for c in graph.channels
+                                     for i in range(c.initial_tokens)]
+    if not auto_concurrency:
+        states += [(f"<self {a.name}>", 0) for a in graph.actors]
+    states += [(f"<processor {p}>", 0) for p in graph.static_orders]
+    size = len(states)
+    dtype = object if exact else float
+
+    def unit(j: int) -> np.ndarray:
+        v = np.full(size, NEG_INF, dtype=dtype)
+        v[j] = 0
+        return v
+
+    queues, j = [], 0
+    for c in graph.channels:
+        queues.append(deque(unit(j + i) for i in range(c.initial_tokens)))
+        j += c.initial_tokens
+    own = [unit(j + i) for i in range(len(graph.actors))] if not auto_concurrency else None
+    j += 0 if auto_concurrency else len(graph.actors)
+    proc_token = {p: unit(j + i) for i, p in enumerate(graph.static_orders)}
+    proc_of = {a: p for p, o in graph.static_orders.items() for a in o}
+    arr = graph.arrays
+    inputs = [[] for _ in graph.actors]
+    outputs = [[] for _ in graph.actors]
+    for k, c in enumerate(graph.channels):
+        inputs[int(arr.dst[k])].append((k, c.consumption))
+        outputs[int(arr.src[k])].append((k, c.production))
+    nothing = np.full(size, NEG_INF, dtype=dtype)
+    for a in sequence:
+        parts = [queues[k].popleft() for k, m in inputs[a] for _ in range(m)]
+        if own is not None:
+            parts.append(own[a])
+        proc = proc_of.get(graph.actors[a].name)
+        if proc is not None:
+            parts.append(proc_token[proc])
+        start = np.maximum.reduce(parts) if parts else nothing
+        end = start + times[a]
+        for k, m in outputs[a]:
+            queues[k].extend([end] * m)
+        if own is not None:
+            own[a] = end
+        if proc is not None:
+            proc_token[proc] = end
+    rows = [v for qu in queues for v in qu] + (own or []) + list(proc_token.values())
+    matrix = np.vstack(rows) if rows else np.empty((0, 0), dtype=dtype)
+    matrix.flags.writeable = False
+    return MaxPlusMatrix(matrix, tuple(states))
+
+
+def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool):
+    """Maximum cycle ratio of a homogeneous graph with implicit and static-order edges."""
+    arr = graph.arrays
+    n, m = len(graph.actors), len(graph.channels)
+    idx = graph.actor_index
+    src, dst, tok = [arr.src], [arr.dst], [arr.tokens]
+    if not auto_concurrency:
+        ids = np.arange(n, dtype=np.int64)
+        src.append(ids)
+        dst.append(ids)
+        tok.append(np.ones(n, dtype=np.int64))
+    order_label = []
+    for proc, order in graph.static_orders.items():
+        ids = np.array([idx[a] for a in order], dtype=np.int64)
+        src.append(ids)
+        dst.append(np.roll(ids, -1))
+        t = np.zeros(len(ids), dtype=np.int64)
+        t[-1] = 1
+        tok.append(t)
+        order_label += [f"<order {proc}>"] * len(ids)
+    s = np.concatenate(src)
+    if exact:
+        weight = np.array(_times(graph, True), dtype=object)[s]
+    else:
+        weight = arr.execution_time[s]
+    best = max_cycle_ratio(n, s, np.concatenate(dst), weight, np.concatenate(tok), exact=exact)
+    implicit = 0 if auto_concurrency else n
+
+    def label(e: int) -> str:
+        if e < m:
+            return graph.channels[e].name
+        if e < m + implicit:
+            return f"<self {graph.actors[e - m].name}>"
+        return order_label[e - m - implicit]
+
+    cycle = CriticalCycle(tuple(graph.actors[a].name for a in best.nodes),
+                          tuple(label(e) for e in best.edges))
+    return best.value, cycle
+
+
+def _matrix_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool):
+    """Maximum cycle mean of the symbolic iteration matrix, with the critical state tokens."""
+    mpm = maxplus_matrix(graph, auto_concurrency=auto_concurrency, exact=exact)
+    best = max_cycle_mean(mpm.matrix)
+    consumer = {c.name: c.dst for c in graph.channels}
+    consumer.update({f"<self {a.name}>": a.name for a in graph.actors})
+    actors: list[str] = []
+    channels: list[str] = []
+    for j in best.nodes:
+        name = mpm.states[j][0]
+        if name.startswith("<processor "):
+            proc = name[len("<processor "):-1]
+            who = list(graph.static_orders[proc])
+            name = f"<order {proc}>"
+        else:
+            who = [consumer[name]]
+        channels += [name] if name not in channels else []
+        actors += [a for a in who if a not in actors]
+    return best.value, CriticalCycle(tuple(actors), tuple(channels))
+
+
+def throughput(graph: DataflowGraph, *, exact: bool = False,
+               auto_concurrency: bool = False) -> ThroughputResult:
+    """Self-timed throughput of ``graph`` with unbounded channels.
+
+    Parameters
+    ----------
+    graph : DataflowGraph
+    exact : bool
+        Compute with Fractions (execution times converted exactly); for small graphs.
+    auto_concurrency : bool
+        Let firings of one actor overlap; by default each actor is non-reentrant (implicit
+        self-loop with one token), matching :func:`~spikeforge.dataflow.selftimed.simulate`.
+
+    Returns
+    -------
+    ThroughputResult
+
+    Raises
+    ------
+    InvalidGraphError
+        The graph is inconsistent or a static order does not fit the repetition vector.
+    DeadlockError
+        The graph deadlocks (the message names the blocked cycle).
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("c", "A", "B", 4, 10),))
+    >>> r = throughput(g, exact=True)
+    >>> r.throughput, dict(r.repetition_vector), dict(r.actor_throughput)
+    (Fraction(1, 5), {'A': 5, 'B': 2}, {'A': Fraction(1, 1), 'B': Fraction(2, 5)})
+    """
+    q = repetition_vector(graph)
+    if graph.is_homogeneous:
+        check_deadlock(graph)
+        value, cycle = _homogeneous_ratio(graph, auto_concurrency, exact)
+    else:
+        value, cycle = _matrix_ratio(graph, auto_concurrency, exact)
+    if value == NEG_INF or value <= 0:
+        period = Fraction(0) if exact else 0.0
+        rate = math.inf
+        per_actor = dict.fromkeys(q, math.inf)
+    else:
+        period = value
+        rate = 1 / period
+        per_actor = dict.fromkeys(q, rate) if graph.is_homogeneous else \
+            {a: q[a] / period for a in q}
+    return ThroughputResult(rate, period, MappingProxyType(q), cycle, MappingProxyType(per_actor))
+
+
+def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
+                   auto_concurrency: bool = False) -> CriticalCycle:
+    """The cycle that attains the maximum cycle mean (see :class:`CriticalCycle`).
+
+    Raises
+    ------
+    InvalidGraphError
+        The graph is inconsistent.
+    DeadlockError
+        The graph deadlocks.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 2), Actor("B", 3)),
+    ...                   (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 1)))
+    >>> critical_cycle(g)
+    CriticalCycle(actors=('A', 'B'), channels=('ab', 'ba'))
+    """
+    return throughput(graph, exact=exact, auto_concurrency=auto_concurrency).critical_cycle
+
+
+def latency(graph: DataflowGraph, actor: str | None = None, *,
+            auto_concurrency: bool = False) -> float | Fraction:
+    """First-iteration makespan: when ``actor`` completes its first-iteration firings.
+
+    Measured from time 0, when all initial tokens are available, in self-timed execution
+    with worst-case execution times: the end of the :math:`q_a`-th firing of ``actor``, or
+    of the whole first iteration when ``actor`` is None. (This is the latency of the first
+    input, not the steady-state latency in the periodic regime.)
+
+    Raises
+    ------
+    InvalidGraphError
+        ``actor`` is not in the graph, or the graph is inconsistent.
+    DeadlockError
+        The graph deadlocks.
+    SimulationError
+        The graph has no actors.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 2), Actor("B", 3)), (Channel("ab", "A", "B", 1, 1),))
+    >>> latency(g, "A"), latency(g)
+    (2, 5)
+    """
+    if actor is not None:
+        graph.actor(actor)
+    run = simulate(graph, 1, warmup=0, auto_concurrency=auto_concurrency)
+    if actor is None:
+        return run.iteration_end[0]
+    return max(f.end for f in run.trace if f.actor == actor)
+
+
+def _capacity_lower_bound(c: Channel) -> int:
+    """Least deadlock-free capacity of a channel on its own: p + c - g + d mod g (and >= d)."""
+    g = math.gcd(c.production, c.consumption)
+    return max(c.initial_tokens, c.production + c.consumption - g + c.initial_tokens % g)
+
+
+def _bounded(graph: DataflowGraph, capacities: Mapping[str, int]) -> DataflowGraph:
+    extra = []
+    for c in graph.channels:
+        if c.name in capacities:
+            extra.append(Channel(f"<capacity {c.name}>", c.dst, c.src, c.consumption,
+                                 c.production, capacities[c.name] - c.initial_tokens))
+    return DataflowGraph(graph.actors, graph.channels + tuple(extra), graph.name,
+                         graph.static_orders)
+
+
+def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = None,
+                    auto_concurrency: bool = False, exact: bool | None = None,
+                    max_steps: int = 1000) -> tuple[BufferPoint, ...]:
+    """Buffer-size / throughput trade-off points, by greedy growth along critical cycles.
+
+    A capacity :math:`b_c` of channel ``c`` is modelled by a back-edge from ``dst`` to
+    ``src`` with rates swapped and :math:`b_c - d_c` initial tokens (free space). Method:
+
+    1. start from the per-channel lower bound :math:`p + c - \\gcd(p,c) + d \\bmod \\gcd(p,c)`
+       (at least :math:`d`), and while the bounded graph deadlocks add one token of capacity to
+       a capacity back-edge on the blocked cycle;
+    2. record that distribution; then repeatedly compute the throughput, and for each capacity
+       back-edge on the critical cycle try one more token of capacity, keeping the best;
+       record a point whenever throughput strictly increases;
+    3. stop when throughput reaches that of unbounded buffers, when the critical cycle holds
+       no capacity edge (no bounded channel limits throughput), or after ``max_steps``.
+
+    Limits: this is a greedy search (Stuijk et al. explore all distributions exactly, at much
+    higher cost). Every returned point is achievable and the points are mutually
+    non-dominated, but a smaller total size may exist for some throughputs, and growing one
+    token at a time can be slow for large rates.
+
+    Parameters
+    ----------
+    graph : DataflowGraph
+    channels : sequence of str, optional
+        Channels to bound (default: all channels except self-loops).
+    auto_concurrency : bool
+        See :func:`throughput`.
+    exact : bool, optional
+        Fraction arithmetic (default: when no execution time is a float).
+    max_steps : int
+        Maximum number of capacity increments in step 2.
+
+    Returns
+    -------
+    tuple of BufferPoint
+        In increasing total size and strictly increasing throughput.
+
+    Raises
+    ------
+    InvalidGraphError
+        An unknown channel name, or an inconsistent graph.
+    DeadlockError
+        The graph deadlocks even with unbounded buffers.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("ab", "A", "B", 1, 1),))
+    >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g)]
+    [(1, Fraction(1, 2)), (2, Fraction(1, 1))]
+    """
+    exact = graph.exact_times if exact is None else exact
+    target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput
+    if channels is None:
+        names = [c.name for c in graph.channels if c.src != c.dst]
+    else:
+        names = list(dict.fromkeys(channels))
+        unknown = [c for c in names if c not in graph.channel_index]
+        if unknown:
+            raise InvalidGraphError(f"buffer_tradeoff: unknown channel(s) {', '.join(unknown)}")
+    by_name = {c.name: c for c in graph.channels}
+    caps = {c: _capacity_lower_bound(by_name[c]) for c in names}
+    while (blocked := blocked_cycle(_bounded(graph, caps))) is not None:
+        grow = next(ch[len("<capacity "):-1] for ch in blocked[1] if ch.startswith("<capacity "))
+        caps[grow] += 1
+
+    def point(capacities, result) -> BufferPoint:
+        total = sum(v * by_name[c].token_size for c, v in capacities.items())
+        return BufferPoint(total, MappingProxyType(dict(capacities)), result.throughput)
+
+    current = throughput(_bounded(graph, caps), exact=exact, auto_concurrency=auto_concurrency)
+    points = [point(caps, current)]
+    tolerance = 0 if exact else 1e-9 * target if math.isfinite(target) else 0
+    for _ in range(max_steps):
+        if current.throughput >= target - tolerance:
+            break
+        grow = [ch[len("<capacity "):-1] for ch in current.critical_cycle.channels
+                if ch.startswith("<capacity ")]
+        if not grow:
+            break
+        best = None
+        for name in dict.fromkeys(grow):
+            trial = {**caps, name: caps[name] + 1}
+            result = throughput(_bounded(graph, trial), exact=exact,
+                                auto_concurrency=auto_concurrency)
+            if best is None or result.throughput > best[1].throughput:
+                best = (trial, result)
+        caps, result = best
+        if result.throughput > current.throughput + tolerance:
+            points.append(point(caps, result))
+        current = result
+    return tuple(points)
+

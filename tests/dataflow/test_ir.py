@@ -1,0 +1,70 @@
+from dataclasses import FrozenInstanceError, replace
+from fractions import Fraction
+
+import pytest
+
+from spikeforge.errors import InvalidGraphError
+from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+
+
+def two_actor_graph(**kw):
+    return DataflowGraph((Actor("A", 2, "p0"), Actor("B", Fraction(3, 2), "p0")),
+                         (Channel("ab", "A", "B", 2, 3), Channel("ba", "B", "A", 3, 2, 6)), **kw)
+
+
+def test_helpers_and_arrays():
+    g = two_actor_graph(name="g")
+    assert g.actor_index == {"A": 0, "B": 1}
+    assert g.channel_index["ba"] == 1
+    assert [c.name for c in g.predecessors("A")] == ["ba"]
+    assert [c.name for c in g.successors("A")] == ["ab"]
+    assert g.actor("B").execution_time == Fraction(3, 2)
+    assert not g.is_homogeneous and g.exact_times
+    assert g.arrays.src.tolist() == [0, 1] and g.arrays.tokens.tolist() == [0, 6]
+    with pytest.raises(ValueError, match="read-only"):
+        g.arrays.src[0] = 1
+
+
+def test_frozen_and_replace():
+    g = two_actor_graph()
+    with pytest.raises(FrozenInstanceError):
+        g.name = "x"
+    h = replace(g, name="h")
+    assert h.name == "h" and h.channels == g.channels and h == replace(h)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Actor("", 1), "non-empty"),
+    (lambda: Actor("A", -1), "actor A: execution time must be finite and >= 0, got -1"),
+    (lambda: Actor("A", float("nan")), "actor A: execution time"),
+    (lambda: Actor("A", "3"), "actor A: execution time must be a number"),
+    (lambda: Channel("c", "A", "B", 0, 1), "channel c: production rate must be >= 1, got 0"),
+    (lambda: Channel("c", "A", "B", 1, -2), "channel c: consumption rate must be >= 1, got -2"),
+    (lambda: Channel("c", "A", "B", 1, 1, -1), "channel c: initial tokens must be >= 0, got -1"),
+    (lambda: Channel("c", "A", "B", 1, 1, 0, 0), "channel c: token size must be >= 1, got 0"),
+    (lambda: Channel("c", "A", "B", 1.5, 1), "channel c: production rate must be an integer"),
+])
+def test_element_validation(make, match):
+    with pytest.raises(InvalidGraphError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("actors, channels, orders, match", [
+    (("A", "A"), (), {}, "actor A: duplicate name"),
+    (("A",), (("c", "A", "X"),), {}, "channel c: destination actor 'X' does not exist"),
+    (("A",), (("c", "Y", "A"),), {}, "channel c: source actor 'Y' does not exist"),
+    (("A",), (("c", "A", "A"), ("c", "A", "A")), {}, "channel c: duplicate name"),
+    (("A",), (), {"p": ()}, "static order of processor p: empty"),
+    (("A",), (), {"p": ("Z",)}, "static order of processor p: unknown actor 'Z'"),
+    (("A",), (), {"q": ("A",)}, "actor A is bound to 'p'"),
+    (("A", "B"), (), {"p": ("A",)}, "processor p: 1 bound actor"),
+])
+def test_graph_validation(actors, channels, orders, match):
+    with pytest.raises(InvalidGraphError, match=match):
+        DataflowGraph(tuple(Actor(a, 1, "p") for a in actors),
+                      tuple(Channel(n, s, d, 1, 1) for n, s, d in channels), static_orders=orders)
+
+
+def test_unknown_actor_lookup():
+    with pytest.raises(InvalidGraphError, match="no actor named 'Z'"):
+        two_actor_graph().actor("Z")

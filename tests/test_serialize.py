@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikeforge.errors import ModelFileError
+from spikeforge.ir.network import IF, Add, Conv2d, Flatten, Input, Linear, Network
+from spikeforge.ir.serialize import load_metadata, load_network, save_network
+
+
+def residual_snn(c: int, h: int, seed: int) -> Network:
+    rng = np.random.default_rng(seed)
+    return Network((
+        Input("x", (), (c, h, h)),
+        Conv2d("c1", ("x",), rng.normal(size=(c, c, 3, 3)).astype(np.float32), rng.normal(size=c).astype(np.float32),
+               padding=1),
+        IF("s1", ("c1",), threshold=rng.uniform(0.5, 2, size=c).astype(np.float32), v_init=0.25),
+        Add("a", ("s1", "x"), gains=(None, rng.uniform(0.1, 1, size=c).astype(np.float32))),
+        Flatten("f", ("a",)),
+        Linear("fc", ("f",), rng.normal(size=(3, c * h * h)).astype(np.float32), None),
+    ), outputs=("fc",), name=f"net{seed}")
+
+
+def assert_same(a: Network, b: Network) -> None:
+    assert a.name == b.name and a.outputs == b.outputs
+    assert [type(n) for n in a.nodes] == [type(n) for n in b.nodes]
+    for x, y in zip(a.nodes, b.nodes):
+        for field in x.__dataclass_fields__:
+            u, v = getattr(x, field), getattr(y, field)
+            if isinstance(u, np.ndarray):
+                np.testing.assert_array_equal(u, v)
+            elif field == "gains" and u is not None:
+                for g, h in zip(u, v):
+                    assert (g is None and h is None) or np.array_equal(g, h)
+            else:
+                assert u == v, field
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(c=st.integers(1, 4), h=st.integers(2, 6), seed=st.integers(0, 1000))
+def test_round_trip(tmp_path, c, h, seed):
+    net = residual_snn(c, h, seed)
+    loaded = load_network(save_network(net, tmp_path / f"n{seed}_{c}_{h}", {"k": 1}))
+    assert_same(net, loaded)
+    assert load_metadata(tmp_path / f"n{seed}_{c}_{h}") == {"k": 1}
+
+
+def test_save_replaces_existing_folder_only_when_complete(tmp_path, monkeypatch):
+    net = residual_snn(2, 3, 0)
+    dest = save_network(net, tmp_path / "net")
+    import spikeforge.ir.serialize as ser
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ser.np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_network(residual_snn(2, 3, 1), dest)
+    monkeypatch.undo()
+    assert load_network(dest).name == "net0"  # the old network is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net"]  # no temporary left behind
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ModelFileError, match="no network.json"):
+        load_network(tmp_path)
+    (tmp_path / "network.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_network(tmp_path)
+    (tmp_path / "network.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ModelFileError, match="format is 'other'"):
+        load_network(tmp_path)
+    (tmp_path / "network.json").write_text(json.dumps({"format": "spikeforge.network", "version": 99}))
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_network(tmp_path)
+
+
+def test_load_rejects_unknown_node_and_corrupt_arrays(tmp_path):
+    folder = save_network(residual_snn(2, 3, 0), tmp_path / "net")
+    doc = json.loads((folder / "network.json").read_text())
+    doc["nodes"][1]["type"] = "Softmax"
+    (folder / "network.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="unknown type 'Softmax'"):
+        load_network(folder)
+    (folder / "arrays.npz").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="cannot read arrays"):
+        load_network(folder)
