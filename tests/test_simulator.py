@@ -142,3 +142,33 @@ def test_ann_cannot_be_simulated_as_snn():
     ann = Network((Input("x", (), (1,)), Linear("w", ("x",), np.ones((1, 1), np.float32)), ReLU("r", ("w",))), ("r",))
     with pytest.raises(SimulationError, match="no spiking neurons; convert it first"):
         simulate(ann, np.ones((1, 1), np.float32), timesteps=2)
+
+
+def integer_net():
+    w1 = np.array([[3, -1], [2, 2]], np.float32)
+    return Network((Input("x", (), (2,)), Linear("l1", ("x",), w1, np.array([1, 0], np.float32)),
+                    IF("s", ("l1",), threshold=np.array([7, 5], np.float32), v_init=0.5),
+                    Linear("l2", ("s",), np.array([[1, -2]], np.float32))), ("l2",))
+
+
+def test_integer_mode_is_bit_exact_against_hand_loop():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, size=(20, 2)).astype(np.float32)
+    result = simulate(integer_net(), x, timesteps=9, integer=True)
+    w1, b1, theta = np.array([[3, -1], [2, 2]]), np.array([1, 0]), np.array([7, 5])
+    v = np.floor(0.5 * theta) * np.ones((20, 2), np.int64)
+    counts = np.zeros(2, np.int64)
+    for _ in range(9):
+        v = v + x.astype(np.int64) @ w1.T + b1
+        s = v >= theta
+        v = v - s * theta
+        counts += s.sum(0)
+    np.testing.assert_array_equal(result.profile.layer("s").spike_counts, counts)
+
+
+def test_integer_mode_rejects_fractions():
+    net = one_neuron(threshold=1.5)
+    with pytest.raises(SimulationError, match=r"layer n has 1 non-integer parameters \(e.g. 1.5\)"):
+        simulate(net, np.ones((1, 1), np.float32), timesteps=2, integer=True)
+    with pytest.raises(InvalidDataError, match="integer mode needs integer inputs"):
+        simulate(integer_net(), np.full((1, 2), 0.5, np.float32), timesteps=2, integer=True)

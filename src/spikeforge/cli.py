@@ -93,7 +93,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"simulate T={args.timesteps}", total=len(data))
         result = simulate(net, data.x, timesteps=args.timesteps, checkpoints=checkpoints, labels=data.y,
-                          batch_size=args.batch_size, on_batch=lambda n: progress.update(task, completed=n))
+                          batch_size=args.batch_size, integer=args.integer,
+                          on_batch=lambda n: progress.update(task, completed=n))
     console.print(profile_table(result.profile))
     if result.accuracy:
         console.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", "-T", type=int, default=8)
     p.add_argument("--samples", type=int, help="use only the first N samples")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--integer", action="store_true", help="bit-exact integer arithmetic (quantised networks)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.set_defaults(run=cmd_simulate)
     return parser

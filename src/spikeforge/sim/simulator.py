@@ -166,17 +166,41 @@ def _collapsible(net: ir.Network) -> set[str]:
     return result
 
 
+def _check_integer(net: ir.Network) -> None:
+    """Integer mode needs integer weights, biases, gains and thresholds, and no averaging layer."""
+    for node in net.nodes:
+        if isinstance(node, ir.AvgPool2d):
+            raise SimulationError(f"integer mode: layer {node.name} (AvgPool2d) divides by "
+                                  f"{node.kernel[0] * node.kernel[1]}; quantise the network so pooling is "
+                                  f"folded into integer weights")
+        arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
+        arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
+        for a in arrays:
+            bad = a != np.round(a)
+            if bad.any():
+                raise SimulationError(f"integer mode: layer {node.name} has {int(bad.sum())} non-integer "
+                                      f"parameters (e.g. {float(a[bad].flat[0])}); quantise it first")
+            if np.abs(a).max(initial=0) >= 2**31:
+                raise SimulationError(f"integer mode: layer {node.name} has parameters beyond 31 bits")
+
+
 class _Compiled:
     """A network prepared for repeated simulation: torch kernels, fan-outs, neuron constants."""
 
-    def __init__(self, net: ir.Network, dtype: torch.dtype):
+    def __init__(self, net: ir.Network, integer: bool):
         if net.kind != "snn":
             raise SimulationError(f"network {net.name} has no spiking neurons; convert it first")
         relus = [n.name for n in net.nodes if isinstance(n, ir.ReLU)]
         if relus:
             raise SimulationError(f"network {net.name}: ReLU layers {relus} were not converted to neurons")
+        if integer:
+            _check_integer(net)
+        # Integer mode computes in float64: every integer below 2**53 is exact, so sums of up to
+        # ~2**21 products of 31-bit values are bit-exact, with torch's fast float kernels.
+        dtype = torch.float64 if integer else torch.float32
         self.net = net
         self.dtype = dtype
+        self.integer = integer
         self.kernels = {n.name: compile_layer(n, net, dtype) for n in net.nodes
                         if not (isinstance(n, ir.Input) or n.is_neuron)}
         self.fanout = {n.name: f.to(dtype) for n in net.nodes if (f := unit_fanout(n, net)) is not None}
@@ -189,11 +213,14 @@ class _Compiled:
                 self.thresholds[n.name] = theta.reshape(-1, *([1] * (ndim - 2))) if theta.ndim else theta
 
 
-def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: int) -> torch.Tensor:
+def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: int,
+                integer: bool) -> torch.Tensor:
     """Step a layer of IF/LIF neurons through T timesteps; return binary spikes (T, B, ...)."""
     static = current.mode == "static"
     first = current.data if static else current.data[0]
     v = torch.full_like(first, node.v_init) * theta
+    if integer:
+        v = torch.floor(v)
     out = torch.empty((timesteps, *first.shape), dtype=first.dtype)
     beta = getattr(node, "beta", 1.0)
     for t in range(timesteps):
@@ -258,7 +285,7 @@ def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch
             stats[node.name][1] += float((counts * c.fanout[node.name]).sum())
             stats[node.name][2] = kind
         if node.is_neuron:
-            spikes = _neuron_run(node, ins[0], c.thresholds[node.name], timesteps)
+            spikes = _neuron_run(node, ins[0], c.thresholds[node.name], timesteps, c.integer)
             values[node.name] = _Value(spikes, "temporal", spikes=True)
             if counters:
                 stats[node.name][0] += spikes.sum((0, 1), dtype=torch.float64)
@@ -286,7 +313,7 @@ def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch
 
 def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
              checkpoints: Sequence[int] | None = None, labels: np.ndarray | None = None,
-             batch_size: int = 128, counters: bool = True, dtype: torch.dtype = torch.float32,
+             batch_size: int = 128, counters: bool = True, integer: bool = False,
              on_batch: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate an SNN on inputs ``x`` (analog values injected as current every timestep).
 
@@ -304,6 +331,9 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
         Class labels; accuracy of the argmax read-out is returned per checkpoint.
     counters : bool
         Count spikes and synaptic operations (default True).
+    integer : bool
+        Bit-exact integer arithmetic (quantised networks: integer weights, biases, thresholds
+        and inputs; the initial membrane potential is floor(v_init·θ)). LIF leaks are not integer.
     on_batch : callable, optional
         Called with the number of samples done after each batch (progress bars).
 
@@ -314,7 +344,8 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     Raises
     ------
     SimulationError
-        ``net`` is not an SNN, or ``timesteps``/``checkpoints`` are out of range.
+        ``net`` is not an SNN, ``timesteps``/``checkpoints`` are out of range, or integer
+        mode is asked for a network that is not integer.
     InvalidDataError
         ``x`` or ``labels`` are empty, not finite, or of the wrong shape.
     """
@@ -323,8 +354,12 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
-    c = _Compiled(net, dtype)
+    c = _Compiled(net, integer)
     x = _check_input(net, x, "input data")
+    if integer and not torch.equal(x, torch.round(x)):
+        raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
+    if integer and any(isinstance(n, ir.LIF) and n.beta != 1.0 for n in net.nodes):
+        raise SimulationError("integer mode: LIF leak factors are not integer arithmetic; use IF neurons")
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (x.shape[0],):
