@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 
 from spikeforge.errors import InvalidDataError, ModelFileError, SpikeforgeError
