@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integer", action="store_true", help="bit-exact integer arithmetic (quantised networks)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.set_defaults(run=cmd_simulate)
+
+    from spikeforge.dataflow.commands import add_commands as add_dataflow_commands
+
+    add_dataflow_commands(sub)
     return parser
 
 

@@ -12,9 +12,16 @@ iteration) is the max-plus eigenvalue :math:`\\lambda` of :math:`M`, its maximum
 mean; the throughput is :math:`1/\\lambda` iterations per time unit and actor ``a`` fires
 :math:`q_a/\\lambda` times per time unit.
 
+Concurrency semantics (SDF3's): by default (``auto_concurrency=True``) an actor may fire
+concurrently with itself unless the graph gives it a self-edge; graphs that spikeforge builds
+from a mapped SNN give every crossbar a static order (see
+:func:`spikeforge.dataflow.binding.apply_binding`), which serialises its actors, and every
+communication actor an explicit one-token self-loop. ``auto_concurrency=False`` adds an
+implicit one-token self-loop to every actor (non-reentrant actors).
+
 State (the "tokens" of :math:`M`) comprises the initial tokens of every channel, one token
-per actor for its implicit self-loop unless ``auto_concurrency`` (non-reentrant actors, see
-:mod:`spikeforge.dataflow.selftimed`), and one token per processor with a static order.
+per actor for its implicit self-loop when ``auto_concurrency=False``, and one token per
+processor with a static order.
 
 Two ways to obtain :math:`\\lambda`:
 
@@ -36,7 +43,7 @@ Examples
 ...                   (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 2)))
 >>> r = throughput(g, exact=True)
 >>> r.throughput, r.period, r.critical_cycle.actors
-(Fraction(1, 3), Fraction(3, 1), ('B',))
+(Fraction(2, 5), Fraction(5, 2), ('A', 'B'))
 """
 
 from __future__ import annotations
@@ -137,7 +144,7 @@ def _times(graph: DataflowGraph, exact: bool) -> list:
     return [float(a.execution_time) for a in graph.actors]
 
 
-def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = False,
+def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
                    exact: bool = False) -> MaxPlusMatrix:
     """Max-plus matrix of one iteration, by symbolic execution.
 
@@ -151,7 +158,8 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = False,
     ----------
     graph : DataflowGraph
     auto_concurrency : bool
-        Omit the implicit one-token self-loop of each actor.
+        True (default, SDF3 semantics): no implicit self-loops. False: add an implicit
+        one-token self-loop to each actor.
     exact : bool
         Object array of Fractions (and ``-inf``) instead of floats.
 
@@ -171,7 +179,7 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = False,
     >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
     >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)),
     ...                   (Channel("ab", "A", "B", 1, 2), Channel("ba", "B", "A", 2, 1, 2)))
-    >>> maxplus_matrix(g, auto_concurrency=True).matrix
+    >>> maxplus_matrix(g).matrix
     array([[2., 2.],
            [2., 2.]])
     """
@@ -289,7 +297,7 @@ def _matrix_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool):
 
 
 def throughput(graph: DataflowGraph, *, exact: bool = False,
-               auto_concurrency: bool = False) -> ThroughputResult:
+               auto_concurrency: bool = True) -> ThroughputResult:
     """Self-timed throughput of ``graph`` with unbounded channels.
 
     Parameters
@@ -298,8 +306,9 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     exact : bool
         Compute with Fractions (execution times converted exactly); for small graphs.
     auto_concurrency : bool
-        Let firings of one actor overlap; by default each actor is non-reentrant (implicit
-        self-loop with one token), matching :func:`~spikeforge.dataflow.selftimed.simulate`.
+        True (default, SDF3's semantics): firings of one actor may overlap unless the graph
+        has a self-edge on it. False: every actor is non-reentrant (an implicit self-loop with
+        one token). Matches the flag of :func:`~spikeforge.dataflow.selftimed.simulate`.
 
     Returns
     -------
@@ -316,7 +325,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     --------
     >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
     >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("c", "A", "B", 4, 10),))
-    >>> r = throughput(g, exact=True)
+    >>> r = throughput(g, exact=True, auto_concurrency=False)
     >>> r.throughput, dict(r.repetition_vector), dict(r.actor_throughput)
     (Fraction(1, 5), {'A': 5, 'B': 2}, {'A': Fraction(1, 1), 'B': Fraction(2, 5)})
     """
@@ -339,7 +348,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
 
 
 def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
-                   auto_concurrency: bool = False) -> CriticalCycle:
+                   auto_concurrency: bool = True) -> CriticalCycle:
     """The cycle that attains the maximum cycle mean (see :class:`CriticalCycle`).
 
     Raises
@@ -361,7 +370,7 @@ def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
 
 
 def latency(graph: DataflowGraph, actor: str | None = None, *,
-            auto_concurrency: bool = False) -> float | Fraction:
+            auto_concurrency: bool = True) -> float | Fraction:
     """First-iteration makespan: when ``actor`` completes its first-iteration firings.
 
     Measured from time 0, when all initial tokens are available, in self-timed execution
@@ -410,8 +419,8 @@ def _bounded(graph: DataflowGraph, capacities: Mapping[str, int]) -> DataflowGra
 
 
 def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = None,
-                    auto_concurrency: bool = False, exact: bool | None = None,
-                    max_steps: int = 1000) -> tuple[BufferPoint, ...]:
+                    auto_concurrency: bool = True, exact: bool | None = None,
+                    max_steps: int = 200) -> tuple[BufferPoint, ...]:
     """Buffer-size / throughput trade-off points, by greedy growth along critical cycles.
 
     A capacity :math:`b_c` of channel ``c`` is modelled by a back-edge from ``dst`` to
@@ -425,6 +434,9 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
        record a point whenever throughput strictly increases;
     3. stop when throughput reaches that of unbounded buffers, when the critical cycle holds
        no capacity edge (no bounded channel limits throughput), or after ``max_steps``.
+       Under the default auto-concurrent semantics an acyclic graph (or one whose cycles all
+       carry many tokens) has unbounded throughput with unbounded buffers, so every extra token
+       helps and the search ends only at ``max_steps``.
 
     Limits: this is a greedy search (Stuijk et al. explore all distributions exactly, at much
     higher cost). Every returned point is achievable and the points are mutually
@@ -459,8 +471,10 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     --------
     >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
     >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("ab", "A", "B", 1, 1),))
-    >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g)]
+    >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g, auto_concurrency=False)]
     [(1, Fraction(1, 2)), (2, Fraction(1, 1))]
+    >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g, max_steps=2)]
+    [(1, Fraction(1, 2)), (2, Fraction(1, 1)), (3, Fraction(3, 2))]
     """
     exact = graph.exact_times if exact is None else exact
     target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput

@@ -38,7 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from spikeforge.errors import DeadlockError, InvalidGraphError
 
@@ -78,7 +78,8 @@ def _segment_argmax(values: np.ndarray, owner: np.ndarray, starts: np.ndarray):
     return best, hits[new]
 
 
-def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -> MaxCycle:
+def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False,
+                    hint=None) -> MaxCycle:
     """Maximum cycle ratio :math:`\\max_C \\sum_{e\\in C} w_e / \\sum_{e\\in C} t_e` (Howard).
 
     Parameters
@@ -93,6 +94,10 @@ def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -
         Edge transit times (tokens), :math:`\\ge 0`.
     exact : bool
         Compute with :class:`fractions.Fraction` (no tolerance; for small graphs).
+    hint : sequence of int, optional
+        Edges of a cycle believed to be critical (e.g. the busiest processor's static order);
+        only steers the initial policy, never the result. Default: the self-loop of largest
+        ratio, if any.
 
     Returns
     -------
@@ -145,7 +150,7 @@ def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -
     tol = 0 if exact else 1e-9 * max(1.0, float(np.max(np.abs(w))))
     neg = np.full(len(w), NEG_INF, dtype=object if exact else float)
 
-    _, policy = _segment_argmax(w, s, starts)
+    policy = _initial_policy(s, d, w, t, k, starts, exact, order, m, hint)
     while True:
         eta, x, pointer, succ = _evaluate(policy, d, w, t, k, exact, nodes, order)
         eta_d = eta[d]
@@ -177,20 +182,72 @@ def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False) -
                     tuple(cycle_edges))
 
 
+def _initial_policy(s, d, w, t, k, starts, exact, order, m, hint):
+    """A policy whose cycle is the hinted one, and every node that reaches it leads there.
+
+    Howard's iterations spread a better cycle ratio one policy edge at a time, so on deep
+    graphs a poor start costs many iterations. Dataflow graphs usually have an obvious
+    candidate (a self-loop of the slowest actor, the busiest processor's static order): its
+    nodes take its edges, and every other node of its component takes the first edge of a
+    shortest path to it (breadth-first search on the reversed graph). Remaining nodes take
+    their edge of largest ``w - lam0 * t`` (few tokens first), ``lam0`` the hint's ratio.
+    """
+    position = np.full(m, -1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    if hint is not None:
+        cycle = position[np.asarray(hint, dtype=np.int64)]
+        if len(cycle) == 0 or np.any(cycle < 0) or np.any(d[cycle] != np.roll(s[cycle], -1)):
+            cycle = None
+    else:
+        cycle = None
+    if cycle is None:
+        loops = np.flatnonzero((s == d) & (t > 0))
+        if len(loops):
+            cycle = loops[[int(np.argmax(w[loops] / t[loops]))]]
+    if cycle is not None and t[cycle].sum() > 0:
+        lam0 = w[cycle].sum() / t[cycle].sum()
+    else:
+        cycle, lam0 = None, (max(w) if exact else float(np.max(w)))
+    _, policy = _segment_argmax(w - lam0 * t, s, starts)
+    if cycle is None:
+        return policy
+    on = s[cycle]
+    policy[on] = cycle
+    # reversed graph plus a super-source k pointing at the cycle's nodes
+    rs = np.concatenate([d, np.full(len(on), k)])
+    rd = np.concatenate([s, on])
+    reverse = csr_matrix((np.ones(len(rs)), (rs, rd)), shape=(k + 1, k + 1))
+    _, pred = breadth_first_order(reverse, k, directed=True, return_predecessors=True)
+    pred = pred[:k]
+    reached = np.flatnonzero((pred >= 0) & (pred != k))
+    key = s * k + d
+    sorted_edges = np.argsort(key, kind="stable")
+    hit = np.searchsorted(key[sorted_edges], reached * k + pred[reached])
+    policy[reached] = sorted_edges[hit]
+    return policy
+
+
 def _evaluate(policy, d, w, t, k, exact, nodes, order):
     """Value determination: cycle ratio ``eta`` reached by each node and its bias ``x``."""
     succ = d[policy]
     pw, pt = w[policy], t[policy]
     ids = np.arange(k)
-    functional = csr_matrix((np.ones(k), succ, np.arange(k + 1)), shape=(k, k))
-    ncomp, label = connected_components(functional, directed=True, connection="strong")
-    sizes = np.bincount(label, minlength=ncomp)
-    cyclic = np.flatnonzero((sizes[label] > 1) | (succ == ids))
-    root_of = np.full(ncomp, k, dtype=np.int64)
-    # the least node of each policy cycle is its root; a cycle kept by the next policy keeps
-    # its root, so biases stay comparable between iterations (needed for termination)
-    np.minimum.at(root_of, label[cyclic], cyclic)
-    is_root = root_of[label] == ids
+    # Nodes on policy cycles are the image of succ^(2^L) for 2^L >= k; the least node of each
+    # cycle, found by pointer doubling with a running minimum, is its root. A cycle kept by the
+    # next policy keeps its root, so biases stay comparable between iterations (needed for
+    # termination). Pure numpy: about 2 log2(k) gathers, no graph library call per iteration.
+    image = succ
+    steps = max(1, int(k - 1).bit_length())
+    for _ in range(steps):
+        image = image[image]
+    cyclic = np.zeros(k, dtype=bool)
+    cyclic[image] = True
+    least = np.where(cyclic, ids, k)
+    hop = succ
+    for _ in range(steps):
+        least = np.minimum(least, least[hop])
+        hop = hop[hop]
+    is_root = cyclic & (least == ids)
     pointer = np.where(is_root, ids, succ)
     acc_w = np.where(is_root, 0, pw)
     acc_t = np.where(is_root, 0, pt)

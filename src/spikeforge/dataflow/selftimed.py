@@ -1,17 +1,18 @@
 """Discrete-event simulation of self-timed execution of a dataflow graph.
 
 Self-timed execution starts every firing as soon as it is enabled: its input tokens are
-present, the actor is idle (non-reentrant actors, the default) and, when the actor is bound
+present, the actor is idle if it is non-reentrant (``auto_concurrency=False``) and, when the actor is bound
 to a processor with a static order, the processor is idle and the order has reached this
 actor. Tokens are consumed at the start of a firing and produced at its end. This is the
 execution whose long-run rate :func:`spikeforge.dataflow.analysis.throughput` computes.
 
 Concurrency semantics
-    By default an actor runs at most one firing at a time, as if it had a self-loop with one
-    initial token; the max-plus analysis models the same self-loop. With
-    ``auto_concurrency=True`` firings of one actor may overlap (unbounded auto-concurrency,
-    the semantics of the SDF3 test models in ``shared/data/sdf``); an actor with no input
-    channel then starts all its firings at time 0.
+    By default (``auto_concurrency=True``, SDF3's semantics) firings of one actor may overlap
+    unless the graph has a self-edge on it; an actor with no input channel then starts all
+    its firings at time 0. Graphs built from a mapped SNN serialise each crossbar with a
+    static order and each link with a self-loop. With ``auto_concurrency=False`` an actor
+    runs at most one firing at a time, as if it had a self-loop with one initial token; the
+    max-plus analysis models the same self-loop.
 
 Examples
 --------
@@ -73,7 +74,7 @@ class SelfTimedResult:
 
 def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None,
              execution_time: Callable[[Actor, int], float | Fraction] | None = None,
-             auto_concurrency: bool = False) -> SelfTimedResult:
+             auto_concurrency: bool = True) -> SelfTimedResult:
     """Simulate ``iterations`` graph iterations of self-timed execution from time 0.
 
     Parameters
@@ -87,7 +88,7 @@ def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None
         ``execution_time(actor, k)`` gives the duration of the ``k``-th (0-based) firing of
         ``actor``; it must lie in ``[0, actor.execution_time]``. Default: the worst case.
     auto_concurrency : bool
-        Allow overlapping firings of one actor (see module docstring).
+        Allow overlapping firings of one actor (default; see module docstring).
 
     Returns
     -------

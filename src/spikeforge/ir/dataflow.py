@@ -144,8 +144,9 @@ class Channel:
 class GraphArrays:
     """Index arrays of a graph (read-only), built once per graph for the analyses.
 
-    ``src[k]``, ``dst[k]``, ``production[k]``, ``consumption[k]``, ``tokens[k]`` describe
-    channel ``k``; ``execution_time[a]`` is a float array of actor ``a``'s time.
+    ``src[k]``, ``dst[k]``, ``production[k]``, ``consumption[k]``, ``tokens[k]``,
+    ``token_size[k]`` describe channel ``k``; ``execution_time[a]`` is a float array of actor
+    ``a``'s time.
     """
 
     src: np.ndarray
@@ -154,6 +155,7 @@ class GraphArrays:
     consumption: np.ndarray
     tokens: np.ndarray
     execution_time: np.ndarray
+    token_size: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,7 @@ class DataflowGraph:
             consumption=ro([c.consumption for c in chans]),
             tokens=ro([c.initial_tokens for c in chans]),
             execution_time=ro([float(a.execution_time) for a in self.actors], float),
+            token_size=ro([c.token_size for c in chans]),
         )
 
     @property

@@ -30,9 +30,9 @@ def test_trace_and_measurement():
 
 def test_auto_concurrency_overlaps_firings():
     g = DataflowGraph((Actor("S", 1), Actor("T", 4)), (Channel("st", "S", "T", 1, 1),))
-    seq = simulate(g, 2, warmup=0)
+    seq = simulate(g, 2, warmup=0, auto_concurrency=False)
     assert [(f.actor, f.start) for f in seq.trace if f.actor == "T"] == [("T", 1), ("T", 5)]
-    auto = simulate(g, 2, warmup=0, auto_concurrency=True)
+    auto = simulate(g, 2, warmup=0)
     assert sorted(f.start for f in auto.trace if f.actor == "S") == [0, 0]
     assert auto.iteration_end == (5, 5) and auto.throughput == Fraction(2, 5)
 

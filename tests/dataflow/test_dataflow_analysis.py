@@ -40,29 +40,31 @@ def expected_graphs():
 @pytest.mark.parametrize("name, entry", expected_graphs())
 def test_expected_throughput(name, entry):
     # expected.json: graph iterations per time unit, unbounded buffers, auto-concurrent actors
+    # (SDF3's semantics, the default of throughput() and simulate())
     g = read_sdf3(SDF_DIR / name)
     if entry.get("deadlock"):
         with pytest.raises(DeadlockError, match=r"cycle A -> B -> C -> A is blocked \(channels ch0, ch1, ch2"):
-            throughput(g, exact=True, auto_concurrency=True)
+            throughput(g, exact=True)
         return
-    r = throughput(g, exact=True, auto_concurrency=True)
+    r = throughput(g, exact=True)
     assert r.throughput == Fraction(entry["throughput"])
     if "max_cycle_mean" in entry:
         assert r.period == Fraction(entry["max_cycle_mean"])
     if "repetition_vector" in entry:
         assert dict(r.repetition_vector) == entry["repetition_vector"]
-    sim = simulate(g, 40, auto_concurrency=True)
+    sim = simulate(g, 40)
     assert eventually_periodic(sim.iteration_end, r.period)
+    assert throughput(read_sdf3(SDF_DIR / name)).throughput == pytest.approx(float(r.throughput))
 
 
 def test_channel_decoder_file_value():
     if not (SDF_DIR / "sdf_channel_decoder.xml").is_file():
         pytest.skip(f"shared SDF3 test models not found in {SDF_DIR.resolve()}")
     g = read_sdf3(SDF_DIR / "sdf_channel_decoder.xml")
-    r = throughput(g, exact=True, auto_concurrency=True)
+    r = throughput(g, exact=True)
     assert r.throughput == MISMATCHED["sdf_channel_decoder.xml"]
     assert set(r.critical_cycle.actors) <= {"DM", "CE"}
-    assert max(simulate(g, 30, auto_concurrency=True).iteration_end[-3:]) > 0
+    assert eventually_periodic(simulate(g, 30).iteration_end, r.period)
 
 
 def pipeline(times=(2, 3), tokens=1):
@@ -70,21 +72,25 @@ def pipeline(times=(2, 3), tokens=1):
                          (Channel("f", "a0", "a1", 1, 1), Channel("b", "a1", "a0", 1, 1, tokens)))
 
 
-def test_non_reentrant_default_vs_auto_concurrency():
+def test_auto_concurrency_default_vs_non_reentrant():
     g = pipeline((2, 3), tokens=2)
-    assert throughput(g, exact=True).period == 3  # a1's implicit self-loop
-    assert critical_cycle(g, exact=True).channels == ("<self a1>",)
-    auto = throughput(g, exact=True, auto_concurrency=True)
+    auto = throughput(g, exact=True)  # SDF3 semantics: no implicit self-loops
     assert auto.period == Fraction(5, 2) and set(auto.critical_cycle.channels) == {"f", "b"}
+    serial = throughput(g, exact=True, auto_concurrency=False)
+    assert serial.period == 3  # a1's implicit self-loop
+    assert critical_cycle(g, exact=True, auto_concurrency=False).channels == ("<self a1>",)
+    # an explicit self-edge serialises an actor under the default semantics too
+    looped = DataflowGraph(g.actors, g.channels + (Channel("s1", "a1", "a1", 1, 1, 1),))
+    assert throughput(looped, exact=True).period == 3
 
 
 def test_float_and_exact_agree_and_unbounded():
     g = pipeline((Fraction(1, 3), 2.5), tokens=1)
     assert throughput(g).period == pytest.approx(float(throughput(g, exact=True).period))
     acyclic = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("c", "A", "B", 1, 1),))
-    r = throughput(acyclic, auto_concurrency=True)
+    r = throughput(acyclic)
     assert r.throughput == float("inf") and r.period == 0 and r.critical_cycle.actors == ()
-    assert throughput(acyclic).period == 1
+    assert throughput(acyclic, auto_concurrency=False).period == 1
 
 
 def test_repetition_vector_and_inconsistency():
@@ -154,10 +160,11 @@ def test_buffer_tradeoff_pipeline():
     # A(1) -> B(2) -> C(1): unbounded period 2 (B's self-loop); capacity 1 serialises
     g = DataflowGraph((Actor("A", 1), Actor("B", 2), Actor("C", 1)),
                       (Channel("ab", "A", "B", 1, 1), Channel("bc", "B", "C", 1, 1, 0, 4)))
-    points = buffer_tradeoff(g)
+    points = buffer_tradeoff(g, auto_concurrency=False)
     assert points[0].capacities == {"ab": 1, "bc": 1}
     assert points[0].throughput == Fraction(1, 3)
-    assert points[-1].throughput == throughput(g, exact=True).throughput == Fraction(1, 2)
+    assert points[-1].throughput == throughput(g, exact=True, auto_concurrency=False).throughput \
+        == Fraction(1, 2)
     sizes = [p.total_size for p in points]
     rates = [p.throughput for p in points]
     assert sizes == sorted(sizes) and rates == sorted(rates) and len(set(rates)) == len(rates)
@@ -168,11 +175,14 @@ def test_buffer_tradeoff_pipeline():
 
 def test_buffer_tradeoff_multirate_needs_deadlock_free_start():
     g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("ab", "A", "B", 2, 3),))
-    points = buffer_tradeoff(g)
+    points = buffer_tradeoff(g, auto_concurrency=False)
     assert points[0].capacities["ab"] == 4  # p + c - gcd(p, c)
     assert blocked_cycle(DataflowGraph(g.actors, g.channels + (
         Channel("back", "B", "A", 3, 2, 4),))) is None
-    assert points[-1].throughput == throughput(g, exact=True).throughput
+    assert points[-1].throughput == throughput(g, exact=True, auto_concurrency=False).throughput
+    # auto-concurrent actors: unbounded throughput, the search stops after max_steps
+    auto = buffer_tradeoff(g, max_steps=5)
+    assert 2 <= len(auto) <= 6 and [p.throughput for p in auto] == sorted({p.throughput for p in auto})
 
 
 def brute_force_ratio(g, auto_concurrency):
