@@ -18,6 +18,7 @@ multiply-accumulate per synapse per timestep and reported separately.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -218,6 +219,17 @@ class _Compiled:
                 self.thresholds[n.name] = theta.reshape(-1, *([1] * (ndim - 2))) if theta.ndim else theta
 
 
+# Networks are immutable, so their compiled kernels are kept while the network lives.
+_CACHE: weakref.WeakKeyDictionary[ir.Network, dict[bool, _Compiled]] = weakref.WeakKeyDictionary()
+
+
+def _compiled(net: ir.Network, integer: bool) -> _Compiled:
+    per_net = _CACHE.setdefault(net, {})
+    if integer not in per_net:
+        per_net[integer] = _Compiled(net, integer)
+    return per_net[integer]
+
+
 def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: int,
                 integer: bool, inplace: bool = False) -> torch.Tensor:
     """Step a layer of IF/LIF neurons through T timesteps; return binary spikes (T, B, ...).
@@ -399,7 +411,7 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
-    c = _Compiled(net, integer)
+    c = _compiled(net, integer)
     x = _check_input(net, x, "input data")
     if integer and not torch.equal(x, torch.round(x)):
         raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
