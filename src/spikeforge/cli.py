@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_simulate)
 
     from spikeforge.dataflow.commands import add_commands as add_dataflow_commands
+    from spikeforge.mapping.commands import add_commands as add_mapping_commands
 
+    add_mapping_commands(sub)
     add_dataflow_commands(sub)
     return parser
 

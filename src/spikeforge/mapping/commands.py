@@ -1,0 +1,128 @@
+"""CLI commands of the mapping stage: ``hw list``, ``hw show NAME``, ``map NET --hw NAME ...``.
+
+Registered into the main parser by :func:`add_commands` (``sub`` = the subparsers object).
+Every command prints with rich and raises :class:`~spikeforge.errors.SpikeforgeError`
+subclasses on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from spikeforge.errors import InvalidDataError
+
+console = Console()
+
+
+def cmd_hw_list(args: argparse.Namespace) -> None:
+    from spikeforge.hardware import list_presets, load_hardware
+
+    table = Table(title="hardware presets")
+    for col in ("name", "chips", "cores/chip", "crossbar", "neurons/core", "weight bits", "description"):
+        table.add_column(col)
+    for name in list_presets():
+        hw = load_hardware(name)
+        table.add_row(name, str(hw.chips), f"{hw.cores_per_chip:,}",
+                      f"{hw.core.crossbars_per_core} × {hw.core.crossbar_rows}×{hw.core.crossbar_columns}",
+                      f"{hw.core.neurons_per_core:,}", str(hw.precision.weight_bits), hw.description)
+    console.print(table)
+
+
+def cmd_hw_show(args: argparse.Namespace) -> None:
+    from spikeforge.hardware import hardware_table_rows, load_hardware
+
+    hw = load_hardware(args.name)
+    table = Table(title=hw.summary())
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for k, v in hardware_table_rows(hw):
+        table.add_row(k, v)
+    console.print(table)
+
+
+def _write_json_atomic(path: str, doc: dict) -> Path:
+    out = Path(path)
+    if out.parent and not out.parent.exists():
+        raise InvalidDataError(f"{out}: folder {out.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out
+
+
+def cmd_map(args: argparse.Namespace) -> None:
+    from spikeforge.datasets import load_data
+    from spikeforge.hardware import load_hardware
+    from spikeforge.ir.serialize import load_network
+    from spikeforge.mapping.partition import partition
+    from spikeforge.mapping.place import place
+    from spikeforge.mapping.report import traffic_summary
+    from spikeforge.sim.simulator import simulate
+
+    if args.timesteps < 1:
+        raise InvalidDataError(f"--timesteps {args.timesteps}: must be ≥ 1")
+    if args.chips is not None and args.chips < 1:
+        raise InvalidDataError(f"--chips {args.chips}: must be ≥ 1")
+    hw = load_hardware(args.hw)
+    net = load_network(args.network)
+    data = load_data(args.calib)
+    if args.samples:
+        data = data.take(args.samples)
+    profile = simulate(net, data.x, timesteps=args.timesteps).profile
+    fan_in = None if args.fan_in == "none" else args.fan_in
+    part = partition(net, profile, hw, strategy=args.partitioner, fan_in=fan_in)
+    pl = place(part, hw, strategy=args.placer, chips=args.chips, seed=args.seed)
+    report = traffic_summary(pl, profile)
+    table = Table(title=f"{net.name} on {pl.hardware.name} ({pl.hardware.chips} chip(s)): "
+                        f"{part.strategy} + {pl.strategy}, T={profile.timesteps}, {profile.samples} samples")
+    table.add_column("figure")
+    table.add_column("per inference", justify="right")
+    for k, v in report.rows():
+        table.add_row(k, v)
+    console.print(table)
+    doc = pl.to_json()
+    doc["report"] = report.as_dict()
+    out = _write_json_atomic(args.output, doc)
+    console.print(f"wrote {out}")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``hw`` (``list``, ``show``) and ``map`` on the CLI's subparsers object."""
+    from spikeforge.mapping.partition import DEFAULT_PARTITIONER, PARTITIONERS
+    from spikeforge.mapping.place import DEFAULT_PLACER, PLACERS
+
+    p = sub.add_parser("hw", help="hardware presets and their limits")
+    hw_sub = p.add_subparsers(dest="hw_command", required=True)
+    q = hw_sub.add_parser("list", help="the shipped hardware presets")
+    q.set_defaults(run=cmd_hw_list)
+    q = hw_sub.add_parser("show", help="every field of a preset or TOML file")
+    q.add_argument("name", help="preset name or TOML file")
+    q.set_defaults(run=cmd_hw_show)
+
+    p = sub.add_parser("map", help="partition and place an SNN on hardware; traffic and energy")
+    p.add_argument("network", help="saved SNN folder")
+    p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
+    p.add_argument("--calib", required=True, help="calibration data (.npz with x, or 'digits')")
+    p.add_argument("-o", "--output", required=True, help="placement JSON to write")
+    p.add_argument("--chips", type=int, help="chips on the board (default: as in the hardware file)")
+    p.add_argument("--partitioner", choices=sorted(PARTITIONERS), default=DEFAULT_PARTITIONER)
+    p.add_argument("--placer", choices=sorted(PLACERS), default=DEFAULT_PLACER)
+    p.add_argument("--fan-in", choices=("split", "unroll", "none"), default="split",
+                   help="neurons with more inputs than crossbar rows (default split)")
+    p.add_argument("--timesteps", "-T", type=int, default=8)
+    p.add_argument("--samples", type=int, default=64, help="calibration samples profiled (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_map)

@@ -1,0 +1,194 @@
+r"""Traffic, utilisation and energy of a placement.
+
+Spikes travel along dimension-order (X then Y) routes on the global core grid
+(:mod:`spikeforge.hardware.geometry`); every (source cluster, destination cluster) pair is one
+unicast stream of the partition's traffic. Counts are **per inference** (per timestep × T).
+Partial sums of split neurons travel like spikes and are reported separately.
+
+Energy (an estimate, :func:`spikeforge.hardware.estimate_energy`): spikes and synaptic
+operations from the profile; neuron updates = (neurons + partial-sum columns) × T; hops and
+inter-chip transfers from the routes; static power over the inference time, which is
+``T × timestep_ns`` on globally clocked chips, else T × the slowest core's work per timestep,
+
+.. math:: t_{step} = \max_{core} \big(n_{xbar} t_{xbar} + s_{core} t_{synop} + n_{neur} t_{upd}\big).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
+from spikeforge.hardware.geometry import hop_counts
+from spikeforge.ir.placement import Placement
+
+__all__ = ["MappingReport", "traffic_summary", "link_loads"]
+
+
+@dataclass(frozen=True)
+class MappingReport:
+    """Figures of one placement, per inference unless named otherwise."""
+
+    network: str
+    hardware: str
+    partitioner: str
+    placer: str
+    timesteps: int
+    crossbars_used: int
+    cores_used: int
+    chips_used: int
+    crossbar_column_utilisation: float
+    crossbar_row_utilisation: float
+    core_utilisation: float
+    spikes: float
+    spikes_inside_cores: float
+    spikes_between_cores: float
+    spikes_between_chips: float
+    partial_sums: float
+    spike_hops: float
+    interchip_hops: float
+    max_link_load: float
+    max_link: str
+    time_s: float
+    energy: EnergyBreakdown
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """``(figure, value)`` rows for a table."""
+        return [
+            ("crossbars used", f"{self.crossbars_used:,} (columns {self.crossbar_column_utilisation:.0%}, "
+                               f"rows {self.crossbar_row_utilisation:.0%})"),
+            ("cores used", f"{self.cores_used:,} ({self.core_utilisation:.0%} of the chips in use)"),
+            ("chips used", f"{self.chips_used:,}"),
+            ("spikes / inference", f"{self.spikes:,.0f}"),
+            ("  delivered inside cores", f"{self.spikes_inside_cores:,.0f}"),
+            ("  delivered between cores (same chip)", f"{self.spikes_between_cores:,.0f}"),
+            ("  delivered between chips", f"{self.spikes_between_chips:,.0f}"),
+            ("partial sums / inference", f"{self.partial_sums:,.0f}"),
+            ("spike-hops (NoC + inter-chip)", f"{self.spike_hops:,.0f}"),
+            ("inter-chip hops", f"{self.interchip_hops:,.0f}"),
+            ("most loaded link", f"{self.max_link_load:,.0f} spikes ({self.max_link})"),
+            ("inference time (estimate)", f"{self.time_s * 1e6:,.2f} µs"),
+        ] + [(f"energy: {k}", v) for k, v in self.energy.rows()]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("energy", "extra")}
+        e = self.energy
+        d["energy_j"] = {"spikes": e.spikes_j, "synops": e.synops_j, "neuron_updates": e.neuron_updates_j,
+                         "hops": e.hops_j, "interchip": e.interchip_j, "static": e.static_j, "total": e.total_j}
+        d.update(self.extra)
+        return d
+
+
+def link_loads(pl: Placement, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[float, str]:
+    """Busiest directed link under X-then-Y routing on the global core grid: (load, description).
+
+    Wrap-around links of torus topologies are not used (routes stay on the mesh).
+    """
+    hw = pl.hardware
+    if len(w) == 0:
+        return 0.0, "none"
+    nx, ny, bx = hw.chip.mesh_x, hw.chip.mesh_y, hw.board.mesh_x
+    by = hw.board.mesh_y
+    GX, GY = nx * bx, ny * by
+
+    def gxy(core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        chip, local = np.divmod(core, hw.cores_per_chip)
+        return (chip % bx) * nx + local % nx, (chip // bx) * ny + local // nx
+
+    x1, y1 = gxy(pl.cluster_core[src])
+    x2, y2 = gxy(pl.cluster_core[dst])
+    best, where = 0.0, "none"
+    for name, a, b, fixed, n_along, n_fixed, horiz in (
+            ("east", x1, x2, y1, GX, GY, True), ("west", x2, x1, y1, GX, GY, True),
+            ("south", y1, y2, x2, GY, GX, False), ("north", y2, y1, x2, GY, GX, False)):
+        sel = a < b
+        if not sel.any():
+            continue
+        d = np.zeros((n_fixed, n_along + 1))
+        np.add.at(d, (fixed[sel], a[sel]), w[sel])
+        np.add.at(d, (fixed[sel], b[sel]), -w[sel])
+        load = np.cumsum(d, axis=1)[:, :-1]
+        i, j = np.unravel_index(int(np.argmax(load)), load.shape)
+        if load[i, j] > best:
+            best = float(load[i, j])
+            per = nx if horiz else ny
+            kind = "inter-chip" if (j + 1) % per == 0 else "on-chip"
+            pos = (j, i) if horiz else (i, j)
+            where = f"{kind} link {name} of global core ({pos[0]}, {pos[1]})"
+    return best, where
+
+
+def traffic_summary(pl: Placement, profile=None) -> MappingReport:
+    """Utilisation, traffic by level, hops, busiest link, time and energy of a placement.
+
+    Parameters
+    ----------
+    pl : Placement
+    profile : Profile, optional
+        The profile the partition was built from; supplies exact synaptic operations (and
+        analog input MACs). Without it, synaptic events are estimated from the partition.
+
+    Returns
+    -------
+    MappingReport
+
+    Raises
+    ------
+    InvalidDataError
+        Inconsistent counts (from :func:`~spikeforge.hardware.estimate_energy`).
+    """
+    p, hw = pl.partition, pl.hardware
+    T = p.timesteps
+    t = p.traffic.tocoo()
+    core = pl.cluster_core
+    noc, inter = hop_counts(hw, core[t.row], core[t.col])
+    same_core = core[t.row] == core[t.col]
+    same_chip = inter == 0
+    q = p.partial_traffic.tocoo()
+    qnoc, qinter = hop_counts(hw, core[q.row], core[q.col])
+    spikes = float(p.cluster_spikes.sum()) * T
+    inside = float(t.data[same_core].sum()) * T
+    between_cores = float(t.data[~same_core & same_chip].sum()) * T
+    between_chips = float(t.data[~same_chip].sum()) * T
+    hops = float((t.data * noc).sum() + (q.data * qnoc).sum()) * T
+    ihops = float((t.data * inter).sum() + (q.data * qinter).sum()) * T
+    keep = t.row != t.col
+    src = np.concatenate([t.row[keep], q.row])
+    dst = np.concatenate([t.col[keep], q.col])
+    w = np.concatenate([t.data[keep], q.data]) * T
+    max_load, where = link_loads(pl, src, dst, w)
+    neurons = float(p.cluster_columns.sum())
+    if profile is not None:
+        synops = float(profile.synops_per_sample + profile.input_macs_per_sample)
+    else:
+        synops = float(p.cluster_synops.sum()) * T
+    cores_used, chips_used = pl.cores_used, pl.chips_used
+    tm = hw.timing
+    if tm.timestep_ns is not None:
+        step_ns = tm.timestep_ns
+    else:
+        n_core = np.bincount(core, minlength=hw.total_cores)
+        cols = np.bincount(core, weights=p.cluster_columns, minlength=hw.total_cores)
+        syn_share = p.cluster_synops * (synops / T / max(p.cluster_synops.sum(), 1e-12)) if p.cluster_synops.sum() else p.cluster_synops
+        s = np.bincount(core, weights=syn_share, minlength=hw.total_cores)
+        step_ns = float((n_core * tm.crossbar_eval_ns + s * tm.synop_ns + cols * tm.neuron_update_ns).max())
+    time_s = T * step_ns * 1e-9
+    energy = estimate_energy(hw, spikes=spikes, synops=synops, neuron_updates=neurons * T, hops=hops,
+                             interchip_transfers=ihops, time_s=time_s, cores_used=cores_used,
+                             chips_used=chips_used)
+    lim = p.limits
+    xb = p.n_clusters
+    return MappingReport(
+        network=p.network, hardware=hw.name, partitioner=p.strategy, placer=pl.strategy, timesteps=T,
+        crossbars_used=xb, cores_used=cores_used, chips_used=chips_used,
+        crossbar_column_utilisation=float(p.cluster_columns.sum()) / max(1, xb * lim.get("columns", 1)),
+        crossbar_row_utilisation=float(p.cluster_rows.sum()) / max(1, xb * lim.get("rows", 1)),
+        core_utilisation=cores_used / max(1, chips_used * hw.cores_per_chip),
+        spikes=spikes, spikes_inside_cores=inside, spikes_between_cores=between_cores,
+        spikes_between_chips=between_chips, partial_sums=float(p.partial_traffic.sum()) * T,
+        spike_hops=hops + ihops, interchip_hops=ihops, max_link_load=max_load, max_link=where, time_s=time_s,
+        energy=energy)

@@ -1,0 +1,241 @@
+"""Partitioners, placers, traffic and the mapping CLI commands (fast: small hand-built networks)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from spikeforge.errors import CapacityError, InfeasibleMappingError, InvalidDataError, InvalidHardwareSpecError
+from spikeforge.hardware import load_hardware
+from spikeforge.ir import network as ir
+from spikeforge.mapping.partition import PARTITIONERS, chain_sum, partition, unroll_chain
+from spikeforge.mapping.place import PLACERS, place
+from spikeforge.mapping.report import traffic_summary
+from spikeforge.sim.simulator import simulate
+
+
+def _hw(rows=4, cols=4, chips=1, mesh=2):
+    return load_hardware("xbar-mesh").replace(
+        core={"crossbar_rows": rows, "crossbar_columns": cols, "neurons_per_core": cols,
+              "max_fan_in_per_neuron": rows},
+        chip={"mesh_x": mesh, "mesh_y": mesh}).with_chips(chips)
+
+
+def _dense(n_in=4, n_hidden=4, n_out=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return ir.Network((ir.Input("x", (), (n_in,)),
+                       ir.Linear("fc1", ("x",), rng.random((n_hidden, n_in)).astype(np.float32) + 0.1),
+                       ir.IF("n1", ("fc1",), threshold=np.float32(1.0)),
+                       ir.Linear("fc2", ("n1",), rng.random((n_out, n_hidden)).astype(np.float32) + 0.1),
+                       ir.IF("n2", ("fc2",), threshold=np.float32(1.0))), outputs=("n2",), name="dense")
+
+
+def _conv(c=2, size=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return ir.Network((ir.Input("x", (), (1, size, size)),
+                       ir.Conv2d("c1", ("x",), rng.random((c, 1, 3, 3)).astype(np.float32), padding=(1, 1)),
+                       ir.IF("n1", ("c1",), threshold=np.float32(1.0)),
+                       ir.AvgPool2d("p", ("n1",), kernel=(2, 2)),
+                       ir.Conv2d("c2", ("p",), rng.random((c, c, 3, 3)).astype(np.float32), padding=(1, 1)),
+                       ir.IF("n2", ("c2",), threshold=np.float32(0.5)),
+                       ir.Flatten("f", ("n2",)),
+                       ir.Linear("fc", ("f",), rng.random((3, c * (size // 2) ** 2)).astype(np.float32))),
+                      outputs=("fc",), name="conv")
+
+
+def _profile(net, seed=0):
+    x = np.random.default_rng(seed).random((2, *net.input.shape)).astype(np.float32) * 2
+    return simulate(net, x, timesteps=4).profile
+
+
+def _neuron_inputs(net):
+    """Reference: presynaptic (source, flat index) sets of every mapped neuron, by brute force."""
+    from spikeforge.mapping.connectivity import afferents, mapped_layers
+    import scipy.sparse as sp
+    out = {}
+    for name in mapped_layers(net):
+        for a in afferents(net, name):
+            m = a.channel if a.flat else sp.kron(a.channel, sp.kron(a.rows, a.cols, format="csr"), format="csr")
+            m = sp.csr_matrix(m)
+            for i in range(m.shape[0]):
+                out.setdefault((name, i), set()).update((a.source, int(j)) for j in m.indices[m.indptr[i]:m.indptr[i + 1]])
+    return out
+
+
+# -- golden: the seed-style example --------------------------------------------------------------
+def test_golden_seed_example_greedy_clusters():
+    """4 inputs → 4 hidden → 2 outputs on 4-row, 4-column crossbars (F = 4 > fan-in 4: no unrolling),
+    then the same on 2-row crossbars (F = 2): every 4-input neuron becomes a chain 2 + 1 + 1."""
+    net = _dense()
+    prof = _profile(net)
+    p = partition(net, prof, _hw(4, 4), strategy="greedy", fan_in="unroll")
+    # hidden layer: 4 neurons share the 4 input rows -> one crossbar; output layer: another
+    assert p.n_clusters == 2
+    assert p.cluster_columns.tolist() == [4, 2] and p.cluster_rows.tolist() == [4, 4]
+    assert unroll_chain(4, 2) == [2, 1, 1]
+    p2 = partition(net, prof, _hw(2, 4), strategy="greedy", fan_in="unroll")
+    assert p2.cluster_columns.sum() == 6 * 3  # 6 neurons × 3 chain nodes
+    assert (p2.cluster_rows <= 2).all()
+    assert p2.partial_traffic.nnz > 0
+
+
+# -- properties -----------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 400), st.integers(2, 40))
+def test_unroll_chain_formula_and_sum(fan_in, limit):
+    counts = unroll_chain(fan_in, limit)
+    assert sum(counts) == fan_in
+    assert counts[0] == min(fan_in, limit) and all(1 <= c <= limit - 1 for c in counts[1:])
+    if fan_in > limit:
+        assert len(counts) == 1 + -(-(fan_in - limit) // (limit - 1))
+    rng = np.random.default_rng(fan_in)
+    v, w = rng.random(fan_in), rng.random(fan_in)
+    assert chain_sum(v, w, limit) == pytest.approx(float(v @ w))
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(sorted(PARTITIONERS)), st.sampled_from(["split", "unroll"]),
+       st.integers(3, 12), st.integers(2, 9), st.integers(0, 3))
+def test_partition_invariants(strategy, fan_in, rows, cols, seed):
+    net = _conv(seed=seed)
+    prof = _profile(net, seed)
+    hw = _hw(max(rows, 10) if fan_in == "unroll" else rows, cols)
+    try:
+        p = partition(net, prof, hw, strategy=strategy, fan_in=fan_in)
+    except InfeasibleMappingError:
+        return
+    # every neuron in exactly one part-0 piece
+    for li, name in enumerate(p.layers):
+        C, H, W = p.layer_shapes[li]
+        cover = np.zeros((C, H, W), int)
+        for b in p.piece_box[(p.piece_layer == li) & (p.piece_part == 0)]:
+            cover[b[0]:b[1], b[2]:b[3], b[4]:b[5]] += 1
+        assert (cover == 1).all(), name
+    lim = p.limits
+    assert (p.cluster_rows <= lim["rows"]).all()
+    assert (p.cluster_columns <= lim["columns"]).all()
+    assert (p.cluster_memory_bits <= lim["memory_bits"]).all()
+    # spikes emitted equal the profile's spike counts
+    total = sum(prof.layer(n).spikes for n in p.layers if prof.layer(n).spike_counts is not None)
+    assert p.cluster_spikes.sum() == pytest.approx(total / (prof.samples * prof.timesteps))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 5))
+def test_traffic_counts_each_destination_cluster_once(seed):
+    net = _conv(seed=seed)
+    prof = _profile(net, seed)
+    for strategy in ("greedy", "tiles"):
+        p = partition(net, prof, _hw(128, 8), strategy=strategy, fan_in=None)
+        # reference: for each source neuron, the set of clusters holding a neuron that reads it
+        owner = {}
+        for i in range(len(p.piece_box)):
+            b = p.piece_box[i]
+            C, H, W = p.layer_shapes[p.piece_layer[i]]
+            for c in range(b[0], b[1]):
+                for h in range(b[2], b[3]):
+                    for w in range(b[4], b[5]):
+                        owner[(p.layers[p.piece_layer[i]], (c * H + h) * W + w)] = p.piece_cluster[i]
+        dest = {}
+        for (name, i), pre in _neuron_inputs(net).items():
+            for src in pre:
+                if src[0] in p.layers:
+                    dest.setdefault(src, set()).add(owner[(name, i)])
+        ref = np.zeros((p.n_clusters, p.n_clusters))
+        for (name, i), clusters in dest.items():
+            r = prof.rates(name).ravel()[i]
+            for c in clusters:
+                ref[owner[(name, i)], c] += r
+        np.testing.assert_allclose(p.traffic.toarray(), ref, atol=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from(sorted(PLACERS)), st.integers(1, 3), st.integers(0, 3))
+def test_placement_within_capacity(strategy, extra_chips, seed):
+    net = _conv(c=3, seed=seed)
+    prof = _profile(net, seed)
+    p = partition(net, prof, _hw(64, 6), strategy="tiles")
+    need = -(-p.n_clusters // 4)
+    pl = place(p, _hw(64, 6), strategy=strategy, chips=need + extra_chips - 1, seed=seed)
+    assert len(np.unique(pl.cluster_core)) == p.n_clusters  # one crossbar per core here
+    assert pl.cluster_core.max() < pl.hardware.total_cores
+    r = traffic_summary(pl, prof)
+    delivered = float(p.traffic.sum()) * p.timesteps
+    assert r.spikes_inside_cores + r.spikes_between_cores + r.spikes_between_chips == pytest.approx(delivered)
+    assert r.energy.total_j > 0
+
+
+# -- errors ---------------------------------------------------------------------------------------
+def test_fan_in_infeasible_names_layer_and_numbers():
+    net = _conv()
+    with pytest.raises(InfeasibleMappingError, match=r"layer n1: neuron .* has 9 inputs, crossbar has 8 rows"):
+        partition(net, _profile(net), _hw(8, 8), strategy="tiles", fan_in=None)
+    with pytest.raises(InfeasibleMappingError, match=r"layer n1: .*9 inputs, crossbar has 8 rows"):
+        partition(net, _profile(net), _hw(8, 8), strategy="greedy", fan_in=None)
+
+
+def test_capacity_error_quotes_needed_and_available():
+    net = _conv()
+    p = partition(net, _profile(net), _hw(64, 4), strategy="tiles")
+    with pytest.raises(CapacityError, match=rf"needs {p.n_clusters} cores .*1 chip\(s\) × 4 = 4 cores"):
+        place(p, _hw(64, 4, mesh=2), strategy="fill")
+
+
+def test_unknown_strategies_and_bad_profile():
+    net = _conv()
+    prof = _profile(net)
+    with pytest.raises(InvalidDataError, match="unknown partitioner 'nope'"):
+        partition(net, prof, _hw(), strategy="nope")
+    with pytest.raises(InvalidDataError, match="fan_in='both'"):
+        partition(net, prof, _hw(), fan_in="both")
+    with pytest.raises(InvalidDataError, match="profile (has no spike counts for|of layer) n1"):
+        partition(net, _profile(_dense()), _hw(64, 8))
+    p = partition(net, prof, _hw(64, 8), strategy="tiles")
+    with pytest.raises(InvalidDataError, match="unknown placer 'x'"):
+        place(p, _hw(64, 8), strategy="x")
+    with pytest.raises(InvalidHardwareSpecError, match="unknown hardware"):
+        partition(net, prof, "no-such-chip")
+
+
+# -- CLI commands ---------------------------------------------------------------------------------
+def _run(argv):
+    from spikeforge.mapping.commands import add_commands
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+def test_cli_hw_list_show(capsys):
+    _run(["hw", "list"])
+    assert "loihi" in capsys.readouterr().out
+    _run(["hw", "show", "truenorth"])
+    assert "crossbar_rows" in capsys.readouterr().out
+    with pytest.raises(InvalidHardwareSpecError, match="unknown hardware"):
+        _run(["hw", "show", "nope"])
+
+
+def test_cli_map_writes_placement(tmp_path):
+    from spikeforge.datasets import Dataset, save_data
+    from spikeforge.ir.serialize import save_network
+    net = _conv()
+    save_network(net, tmp_path / "snn")
+    x = np.random.default_rng(0).random((4, 1, 6, 6)).astype(np.float32)
+    save_data(tmp_path / "calib.npz", Dataset(x, np.zeros(4, np.int64), "calib"))
+    out = tmp_path / "placement.json"
+    hwfile = tmp_path / "hw.toml"
+    from spikeforge.hardware import hardware_to_toml
+    hwfile.write_text(hardware_to_toml(_hw(64, 8)))
+    _run(["map", str(tmp_path / "snn"), "--hw", str(hwfile), "--chips", "6", "--calib", str(tmp_path / "calib.npz"),
+          "-o", str(out), "-T", "4"])
+    doc = json.loads(out.read_text())
+    assert doc["placer"] == "min-cut" and doc["clusters"] and "energy_j" in doc["report"]
+    bad = tmp_path / "bad.json"
+    with pytest.raises(CapacityError, match="needs"):
+        _run(["map", str(tmp_path / "snn"), "--hw", str(hwfile), "--chips", "1", "--calib",
+              str(tmp_path / "calib.npz"), "-o", str(bad), "-T", "4"])
+    assert not bad.exists()
