@@ -103,3 +103,11 @@ def test_cli_process_exit_code_and_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"spikeforge inspect: error: {tmp_path / 'nothing'}: no such network folder or model file"
+
+
+def test_convert_with_bias_calibration(files):
+    assert main(["convert", str(files / "model.pt"), "--calib", str(files / "data.npz"), "-o", str(files / "c"),
+                 "--bias-calibration", "4"]) == 0
+    from spikeforge.ir.serialize import load_metadata
+
+    assert load_metadata(files / "c")["bias_calibration_timesteps"] == 4

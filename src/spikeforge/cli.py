@@ -68,10 +68,16 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
     ann = _load_any(args.model, args.arch, args.option)
     calib = load_data(args.calib)
-    snn = convert(ann, calib.x[: args.calib_samples], statistic=args.statistic, per_channel=not args.per_layer,
+    calib_x = calib.x[: args.calib_samples]
+    snn = convert(ann, calib_x, statistic=args.statistic, per_channel=not args.per_layer,
                   balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init)
+    if args.bias_calibration:
+        from spikeforge.convert.calibrate import calibrate_biases
+
+        snn = calibrate_biases(snn, ann, calib_x, args.bias_calibration)
     meta = {"source": str(args.model), "calibration": str(args.calib), "statistic": args.statistic,
-            "per_channel": not args.per_layer, "balance": args.balance}
+            "per_channel": not args.per_layer, "balance": args.balance,
+            "bias_calibration_timesteps": args.bias_calibration}
     out = save_network(snn, args.output, meta)
     console.print(network_table(snn))
     console.print(f"wrote {out}")
@@ -135,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0, help="LIF leak factor per timestep")
     p.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / threshold")
     p.add_argument("--calib-samples", type=int, default=1000, help="calibration samples used (default 1000)")
+    p.add_argument("--bias-calibration", type=int, metavar="T",
+                   help="after conversion, shift biases so mean firing rates at T timesteps match the ANN")
     p.set_defaults(run=cmd_convert)
 
     p = sub.add_parser("simulate", help="simulate an SNN on data; accuracy, spikes and synaptic operations")
