@@ -155,11 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.set_defaults(run=cmd_simulate)
 
+    from spikeforge.compile_commands import add_commands as add_compile_commands
     from spikeforge.dataflow.commands import add_commands as add_dataflow_commands
     from spikeforge.mapping.commands import add_commands as add_mapping_commands
 
     add_mapping_commands(sub)
     add_dataflow_commands(sub)
+    add_compile_commands(sub)
     return parser
 
 

@@ -3,7 +3,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import networkx as nx
-import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 

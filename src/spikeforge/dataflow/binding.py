@@ -42,8 +42,9 @@ Which binding and orders maximise the guarantee is decided by named strategies i
     the best of ``load-balance`` and ``pipeline``, improved by moving and swapping clusters
     that lie on the critical cycle; a move is kept when the analysed throughput improves
     (ties: when the crossbar loads become more even). It sweeps the crossbar count
-    :math:`u = 1 \\dots k` and starts each step from the previous step's result, so more
-    crossbars never lower its guarantee.
+    :math:`u = 1 \\dots k` (every count up to :math:`\\min(64, 64000/n)`, then doubling, then :math:`k`; only
+    :math:`k` above :data:`LARGE` actors) and starts
+    each step from the previous step's result, so more crossbars never lower its guarantee.
 
 Static orders always follow one admissible firing sequence of an iteration (the topological
 order of the zero-token channels for homogeneous graphs), so the bound graph never deadlocks.
@@ -78,12 +79,29 @@ import numpy as np
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.consistency import firing_sequence, repetition_vector
 from spikeforge.dataflow.maxplus import max_cycle_ratio
-from spikeforge.errors import (CapacityError, DeadlockError, InvalidGraphError,
-                               InvalidHardwareSpecError)
+from spikeforge.errors import (
+    CapacityError,
+    DeadlockError,
+    InvalidGraphError,
+    InvalidHardwareSpecError,
+)
+from spikeforge.hardware.geometry import hop_counts
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.hardware import Hardware
 
-__all__ = ["Platform", "Schedule", "STRATEGIES", "apply_binding", "evaluate", "bind",
-           "with_schedule", "schedule_of", "crossbar_name", "link_name", "topological_order"]
+__all__ = [
+    "STRATEGIES",
+    "Platform",
+    "Schedule",
+    "apply_binding",
+    "bind",
+    "crossbar_name",
+    "evaluate",
+    "link_name",
+    "schedule_of",
+    "topological_order",
+    "with_schedule",
+]
 
 Number = int | float | Fraction
 
@@ -125,11 +143,21 @@ class Platform:
         Token-size units per time unit on links between cores (``inf``: no size term).
     local_latency : number
         Latency of a transfer between crossbars of one core.
+    hardware : Hardware, optional
+        A hardware spec (see :meth:`from_hardware`). When given, crossbar ``x`` sits on global
+        core ``x // crossbars_per_core`` of the hardware and a transfer between cores costs the
+        route's hops (dimension-order routing, :func:`spikeforge.hardware.hop_counts`), in ns:
+
+        .. math:: \\tau = h_{noc}\\,\\ell_{hop} + h_{chip}\\,\\ell_{chip} + s / B
+
+        with :math:`B` the NoC bandwidth, or the inter-chip one when the route leaves the chip
+        (spikes per ns); ``link_latency`` and ``bandwidth`` are then ignored.
 
     Raises
     ------
     InvalidHardwareSpecError
-        A count below 1, a negative, NaN or infinite latency, or a bandwidth that is not > 0.
+        A count below 1, a negative, NaN or infinite latency, a bandwidth that is not > 0, or
+        more crossbars or another core size than ``hardware`` has.
 
     Examples
     --------
@@ -143,6 +171,7 @@ class Platform:
     link_latency: Number = 0
     bandwidth: Number = math.inf
     local_latency: Number = 0
+    hardware: Hardware | None = None
 
     def __post_init__(self) -> None:
         for what in ("crossbars", "crossbars_per_core"):
@@ -152,10 +181,68 @@ class Platform:
         _check_number(self.link_latency, "link_latency")
         _check_number(self.local_latency, "local_latency")
         _check_number(self.bandwidth, "bandwidth", allow_inf=True, positive=True)
+        hw = self.hardware
+        if hw is not None:
+            if not isinstance(hw, Hardware):
+                raise InvalidHardwareSpecError(f"platform: hardware must be a Hardware spec, got "
+                                               f"{type(hw).__name__}")
+            if self.crossbars > hw.total_crossbars:
+                raise InvalidHardwareSpecError(f"platform: {self.crossbars} crossbars, hardware "
+                                               f"{hw.name} has {hw.total_crossbars}")
+            if self.crossbars_per_core != hw.core.crossbars_per_core:
+                raise InvalidHardwareSpecError(
+                    f"platform: {self.crossbars_per_core} crossbars per core, hardware {hw.name} "
+                    f"has {hw.core.crossbars_per_core}")
+
+    @classmethod
+    def from_hardware(cls, hw: Hardware | str, *, chips: int | None = None,
+                      crossbars: int | None = None) -> Platform:
+        """The crossbars of a hardware spec, with hop-based transfer times in ns.
+
+        Parameters
+        ----------
+        hw : Hardware or str
+            A spec, preset name or TOML path.
+        chips : int, optional
+            Chips on the board (default: as in the spec).
+        crossbars : int, optional
+            Use only the first crossbars (default: all of them).
+
+        Raises
+        ------
+        InvalidHardwareSpecError
+            Unknown preset, a bad spec, or more crossbars asked for than the chips hold.
+
+        Examples
+        --------
+        >>> p = Platform.from_hardware("xbar-mesh")
+        >>> p.crossbars, p.transfer_time(0, 1, 18), p.transfer_time(0, 5, 18)
+        (16, 20.0, 30.0)
+        """
+        from spikeforge.hardware import load_hardware
+
+        hw = load_hardware(hw)
+        if chips is not None:
+            hw = hw.with_chips(chips)
+        count = hw.total_crossbars if crossbars is None else crossbars
+        return cls(count, hw.core.crossbars_per_core, hw.noc.hop_latency_ns,
+                   hw.noc.link_bandwidth_spikes_per_s * 1e-9, 0, hw)
 
     def core(self, x: int) -> int:
         """Core of crossbar ``x``."""
         return int(x) // self.crossbars_per_core
+
+    def transfer_times(self, core_a: np.ndarray, core_b: np.ndarray,
+                       size: np.ndarray) -> np.ndarray:
+        """Vectorised transfer time between (distinct) cores ``core_a[i]``, ``core_b[i]``."""
+        hw = self.hardware
+        if hw is None:
+            return float(self.link_latency) + (0.0 if math.isinf(self.bandwidth)
+                                               else size / float(self.bandwidth))
+        noc, inter = hop_counts(hw, core_a, core_b)
+        bw = np.where(inter > 0, hw.interchip.link_bandwidth_spikes_per_s,
+                      hw.noc.link_bandwidth_spikes_per_s) * 1e-9
+        return noc * hw.noc.hop_latency_ns + inter * hw.interchip.link_latency_ns + size / bw
 
     def transfer_time(self, x: int, y: int, size: int) -> Number:
         """Time to move ``size`` token-size units from crossbar ``x`` to ``y`` (0 when equal)."""
@@ -163,6 +250,9 @@ class Platform:
             return 0
         if self.core(x) == self.core(y):
             return self.local_latency
+        if self.hardware is not None:
+            return float(self.transfer_times(np.array([self.core(x)]), np.array([self.core(y)]),
+                                             np.array([float(size)]))[0])
         if math.isinf(self.bandwidth):
             return self.link_latency
         exact = not any(isinstance(v, float) for v in (self.link_latency, self.bandwidth))
@@ -292,8 +382,8 @@ class _Problem:
         same_core = self.core[xs] == self.core[xd]
         tau[differ & same_core] = float(p.local_latency)
         far = differ & ~same_core
-        tau[far] = float(p.link_latency) + (0.0 if math.isinf(p.bandwidth)
-                                            else self.size[far] / float(p.bandwidth))
+        if far.any():
+            tau[far] = p.transfer_times(self.core[xs[far]], self.core[xd[far]], self.size[far])
         return tau
 
     def orders(self, assign: np.ndarray, sequence: np.ndarray | None = None):
@@ -535,9 +625,29 @@ def _strategy_pipeline(problem, k, **_):
     return problem.schedule(_pipeline(problem, k), "pipeline")
 
 
+#: Applications with more actors than this skip the local search's sweep (only ``u = k``).
+LARGE = 5_000
+
+
+def _sweep(k: int, full: int = 64) -> list[int]:
+    """Crossbar counts the local search visits: all up to ``full``, then doubling up to k
+    (``full == 0``: k only)."""
+    if full == 0:
+        return [k]
+    if k <= full:
+        return list(range(1, k + 1))
+    steps = list(range(1, full + 1))
+    u = full
+    while u * 2 < k:
+        u *= 2
+        steps.append(u)
+    return steps + [k]
+
+
 def _strategy_local_search(problem, k, *, budget_per_step: int = 40, **_):
     previous = None
-    for u in range(1, k + 1):
+    full = 0 if problem.n > LARGE else min(64, max(1, 64_000 // problem.n))
+    for u in _sweep(k, full):
         starts = [_load_balance(problem, u), _pipeline(problem, u)]
         if previous is not None:
             starts.append(previous)
@@ -649,7 +759,7 @@ def evaluate(app: DataflowGraph, binding: Mapping[str, int], orders: Mapping[int
         return Schedule(MappingProxyType(dict(binding)),
                         MappingProxyType({int(x): tuple(o) for x, o in orders.items()}),
                         rate, period, strategy, tuple(r.critical_cycle.actors))
-    xs = sorted(set(int(x) for x in binding.values()))
+    xs = sorted({int(x) for x in binding.values()})
     slot = {x: i for i, x in enumerate(xs)}
     problem = _Problem(app, platform, xs)
     idx = app.actor_index

@@ -46,11 +46,91 @@ from types import MappingProxyType
 
 import numpy as np
 
-from spikeforge.dataflow.binding import Platform, _pipeline, _Problem, schedule_of
+from spikeforge.dataflow.binding import (
+    Platform,
+    Schedule,
+    _pipeline,
+    _Problem,
+    schedule_of,
+    with_schedule,
+)
 from spikeforge.errors import AdmissionError, DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
 
-__all__ = ["AdmissionResult", "Runtime"]
+__all__ = ["AdmissionResult", "Design", "Runtime"]
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """An application with its design-time schedule and analysed guarantee.
+
+    Attributes
+    ----------
+    application : DataflowGraph
+        Every actor bound to a virtual crossbar ``xbar<v>`` (``v`` a crossbar of ``platform``),
+        with static orders (:func:`~spikeforge.dataflow.binding.with_schedule`).
+    platform : Platform
+        The platform the schedule was analysed on (its transfer times).
+    period : float
+        The analysed time per iteration.
+    critical : tuple of str
+        Actors of the critical cycle.
+    timesteps : int, optional
+        Iterations per inference (compiled SNNs).
+    name : str, optional
+        Default ``application.name``.
+
+    Raises
+    ------
+    AdmissionError
+        The application does not carry a complete schedule, or the period is not a number
+        >= 0.
+    """
+
+    application: DataflowGraph
+    platform: Platform
+    period: float
+    critical: tuple[str, ...] = ()
+    timesteps: int | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.application, DataflowGraph):
+            raise AdmissionError(f"Design: application must be a DataflowGraph, got "
+                                 f"{type(self.application).__name__}")
+        if not isinstance(self.platform, Platform):
+            raise AdmissionError(f"Design: platform must be a Platform, got "
+                                 f"{type(self.platform).__name__}")
+        try:
+            binding, _ = schedule_of(self.application)
+        except InvalidGraphError as exc:
+            raise AdmissionError(f"Design: {exc}") from None
+        if not binding:
+            raise AdmissionError(f"Design: application {self.application.name!r} carries no "
+                                 "schedule (bind it, then with_schedule)")
+        if not isinstance(self.period, (int, float, Fraction)) or not self.period >= 0:
+            raise AdmissionError(f"Design: period must be a number >= 0, got {self.period!r}")
+        if self.name is None:
+            object.__setattr__(self, "name", self.application.name)
+
+    @classmethod
+    def from_schedule(cls, app: DataflowGraph, schedule: Schedule, platform: Platform, *,
+                      timesteps: int | None = None) -> Design:
+        """The design of ``app`` bound by ``schedule`` (from :func:`bind` on ``platform``)."""
+        return cls(with_schedule(app, schedule), platform, float(schedule.period),
+                   tuple(schedule.critical), timesteps)
+
+    def _transfer(self, virtual: list[str], assign: np.ndarray) -> np.ndarray | None:
+        """Transfer time of every channel under the design's own crossbars (cached)."""
+        key = "_design_transfer"
+        if key not in self.__dict__:
+            numbers = [_virtual_number(v) for v in virtual]
+            if any(x is None or x >= self.platform.crossbars for x in numbers):
+                self.__dict__[key] = None
+            else:
+                problem = _Problem(self.application, self.platform, numbers)
+                self.__dict__[key] = problem.transfer(assign)
+        return self.__dict__[key]
 
 
 @dataclass(frozen=True)
@@ -73,6 +153,13 @@ class AdmissionResult:
         Wall time of the decision (validation, binding and analysis).
     crossbars : tuple of int
         Crossbars given to the application (empty when rejected).
+    reused_design_analysis : bool
+        True when the run-time binding is an isomorphic relabelling of the design-time one
+        (same crossbar grouping and static orders, equal transfer time on every channel), so
+        the bound graph equals the analysed one up to names and the design-time period is
+        exact; no max-plus analysis ran.
+    timesteps : int or None
+        Iterations per inference, when known (compiled artifacts).
     """
 
     admitted: bool
@@ -83,6 +170,15 @@ class AdmissionResult:
     throughput: float
     decision_ms: float
     crossbars: tuple[int, ...] = ()
+    reused_design_analysis: bool = False
+    timesteps: int | None = None
+
+    @property
+    def inferences_per_s(self) -> float | None:
+        """Inferences per second for compiled SNNs (time unit ns, ``timesteps`` iterations)."""
+        if not self.timesteps or not self.admitted:
+            return None
+        return self.throughput * 1e9 / self.timesteps
 
 
 def _virtual_key(name: str):
@@ -90,22 +186,37 @@ def _virtual_key(name: str):
     return (m.group(1), int(m.group(2))) if m else (name, -1)
 
 
+def _virtual_number(name: str) -> int | None:
+    m = re.fullmatch(r"xbar(\d+)", name)
+    return int(m.group(1)) if m else None
+
+
 class Runtime:
     """Occupancy of a platform and the admission of applications onto it.
 
     Parameters
     ----------
-    platform : Platform
+    platform : Platform, Hardware or str
+        The crossbars; a hardware spec or preset name means
+        :meth:`Platform.from_hardware` (times in ns).
 
     Raises
     ------
     AdmissionError
-        ``platform`` is not a :class:`~spikeforge.dataflow.binding.Platform`.
+        ``platform`` is neither a :class:`~spikeforge.dataflow.binding.Platform` nor a
+        hardware spec or preset name.
+    InvalidHardwareSpecError
+        An unknown preset or a bad spec.
     """
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform) -> None:
+        from spikeforge.ir.hardware import Hardware
+
+        if isinstance(platform, (str, Hardware)):
+            platform = Platform.from_hardware(platform)
         if not isinstance(platform, Platform):
-            raise AdmissionError(f"Runtime needs a Platform, got {type(platform).__name__}")
+            raise AdmissionError(f"Runtime needs a Platform, got {type(platform).__name__} "
+                                 "(or a hardware spec or preset name)")
         self.platform = platform
         self._owner: dict[int, str] = {}
         self._admitted: dict[str, AdmissionResult] = {}
@@ -138,15 +249,58 @@ class Runtime:
                 break
         return out
 
-    def admit(self, app: DataflowGraph, *, min_throughput: float | Fraction | None = None,
+    def _pick_design(self, virtual: list[str], free: tuple[int, ...]) -> list[int] | None:
+        """Physical crossbars that keep the design's geometry, if free: the design's own
+        crossbars, else the same layout shifted by whole chips, else whole cores for whole
+        cores (same-core relation kept). None when none of these fits."""
+        numbers = [_virtual_number(v) for v in virtual]
+        if any(x is None for x in numbers):
+            return None
+        free_set = set(free)
+        p = self.platform
+        if all(x in free_set for x in numbers) and max(numbers) < p.crossbars:
+            return numbers
+        hw = p.hardware
+        if hw is not None:
+            step = hw.crossbars_per_chip
+            for d in range(1, p.crossbars // step + 1):
+                for sign in (1, -1):
+                    shifted = [x + sign * d * step for x in numbers]
+                    if all(0 <= y < p.crossbars and y in free_set for y in shifted):
+                        return shifted
+        per = p.crossbars_per_core
+        vcores: dict[int, list[int]] = {}
+        for i, x in enumerate(numbers):
+            vcores.setdefault(x // per, []).append(i)
+        pcores: dict[int, list[int]] = {}
+        for x in free:
+            pcores.setdefault(x // per, []).append(x)
+        available = sorted(pcores)
+        out = [0] * len(numbers)
+        used: set[int] = set()
+        for vc in sorted(vcores):
+            members = vcores[vc]
+            target = next((c for c in available if c not in used and
+                           len(pcores[c]) >= len(members)), None)
+            if target is None:
+                return None
+            used.add(target)
+            for i, x in zip(members, pcores[target]):
+                out[i] = x
+        return out
+
+    def admit(self, app, *, min_throughput: float | Fraction | None = None,
               crossbars: int | None = None, name: str | None = None) -> AdmissionResult:
         """Decide whether ``app`` can run now, bind it, and give its throughput guarantee.
 
         Parameters
         ----------
-        app : DataflowGraph
+        app : DataflowGraph, Design or Artifact
             The application; with a design-time schedule (every actor bound, static orders)
-            its orders are reused.
+            its orders are reused. A :class:`Design` (or a compiled
+            :class:`~spikeforge.artifact.Artifact`) also carries the design-time analysis,
+            reused without any max-plus iteration when the free crossbars admit an isomorphic
+            relabelling of the design (see ``reused_design_analysis``).
         min_throughput : number, optional
             Required iterations per time unit.
         crossbars : int, optional
@@ -170,9 +324,15 @@ class Runtime:
             deadlocks on its own.
         """
         t0 = time.perf_counter()
+        design = None
+        if hasattr(app, "design") and callable(app.design) and not isinstance(app, Design):
+            app = app.design()  # a compiled artifact
+        if isinstance(app, Design):
+            design, app = app, app.application
+            name = design.name if name is None else name
         if not isinstance(app, DataflowGraph):
             raise AdmissionError(f"admit: application must be a DataflowGraph, got "
-                                 f"{type(app).__name__}")
+                                 f"{type(app).__name__} (or a Design or Artifact)")
         name = app.name if name is None else name
         if not isinstance(name, str) or not name:
             raise AdmissionError("admit: the application needs a non-empty name "
@@ -202,16 +362,19 @@ class Runtime:
             return AdmissionResult(False, reason, name, MappingProxyType(kw.get("binding", {})),
                                    MappingProxyType(kw.get("orders", {})),
                                    kw.get("throughput", 0.0),
-                                   (time.perf_counter() - t0) * 1e3)
+                                   (time.perf_counter() - t0) * 1e3,
+                                   timesteps=design.timesteps if design else None)
 
         idx = app.actor_index
+        reused = False
         try:
             if binding:
                 virtual = sorted(set(binding.values()), key=_virtual_key)
                 need = len(virtual)
                 if need > len(free):
                     return reject(f"application {name} needs {need} crossbars, {len(free)} free")
-                picked = self._pick(need, free)
+                picked = self._pick_design(virtual, free) if design is not None else None
+                picked = picked or self._pick(need, free)
                 slot_of = {p: i for i, p in enumerate(virtual)}
                 assign = np.fromiter((slot_of[a.processor] for a in app.actors), np.int64,
                                      len(app.actors))
@@ -220,6 +383,11 @@ class Runtime:
                     sequence = np.fromiter((idx[a] for p in virtual for a in orders[p]), np.int64)
                 else:  # processors without a static order: topological order
                     sequence = None
+                if design is not None and sequence is not None:
+                    before = design._transfer(virtual, assign)
+                    if before is not None:
+                        now = problem.transfer(assign)
+                        reused = bool(np.allclose(now, before, rtol=1e-12, atol=0.0))
             else:
                 need = crossbars if crossbars is not None else len(app.actors)
                 if crossbars is None:
@@ -231,7 +399,10 @@ class Runtime:
                 problem = _Problem(app, self.platform, picked)
                 assign = _pipeline(problem, min(need, len(app.actors)))
                 sequence = None
-            period, _ = problem.evaluate(assign, sequence)
+            if reused:
+                period = float(design.period)
+            else:
+                period, _ = problem.evaluate(assign, sequence)
         except (DeadlockError, InvalidGraphError) as exc:
             raise AdmissionError(f"admit: application {name}: {exc}") from None
         rate = 1.0 / period if period > 0 else math.inf
@@ -244,8 +415,11 @@ class Runtime:
                           orders=phys_orders, throughput=rate)
         ms = (time.perf_counter() - t0) * 1e3
         result = AdmissionResult(True, f"admitted on {len(used)} crossbars, guaranteed "
-                                 f"throughput {rate:.6g}", name, MappingProxyType(phys_binding),
-                                 MappingProxyType(phys_orders), rate, ms, used)
+                                 f"throughput {rate:.6g}"
+                                 + (" (design-time analysis reused)" if reused else ""),
+                                 name, MappingProxyType(phys_binding),
+                                 MappingProxyType(phys_orders), rate, ms, used, reused,
+                                 design.timesteps if design else None)
         for x in used:
             self._owner[x] = name
         self._admitted[name] = result

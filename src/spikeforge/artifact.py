@@ -1,0 +1,198 @@
+"""The deployment artifact that ``spikeforge compile`` writes, and its loader.
+
+A folder (written atomically: nothing partial on error) holding
+
+``artifact.json``
+    format name and version, hardware name and full spec (TOML text), network summary,
+    timesteps, placement (per cluster: layer, crossbar, core, chip), the design-time schedule
+    (cluster -> crossbar, static orders), the figures (accuracy, guaranteed throughput,
+    latency, energy, bottleneck) and the file list;
+``arrays.npz``
+    per cluster ``cluster_crossbar``, ``cluster_core``, ``cluster_layer``, ``execution_ns``,
+    and the traffic matrix as ``traffic_row``, ``traffic_col``, ``traffic_spikes``
+    (spikes and partial sums per timestep);
+``snn/``
+    the SNN (:func:`spikeforge.ir.serialize.write_network`);
+``graph.xml``
+    the bound SDFG in SDF3 XML (communication actors, static orders), as analysed;
+``application.xml``
+    the cluster graph with its design-time schedule (no communication actors): what
+    :meth:`spikeforge.runtime.admission.Runtime.admit` re-binds at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from spikeforge.errors import ModelFileError, SpikeforgeError
+
+__all__ = ["FORMAT", "VERSION", "Artifact", "load_artifact", "write_artifact"]
+
+FORMAT = "spikeforge.artifact"
+VERSION = 1
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else str(v)
+    return value
+
+
+def artifact_document(c) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON document and arrays of a :class:`~spikeforge.pipeline.Compiled`."""
+    from spikeforge.hardware import core_coordinates, hardware_to_toml
+
+    part, pl, sched = c.partition, c.placement, c.schedule
+    hw = c.platform.hardware
+    per = hw.core.crossbars_per_core
+    xbar = np.array([sched.binding[f"c{i}"] for i in range(part.n_clusters)], dtype=np.int64)
+    core = xbar // per
+    xyz = core_coordinates(hw)[core]
+    layers = part.cluster_layer
+    clusters = [{"id": i, "layer": part.layers[layers[i]] if layers[i] >= 0 else None,
+                 "crossbar": int(xbar[i]), "core": int(core[i]), "chip": int(xyz[i, 0]),
+                 "x": int(xyz[i, 1]), "y": int(xyz[i, 2]),
+                 "columns": int(part.cluster_columns[i]), "rows": int(part.cluster_rows[i])}
+                for i in range(part.n_clusters)]
+    summary = [{"name": r.name, "type": r.kind, "shape": list(r.shape), "neurons": r.neurons,
+                "synapses": r.synapses} for r in c.snn.summary()]
+    doc = {
+        "format": FORMAT, "version": VERSION,
+        "name": c.snn.name,
+        "hardware": {"name": hw.name, "chips": hw.chips, "spec_toml": hardware_to_toml(hw)},
+        "timesteps": c.guarantee.timesteps,
+        "network": {"name": c.snn.name, "kind": c.snn.kind, "layers": summary,
+                    "neurons": int(sum(r["neurons"] for r in summary)),
+                    "synapses": int(sum(r["synapses"] for r in summary))},
+        "options": {k: v for k, v in vars(c.options).items()},
+        "mapping": {"partitioner": part.strategy, "placer": pl.strategy,
+                    "binding": sched.strategy, "clusters": clusters},
+        "schedule": {"binding": {a: int(x) for a, x in sched.binding.items()},
+                     "orders": {str(x): list(o) for x, o in sched.orders.items()},
+                     "period_ns": sched.period, "critical": list(sched.critical)},
+        "figures": c.figures,
+        "files": ["artifact.json", "arrays.npz", "snn", "graph.xml", "application.xml"],
+    }
+    m = (part.traffic + part.partial_traffic).tocoo()
+    arrays = {"cluster_crossbar": xbar, "cluster_core": core,
+              "cluster_layer": np.asarray(layers, np.int64),
+              "execution_ns": np.array([float(c.application.actor(f"c{i}").execution_time)
+                                        for i in range(part.n_clusters)]),
+              "traffic_row": m.row.astype(np.int64), "traffic_col": m.col.astype(np.int64),
+              "traffic_spikes": m.data.astype(np.float64)}
+    return _jsonable(doc), arrays
+
+
+def write_artifact(path: str | os.PathLike, compiled) -> Path:
+    """Write the artifact folder atomically; returns its path.
+
+    Raises
+    ------
+    SpikeforgeError
+        From the writers (e.g. :class:`~spikeforge.errors.InvalidGraphError` for an
+        unwritable graph); nothing is left behind.
+    """
+    from spikeforge.dataflow.sdf3 import write_sdf3
+    from spikeforge.ir.serialize import atomic_directory, write_network
+
+    doc, arrays = artifact_document(compiled)
+
+    def fill(tmp: Path) -> None:
+        (tmp / "artifact.json").write_text(json.dumps(doc, indent=1))
+        np.savez(tmp / "arrays.npz", **arrays)
+        (tmp / "snn").mkdir()
+        write_network(compiled.snn, tmp / "snn", {"artifact": doc["name"]})
+        write_sdf3(compiled.graph, tmp / "graph.xml")
+        write_sdf3(compiled.application, tmp / "application.xml")
+
+    return atomic_directory(path, fill)
+
+
+@dataclass(frozen=True, eq=False)
+class Artifact:
+    """A loaded deployment artifact."""
+
+    path: Path
+    document: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    snn: Any
+    graph: Any
+    application: Any
+    hardware: Any
+
+    @property
+    def name(self) -> str:
+        return self.document["name"]
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.document["timesteps"])
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        return self.document["figures"]
+
+    def design(self):
+        """The design-time schedule and guarantee, for :meth:`Runtime.admit`."""
+        from spikeforge.dataflow.binding import Platform
+        from spikeforge.runtime.admission import Design
+
+        platform = Platform.from_hardware(self.hardware)
+        s = self.document["schedule"]
+        return Design(self.application, platform, float(s["period_ns"]), tuple(s["critical"]),
+                      timesteps=self.timesteps, name=self.name)
+
+
+def load_artifact(path: str | os.PathLike) -> Artifact:
+    """Re-load an artifact written by :func:`write_artifact`.
+
+    Raises
+    ------
+    ModelFileError
+        Not an artifact folder, another format version, or a corrupt file.
+    """
+    from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.hardware import hardware_from_dict
+    from spikeforge.ir.serialize import load_network
+
+    folder = Path(path)
+    spec = folder / "artifact.json"
+    if not spec.is_file():
+        raise ModelFileError(f"{folder}: not a spikeforge artifact (no artifact.json)")
+    try:
+        doc = json.loads(spec.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{spec}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(f"{spec}: format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
+                             f"expected {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {VERSION}")
+    try:
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        hw = hardware_from_dict(tomllib.loads(doc["hardware"]["spec_toml"]),
+                                source=f"{spec}: hardware")
+        graph = read_sdf3(folder / "graph.xml")
+        application = read_sdf3(folder / "application.xml")
+        snn = load_network(folder / "snn")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, tomllib.TOMLDecodeError) as exc:
+        raise ModelFileError(f"{folder}: corrupt artifact ({type(exc).__name__}: {exc})") from None
+    except SpikeforgeError as exc:
+        raise ModelFileError(f"{folder}: corrupt artifact ({exc})") from None
+    return Artifact(folder, doc, arrays, snn, graph, application, hw)

@@ -1,0 +1,134 @@
+"""CLI commands ``compile`` and ``admit``, registered by :func:`add_commands`.
+
+``spikeforge compile MODEL --hw NAME --calib DATA -o OUT`` runs the pipeline of
+:mod:`spikeforge.pipeline` and writes the deployment artifact (:mod:`spikeforge.artifact`);
+``spikeforge admit APP... --hw NAME`` admits compiled artifacts (or SDF3 XML files) one by one
+onto shared hardware (:class:`spikeforge.runtime.admission.Runtime`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from spikeforge.errors import AdmissionError, InvalidDataError
+
+console = Console()
+
+
+def cmd_compile(args: argparse.Namespace, out: Console | None = None):
+    from spikeforge.pipeline import CompileOptions, compile_model, summary_rows
+
+    out = out or console
+    options = CompileOptions(model=args.model, hardware=args.hw, calib=args.calib,
+                             output=args.output, arch=args.arch, timesteps=args.timesteps,
+                             chips=args.chips, partitioner=args.partitioner, placer=args.placer,
+                             binding=args.binding, data=args.data, crossbars=args.crossbars,
+                             calib_samples=args.calib_samples, data_samples=args.samples)
+    c = compile_model(options, console=out)
+    table = Table(title=f"{c.snn.name} on {c.platform.hardware.name}: {c.partition.strategy} + "
+                        f"{c.placement.strategy} + {c.schedule.strategy}, T={c.guarantee.timesteps}")
+    table.add_column("figure")
+    table.add_column("value")
+    for k, v in summary_rows(c):
+        table.add_row(escape(k), escape(v))
+    out.print(table)
+    out.print(escape("energy assumptions: " + "; ".join(c.figures["energy_assumptions"])))
+    out.print(f"wrote {args.output}")
+    return c
+
+
+def _load_app(path: str):
+    """A compiled artifact folder, or an SDF3 XML file."""
+    from spikeforge.artifact import load_artifact
+    from spikeforge.dataflow.sdf3 import read_sdf3
+
+    p = Path(path)
+    if p.is_dir():
+        return load_artifact(p)
+    if p.is_file():
+        return read_sdf3(p)
+    raise InvalidDataError(f"{p}: no such artifact folder or SDF3 XML file")
+
+
+def cmd_admit(args: argparse.Namespace, out: Console | None = None):
+    from spikeforge.runtime.admission import Runtime
+
+    out = out or console
+    if args.min_throughput is not None and not (args.min_throughput > 0 and
+                                                math.isfinite(args.min_throughput)):
+        raise AdmissionError(f"--min-throughput {args.min_throughput}: must be > 0")
+    apps = [_load_app(a) for a in args.apps]
+    rt = Runtime(args.hw)
+    table = Table(title=f"admission onto {rt.platform.hardware.name} "
+                        f"({rt.platform.crossbars:,} crossbars)")
+    for col in ("application", "decision", "crossbars", "guaranteed throughput", "ms",
+                "reason"):
+        table.add_column(col, justify="right" if col in ("crossbars", "ms") else "left")
+    results = []
+    names: dict[str, int] = {}
+    for path, app in zip(args.apps, apps):
+        base = getattr(app, "name", None) or Path(path).stem
+        names[base] = names.get(base, 0) + 1
+        label = base if names[base] == 1 else f"{base}#{names[base]}"
+        req = None
+        if args.min_throughput is not None:
+            t = getattr(app, "timesteps", None)
+            # --min-throughput is in inferences/s for artifacts, iterations/s for graphs
+            req = args.min_throughput * (t or 1) / 1e9
+        r = rt.admit(app, name=label, min_throughput=req)
+        results.append(r)
+        if r.admitted:
+            per_s = r.inferences_per_s
+            tp = (f"{per_s:,.0f} inferences/s" if per_s is not None
+                  else f"{r.throughput * 1e9:,.4g} iterations/s")
+            if r.reused_design_analysis:
+                tp += " (design analysis reused)"
+        else:
+            tp = "–"
+        table.add_row(escape(label), "admitted" if r.admitted else "rejected",
+                      str(len(r.crossbars)) if r.admitted else "–", tp, f"{r.decision_ms:.2f}",
+                      "" if r.admitted else escape(r.reason))
+    out.print(table)
+    out.print(f"{len(rt.free):,} of {rt.platform.crossbars:,} crossbars free")
+    return results
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``compile`` and ``admit`` on the CLI's subparsers object."""
+    from spikeforge.dataflow.binding import STRATEGIES
+    from spikeforge.mapping.partition import DEFAULT_PARTITIONER, PARTITIONERS
+    from spikeforge.mapping.place import DEFAULT_PLACER, PLACERS
+
+    p = sub.add_parser("compile", help="import, convert, map and analyse a model; write the "
+                                       "deployment artifact")
+    p.add_argument("model", help="model file, or saved ANN/SNN folder")
+    p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
+    p.add_argument("--calib", required=True, help="calibration data (.npz with x (and y), or 'digits')")
+    p.add_argument("-o", "--output", required=True, help="artifact folder to write")
+    p.add_argument("--arch", help="architecture of a bare state dict")
+    p.add_argument("--timesteps", "-T", type=int, default=8)
+    p.add_argument("--chips", type=int, help="chips on the board (default: as in the hardware file)")
+    p.add_argument("--partitioner", choices=sorted(PARTITIONERS), default=DEFAULT_PARTITIONER)
+    p.add_argument("--placer", choices=sorted(PLACERS), default=DEFAULT_PLACER)
+    p.add_argument("--binding", choices=list(STRATEGIES), default="local-search",
+                   help="binding/scheduling strategy when clusters share crossbars")
+    p.add_argument("--crossbars", type=int,
+                   help="time-multiplex the clusters onto this many crossbars")
+    p.add_argument("--data", help="test data for the accuracy (default: the calibration data)")
+    p.add_argument("--samples", type=int, help="use only the first N test samples")
+    p.add_argument("--calib-samples", type=int, default=256,
+                   help="calibration samples converted and profiled (default 256)")
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("admit", help="admit compiled applications one by one onto shared hardware")
+    p.add_argument("apps", nargs="+", metavar="APP", help="artifact folder or SDF3 XML file")
+    p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
+    p.add_argument("--min-throughput", type=float,
+                   help="required inferences/s (artifacts) or iterations/s (SDF3 graphs)")
+    p.set_defaults(run=cmd_admit)

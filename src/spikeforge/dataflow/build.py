@@ -1,0 +1,310 @@
+r"""Construction of the synchronous dataflow graph of a mapped SNN, and its guaranteed figures.
+
+A placed, clustered SNN becomes an SDFG (Song et al., LCTES 2020; DFSynthesizer):
+
+* **one actor per cluster** ``c<i>``. Its execution time is the time its crossbar needs for
+  one timestep, from the hardware's timing and the profile's per-timestep averages,
+
+  .. math:: e_i = t_{xbar} + \bar s_i\, t_{synop} + n_i\, t_{upd}
+
+  with :math:`\bar s_i` the synaptic events cluster :math:`i` receives per timestep (the
+  partition's ``cluster_synops``, rescaled so their sum matches the profile's synaptic
+  operations plus analog input MACs per timestep), :math:`n_i` its crossbar columns (neurons
+  and partial-sum columns) and :math:`t_{xbar}, t_{synop}, t_{upd}` the hardware's
+  ``crossbar_eval_ns``, ``synop_ns`` and ``neuron_update_ns``. The figures are therefore
+  guarantees *for the profiled average activity*; an input that makes a cluster receive more
+  events than average takes longer where ``synop_ns > 0``. Every cluster actor has an
+  explicit one-token self-loop ``self[c<i>]``: a crossbar serialises its own evaluations
+  (SDF3's default semantics would otherwise let an actor overlap with itself);
+* **one channel** ``s<i>_<j>`` per connection between clusters (spikes and partial sums),
+  carrying one token per timestep whose size is the expected spikes per timestep on that
+  connection (``partition.traffic`` + ``partition.partial_traffic``, rounded up, at least 1);
+* **a buffer back-edge** ``b<i>_<j>`` (consumer to producer) per channel: the input buffer
+  of the consumer's core holds ``input_buffer_spikes`` spikes, shared by its incoming
+  channels, i.e. :math:`\lfloor B / \sum_{c \to j} s_c \rfloor \ge 1` timesteps of input;
+  the back-edge carries that many initial tokens (credits);
+* **binding**: clusters are bound to crossbars (by the placement, or by a time-multiplexing
+  :class:`~spikeforge.dataflow.binding.Schedule`) with
+  :func:`~spikeforge.dataflow.binding.apply_binding`: several clusters on one crossbar form a
+  static-order cycle; every channel whose endpoints sit on different cores (forward spikes
+  and returning credits alike) passes through a **communication actor** ``link[<channel>]``
+  with a one-token self-loop (a link serialises its transfers) and latency
+  :math:`h_{noc}\,\ell_{hop} + h_{chip}\,\ell_{chip} + s/B` (hops of the dimension-order
+  route, :meth:`~spikeforge.dataflow.binding.Platform.from_hardware`).
+
+One graph iteration is one timestep; :math:`T` iterations are one inference. With
+:math:`\lambda` the analysed period (ns per iteration, the maximum cycle ratio), the
+guaranteed throughput is :math:`10^9/(\lambda T)` inferences/s and :math:`10^9/\lambda`
+timesteps/s; the latency of one inference is the completion time of the :math:`T`-th
+iteration of self-timed execution from an empty pipeline (simulated; estimated as
+first-iteration latency :math:`+ (T-1)\lambda` on graphs too large to simulate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from spikeforge.dataflow.analysis import throughput
+from spikeforge.dataflow.binding import Platform, Schedule, apply_binding
+from spikeforge.dataflow.selftimed import simulate
+from spikeforge.errors import InvalidDataError, InvalidGraphError
+from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.hardware import Hardware
+from spikeforge.ir.partition import Partition
+from spikeforge.ir.placement import Placement
+
+__all__ = [
+    "SIMULATE_LIMIT",
+    "Guarantee",
+    "actor_cluster",
+    "application_graph",
+    "build_sdfg",
+    "guarantee",
+    "placement_binding",
+]
+
+#: Largest (actors x timesteps) for which the inference latency is simulated, not estimated.
+SIMULATE_LIMIT = 200_000
+
+
+def cluster_actor(i: int) -> str:
+    """Actor name of cluster ``i``: ``"c<i>"``."""
+    return f"c{i}"
+
+
+def actor_cluster(name: str) -> int | None:
+    """Cluster of a cluster actor name (``"c12"`` -> 12), None for other actors."""
+    if name.startswith("c") and name[1:].isdigit():
+        return int(name[1:])
+    return None
+
+
+def _cluster_synops(partition: Partition, profile) -> np.ndarray:
+    syn = np.asarray(partition.cluster_synops, dtype=float)
+    if profile is None or syn.sum() <= 0:
+        return syn
+    per_step = (profile.synops_per_sample + profile.input_macs_per_sample) / profile.timesteps
+    return syn * (per_step / syn.sum())
+
+
+def application_graph(partition: Partition, profile, hw: Hardware, *, name: str | None = None
+                      ) -> DataflowGraph:
+    """The unbound application: cluster actors, spike channels, buffer back-edges, self-loops.
+
+    Parameters
+    ----------
+    partition : Partition
+    profile : Profile or None
+        The profile the partition was built from (rescales synaptic events; optional).
+    hw : Hardware
+        Timing (execution times) and input buffer size.
+    name : str, optional
+        Graph name (default: the network's).
+
+    Returns
+    -------
+    DataflowGraph
+        Homogeneous (all rates 1); no processors.
+
+    Raises
+    ------
+    InvalidDataError
+        The partition has no clusters.
+    """
+    k = partition.n_clusters
+    if k == 0:
+        raise InvalidDataError(f"partition of {partition.network}: no clusters to build a graph of")
+    tm = hw.timing
+    syn = _cluster_synops(partition, profile)
+    cols = partition.cluster_columns
+    times = tm.crossbar_eval_ns + syn * tm.synop_ns + cols * tm.neuron_update_ns
+    actors = tuple(Actor(cluster_actor(i), float(times[i])) for i in range(k))
+    src, dst, tok = partition.edges()
+    # merge duplicates (edges() sums spikes and partial sums into one matrix already)
+    size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
+    inflow = np.bincount(dst, weights=size, minlength=k)
+    credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
+    channels = [Channel(f"self[{a.name}]", a.name, a.name, 1, 1, 1) for a in actors]
+    order = np.lexsort((dst, src))
+    for e in order.tolist():
+        i, j = int(src[e]), int(dst[e])
+        channels.append(Channel(f"s{i}_{j}", cluster_actor(i), cluster_actor(j), 1, 1, 0,
+                                int(size[e])))
+        channels.append(Channel(f"b{i}_{j}", cluster_actor(j), cluster_actor(i), 1, 1,
+                                int(credits[j]), 1))
+    return DataflowGraph(actors, tuple(channels), name or partition.network)
+
+
+def placement_binding(placement: Placement) -> dict[str, int]:
+    """Cluster actor -> global crossbar ``core * crossbars_per_core + slot`` of a placement."""
+    per = placement.hardware.core.crossbars_per_core
+    xbar = placement.cluster_core * per + placement.cluster_slot
+    return {cluster_actor(i): int(x) for i, x in enumerate(xbar.tolist())}
+
+
+def build_sdfg(placement: Placement, profile, hw: Hardware | None = None, *, timesteps: int,
+               schedule: Schedule | None = None, platform: Platform | None = None
+               ) -> DataflowGraph:
+    """The bound SDFG of a placed SNN (see the module docstring).
+
+    Parameters
+    ----------
+    placement : Placement
+    profile : Profile or None
+    hw : Hardware, optional
+        Timing and buffers (default: the placement's hardware, whose chip count is used for
+        the routes in any case).
+    timesteps : int
+        :math:`T`, iterations per inference (recorded in the graph name suffix-free; checked
+        here so a wrong value fails early).
+    schedule : Schedule, optional
+        A time-multiplexed binding (clusters -> crossbars and static orders, from
+        :func:`~spikeforge.dataflow.binding.bind`); default: one crossbar per cluster, as
+        placed.
+    platform : Platform, optional
+        Default :meth:`Platform.from_hardware` of the placement's hardware.
+
+    Returns
+    -------
+    DataflowGraph
+
+    Raises
+    ------
+    InvalidDataError
+        ``timesteps`` below 1, or an empty partition.
+    InvalidGraphError
+        A schedule that does not bind every cluster.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from spikeforge.hardware import load_hardware
+    >>> from spikeforge.ir.partition import Partition
+    >>> from spikeforge.mapping.place import place
+    >>> part = Partition(network="n", hardware="xbar-mesh", strategy="tiles", fan_in=None,
+    ...     timesteps=1, layers=("a", "b"), layer_shapes=((2, 1, 1), (2, 1, 1)),
+    ...     piece_cluster=[0, 1], piece_layer=[0, 1], piece_part=[0, 0],
+    ...     piece_box=[[0, 2, 0, 1, 0, 1], [0, 2, 0, 1, 0, 1]], cluster_rows=[1, 2],
+    ...     cluster_synapses=[2, 4], cluster_memory_bits=[16, 32], cluster_spikes=[1.0, 0.5],
+    ...     cluster_synops=[0, 2.0], traffic=sp.csr_matrix(([1.0], ([0], [1])), shape=(2, 2)),
+    ...     partial_traffic=sp.csr_matrix((2, 2)), limits={})
+    >>> hw = load_hardware("xbar-mesh")
+    >>> g = build_sdfg(place(part, hw, strategy="fill"), None, hw, timesteps=4)
+    >>> [a.name for a in g.actors], [(c.name, c.initial_tokens) for c in g.channels][:3]
+    (['c0', 'c1', 'link[s0_1]', 'link[b0_1]'], [('self[c0]', 1), ('self[c1]', 1), ('s0_1', 0)])
+    """
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+        raise InvalidDataError(f"build_sdfg: timesteps must be an integer >= 1, got {timesteps!r}")
+    hw = hw or placement.hardware
+    app = application_graph(placement.partition, profile, hw)
+    platform = platform or Platform.from_hardware(placement.hardware)
+    if schedule is None:
+        return apply_binding(app, placement_binding(placement), None, platform)
+    missing = [a.name for a in app.actors if a.name not in schedule.binding]
+    if missing:
+        raise InvalidGraphError(f"build_sdfg: schedule leaves {len(missing)} cluster(s) unbound: "
+                                f"{', '.join(missing[:5])}")
+    return apply_binding(app, schedule.binding, schedule.orders, platform)
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """Guaranteed performance of a bound SDFG at :math:`T` timesteps per inference.
+
+    Attributes
+    ----------
+    period_ns : float
+        Time per iteration (timestep) in the periodic regime, :math:`\\lambda`.
+    timesteps : int
+    inferences_per_s, timesteps_per_s : float
+    latency_ns : float
+        One inference (T iterations) from an empty pipeline.
+    latency_simulated : bool
+        False when the latency is the estimate first-iteration latency + (T-1) period.
+    critical_actors : tuple of str
+        Actors of the critical cycle.
+    bottleneck : str
+        The critical cycle in words: clusters mapped back to layer names, links, crossbars.
+    """
+
+    period_ns: float
+    timesteps: int
+    inferences_per_s: float
+    timesteps_per_s: float
+    latency_ns: float
+    latency_simulated: bool
+    critical_actors: tuple[str, ...]
+    bottleneck: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"period_ns": self.period_ns, "timesteps": self.timesteps,
+                "inferences_per_s": self.inferences_per_s, "timesteps_per_s": self.timesteps_per_s,
+                "latency_ns": self.latency_ns, "latency_simulated": self.latency_simulated,
+                "critical_actors": list(self.critical_actors), "bottleneck": self.bottleneck}
+
+
+def describe_cycle(actors, partition: Partition | None, graph: DataflowGraph | None = None,
+                   limit: int = 6) -> str:
+    """The critical cycle's actors in words (cluster -> layer, link -> channel endpoints)."""
+    clusters, links = [], []
+    for a in actors:
+        i = actor_cluster(a)
+        if i is not None:
+            clusters.append(i)
+        elif a.startswith("link["):
+            links.append(a)
+    parts = []
+    if clusters:
+        if partition is not None:
+            layers: dict[str, list[int]] = {}
+            for i in clusters:
+                names = sorted({partition.layers[li] for li in
+                                partition.piece_layer[partition.piece_cluster == i]})
+                layers.setdefault("+".join(names), []).append(i)
+            desc = [f"layer {k} (cluster{'s' if len(v) > 1 else ''} "
+                    f"{', '.join(map(str, v[:limit]))}{', ...' if len(v) > limit else ''})"
+                    for k, v in layers.items()]
+        else:
+            desc = [f"cluster {i}" for i in clusters[:limit]]
+        procs = set()
+        if graph is not None:
+            procs = {graph.actor(cluster_actor(i)).processor for i in clusters
+                     if cluster_actor(i) in graph.actor_index}
+        shared = f" sharing crossbar {', '.join(sorted(p for p in procs if p))}" \
+            if graph is not None and len(procs) == 1 and len(clusters) > 1 else ""
+        parts.append("; ".join(desc) + shared)
+    if links:
+        parts.append(f"{len(links)} link(s) {', '.join(links[:3])}{', ...' if len(links) > 3 else ''}")
+    return " + ".join(parts) or "nothing (unbounded)"
+
+
+def guarantee(graph: DataflowGraph, timesteps: int, partition: Partition | None = None, *,
+              simulate_limit: int = SIMULATE_LIMIT) -> Guarantee:
+    """Analyse a bound SDFG: guaranteed throughput, latency per inference, bottleneck.
+
+    Raises
+    ------
+    DeadlockError
+        The graph deadlocks.
+    InvalidGraphError
+        The graph is inconsistent.
+    """
+    r = throughput(graph)
+    period = float(r.period)
+    per_s = 1e9 / period if period > 0 else math.inf
+    simulated = len(graph.actors) * timesteps <= simulate_limit
+    if simulated:
+        run = simulate(graph, timesteps, warmup=0)
+        lat = float(run.iteration_end[-1])
+    else:
+        first = float(simulate(graph, 1, warmup=0).iteration_end[0]) \
+            if len(graph.actors) <= simulate_limit else float("nan")
+        lat = first + (timesteps - 1) * period
+    crit = tuple(r.critical_cycle.actors)
+    return Guarantee(period, int(timesteps), per_s / timesteps, per_s, lat, simulated, crit,
+                     describe_cycle(crit, partition, graph))

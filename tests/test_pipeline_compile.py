@@ -1,0 +1,118 @@
+"""spikeforge compile end to end on digits, the artifact round trip, and admission."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+import torch
+from rich.console import Console
+
+from spikeforge.artifact import load_artifact
+from spikeforge.compile_commands import add_commands
+from spikeforge.dataflow.analysis import throughput
+from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError, ModelFileError
+from spikeforge.frontends.model_file import save_model
+from spikeforge.models import build_model
+from spikeforge.pipeline import PASSES
+from spikeforge.runtime.admission import Runtime
+
+
+def _parser():
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def _run(argv):
+    args = _parser().parse_args(argv)
+    out = Console(file=io.StringIO(), width=200)
+    result = args.run(args, out)
+    return result, out.file.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    model, _ = build_model("digits-cnn")
+    path = tmp_path_factory.mktemp("m") / "digits.pt"
+    save_model(path, model, "digits-cnn")
+    return path
+
+
+@pytest.fixture(scope="module")
+def compiled(model_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("c") / "app"
+    c, text = _run(["compile", str(model_file), "--hw", "xbar-mesh", "--calib", "digits:train",
+                    "-o", str(out), "-T", "4", "--calib-samples", "24", "--partitioner", "tiles",
+                    "--data", "digits:test", "--samples", "40"])
+    return c, text, out
+
+
+def test_compile_prints_figures_and_writes_artifact(compiled):
+    c, text, out = compiled
+    assert tuple(c.seconds) == PASSES
+    for figure in ("accuracy at T=4", "digits-test (40 samples, --data)", "guaranteed throughput",
+                   "inferences/s", "timesteps/s", "latency per inference", "energy per inference",
+                   "bottleneck", "layer"):
+        assert figure in text
+    assert sorted(p.name for p in out.iterdir()) == ["application.xml", "arrays.npz",
+                                                      "artifact.json", "graph.xml", "snn"]
+    g = c.guarantee
+    assert g.inferences_per_s == pytest.approx(1e9 / (4 * g.period_ns))
+
+
+def test_artifact_round_trip(compiled):
+    c, _, out = compiled
+    a = load_artifact(out)
+    assert a.document["format"] == "spikeforge.artifact" and a.document["version"] == 1
+    assert a.hardware == c.platform.hardware and a.timesteps == 4
+    assert [x.name for x in a.graph.actors] == [x.name for x in c.graph.actors]
+    assert dict(a.graph.static_orders) == dict(c.graph.static_orders)
+    assert float(throughput(a.graph).period) == pytest.approx(c.guarantee.period_ns)
+    assert a.snn.name == c.snn.name and len(a.snn.nodes) == len(c.snn.nodes)
+    assert a.arrays["cluster_crossbar"].tolist() == [c.schedule.binding[f"c{i}"] for i in
+                                                     range(c.partition.n_clusters)]
+    assert a.figures["guarantee"]["period_ns"] == pytest.approx(c.guarantee.period_ns)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    ({"--hw": "no-such-hw"}, InvalidHardwareSpecError, "no-such-hw"),
+    ({"--calib": "missing.npz"}, InvalidDataError, "missing.npz: no such data file"),
+    ({"--binding": None, "-T": "0"}, InvalidDataError, "--timesteps 0: must be an integer >= 1"),
+])
+def test_bad_input_writes_nothing(model_file, tmp_path, change, error, match):
+    argv = {"--hw": "xbar-mesh", "--calib": "digits", "-o": str(tmp_path / "out"), "-T": "4"}
+    argv.update({k: v for k, v in change.items() if v is not None})
+    flat = ["compile", str(model_file)] + [x for kv in argv.items() for x in kv]
+    with pytest.raises(error, match=match):
+        _run(flat)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_model_writes_nothing(tmp_path):
+    with pytest.raises(ModelFileError, match="no such network folder or model file"):
+        _run(["compile", str(tmp_path / "nope.pt"), "--hw", "xbar-mesh", "--calib", "digits",
+              "-o", str(tmp_path / "out"), "-T", "4", "--calib-samples", "8"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_admit_accepts_then_rejects(compiled):
+    c, _, out = compiled
+    n = c.partition.n_clusters
+    results, text = _run(["admit", str(out), str(out), "--hw", "xbar-mesh"])
+    first, second = results
+    assert first.admitted and first.reused_design_analysis
+    assert first.throughput == pytest.approx(1 / c.guarantee.period_ns)
+    assert first.inferences_per_s == pytest.approx(c.guarantee.inferences_per_s)
+    assert not second.admitted
+    assert second.reason == f"application {c.snn.name}#2 needs {n} crossbars, {16 - n} free"
+    assert "rejected" in text and "admitted" in text
+
+
+def test_runtime_api_on_hardware(compiled):
+    _, _, out = compiled
+    rt = Runtime("xbar-mesh")
+    r = rt.admit(load_artifact(out))
+    assert r.admitted and r.decision_ms >= 0 and len(rt.free) == 16 - len(r.crossbars)
