@@ -42,7 +42,7 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import write_results
+from bench.common import RESULTS, write_results
 from spikeforge.convert.normalise import convert
 from spikeforge.datasets import digits
 from spikeforge.frontends.torch_fx import import_torch
@@ -315,7 +315,25 @@ def main() -> None:
         },
         "equivalence": equiv, "cases": cases,
     })
+    write_table(args.name, cases, os.getloadavg())
     console.print(f"wrote {path}")
+
+
+def write_table(name: str, cases: list[dict], load: tuple[float, float, float]) -> None:
+    """The README table of this benchmark, from the figures just written."""
+    lines = ["# Simulation speed (issue 2): images/s at T = 8, CPU, one process", "",
+             f"spikeforge vs SpikingJelly 2.0 (multi-step) and sinabs 3.1.3 (single-spike IAF) on the same "
+             f"converted SNN and data; outputs and spike counts agree across the three (see the JSON). "
+             f"Median of repeats; load average at the end {load[0]:.2f}. Target: spikeforge ≥ 2× the faster peer.",
+             "", "| network | batch | spikeforge | spikeforge, no counters | SpikingJelly | sinabs | ratio | met |",
+             "|---|---:|---:|---:|---:|---:|---:|:---:|"]
+    for c in cases:
+        t = c["tools"]
+        speeds = [f"{t[k]['images_per_s_median']:,.0f}"
+                  for k in ("spikeforge", "spikeforge (no counters)", "spikingjelly", "sinabs")]
+        lines.append(f"| {c['network']} | {c['batch_size']} | {' | '.join(speeds)} | "
+                     f"{c['ratio_vs_faster_peer']:.2f}× | {'yes' if c['target_met'] else 'no'} |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
