@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from spikeforge.convert.qcfs import QCFS
@@ -127,3 +129,20 @@ def test_import_leaves_training_mode_alone():
     model = nn.Sequential(nn.Linear(2, 2)).train()
     import_torch(model, (2,))
     assert model.training
+
+
+UNSUPPORTED_MODULES = [nn.Sigmoid, nn.GELU, nn.Tanh, nn.LayerNorm, nn.Softmax, nn.ELU]
+
+
+@settings(max_examples=25, deadline=None)
+@given(depth=st.integers(1, 4), position=st.integers(0, 4), which=st.integers(0, len(UNSUPPORTED_MODULES) - 1))
+def test_importer_rejects_any_unsupported_module_by_path(depth, position, which):
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(6, 6), nn.ReLU()]
+    position = min(position, len(layers))
+    cls = UNSUPPORTED_MODULES[which]
+    bad = cls(6) if cls is nn.LayerNorm else cls(dim=1) if cls is nn.Softmax else cls()
+    layers.insert(position, bad)
+    with pytest.raises(UnsupportedLayerError, match=rf"module {cls.__name__} at {position} "):
+        import_torch(nn.Sequential(*layers), (6,))
