@@ -122,19 +122,32 @@ def spikeforge_runner(snn: ir.Network, counters: bool) -> Callable:
     return run
 
 
-def spikingjelly_runner(snn: ir.Network) -> tuple[Callable, list[nn.Module]]:
-    from spikingjelly.activation_based import functional, layer, neuron
+def _sequential(snn: ir.Network, make_if: Callable[[ir.IF, float], tuple],
+                make_layer: Callable[[ir.Node], nn.Module]) -> tuple[nn.Sequential, list[tuple]]:
+    """The chain of ``snn`` as an eval-mode ``nn.Sequential``, and one entry per IF node.
 
+    ``make_if(node, theta)`` returns ``(module, *state)`` for an IF node of threshold ``theta``
+    (the entry kept in the list); ``make_layer(node)`` builds every other node.
+    """
     mods, neurons = [], []
     for node in _chain(snn):
         if isinstance(node, ir.IF):
-            theta = float(node.threshold)
-            m = neuron.IFNode(v_threshold=theta, v_reset=None, step_mode="m")
-            neurons.append((m, node.v_init * theta))
+            entry = make_if(node, float(node.threshold))
+            neurons.append(entry)
+            mods.append(entry[0])
         else:
-            m = _torch_layer(node, layer.Conv2d, layer.Linear, layer.AvgPool2d, layer.Flatten, step_mode="m")
-        mods.append(m)
-    net = nn.Sequential(*mods).eval()
+            mods.append(make_layer(node))
+    return nn.Sequential(*mods).eval(), neurons
+
+
+def spikingjelly_runner(snn: ir.Network) -> tuple[Callable, list[nn.Module]]:
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    def make_if(node: ir.IF, theta: float) -> tuple:
+        return neuron.IFNode(v_threshold=theta, v_reset=None, step_mode="m"), node.v_init * theta
+
+    net, neurons = _sequential(snn, make_if, lambda node: _torch_layer(
+        node, layer.Conv2d, layer.Linear, layer.AvgPool2d, layer.Flatten, step_mode="m"))
 
     def run(x: torch.Tensor, b: int) -> np.ndarray:
         outs = []
@@ -153,17 +166,13 @@ def sinabs_runner(snn: ir.Network) -> tuple[Callable, list[nn.Module]]:
     from sinabs.activation import MembraneSubtract, SingleSpike
     from sinabs.layers import IAFSqueeze
 
-    mods, neurons = [], []
-    for node in _chain(snn):
-        if isinstance(node, ir.IF):
-            theta = float(node.threshold)
-            m = IAFSqueeze(num_timesteps=T, spike_threshold=torch.tensor(theta), spike_fn=SingleSpike,
-                           reset_fn=MembraneSubtract(), min_v_mem=None)
-            neurons.append((m, snn.shape(node.name), node.v_init * theta))
-        else:
-            m = _torch_layer(node, nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten)
-        mods.append(m)
-    net = nn.Sequential(*mods).eval()
+    def make_if(node: ir.IF, theta: float) -> tuple:
+        m = IAFSqueeze(num_timesteps=T, spike_threshold=torch.tensor(theta), spike_fn=SingleSpike,
+                       reset_fn=MembraneSubtract(), min_v_mem=None)
+        return m, snn.shape(node.name), node.v_init * theta
+
+    net, neurons = _sequential(snn, make_if, lambda node: _torch_layer(
+        node, nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten))
 
     def run(x: torch.Tensor, b: int) -> np.ndarray:
         outs = []

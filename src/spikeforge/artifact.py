@@ -168,24 +168,13 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.hardware import hardware_from_dict
-    from spikeforge.ir.serialize import load_network
+    from spikeforge.ir.serialize import load_network, read_arrays, read_versioned_json
 
     folder = Path(path)
     spec = folder / "artifact.json"
-    if not spec.is_file():
-        raise ModelFileError(f"{folder}: not a spikeforge artifact (no artifact.json)")
+    doc = read_versioned_json(folder, "artifact.json", FORMAT, VERSION, "a spikeforge artifact")
     try:
-        doc = json.loads(spec.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{spec}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(f"{spec}: format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
-                             f"expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {VERSION}")
-    try:
-        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = read_arrays(folder / "arrays.npz")
         hw = hardware_from_dict(tomllib.loads(doc["hardware"]["spec_toml"]),
                                 source=f"{spec}: hardware")
         graph = read_sdf3(folder / "graph.xml")

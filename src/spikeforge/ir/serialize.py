@@ -118,19 +118,45 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return _read_doc(Path(path))["metadata"]
 
 
-def _read_doc(folder: Path) -> dict[str, Any]:
-    spec = folder / "network.json"
+def read_versioned_json(folder: Path, filename: str, fmt: str, version: int,
+                        what: str) -> dict[str, Any]:
+    """Read ``folder/filename``: a JSON object with ``"format": fmt`` and ``"version": version``.
+
+    ``what`` names the kind of folder in the error for a missing file (e.g. ``"a spikeforge
+    artifact"``).
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, not valid JSON, or of another format or version.
+    """
+    spec = folder / filename
     if not spec.is_file():
-        raise ModelFileError(f"{folder}: not a saved spikeforge network (no network.json)")
+        raise ModelFileError(f"{folder}: not {what} (no {filename})")
     try:
         doc = json.loads(spec.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{spec}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise ModelFileError(f"{spec}: format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
-                             f"expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {VERSION}")
+                             f"expected {fmt!r}")
+    if doc.get("version") != version:
+        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {version}")
+    return doc
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of the npz file ``path``, loaded with ``allow_pickle=False``.
+
+    Raises whatever :func:`numpy.load` raises (``OSError``, ``ValueError``,
+    ``zipfile.BadZipFile``); callers wrap it in their own :class:`ModelFileError`.
+    """
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _read_doc(folder: Path) -> dict[str, Any]:
+    doc = read_versioned_json(folder, "network.json", FORMAT, VERSION, "a saved spikeforge network")
     doc.setdefault("metadata", {})
     return doc
 
@@ -146,8 +172,7 @@ def load_network(path: str | os.PathLike) -> Network:
     folder = Path(path)
     doc = _read_doc(folder)
     try:
-        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = read_arrays(folder / "arrays.npz")
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{folder / 'arrays.npz'}: cannot read arrays ({exc})") from None
     nodes = []
