@@ -158,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     from spikeforge.compile_commands import add_commands as add_compile_commands
     from spikeforge.dataflow.commands import add_commands as add_dataflow_commands
     from spikeforge.mapping.commands import add_commands as add_mapping_commands
+    from spikeforge.quantize_commands import add_commands as add_quantize_commands
 
     add_mapping_commands(sub)
     add_dataflow_commands(sub)
     add_compile_commands(sub)
+    add_quantize_commands(sub)
     return parser
 
 

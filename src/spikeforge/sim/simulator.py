@@ -32,8 +32,9 @@ from spikeforge.sim.ops import compile_layer, unit_fanout
 
 LINEAR_LAYERS = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d, ir.Upsample,
                  ir.Flatten, ir.Add, ir.Concat)
-# Layers that only move values: applied to spike trains as they are, even in the read-out region.
-STRUCTURAL_LAYERS = (ir.Flatten, ir.Upsample, ir.Concat)
+# Cheap layers applied to spike trains as they are, even in the read-out region, so the synaptic
+# layer after them still sees (and counts) each timestep's events before averaging over time.
+STRUCTURAL_LAYERS = (ir.Flatten, ir.Upsample, ir.Concat, ir.AvgPool2d, ir.Add)
 # Layers whose kernels return a new tensor (never a view of their input).
 _FRESH = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d)
 

@@ -1,0 +1,516 @@
+r"""Post-training quantisation of a converted SNN into the integer network hardware evaluates.
+
+Every tensor of the float SNN carries a **unit** :math:`u` (one value per channel): its float
+value is :math:`u` × its integer value. Units start at the input and are propagated layer by
+layer; each scale is folded into the next integer parameter, so the quantised network is
+exactly what an integer datapath computes, and no float multiplier is left anywhere but in
+the read-out's output scale.
+
+Folding, layer by layer
+-----------------------
+* **Input**: analog values :math:`x \in [0, r]` become unsigned ``input_bits`` integers
+  :math:`X = \mathrm{clip}(\mathrm{round}(x / s), 0, 2^{b}-1)` with :math:`s = r / (2^{b}-1)`
+  (signed and symmetric, :math:`s = r / (2^{b-1}-1)`, when calibration data is negative).
+  The input's unit is :math:`s`.
+* **Synaptic layers** (Linear, Conv2d, ConvTranspose2d, SparseLinear): the input unit is
+  folded into the weights, :math:`W^\mathrm{eff}_{o,i} = W_{o,i}\,u^\mathrm{in}_i`, which are
+  quantised symmetrically with a step :math:`\Delta_o` per output channel (``per_channel``)
+  or per tensor:
+
+  .. math::
+      \Delta_o = \max\!\left(\frac{\max_i |W^\mathrm{eff}_{o,i}|}{2^{B_w-1}-1},\;
+                 \frac{\theta_o\,k_o}{2^{B_\theta}-1}\right),\qquad
+      q_{o,i} = \mathrm{round}(W^\mathrm{eff}_{o,i} / \Delta_o),\qquad
+      \beta_o = \mathrm{round}(b_o / \Delta_o)
+
+  The second term only coarsens :math:`\Delta` when the neuron layer this layer feeds (with
+  threshold :math:`\theta`, reached through pooling that multiplies units by :math:`1/k`)
+  would otherwise need a threshold wider than ``threshold_bits``. The layer's output unit —
+  the accumulator's unit — is :math:`\Delta_o`; biases are integers in that unit.
+* **AvgPool2d** (k×k window) becomes a *sum-pool*: a depthwise Conv2d of the same name with
+  integer weights 1 (zero padding as ``count_include_pad=True``). Its output unit is
+  :math:`u^\mathrm{in} / k^2`; the :math:`1/k^2` reaches the next synaptic layer's
+  :math:`W^\mathrm{eff}` (or the next neuron's threshold), never a divider.
+* **Neurons** (IF; LIF with ``beta = 1``): spikes are unit-less, so the input unit folds into
+  the threshold: :math:`\Theta_c = \max(1, \mathrm{round}(\theta_c / u^\mathrm{in}_c))`, per
+  channel when units differ per channel. The initial potential is
+  :math:`\lfloor v_\mathrm{init}\,\Theta \rfloor` (the simulator's integer rule). The output
+  unit is 1. Thresholds must fit ``threshold_bits`` (unsigned) and, when ``membrane_bits`` is
+  set, the signed membrane register.
+* **Add** (residual sums with gains :math:`g_i`): one shared output unit per tensor,
+  :math:`u^\mathrm{out} = \max(\max_{i,c} |g_{i,c}\, u_{i,c}| / (2^{B_w-1}-1),\ \theta k / (2^{B_\theta}-1))`,
+  and integer gains :math:`G_{i,c} = \mathrm{round}(g_{i,c}\,u_{i,c} / u^\mathrm{out})`.
+* **MaxPool2d, Upsample**: unit unchanged; **Flatten**: per-channel units repeated per
+  element; **Concat**: units concatenated.
+* **Read-out** (synaptic layers reaching no neuron): integer accumulation with one step per
+  tensor, so the argmax of the integer read-out is the argmax of the dequantised one; the
+  float output scale :math:`u` is kept in :attr:`QuantizedNetwork.output_scales`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from spikeforge.ir import network as ir
+>>> snn = ir.Network((ir.Input("x", (), (2,)),
+...                   ir.Linear("fc", ("x",), np.array([[0.5, -0.25]], np.float32)),
+...                   ir.IF("n", ("fc",), threshold=np.float32(1.0)),
+...                   ir.Linear("out", ("n",), np.array([[2.0]], np.float32))), ("out",))
+>>> q = quantize(snn, weight_bits=4, input_bits=8)
+>>> q.network.node("fc").weight.tolist(), float(q.network.node("n").threshold)
+([[7, -4]], 3570.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeforge.errors import QuantizationError
+from spikeforge.ir import network as ir
+
+__all__ = [
+    "QuantizedNetwork",
+    "check_bits",
+    "load_quantized",
+    "quantize",
+    "quantize_weights",
+    "save_quantized",
+]
+
+_SYNAPTIC = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear)
+_INT = np.int32
+_MAX_PARAM = 2**31 - 1
+
+
+def check_bits(name: str, value: object, low: int, high: int) -> int:
+    """Validate a bit-width: an integer in ``low..high``.
+
+    Raises
+    ------
+    QuantizationError
+        ``value`` is not an integer or lies outside ``low..high``.
+
+    Examples
+    --------
+    >>> check_bits("weight_bits", 8, 2, 8)
+    8
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise QuantizationError(f"{name}={value!r}: must be an integer in {low}..{high}")
+    if not low <= int(value) <= high:
+        raise QuantizationError(f"{name}={int(value)}: must be in {low}..{high}")
+    return int(value)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedNetwork:
+    """An integer SNN plus the scales that relate it to the float network.
+
+    Attributes
+    ----------
+    network : Network
+        Integer weights, biases and gains (int32), integer thresholds; no AvgPool2d.
+    input_scale : float
+        Float input = ``input_scale`` × integer input (see :meth:`quantize_input`).
+    input_signed : bool
+        Inputs are symmetric signed integers (calibration data had negative values).
+    output_scales : mapping of str to array
+        Per output: float read-out = scale × integer read-out (one value per channel).
+    layer_scales : mapping of str to array
+        Per synaptic layer and Add: the accumulator's unit Δ per output channel.
+    """
+
+    network: ir.Network
+    weight_bits: int
+    threshold_bits: int
+    membrane_bits: int | None
+    per_channel: bool
+    input_bits: int
+    input_scale: float
+    input_signed: bool = False
+    output_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
+    layer_scales: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def input_range(self) -> tuple[int, int]:
+        """Smallest and largest integer input."""
+        if self.input_signed:
+            top = 2 ** (self.input_bits - 1) - 1
+            return -top, top
+        return 0, 2**self.input_bits - 1
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Analog inputs → integer-valued float32 array (rounded, saturated to ``input_bits``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from spikeforge.ir import network as ir
+        >>> q = QuantizedNetwork(ir.Network((ir.Input("x", (), (2,)),), ("x",)), 8, 16, None, False, 8, 1 / 255)
+        >>> q.quantize_input(np.array([[0.5, 2.0]])).tolist()
+        [[128.0, 255.0]]
+        """
+        lo, hi = self.input_range
+        return np.clip(np.round(np.asarray(x, np.float64) / self.input_scale), lo, hi).astype(np.float32)
+
+    def dequantize(self, output: np.ndarray, name: str | None = None) -> np.ndarray:
+        """Integer read-out of output ``name`` (default: the first) → float units, (N, C, ...)."""
+        name = name or self.network.outputs[0]
+        scale = np.asarray(self.output_scales[name], np.float64)
+        out = np.asarray(output, np.float64)
+        return out * (scale.reshape(-1, *([1] * (out.ndim - 2))) if scale.ndim else scale)
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-able description: bit-widths and every scale (saved beside the network)."""
+        return {"quantized": True, "weight_bits": self.weight_bits, "threshold_bits": self.threshold_bits,
+                "membrane_bits": self.membrane_bits, "per_channel": self.per_channel,
+                "input_bits": self.input_bits, "input_scale": self.input_scale,
+                "input_signed": self.input_signed,
+                "output_scales": {k: np.asarray(v, np.float64).tolist() for k, v in self.output_scales.items()},
+                "layer_scales": {k: np.asarray(v, np.float64).tolist() for k, v in self.layer_scales.items()}}
+
+
+def quantize_weights(weight: np.ndarray, bits: int, *, axis: int | None = None,
+                     min_step: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Symmetric uniform quantisation: ``weight ≈ step × q`` with ``|q| ≤ 2^(bits-1) - 1``.
+
+    Parameters
+    ----------
+    weight : array
+    bits : int
+        2..8 (2 bits gives ternary weights −1, 0, 1).
+    axis : int, optional
+        Channel axis for one step per channel; None for one step per tensor.
+    min_step : float or array
+        Lower bound on the step (per channel when ``axis`` is given).
+
+    Returns
+    -------
+    q : int32 array, same shape as ``weight``
+    step : float64 array, shape (weight.shape[axis],) or ()
+
+    Raises
+    ------
+    QuantizationError
+        ``bits`` outside 2..8.
+
+    Examples
+    --------
+    >>> q, step = quantize_weights(np.array([0.5, -0.25, 0.1]), 3)
+    >>> q.tolist(), float(step)
+    ([3, -2, 1], 0.16666666666666666)
+    """
+    bits = check_bits("weight_bits", bits, 2, 8)
+    levels = 2 ** (bits - 1) - 1
+    w = np.asarray(weight, np.float64)
+    if axis is None:
+        peak = np.abs(w).max(initial=0.0)
+    else:
+        peak = np.abs(np.moveaxis(w, axis, 0)).reshape(w.shape[axis], -1).max(axis=1, initial=0.0)
+    step = np.maximum(peak / levels, min_step)
+    step = np.where(step > 0, step, 1.0)
+    view = step if axis is None else step.reshape([-1 if d == axis else 1 for d in range(w.ndim)])
+    q = np.clip(np.round(w / view), -levels, levels).astype(_INT)
+    return q, np.asarray(step, np.float64)
+
+
+def _bits_unsigned(value: float) -> int:
+    return max(1, int(value).bit_length())
+
+
+def _expand(unit: np.ndarray, shape: ir.Shape) -> np.ndarray:
+    """Per-channel units of a tensor of ``shape`` → one per element (flattened)."""
+    return np.repeat(unit, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+
+
+def _owner_neuron(net: ir.Network, name: str) -> tuple[ir.Node, float] | None:
+    """The neuron layer a layer's output reaches through pooling/upsampling alone, and the
+    factor (k² per average pool) its threshold is multiplied by in this layer's unit."""
+    factor = 1.0
+    while True:
+        consumers = net.consumers(name)
+        if len(consumers) != 1:
+            return None
+        (nxt,) = consumers
+        if nxt.is_neuron:
+            return nxt, factor
+        if isinstance(nxt, ir.AvgPool2d):
+            factor *= nxt.kernel[0] * nxt.kernel[1]
+        elif not isinstance(nxt, (ir.MaxPool2d, ir.Upsample)):
+            return None
+        name = nxt.name
+
+
+def _reaches_neuron(net: ir.Network, name: str) -> bool:
+    """Whether any neuron layer lies downstream of ``name`` (else it is part of the read-out)."""
+    todo, seen = [name], set()
+    while todo:
+        for c in net.consumers(todo.pop()):
+            if c.is_neuron:
+                return True
+            if c.name not in seen:
+                seen.add(c.name)
+                todo.append(c.name)
+    return False
+
+
+def _threshold_demand(net: ir.Network, name: str, channels: int, threshold_max: int) -> np.ndarray:
+    """Smallest accumulator unit per channel that keeps the owning neuron's threshold in range."""
+    owner = _owner_neuron(net, name)
+    if owner is None:
+        return np.zeros(channels)
+    neuron, factor = owner
+    theta = np.broadcast_to(np.asarray(neuron.threshold, np.float64), (channels,))
+    return theta * factor / threshold_max
+
+
+def _int_array(values: np.ndarray, where: str) -> np.ndarray:
+    values = np.round(np.asarray(values, np.float64))
+    if values.size and np.abs(values).max() > _MAX_PARAM:
+        raise QuantizationError(f"{where}: integer value {int(np.abs(values).max())} exceeds 31 bits")
+    return values.astype(_INT)
+
+
+def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
+                       demand: np.ndarray) -> tuple[ir.Node, np.ndarray]:
+    """Fold ``u_in`` into the weights of a synaptic layer and quantise; return (node, Δ per channel)."""
+    out_shape = net.shape(node.name)
+    channels = out_shape[0]
+    if isinstance(node, ir.Linear):
+        w_eff = node.weight.astype(np.float64) * u_in[None, :]
+        axis_view = w_eff
+    elif isinstance(node, ir.Conv2d):
+        g = node.groups
+        per_in = node.weight.shape[1]
+        s_in = np.broadcast_to(u_in.reshape(g, 1, per_in), (g, channels // g, per_in)).reshape(channels, per_in)
+        w_eff = node.weight.astype(np.float64) * s_in[:, :, None, None]
+        axis_view = w_eff
+    elif isinstance(node, ir.ConvTranspose2d):  # weight (in, out/groups, kh, kw)
+        g = node.groups
+        w_eff = node.weight.astype(np.float64) * u_in[:, None, None, None]
+        cin, per_out = w_eff.shape[:2]
+        # (out, in/groups, kh, kw) view with output channels first
+        axis_view = w_eff.reshape(g, cin // g, per_out, *w_eff.shape[2:]).transpose(0, 2, 1, 3, 4) \
+            .reshape(channels, cin // g, *w_eff.shape[2:])
+    else:  # SparseLinear
+        u_el = _expand(u_in, net.shape(node.inputs[0]))
+        w_eff = node.weight.astype(np.float64) * u_el[node.pre]
+        axis_view = None
+    levels = 2 ** (bits - 1) - 1
+    if axis_view is not None:
+        peak = np.abs(axis_view).reshape(channels, -1).max(axis=1, initial=0.0)
+    else:
+        per_post = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
+        peak = np.zeros(channels)
+        np.maximum.at(peak, node.post // per_post, np.abs(w_eff))
+    if not per_channel:
+        peak = np.full(channels, peak.max(initial=0.0))
+        demand = np.full(channels, demand.max(initial=0.0))
+    step = np.maximum(peak / levels, demand)
+    step = np.where(step > 0, step, 1.0)
+    if isinstance(node, (ir.Linear, ir.Conv2d)):
+        view = step.reshape(-1, *([1] * (w_eff.ndim - 1)))
+    elif isinstance(node, ir.ConvTranspose2d):
+        g = node.groups
+        view = np.broadcast_to(step.reshape(g, 1, channels // g), (g, w_eff.shape[0] // g, channels // g)) \
+            .reshape(w_eff.shape[0], channels // g)[:, :, None, None]
+    else:
+        per_post = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
+        view = step[node.post // per_post]
+    q = np.clip(np.round(w_eff / view), -levels, levels).astype(_INT)
+    bias = None
+    if node.bias is not None:
+        b = node.bias.astype(np.float64)
+        b = b / (_expand(step, out_shape) if isinstance(node, ir.SparseLinear) else step)
+        bias = _int_array(b, f"layer {node.name} bias")
+    return dataclasses.replace(node, weight=q, bias=bias), step
+
+
+def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16, membrane_bits: int | None = None,
+             per_channel: bool = False, input_bits: int = 8, input_range: float | None = None,
+             calib: np.ndarray | None = None) -> QuantizedNetwork:
+    """Quantise a converted SNN into an integer network (see the module docstring for the folding).
+
+    Parameters
+    ----------
+    snn : Network
+        A converted SNN of IF neurons (or LIF with ``beta = 1``), float parameters.
+    weight_bits : int
+        Signed weight (and residual gain) bit-width, 2..8.
+    threshold_bits : int
+        Unsigned threshold bit-width, 2..24 (thresholds are stored exactly as float32).
+    membrane_bits : int, optional
+        Signed membrane-register width, ``threshold_bits + 1``..53; saturation is applied (and
+        counted) by :func:`~spikeforge.quantize.integer_sim.simulate_integer`. None: unbounded.
+    per_channel : bool
+        One weight step per output channel instead of per tensor (read-out layers always use
+        one step, so their argmax is unaffected).
+    input_bits : int
+        Unsigned input bit-width, 1..16 (signed when ``calib`` holds negative values).
+    input_range : float, optional
+        Largest input magnitude; default ``max |calib|``, or 1.0 without calibration data.
+    calib : array, optional
+        Calibration inputs, used for the input range.
+
+    Returns
+    -------
+    QuantizedNetwork
+
+    Raises
+    ------
+    QuantizationError
+        A bit-width is not an integer or out of range; the network is not an SNN, still has
+        ReLU layers or leaky LIF neurons; a threshold does not fit ``threshold_bits`` or the
+        membrane register; the input range is not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spikeforge.ir import network as ir
+    >>> snn = ir.Network((ir.Input("x", (), (1, 4, 4)), ir.AvgPool2d("pool", ("x",), kernel=2),
+    ...                   ir.IF("n", ("pool",), threshold=np.float32(0.5))), ("n",))
+    >>> q = quantize(snn, input_bits=4)
+    >>> type(q.network.node("pool")).__name__, float(q.network.node("n").threshold)
+    ('Conv2d', 30.0)
+    """
+    weight_bits = check_bits("weight_bits", weight_bits, 2, 8)
+    threshold_bits = check_bits("threshold_bits", threshold_bits, 2, 24)
+    input_bits = check_bits("input_bits", input_bits, 1, 16)
+    if membrane_bits is not None:
+        membrane_bits = check_bits("membrane_bits", membrane_bits, threshold_bits + 1, 53)
+    if not isinstance(snn, ir.Network):
+        raise QuantizationError(f"quantize needs a Network, got {type(snn).__name__}")
+    if snn.kind != "snn":
+        raise QuantizationError(f"network {snn.name} has no spiking neurons (an ANN); convert it first")
+    relus = [n.name for n in snn.nodes if isinstance(n, ir.ReLU)]
+    if relus:
+        raise QuantizationError(f"network {snn.name}: {len(relus)} ReLU layers ({', '.join(relus[:3])}) "
+                                f"were not converted to neurons")
+    for n in snn.nodes:
+        if isinstance(n, ir.LIF) and n.beta != 1.0:
+            raise QuantizationError(f"layer {n.name} (LIF): leak beta={n.beta} is not integer arithmetic; "
+                                    f"use IF neurons (beta=1)")
+    signed = False
+    if input_range is None:
+        if calib is not None:
+            c = np.asarray(calib, np.float64)
+            if c.size == 0 or not np.isfinite(c).all():
+                raise QuantizationError(f"calibration data: {c.size} values, empty or not finite")
+            input_range = float(np.abs(c).max())
+            signed = bool(c.min() < 0)
+        else:
+            input_range = 1.0
+    if not (math.isfinite(input_range) and input_range > 0):
+        raise QuantizationError(f"input range {input_range}: must be finite and > 0")
+    if signed and input_bits < 2:
+        raise QuantizationError(f"input_bits={input_bits}: signed inputs need at least 2 bits")
+    input_scale = input_range / (2 ** (input_bits - 1) - 1 if signed else 2**input_bits - 1)
+
+    theta_max = 2**threshold_bits - 1
+    unit: dict[str, np.ndarray] = {}
+    scales: dict[str, np.ndarray] = {}
+    nodes: list[ir.Node] = []
+    gain_levels = 2 ** (weight_bits - 1) - 1
+    for node in snn.nodes:
+        shape = snn.shape(node.name)
+        ins = [unit[i] for i in node.inputs]
+        if isinstance(node, ir.Input):
+            unit[node.name] = np.full(shape[0], input_scale)
+            nodes.append(node)
+        elif isinstance(node, _SYNAPTIC):
+            readout = not _reaches_neuron(snn, node.name)
+            demand = _threshold_demand(snn, node.name, shape[0], theta_max)
+            new, step = _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand)
+            nodes.append(new)
+            unit[node.name] = scales[node.name] = step
+        elif isinstance(node, ir.AvgPool2d):
+            c = shape[0]
+            k = node.kernel[0] * node.kernel[1]
+            nodes.append(ir.Conv2d(node.name, node.inputs, np.ones((c, 1, *node.kernel), _INT), None,
+                                   stride=node.stride, padding=node.padding, groups=c))
+            unit[node.name] = ins[0] / k
+        elif node.is_neuron:
+            u = ins[0]
+            theta = np.broadcast_to(np.asarray(node.threshold, np.float64), u.shape)
+            t_int = np.maximum(1.0, np.round(theta / u))
+            worst = float(t_int.max())
+            if worst > theta_max:
+                raise QuantizationError(
+                    f"layer {node.name}: threshold {worst:.0f} (θ={float(theta.max()):g} over unit "
+                    f"{float(u[int(np.argmax(t_int))]):.3g}) needs {_bits_unsigned(worst)} bits, "
+                    f"threshold_bits={threshold_bits}")
+            if membrane_bits is not None and worst > 2 ** (membrane_bits - 1) - 1:
+                raise QuantizationError(f"layer {node.name}: threshold {worst:.0f} does not fit the "
+                                        f"{membrane_bits}-bit membrane (max {2 ** (membrane_bits - 1) - 1})")
+            thr = np.float32(t_int[0]) if np.all(t_int == t_int[0]) else t_int.astype(np.float32)
+            nodes.append(dataclasses.replace(node, threshold=thr))
+            unit[node.name] = np.ones(shape[0])
+        elif isinstance(node, ir.Add):
+            gains = node.gains or (None,) * len(node.inputs)
+            eff = [u * (1.0 if g is None else np.broadcast_to(np.asarray(g, np.float64), u.shape))
+                   for u, g in zip(ins, gains)]
+            demand = _threshold_demand(snn, node.name, shape[0], theta_max)
+            u_out = max(max(float(np.abs(e).max()) for e in eff) / gain_levels, float(demand.max(initial=0.0)))
+            ints = [_int_array(e / u_out, f"layer {node.name} gains") for e in eff]
+            new_gains = tuple(None if np.all(g == 1) else (g if np.any(g != g[0]) else g[:1].reshape(()))
+                              for g in ints)
+            nodes.append(dataclasses.replace(node, gains=None if all(g is None for g in new_gains) else new_gains))
+            unit[node.name] = scales[node.name] = np.full(shape[0], u_out)
+        elif isinstance(node, ir.Concat):
+            unit[node.name] = np.concatenate(ins)
+            nodes.append(node)
+        elif isinstance(node, ir.Flatten):
+            unit[node.name] = _expand(ins[0], snn.shape(node.inputs[0]))
+            nodes.append(node)
+        elif isinstance(node, (ir.MaxPool2d, ir.Upsample)):
+            unit[node.name] = ins[0]
+            nodes.append(node)
+        else:  # pragma: no cover - every IR node type is handled above
+            raise QuantizationError(f"layer {node.name}: {type(node).__name__} cannot be quantised")
+    net = ir.Network(tuple(nodes), snn.outputs, snn.name)
+    outputs = {}
+    for name in snn.outputs:
+        u = unit[name]
+        outputs[name] = np.asarray(u[0] if np.allclose(u, u[0], rtol=0, atol=0) else u, np.float64)
+    return QuantizedNetwork(net, weight_bits, threshold_bits, membrane_bits, bool(per_channel), input_bits,
+                            float(input_scale), signed, outputs, scales)
+
+
+def save_quantized(q: QuantizedNetwork, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
+    """Save the integer network and its scales (in the metadata) to a folder, atomically."""
+    from spikeforge.ir.serialize import save_network
+
+    return save_network(q.network, path, {**q.metadata(), **(extra or {})})
+
+
+def load_quantized(path: str | os.PathLike) -> QuantizedNetwork:
+    """Load a folder written by :func:`save_quantized`.
+
+    Raises
+    ------
+    ModelFileError
+        Not a saved network.
+    QuantizationError
+        The folder holds a network without quantisation metadata.
+    """
+    from spikeforge.ir.serialize import load_metadata, load_network
+
+    meta = load_metadata(path)
+    if not meta.get("quantized"):
+        raise QuantizationError(f"{path}: a network without quantisation metadata; run 'spikeforge quantize'")
+    net = load_network(path)
+    try:
+        return QuantizedNetwork(
+            net, int(meta["weight_bits"]), int(meta["threshold_bits"]),
+            None if meta.get("membrane_bits") is None else int(meta["membrane_bits"]), bool(meta["per_channel"]),
+            int(meta["input_bits"]), float(meta["input_scale"]), bool(meta.get("input_signed", False)),
+            {k: np.asarray(v, np.float64) for k, v in meta["output_scales"].items()},
+            {k: np.asarray(v, np.float64) for k, v in meta.get("layer_scales", {}).items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QuantizationError(f"{path}: malformed quantisation metadata ({exc})") from None

@@ -1,0 +1,156 @@
+"""CLI commands ``quantize`` and ``accel``, registered by :func:`add_commands`.
+
+``spikeforge quantize NET --weight-bits 8 --threshold-bits 16 [--per-channel] [--calib DATA] -o OUT``
+writes the integer network folder atomically, with every scale in its metadata
+(:func:`spikeforge.quantize.save_quantized`); with ``--calib`` the input range comes from the
+data and an integer run on it reports membrane overflows and the register width needed.
+
+``spikeforge accel NET --hw pynq-z2-accel --data DATA [--timesteps 8]`` runs the network on
+the data and prints the accelerator model's figures beside the paper's
+(:func:`spikeforge.hardware.accelerator.accelerate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from spikeforge.errors import InvalidDataError, ModelFileError, QuantizationError
+
+console = Console()
+
+
+def _load_snn(path: str):
+    from spikeforge.ir.serialize import load_metadata, load_network
+    from spikeforge.quantize import load_quantized
+
+    p = Path(path)
+    if not p.is_dir():
+        raise ModelFileError(f"{p}: no such network folder (convert a model first: spikeforge convert)")
+    if load_metadata(p).get("quantized"):
+        return load_quantized(p)
+    return load_network(p)
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InvalidDataError(f"{name} {value}: must be ≥ 1")
+
+
+def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
+    from spikeforge.datasets import load_data
+    from spikeforge.quantize import quantize, save_quantized, simulate_integer
+
+    out = out or console
+    _positive("--timesteps", args.timesteps)
+    _positive("--calib-samples", args.calib_samples)
+    snn = _load_snn(args.network)
+    if not hasattr(snn, "nodes"):
+        raise QuantizationError(f"{args.network}: already quantised ({snn.weight_bits}-bit weights); "
+                                f"quantise the float SNN instead")
+    calib = load_data(args.calib).take(args.calib_samples) if args.calib else None
+    q = quantize(snn, weight_bits=args.weight_bits, threshold_bits=args.threshold_bits,
+                 membrane_bits=args.membrane_bits, per_channel=args.per_channel, input_bits=args.input_bits,
+                 calib=None if calib is None else calib.x)
+    extra = {"source": str(args.network)}
+    if calib is not None:
+        r = simulate_integer(q, calib.x, args.timesteps)
+        extra["calibration"] = {"data": str(args.calib), "samples": len(calib), "timesteps": args.timesteps,
+                                "overflows": r.total_overflows, "membrane_bits_needed": r.membrane_bits_needed,
+                                "accuracy": None if calib.y is None else r.accuracy(calib.y)}
+    path = save_quantized(q, args.output, extra)
+    table = Table(title=f"{q.network.name}: {q.weight_bits}-bit weights "
+                        f"({'per channel' if q.per_channel else 'per tensor'}), {q.threshold_bits}-bit thresholds")
+    for col in ("layer", "type", "weight range", "threshold", "accumulator unit Δ"):
+        table.add_column(col)
+    for node in q.network.nodes:
+        w = getattr(node, "weight", None)
+        thr = getattr(node, "threshold", None)
+        step = q.layer_scales.get(node.name)
+        table.add_row(escape(node.name), type(node).__name__,
+                      "" if w is None else f"{int(w.min())}..{int(w.max())}",
+                      "" if thr is None else (f"{float(thr):.0f}" if thr.ndim == 0 else
+                                              f"{float(thr.min()):.0f}..{float(thr.max()):.0f}"),
+                      "" if step is None else f"{float(step.min()):.3g}" +
+                      ("" if float(step.min()) == float(step.max()) else f"..{float(step.max()):.3g}"))
+    out.print(table)
+    out.print(f"input: {q.input_bits}-bit {'signed' if q.input_signed else 'unsigned'}, "
+              f"scale {q.input_scale:.6g}")
+    if "calibration" in extra:
+        c = extra["calibration"]
+        acc = "" if c["accuracy"] is None else f", accuracy {c['accuracy']:.2%}"
+        out.print(f"calibration run ({c['samples']} samples, T={c['timesteps']}): {c['overflows']:,} membrane "
+                  f"overflows, registers need {c['membrane_bits_needed']} bits{acc}")
+    out.print(f"wrote {path}")
+    return q
+
+
+def cmd_accel(args: argparse.Namespace, out: Console | None = None):
+    from spikeforge.datasets import load_data
+    from spikeforge.hardware.accelerator import accelerate, load_accelerator
+
+    out = out or console
+    _positive("--timesteps", args.timesteps)
+    _positive("--samples", args.samples)
+    hw = load_accelerator(args.hw)
+    if args.pes is not None:
+        hw = hw.replace(pes=args.pes)
+    net = _load_snn(args.network)
+    data = load_data(args.data)
+    if args.samples:
+        data = data.take(args.samples)
+    report = accelerate(net, data.x, hw, args.timesteps)
+    ref = hw.reference.source if hw.reference and hw.reference.source else "published"
+    table = Table(title=f"{escape(report.network)} on {escape(hw.name)}: {hw.pes} PEs, {hw.clock_mhz:g} MHz, "
+                        f"T={report.timesteps}, {report.samples} samples")
+    table.add_column("figure")
+    table.add_column("model", justify="right")
+    table.add_column(escape(ref), justify="right")
+    for row in report.rows():
+        table.add_row(*(escape(c) for c in row))
+    out.print(table)
+    layers = Table(title="per layer (per inference)")
+    for col in ("layer", "input", "ops", "events", "cycles", "active PEs", "imbalance", "bound"):
+        layers.add_column(col, justify="left" if col in ("layer", "input", "bound") else "right")
+    for layer in report.layers:
+        layers.add_row(escape(layer.name), layer.input_kind, f"{layer.ops:,.0f}", f"{layer.events:,.0f}",
+                       f"{layer.cycles:,.0f}", str(layer.active_pes), f"{layer.imbalance:.2f}", layer.bound)
+    out.print(layers)
+    out.print(escape("assumptions: " + "; ".join(report.assumptions)))
+    if args.json:
+        figures = {k: v for k, v in report.__dict__.items() if k not in ("layers", "reference", "assumptions")}
+        figures["layers"] = [layer.__dict__ for layer in report.layers]
+        figures["reference"] = None if report.reference is None else report.reference.model_dump()
+        Path(args.json).write_text(json.dumps(figures, indent=1, default=float))
+    return report
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``quantize`` and ``accel`` on the CLI's subparsers."""
+    p = sub.add_parser("quantize", help="quantise an SNN to integer weights and thresholds (hardware bit-widths)")
+    p.add_argument("network", help="saved SNN folder (from spikeforge convert)")
+    p.add_argument("-o", "--output", required=True, help="output folder for the integer network")
+    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits, 2..8 (default 8)")
+    p.add_argument("--threshold-bits", type=int, default=16, help="unsigned threshold bits (default 16)")
+    p.add_argument("--membrane-bits", type=int, help="signed membrane register bits (saturating); default unbounded")
+    p.add_argument("--input-bits", type=int, default=8, help="input bits (default 8)")
+    p.add_argument("--per-channel", action="store_true", help="one weight step per output channel")
+    p.add_argument("--calib", help="calibration data (.npz or 'digits:train'): input range and overflow check")
+    p.add_argument("--calib-samples", type=int, default=256, help="calibration samples used (default 256)")
+    p.add_argument("--timesteps", "-T", type=int, default=8, help="timesteps of the calibration run (default 8)")
+    p.set_defaults(run=cmd_quantize)
+
+    p = sub.add_parser("accel", help="cycle-approximate figures of an SNN on a spiking accelerator (PE array)")
+    p.add_argument("network", help="saved (quantised) SNN folder")
+    p.add_argument("--hw", default="pynq-z2-accel", help="accelerator preset or TOML file (default pynq-z2-accel)")
+    p.add_argument("--data", required=True, help="input data: .npz with x, or 'digits:test'")
+    p.add_argument("--timesteps", "-T", type=int, default=8)
+    p.add_argument("--samples", type=int, help="use only the first N samples")
+    p.add_argument("--pes", type=int, help="override the number of PEs")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.set_defaults(run=cmd_accel)
