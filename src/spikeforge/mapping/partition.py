@@ -208,16 +208,16 @@ class _AxisStat:
     union: np.ndarray  # per block: distinct source indices
     syn: np.ndarray    # per block: Σ per-output fan-in along the axis
     used: sp.csr_matrix  # block × source indicator
+    lam: np.ndarray    # per source: blocks that read it
 
 
 def _axis_stat(m: sp.csr_matrix, b: int) -> _AxisStat:
     used = _blocks(m.shape[0], b) @ m
     used = sp.csr_matrix(used)
-    counts = np.asarray(used.sum(axis=0)).ravel()  # unused
-    del counts
     syn = np.asarray(used.sum(axis=1)).ravel()
     used.data[:] = 1.0
-    return _AxisStat(np.diff(used.indptr).astype(np.int64), syn, used)
+    lam = np.bincount(used.indices, minlength=m.shape[1]).astype(np.float64)
+    return _AxisStat(np.diff(used.indptr).astype(np.int64), syn, used, lam)
 
 
 @dataclass
@@ -248,6 +248,11 @@ def _chunk(costs_rows: np.ndarray, costs_mem: np.ndarray, rows: int, mem: int) -
 
 
 def _plan_layer(ctx: _Ctx, li: int, objective: str) -> _TilePlan:
+    """Tile shape of layer ``li`` needing the fewest crossbars (within 3 % for ``connectivity``), cheapest cost.
+
+    Per-axis statistics are computed once per (afferent, axis, block size) and the shapes are
+    visited in increasing tile count, stopping once no shape can reach the shortlist.
+    """
     C, H, W = ctx.shapes[li]
     affs = ctx.aff[li]
     lim = ctx.lim
@@ -265,63 +270,73 @@ def _plan_layer(ctx: _Ctx, li: int, objective: str) -> _TilePlan:
             cache[key] = _axis_stat({"c": a.channel, "h": a.rows, "w": a.cols}[axis], b)
         return cache[key]
 
-    best: _TilePlan | None = None
+    # source channels read by the layer (any block), per afferent
+    used = [np.flatnonzero(np.diff(sp.csc_matrix(a.channel).indptr) > 0) for a in affs]
+    per_src: dict = {}
+
+    def src_max(ai: int, cc: int) -> np.ndarray:
+        """Per used source channel: most output channels of one block reading it."""
+        if (ai, cc) not in per_src:
+            m = sp.csr_matrix(_blocks(C, cc) @ affs[ai].channel)
+            per_src[(ai, cc)] = np.asarray(m.max(axis=0).todense()).ravel()[used[ai]]
+        return per_src[(ai, cc)]
+
+    cands = [_candidates(C), _candidates(H), _candidates(W)]
+    grid = np.array(np.meshgrid(*cands, indexing="ij")).reshape(3, -1).T  # original loop order
+    cols = grid.prod(axis=1)
+    grid = grid[cols <= lim.columns]
+    ntiles = (-(-C // grid[:, 0])) * (-(-H // grid[:, 1])) * (-(-W // grid[:, 2]))
+    order = np.argsort(ntiles, kind="stable")
+    slack = 1.0 if objective == "rows" else 1.03
     options = []
-    for cc in _candidates(C):
-        for bh in _candidates(H):
-            for bw in _candidates(W):
-                cols = cc * bh * bw
-                if cols > lim.columns:
+    least = math.inf
+    for idx in order:
+        nt = int(ntiles[idx])
+        if nt > least * slack:
+            break  # every later shape has at least as many tiles
+        cc, bh, bw = (int(v) for v in grid[idx])
+        rows_ch, mem_ch = [], []
+        for ai in range(len(affs)):
+            sh, sw = stat(ai, "h", bh), stat(ai, "w", bw)
+            rows_ch.append(np.full(len(used[ai]), int(sh.union.max() * sw.union.max())))
+            mem_ch.append(src_max(ai, cc) * sh.syn.max() * sw.syn.max() * lim.weight_bits)
+        rc = np.concatenate(rows_ch) if rows_ch else np.zeros(0, np.int64)
+        mc = np.concatenate(mem_ch) if mem_ch else np.zeros(0)
+        single = _chunk(rc, mc, lim.rows, lim.memory_bits)
+        if single is not None and len(single) > 1:
+            if ctx.fan_in is None:
+                continue
+            if ctx.fan_in == "unroll":
+                budget = lim.rows - cc * bh * bw
+                if budget < 1:
                     continue
-                ntiles = -(-C // cc) * -(-H // bh) * -(-W // bw)
-                # rows and synapses per source channel (worst block), per afferent
-                rows_ch, mem_ch, chans = [], [], []
-                for ai, a in enumerate(affs):
-                    sc, sh, sw = stat(ai, "c", cc), stat(ai, "h", bh), stat(ai, "w", bw)
-                    used = np.flatnonzero(np.asarray(sc.used.max(axis=0).todense()).ravel() > 0)
-                    per_src = np.asarray((_blocks(C, cc) @ a.channel).max(axis=0).todense()).ravel()[used]
-                    rows_ch.append(np.full(len(used), int(sh.union.max() * sw.union.max())))
-                    mem_ch.append(per_src * sh.syn.max() * sw.syn.max() * lim.weight_bits)
-                    chans.append(used)
-                rc = np.concatenate(rows_ch) if rows_ch else np.zeros(0, np.int64)
-                mc = np.concatenate(mem_ch) if mem_ch else np.zeros(0)
-                budget = lim.rows
-                single = _chunk(rc, mc, budget, lim.memory_bits)
-                if single is not None and len(single) > 1:
-                    if ctx.fan_in is None:
-                        continue
-                    if ctx.fan_in == "unroll":
-                        budget = lim.rows - cols
-                        if budget < 1:
-                            continue
-                        single = _chunk(rc, mc, budget, lim.memory_bits - cols * lim.weight_bits)
-                if single is None:
-                    continue
-                parts = len(single) if single else 1
-                options.append((ntiles * parts, cc, bh, bw, single, rc))
+                single = _chunk(rc, mc, budget, lim.memory_bits - cc * bh * bw * lim.weight_bits)
+        if single is None:
+            continue
+        n_cl = nt * (len(single) if single else 1)
+        least = min(least, n_cl)
+        options.append((int(idx), n_cl, cc, bh, bw, single))
     if not options:
         raise InfeasibleMappingError(
             f"layer {name}: no tile fits a crossbar of {lim.rows} rows × {lim.columns} columns and "
             f"{lim.memory_bits} bits (largest fan-in {int(fan.max())}, fan_in={ctx.fan_in!r})")
-    least = min(o[0] for o in options)
-    slack = 1.0 if objective == "rows" else 1.03
-    shortlist = [o for o in options if o[0] <= least * slack]
-    for n_cl, cc, bh, bw, single, rc in shortlist:
+    shortlist = sorted(o for o in options if o[1] <= least * slack)
+    best: _TilePlan | None = None
+    for _, n_cl, cc, bh, bw, single in shortlist:
         cost = _plan_cost(ctx, li, cc, bh, bw, len(single) if single else 1, objective, stat)
         if best is None or (cost, n_cl) < (best.cost, best.clusters):
             bounds = single or [(0, 0)]
             chunks = []
             for s, e in bounds:
                 per_aff, off = [], 0
-                for ai, a in enumerate(affs):
-                    used = np.flatnonzero(np.asarray(stat(ai, "c", cc).used.max(axis=0).todense()).ravel() > 0)
-                    lo, hi = max(s, off), min(e, off + len(used))
-                    per_aff.append(used[lo - off:hi - off] if hi > lo else used[:0])
-                    off += len(used)
+                for ai in range(len(affs)):
+                    u = used[ai]
+                    lo, hi = max(s, off), min(e, off + len(u))
+                    per_aff.append(u[lo - off:hi - off] if hi > lo else u[:0])
+                    off += len(u)
                 chunks.append(per_aff)
             if not single:
-                chunks = [[np.flatnonzero(np.asarray(stat(ai, "c", cc).used.max(axis=0).todense()).ravel() > 0)
-                           for ai in range(len(affs))]]
+                chunks = [[used[ai] for ai in range(len(affs))]]
             best = _TilePlan(li, cc, bh, bw, chunks, n_cl, cost)
     return best
 
@@ -336,14 +351,12 @@ def _plan_cost(ctx: _Ctx, li: int, cc: int, bh: int, bw: int, parts: int, object
             total += float(sc.union.sum()) * float(sh.union.sum()) * float(sw.union.sum())
             continue
         r = ctx.rates.get(a.source)
-        lc = np.asarray(sc.used.sum(axis=0)).ravel()
-        lh = np.asarray(sh.used.sum(axis=0)).ravel()
-        lw = np.asarray(sw.used.sum(axis=0)).ravel()
+        lc, lh, lw = sc.lam, sh.lam, sw.lam
         if r is None:  # network input: count input rows (each one a row on every crossbar reading it)
             total += 1e-3 * lc.sum() * lh.sum() * lw.sum()
             continue
         rr = r.reshape(-1, 1, 1) if a.flat else r
-        total += float(np.einsum("chw,c,h,w->", rr, lc, lh, lw)) + 1e-3 * lc.sum() * lh.sum() * lw.sum()
+        total += float(lc @ (rr @ lw) @ lh) + 1e-3 * lc.sum() * lh.sum() * lw.sum()
     return total
 
 
@@ -369,7 +382,6 @@ def _box_sums(r: np.ndarray, cc: int, bh: int, bw: int) -> np.ndarray:
 def _build_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, list, list]:
     b = _Built([], [], [], [], [], [], {})
     partial_edges: list[tuple[int, int, float]] = []
-    lim = ctx.lim
     for plan in plans:
         li = plan.layer
         C, H, W = ctx.shapes[li]
@@ -459,7 +471,6 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
             Bc = _blocks(C, plan.cc)
             used_c = sp.csr_matrix(Bc @ a.channel)
             used_c.data[:] = 1.0
-            P = len(plan.chunks)
             masks = []
             for p, chunk in enumerate(plan.chunks):
                 m = np.zeros(used_c.shape[1], np.float32)

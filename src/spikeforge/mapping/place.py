@@ -10,14 +10,19 @@ Strategies (registry :data:`PLACERS`) decide which chip each cluster goes to:
     Grow one chip at a time with the unplaced cluster most connected to it (nengo-loihi's
     greedy allocator).
 ``min-cut``
-    k-way partition of the cluster graph into the fewest chips that hold it (KaHyPar on the
-    hypergraph of spike nets for up to 3,000 clusters, METIS via pymetis beyond), chips then
-    arranged on the board by pairwise swaps of their traffic matrix (as the U-Net-on-Loihi work
-    partitions across chips).
+    The same number of chips as ``fill`` (the fewest that hold the clusters), chosen to minimise the
+    traffic (spikes + partial sums) between chips: multi-start (a k-way min edge-cut of the cluster
+    graph — KaHyPar on its 2-pin nets up to 3,000 clusters, METIS via pymetis beyond —, partition
+    order, and greedy growth up to 50,000 clusters), each repaired to the exact chip capacity and
+    refined by FM-style moves and swaps whose gains come from a cluster × chip weight matrix updated
+    in O(degree) per move (:func:`_refine_chips`); the lowest cut wins. Chips are then arranged on
+    the board (reverse Cuthill-McKee along a serpentine, then best-improvement pairwise swaps up to
+    256 chips), as the U-Net-on-Loihi work partitions across chips.
 
-Within each chip, clusters are laid on the core mesh along a serpentine in breadth-first order of
-the cluster graph, then every strategy but ``fill`` and ``round-robin`` is refined by greedy
-swaps of cores (on-chip and between chips), accepting those that lower
+Within each chip, clusters are laid on the core mesh along a serpentine in reverse Cuthill-McKee
+order of the cluster graph, then ``min-cut`` and ``greedy-interchip`` are refined by greedy swaps of
+cores within a chip (chips keep their clusters, so inter-chip traffic is unchanged), accepting
+those that lower
 
 .. math:: \sum_{(u,v)} t_{uv}\,\big(h^{noc}_{uv} e_{hop} + h^{chip}_{uv} e_{chip}\big)
 
@@ -28,6 +33,7 @@ inter-chip transfer of the hardware, 1 and 10 when the preset has none).
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -43,6 +49,7 @@ from spikeforge.ir.placement import Placement
 __all__ = ["place", "PLACERS", "DEFAULT_PLACER"]
 
 DEFAULT_PLACER = "min-cut"
+_DENSE_LIMIT = 30_000_000  # entries of the dense cluster × chip matrix of _refine_chips
 
 
 def _graph(p: Partition) -> sp.csr_matrix:
@@ -82,10 +89,10 @@ def _greedy_interchip(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarr
     score = np.zeros(n)
     unplaced = n
     c = 0
-    order = iter(range(n))
+    nxt = 0  # lowest cluster id that may still be unplaced
     while unplaced:
         heap: list[tuple[float, int]] = []
-        score[:] = 0.0
+        touched: list[np.ndarray] = []
         used = 0
         while used < cap and unplaced:
             u = -1
@@ -95,7 +102,9 @@ def _greedy_interchip(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarr
                     u = v
                     break
             if u < 0:
-                u = next(v for v in order if chip[v] < 0)
+                while chip[nxt] >= 0:
+                    nxt += 1
+                u = nxt
             chip[u] = c
             used += 1
             unplaced -= 1
@@ -103,44 +112,162 @@ def _greedy_interchip(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarr
             w = g.data[g.indptr[u]:g.indptr[u + 1]]
             free = chip[nb] < 0
             score[nb[free]] += w[free]
+            touched.append(nb[free])
             for v, sv in zip(nb[free], score[nb[free]]):
                 heapq.heappush(heap, (-sv, int(v)))
+        for t in touched:
+            score[t] = 0.0
         c += 1
-        order = iter(range(n))
     return chip
 
 
 def _min_cut(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
-    from spikeforge.mapping.partition import hypergraph_partition
-
+    """Fewest chips (as ``fill``); multi-start min-cut of the cluster graph, refined by FM moves/swaps."""
     n, cap = p.n_clusters, _chip_capacity(hw)
     if k <= 1:
         return np.zeros(n, np.int64)
-    while k < hw.chips and cap / -(-n // k) - 1 < 0.03:
-        k += 1
-    eps = max(0.0, min(0.5, cap / -(-n // k) - 1))
-    t = (p.traffic + p.partial_traffic).tocsr()
-    if n <= 3000:
-        nets, weights = [], []
-        scale = 1000.0 / max(float(t.data.max(initial=0.0)), 1e-12)
-        for u in range(n):
-            nb = t.indices[t.indptr[u]:t.indptr[u + 1]]
-            nb = nb[nb != u]
-            if len(nb):
-                nets.append(np.concatenate([[u], nb]))
-                weights.append(1 + int(round(float(t.data[t.indptr[u]:t.indptr[u + 1]].max()) * scale)))
-        chip = hypergraph_partition(n, nets, np.asarray(weights, np.int64), np.ones(n, np.int64), k, eps, seed=seed)
-    else:
-        import pymetis
+    g = _graph(p)
+    starts = [_graph_partition(g, k, cap, seed), _fill(p, hw, k, seed)]
+    if n <= 50_000:  # a third start; on 10^5+ clusters each start costs tens of seconds
+        starts.append(_greedy_interchip(p, hw, k, seed))
+    best, best_cut = None, math.inf
+    for s in starts:
+        chip = _refine_chips(_repair(np.asarray(s, np.int64), g, cap, k), g, cap, k)
+        cut = _cut_weight(g, chip)
+        if cut < best_cut - 1e-9:
+            best, best_cut = chip, cut
+    return best
 
-        g = _graph(p)
-        w = np.maximum(1, np.round(g.data * 1e4 / max(float(g.data.max(initial=0.0)), 1e-12))).astype(np.int64)
-        ub = 1.0 + eps
-        opts = pymetis.Options(seed=seed, ufactor=int(max(1, (ub - 1) * 1000)))
-        _, parts = pymetis.part_graph(k, xadj=g.indptr.astype(np.int64), adjncy=g.indices.astype(np.int64),
-                                      eweights=w, options=opts)
-        chip = np.asarray(parts, np.int64)
-    return _repair(chip, _graph(p), cap, k)
+
+def _cut_weight(g: sp.csr_matrix, chip: np.ndarray) -> float:
+    """Traffic (both directions) between clusters on different chips."""
+    coo = g.tocoo()
+    return float(coo.data[chip[coo.row] != chip[coo.col]].sum()) / 2
+
+
+def _graph_partition(g: sp.csr_matrix, k: int, cap: int, seed: int) -> np.ndarray:
+    """k-way min edge-cut of the symmetric cluster graph, ~3 % imbalance allowed (repaired afterwards).
+
+    KaHyPar (cut of 2-pin nets) up to 3,000 clusters when installed, METIS (pymetis) beyond.
+    """
+    from spikeforge.mapping.partition import hypergraph_partition, kahypar_available
+
+    n = g.shape[0]
+    if g.nnz == 0:
+        return np.arange(n) // cap
+    eps = max(0.03, cap / -(-n // k) - 1)
+    w = np.maximum(1, np.round(g.data * 1e4 / max(float(g.data.max()), 1e-12))).astype(np.int64)
+    if n <= 3000 and kahypar_available():
+        up = sp.triu(sp.csr_matrix((w, g.indices, g.indptr), shape=g.shape), k=1).tocoo()
+        nets = list(np.stack([up.row, up.col], 1))
+        return hypergraph_partition(n, nets, up.data, np.ones(n, np.int64), k, eps, seed=seed)
+    import pymetis
+
+    opts = pymetis.Options(seed=seed, ufactor=int(max(1, eps * 1000)))
+    _, parts = pymetis.part_graph(k, xadj=g.indptr.astype(np.int64), adjncy=g.indices.astype(np.int64),
+                                  eweights=w, options=opts)
+    return np.asarray(parts, np.int64)
+
+
+def _refine_chips(chip: np.ndarray, g: sp.csr_matrix, cap: int, k: int, passes: int = 8) -> np.ndarray:
+    """Greedy FM-style refinement of a chip assignment: moves and swaps that lower the cut.
+
+    With ``W[u, c]`` the traffic between cluster ``u`` and the clusters on chip ``c``, the gain of
+    moving ``u`` from ``a`` to ``c`` is ``W[u, c] − W[u, a]``; of swapping it with ``v`` on a full
+    chip ``c``, that plus ``W[v, a] − W[v, c] − 2 w_{uv}``. Gains of all clusters are computed at
+    once per pass (a sparse ``n × k`` matrix); a candidate's row of ``W`` is recomputed from its
+    neighbours only (O(degree)) before it moves. Chips never exceed ``cap`` clusters. Passes stop
+    when the cut drops by less than 0.01 % of the traffic.
+    """
+    n = len(chip)
+    if n < 2 or g.nnz == 0 or k < 2:
+        return chip
+    chip = chip.copy()
+    indptr, indices, data = g.indptr, g.indices, g.data
+    R = np.repeat(np.arange(n), np.diff(indptr))
+    counts = np.bincount(chip, minlength=k)
+    order = np.argsort(chip, kind="stable")
+    members = [set(s.tolist()) for s in np.split(order, np.cumsum(counts)[:-1])]
+    scratch = np.zeros(n)
+    total = float(data.sum())
+
+    dense = n * k <= _DENSE_LIMIT
+    if dense:  # W kept up to date: O(degree) per move
+        W = np.zeros((n, k))
+        np.add.at(W, (R, chip[indices]), data)
+
+    def row(u: int) -> tuple[np.ndarray, np.ndarray]:
+        if dense:
+            cs = np.flatnonzero(W[u])
+            return cs, W[u, cs]
+        s, e = indptr[u], indptr[u + 1]
+        cs, inv = np.unique(chip[indices[s:e]], return_inverse=True)
+        return cs, np.bincount(inv, weights=data[s:e], minlength=len(cs))
+
+    def to_chips(mem: np.ndarray, a: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """``W[mem, a]`` and ``W[mem, c]``."""
+        if dense:
+            return W[mem, a], W[mem, c]
+        nb = np.concatenate([indices[indptr[v]:indptr[v + 1]] for v in mem])
+        wt = np.concatenate([data[indptr[v]:indptr[v + 1]] for v in mem])
+        ri = np.repeat(np.arange(len(mem)), indptr[mem + 1] - indptr[mem])
+        ch = chip[nb]
+        return (np.bincount(ri, weights=wt * (ch == a), minlength=len(mem)),
+                np.bincount(ri, weights=wt * (ch == c), minlength=len(mem)))
+
+    def move(u: int, a: int, c: int) -> None:
+        if dense:
+            nb, wt = indices[indptr[u]:indptr[u + 1]], data[indptr[u]:indptr[u + 1]]
+            W[nb, a] -= wt
+            W[nb, c] += wt
+        chip[u] = c
+        counts[a] -= 1
+        counts[c] += 1
+        members[a].discard(u)
+        members[c].add(u)
+
+    for _ in range(passes):
+        C = chip[indices]
+        same = C == chip[R]
+        own = np.bincount(R[same], weights=data[same], minlength=n)
+        if same.all():
+            break
+        other = sp.csr_matrix((data[~same], (R[~same], C[~same])), shape=(n, k))
+        gain = other.max(axis=1).toarray().ravel() - own
+        cand = np.flatnonzero(gain > 1e-12)
+        if len(cand) == 0:
+            break
+        improved = 0.0
+        for u in cand[np.argsort(-gain[cand], kind="stable")]:
+            a = int(chip[u])
+            cs, ws = row(u)
+            here = cs == a
+            w_own = float(ws[here].sum())
+            if here.all():
+                continue
+            cs, ws = cs[~here], ws[~here]
+            j = int(np.argmax(ws))
+            c, gu = int(cs[j]), float(ws[j]) - w_own
+            if gu <= 1e-12:
+                continue
+            if counts[c] < cap:
+                move(u, a, c)
+                improved += gu
+                continue
+            mem = np.fromiter(members[c], np.int64, len(members[c]))
+            wa, wc = to_chips(mem, a, c)
+            s, e = indptr[u], indptr[u + 1]
+            scratch[indices[s:e]] = data[s:e]
+            vg = wa - wc - 2 * scratch[mem]
+            scratch[indices[s:e]] = 0.0
+            j = int(np.argmax(vg))
+            if gu + float(vg[j]) > 1e-12:
+                move(u, a, c)
+                move(int(mem[j]), c, a)
+                improved += gu + float(vg[j])
+        if improved < 1e-4 * total:
+            break
+    return chip
 
 
 def _repair(chip: np.ndarray, g: sp.csr_matrix, cap: int, k: int) -> np.ndarray:
@@ -179,35 +306,44 @@ def _weights(hw: Hardware) -> tuple[float, float]:
     return float(e.per_hop_pj), float(e.per_interchip_transfer_pj)
 
 
-def _arrange_chips(chip: np.ndarray, g: sp.csr_matrix, hw: Hardware) -> np.ndarray:
-    """Map chip blocks onto board slots, swapping pairs while the board traffic × distance drops."""
-    k = int(chip.max()) + 1
+def _arrange_chips(chip: np.ndarray, g: sp.csr_matrix, hw: Hardware, max_swaps: int | None = None) -> np.ndarray:
+    """Map chip blocks onto board slots: best-improvement pairwise swaps of the traffic × distance.
+
+    The gain of swapping the slots of blocks ``a`` and ``b`` for all pairs at once is
+    ``2 (S_ab + S_ba − S_aa − S_bb + 2 m_ab D_ab)`` with ``S = M D`` (``M`` block traffic, ``D`` slot
+    distances under the current assignment): one matrix product per accepted swap.
+    """
+    k = int(chip.max()) + 1 if len(chip) else 0
     if k <= 2:
         return chip
     coo = g.tocoo()
-    m = sp.csr_matrix((coo.data, (chip[coo.row], chip[coo.col])), shape=(k, k)).toarray()
-    np.fill_diagonal(m, 0)
-    slots = np.arange(k)
+    ms = sp.csr_matrix((coo.data, (chip[coo.row], chip[coo.col])), shape=(k, k))
+    ms = (ms + ms.T).tocsr()
+    ms.setdiag(0)
+    ms.eliminate_zeros()
     bx = hw.board.mesh_x
+    # start: blocks in reverse Cuthill-McKee order of their traffic graph along a serpentine of the board
+    rcm = sp.csgraph.reverse_cuthill_mckee(ms, symmetric_mode=True)
+    by = -(-k // bx)
+    serp = np.array([y * bx + (x if y % 2 == 0 else bx - 1 - x) for y in range(by) for x in range(bx)])
+    perm = np.empty(k, np.int64)  # block -> slot
+    perm[rcm] = serp[serp < k]
+    if k > 256:  # the all-pairs gain matrix costs k³ per swap
+        return perm[chip]
+    m = ms.toarray()
+    slots = np.arange(k)
     pos = np.stack([slots % bx, slots // bx], 1)
-    dist = np.abs(pos[:, None, :] - pos[None, :, :]).sum(-1)
-    perm = np.arange(k)  # block -> slot
-
-    def cost(pm: np.ndarray) -> float:
-        return float((m * dist[pm][:, pm]).sum())
-
-    best = cost(perm)
-    improved = True
-    while improved:
-        improved = False
-        for a in range(k):
-            for b in range(a + 1, k):
-                perm[a], perm[b] = perm[b], perm[a]
-                c = cost(perm)
-                if c < best - 1e-12:
-                    best, improved = c, True
-                else:
-                    perm[a], perm[b] = perm[b], perm[a]
+    dist = np.abs(pos[:, None, :] - pos[None, :, :]).sum(-1).astype(np.float64)
+    for _ in range(max_swaps if max_swaps is not None else 4 * k):
+        D = dist[perm][:, perm]
+        S = m @ D
+        d = np.diag(S)
+        delta = S + S.T - d[:, None] - d[None, :] + 2 * m * D  # cost change of swapping a, b (÷2)
+        np.fill_diagonal(delta, 0)
+        a, b = np.unravel_index(int(np.argmin(delta)), delta.shape)
+        if delta[a, b] >= -1e-9 * max(1.0, float(m.sum())):
+            break
+        perm[a], perm[b] = perm[b], perm[a]
     return perm[chip]
 
 
@@ -221,8 +357,10 @@ def _layout_cores(p: Partition, hw: Hardware, chip: np.ndarray, g: sp.csr_matrix
     slot = np.empty(n, np.int64)
     cols = p.cluster_columns
     mem = p.cluster_memory_bits
-    for c in np.unique(chip):
-        members = np.flatnonzero(chip == c)
+    order = np.argsort(chip, kind="stable")
+    bounds = np.flatnonzero(np.diff(chip[order])) + 1
+    for members in np.split(order, bounds):
+        c = int(chip[members[0]])
         if len(members) > 1 and g.nnz:
             sub = g[members][:, members]
             order = sp.csgraph.reverse_cuthill_mckee(sub.tocsr(), symmetric_mode=True)[::-1]
@@ -242,41 +380,85 @@ def _layout_cores(p: Partition, hw: Hardware, chip: np.ndarray, g: sp.csr_matrix
     return core, slot
 
 
+class _EdgeCost:
+    """Cost ``e_hop·noc + e_chip·inter`` of routes between cores; closed form on meshes, else hop_counts."""
+
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+        self.e_hop, self.e_chip = _weights(hw)
+        self.mesh = hw.noc.topology == "mesh2d" and hw.interchip.topology == "mesh2d"
+        ids = np.arange(hw.total_cores)
+        chip, local = np.divmod(ids, hw.cores_per_chip)
+        nx, ny, bx = hw.chip.mesh_x, hw.chip.mesh_y, hw.board.mesh_x
+        self.cx, self.cy = chip % bx, chip // bx
+        self.gx, self.gy = self.cx * nx + local % nx, self.cy * ny + local // nx
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.mesh:  # X-then-Y on the global grid: all links are hops, chip crossings cost extra
+            span = np.abs(self.gx[a] - self.gx[b]) + np.abs(self.gy[a] - self.gy[b])
+            cross = np.abs(self.cx[a] - self.cx[b]) + np.abs(self.cy[a] - self.cy[b])
+            return self.e_hop * span + (self.e_chip - self.e_hop) * cross
+        noc, inter = hop_counts(self.hw, a, b)
+        return self.e_hop * noc + self.e_chip * inter
+
+
 def _refine(p: Partition, hw: Hardware, core: np.ndarray, slot: np.ndarray, g: sp.csr_matrix, seed: int,
             moves: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy pairwise swaps of whole cores (all their clusters) lowering traffic × hop cost."""
+    """Greedy swaps of whole cores (all their clusters) within a chip, lowering traffic × hop cost.
+
+    Proposals pick an intra-chip edge ``(u, v)`` with probability ∝ traffic and try to swap ``u``'s core
+    with a mesh neighbour of ``v``'s core; the gain is computed from the moved clusters' edges only.
+    Chips keep their clusters, so inter-chip traffic is unchanged.
+    """
     if g.nnz == 0 or p.n_clusters < 2:
         return core, slot
-    e_hop, e_chip = _weights(hw)
+    cost = _EdgeCost(hw)
     rng = np.random.default_rng(seed)
     core = core.copy()
     occupants: dict[int, list[int]] = {}
     for u, c in enumerate(core):
         occupants.setdefault(int(c), []).append(u)
     coo = g.tocoo()
-    prob = coo.data / coo.data.sum()
-    picks = rng.choice(len(coo.data), size=moves, p=prob)
-    for e in picks:
-        u, v = int(coo.row[e]), int(coo.col[e])
+    cpc = hw.cores_per_chip
+    same = (core[coo.row] // cpc) == (core[coo.col] // cpc)
+    if not same.any():
+        return core, slot
+    er, ec, ed = coo.row[same], coo.col[same], coo.data[same]
+    picks = rng.choice(len(ed), size=moves, p=ed / ed.sum())
+    targets = rng.integers(0, 4, size=moves)
+    indptr, indices, data = g.indptr, g.indices, g.data
+    nx, ny = hw.chip.mesh_x, hw.chip.mesh_y
+
+    def local_cost(nodes: list[int]) -> float:
+        if len(nodes) == 1:
+            u = nodes[0]
+            nb = indices[indptr[u]:indptr[u + 1]]
+            return float(data[indptr[u]:indptr[u + 1]] @ cost(np.full(len(nb), core[u]), core[nb]))
+        src = np.concatenate([np.full(indptr[u + 1] - indptr[u], u) for u in nodes])
+        nb = np.concatenate([indices[indptr[u]:indptr[u + 1]] for u in nodes])
+        w = np.concatenate([data[indptr[u]:indptr[u + 1]] for u in nodes])
+        return float(w @ cost(core[src], core[nb]))
+
+    for e, t in zip(picks, targets):
+        u, v = int(er[e]), int(ec[e])
         cu, cv = int(core[u]), int(core[v])
         if cu == cv:
             continue
-        # candidate: move u's core next to v (a neighbouring core of v on the same chip)
-        chipv, local = divmod(cv, hw.cores_per_chip)
-        x, y = local % hw.chip.mesh_x, local // hw.chip.mesh_x
+        chipv, local = divmod(cv, cpc)
+        x, y = local % nx, local // nx
         nbrs = [(x + dx, y + dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
-                if 0 <= x + dx < hw.chip.mesh_x and 0 <= y + dy < hw.chip.mesh_y]
-        tx, ty = nbrs[rng.integers(len(nbrs))]
-        target = chipv * hw.cores_per_chip + ty * hw.chip.mesh_x + tx
+                if 0 <= x + dx < nx and 0 <= y + dy < ny]
+        tx, ty = nbrs[int(t) % len(nbrs)]
+        target = chipv * cpc + ty * nx + tx
         if target == cu:
             continue
         a = occupants.get(cu, [])
         b = occupants.get(target, [])
-        moved = np.array(a + b, np.int64)
-        before = _cost(g, core, moved, hw, e_hop, e_chip)
+        moved = a + b
+        before = local_cost(moved)
         core[a] = target
         core[b] = cu
-        after = _cost(g, core, moved, hw, e_hop, e_chip)
+        after = local_cost(moved)
         if after < before - 1e-12:
             occupants[target], occupants[cu] = a, b
         else:
@@ -284,13 +466,6 @@ def _refine(p: Partition, hw: Hardware, core: np.ndarray, slot: np.ndarray, g: s
             core[b] = target
     return core, slot
 
-
-def _cost(g: sp.csr_matrix, core: np.ndarray, nodes: np.ndarray, hw: Hardware, e_hop: float, e_chip: float) -> float:
-    if len(nodes) == 0:
-        return 0.0
-    sub = g[nodes].tocoo()
-    noc, inter = hop_counts(hw, core[nodes[sub.row]], core[sub.col])
-    return float((sub.data * (noc * e_hop + inter * e_chip)).sum())
 
 
 def place(partition: Partition, hw: Hardware | str, *, strategy: str = DEFAULT_PLACER, chips: int | None = None,

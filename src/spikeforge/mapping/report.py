@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import hop_counts
@@ -55,6 +54,7 @@ class MappingReport:
     time_s: float
     energy: EnergyBreakdown
     extra: dict[str, Any] = field(default_factory=dict)
+    partial_sums_between_chips: float = 0.0
 
     def rows(self) -> list[tuple[str, str]]:
         """``(figure, value)`` rows for a table."""
@@ -68,6 +68,7 @@ class MappingReport:
             ("  delivered between cores (same chip)", f"{self.spikes_between_cores:,.0f}"),
             ("  delivered between chips", f"{self.spikes_between_chips:,.0f}"),
             ("partial sums / inference", f"{self.partial_sums:,.0f}"),
+            ("  sent between chips", f"{self.partial_sums_between_chips:,.0f}"),
             ("spike-hops (NoC + inter-chip)", f"{self.spike_hops:,.0f}"),
             ("inter-chip hops", f"{self.interchip_hops:,.0f}"),
             ("most loaded link", f"{self.max_link_load:,.0f} spikes ({self.max_link})"),
@@ -154,6 +155,7 @@ def traffic_summary(pl: Placement, profile=None) -> MappingReport:
     inside = float(t.data[same_core].sum()) * T
     between_cores = float(t.data[~same_core & same_chip].sum()) * T
     between_chips = float(t.data[~same_chip].sum()) * T
+    partial_between_chips = float(q.data[qinter > 0].sum()) * T
     hops = float((t.data * noc).sum() + (q.data * qnoc).sum()) * T
     ihops = float((t.data * inter).sum() + (q.data * qinter).sum()) * T
     keep = t.row != t.col
@@ -191,4 +193,4 @@ def traffic_summary(pl: Placement, profile=None) -> MappingReport:
         spikes=spikes, spikes_inside_cores=inside, spikes_between_cores=between_cores,
         spikes_between_chips=between_chips, partial_sums=float(p.partial_traffic.sum()) * T,
         spike_hops=hops + ihops, interchip_hops=ihops, max_link_load=max_load, max_link=where, time_s=time_s,
-        energy=energy)
+        energy=energy, partial_sums_between_chips=partial_between_chips)
