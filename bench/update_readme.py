@@ -13,11 +13,24 @@ from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "admission",
          "seed_experiment")
+TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
+          "mapping_scale": "# Mapping scale (issue 3): time and memory"}
 START, END = "<!-- BENCH-TABLES -->", "<!-- /BENCH-TABLES -->"
 
 
 def main() -> None:
-    parts = [(RESULTS / f"{name}.md").read_text().strip() for name in ORDER if (RESULTS / f"{name}.md").is_file()]
+    parts = []
+    for name in ORDER:
+        path = RESULTS / f"{name}.md"
+        if path.is_file():
+            text = path.read_text().strip()
+            if not text.startswith("#") and name in TITLES:
+                text = f"{TITLES[name]}\n\n{text}"
+            if name == "mapping_quality" and "| network | hardware | partitioner" in text:
+                text = text[:text.index("| network | hardware | partitioner")].rstrip()
+                text += "\n\nEvery partitioner × placer combination: `bench/results/mapping_quality.md`."
+            text = re.sub(r"^## ", "#### ", text, flags=re.M)
+            parts.append(re.sub(r"^# ", "### ", text, flags=re.M))
     body = "\n\n".join(parts) if parts else "_No benchmark results yet: run `make bench`._"
     readme = ROOT / "README.md"
     text = readme.read_text()
