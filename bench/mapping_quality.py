@@ -194,8 +194,8 @@ def write_markdown(name):
              "case share one board (the chips the largest partition needs), so `fill` and the default use the "
              "same number of chips. Default = `hypergraph` + `min-cut`. 'target met' = on multi-chip cases the default "
              "has the least inter-chip traffic of all combos and ≤ half of `fill`'s, and (where `greedy` runs) "
-             "≤ 1.1× its crossbars; judged on traffic (spikes + partial sums). The spike-only figures in "
-             "parentheses are the colleague's original metric: on it the 2× against `fill` is missed everywhere.", "",
+             "≤ 1.1× its crossbars; judged on traffic (spikes + partial sums). Figures in parentheses "
+             "count spikes alone: on that measure the 2× against `fill` is missed on every case.", "",
              "| network | hardware | chips | default inter-chip (spikes) | fill inter-chip (spikes) | reduction vs fill "
              "(spikes) | best other | beats every other (spikes) | crossbars default / greedy | target met |",
              "|" + "---|" * 10]
