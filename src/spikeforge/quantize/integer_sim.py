@@ -39,6 +39,7 @@ from spikeforge.errors import InvalidDataError, QuantizationError, SimulationErr
 from spikeforge.ir import network as ir
 from spikeforge.quantize.core import QuantizedNetwork, check_bits
 from spikeforge.sim.ops import compile_layer
+from spikeforge.sim.simulator import check_integer
 
 __all__ = ["IntegerResult", "LayerTrace", "SpikeTrace", "record_trace", "simulate_integer"]
 
@@ -312,19 +313,7 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     if integer is None:
         integer = q is not None
     if integer:
-        for node in network.nodes:
-            if isinstance(node, ir.AvgPool2d):
-                raise SimulationError(f"integer mode: layer {node.name} (AvgPool2d) divides by "
-                                      f"{node.kernel[0] * node.kernel[1]}; quantise the network first")
-            if isinstance(node, ir.LIF) and node.beta != 1.0:
-                raise SimulationError(f"integer mode: layer {node.name} (LIF) leak {node.beta} is not integer")
-            arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
-            arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
-            for a in arrays:
-                bad = a != np.round(a)
-                if bad.any():
-                    raise SimulationError(f"integer mode: layer {node.name} has {int(bad.sum())} non-integer "
-                                          f"parameters; quantise it first")
+        check_integer(network)
         if not np.array_equal(arr, np.round(arr)):
             raise InvalidDataError("input data: integer mode needs integer inputs (or pass a QuantizedNetwork)")
     return q, network, torch.as_tensor(np.asarray(arr, np.float64)), bool(integer)

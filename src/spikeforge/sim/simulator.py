@@ -170,13 +170,23 @@ def _collapsible(net: ir.Network) -> set[str]:
     return result
 
 
-def _check_integer(net: ir.Network) -> None:
-    """Integer mode needs integer weights, biases, gains and thresholds, and no averaging layer."""
+def check_integer(net: ir.Network) -> None:
+    """Integer mode needs integer weights, biases, gains and thresholds, IF neurons, and no averaging
+    layer.
+
+    Raises
+    ------
+    SimulationError
+        A layer that integer arithmetic cannot evaluate exactly, named with an offending value.
+    """
     for node in net.nodes:
         if isinstance(node, ir.AvgPool2d):
             raise SimulationError(f"integer mode: layer {node.name} (AvgPool2d) divides by "
                                   f"{node.kernel[0] * node.kernel[1]}; quantise the network so pooling is "
                                   f"folded into integer weights")
+        if isinstance(node, ir.LIF) and node.beta != 1.0:
+            raise SimulationError(f"integer mode: layer {node.name} (LIF) leak {node.beta} is not integer "
+                                  f"arithmetic; use IF neurons")
         arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
         arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
         for a in arrays:
@@ -198,7 +208,7 @@ class _Compiled:
         if relus:
             raise SimulationError(f"network {net.name}: ReLU layers {relus} were not converted to neurons")
         if integer:
-            _check_integer(net)
+            check_integer(net)
         # Integer mode computes in float64: every integer below 2**53 is exact, so sums of up to
         # ~2**21 products of 31-bit values are bit-exact, with torch's fast float kernels.
         dtype = torch.float64 if integer else torch.float32
@@ -416,8 +426,6 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     x = _check_input(net, x, "input data")
     if integer and not torch.equal(x, torch.round(x)):
         raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
-    if integer and any(isinstance(n, ir.LIF) and n.beta != 1.0 for n in net.nodes):
-        raise SimulationError("integer mode: LIF leak factors are not integer arithmetic; use IF neurons")
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (x.shape[0],):
