@@ -54,7 +54,7 @@ SPECS = {
     "mnist": dict(arch="lenet5", options={}, epochs=40, lr=3e-3, batch_size=64, augment=False,
                   calib=1000, levels=4, sim_batch=500),
     "cifar10": dict(arch="vgg", options={"config": "small", "width": 0.25, "batch_norm": True}, epochs=7,
-                    lr=3e-3, batch_size=128, augment=True, calib=1000, levels=4, sim_batch=250, qcfs_finetune=8),
+                    lr=3e-3, batch_size=128, augment=True, calib=1000, levels=4, sim_batch=250, qcfs_epochs=15),
 }
 
 
@@ -178,8 +178,8 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
     The figures are cached next to the checkpoint (``*.results.json``), so that the two families can
     be evaluated by separate runs (e.g. one family while the other trains); ``--reeval`` ignores them.
     """
-    epochs = 8 if args.quick else spec["epochs"]
     levels = spec["levels"] if kind == "qcfs" else None
+    epochs = 8 if args.quick else spec.get("qcfs_epochs", spec["epochs"]) if levels else spec["epochs"]
     finetune = spec.get("qcfs_finetune") if levels else None
     cached = checkpoint(name, spec, levels, epochs).with_suffix(f"{f'.ft{finetune}' if finetune else ''}.results.json")
     if cached.is_file() and not (args.retrain or args.reeval or args.train_only):
@@ -248,7 +248,8 @@ def run_dataset(name: str, spec: dict, args, console: Console) -> dict:
             for t in TOL}
     met = {f"T{t}": bool(100 * (best[t] - qcfs["ann_accuracy"]) >= -TOL[t]) for t in TOL}
     return {"model": spec["arch"], "options": spec["options"], "qcfs_levels": qcfs["qcfs_levels"],
-            "epochs": relu["epochs"], "qcfs_finetune_epochs": qcfs.get("qcfs_finetune_epochs"),
+            "epochs": relu["epochs"], "qcfs_epochs": qcfs["epochs"],
+            "qcfs_finetune_epochs": qcfs.get("qcfs_finetune_epochs"),
             "train_images": len(train), "test_images": len(test),
             "calibration_images": relu["calibration_images"],
             "train_seconds": {"relu": relu["train_seconds"], "qcfs": qcfs["train_seconds"]},
@@ -297,7 +298,8 @@ def markdown(results: dict, total_s: float) -> str:
         elif "methods" in r:
             ft = r.get("qcfs_finetune_epochs")
             recipe = (f"ReLU {r['epochs']} epochs, QCFS = ReLU + {ft} fine-tuning epochs (its seconds include the "
-                      "ReLU's)") if ft else f"{r['epochs']} epochs each"
+                      "ReLU's)") if ft else (f"{r['epochs']} epochs each" if r.get("qcfs_epochs", r["epochs"]) == r["epochs"]
+                                             else f"ReLU {r['epochs']} epochs, QCFS {r['qcfs_epochs']} epochs from scratch")
             lines.append(f"- **{name}**: {r['model']} {r['options']}, {recipe}, "
                          f"ReLU ANN {100 * r['ann_accuracy']['relu']:.2f}%, QCFS ANN {100 * r['ann_accuracy']['qcfs']:.2f}%, "
                          f"training {r['train_seconds']['relu']:.0f} s + {r['train_seconds']['qcfs']:.0f} s; "
