@@ -60,10 +60,10 @@ def images(kind: str, n: int, shape) -> tuple[np.ndarray, str]:
 
     try:
         if kind == "mnist" and (DATA / "mnist").exists():
-            return mnist(DATA / "mnist", "test").x[:n], f"MNIST test ({n} images, {DATA / 'mnist'})"
+            return mnist(DATA / "mnist", "test").x[:n], f"MNIST test ({n} images, shared/data/mnist)"
         if kind == "cifar10" and (DATA / "cifar10").exists():
             d = cifar10(DATA / "cifar10", "test")
-            return d.x[:n], f"CIFAR-10 test ({n} images, {DATA / 'cifar10'})"
+            return d.x[:n], f"CIFAR-10 test ({n} images, shared/data/cifar10)"
     except SpikeforgeError as exc:
         print(f"  real data unusable ({exc}); random inputs", flush=True)
     rng = np.random.default_rng(0)

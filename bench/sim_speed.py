@@ -299,7 +299,7 @@ def main() -> None:
     console.print(table)
 
     path = write_results(args.name, {
-        "spikeforge_module": simulate.__module__ + " @ " + sys.modules[simulate.__module__].__file__,
+        "spikeforge_module": simulate.__module__,
         "load_average_at_end": list(os.getloadavg()),
         "timesteps": T, "threads": args.threads, "target_ratio": TARGET,
         "target_met": all(c["target_met"] for c in cases),
