@@ -104,8 +104,8 @@ def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, stat
     return scales
 
 
-def _expand(scale: np.ndarray, shape: ir.Shape) -> np.ndarray:
-    """Per-channel scale of a tensor of ``shape`` → one value per element (flattened)."""
+def per_element(scale: np.ndarray, shape: ir.Shape) -> np.ndarray:
+    """Per-channel values of a tensor of ``shape`` → one value per element (flattened, channel-major)."""
     return np.repeat(scale, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
 
 
@@ -214,8 +214,8 @@ def convert(ann: ir.Network, calib: np.ndarray | torch.Tensor | None = None, *,
             scale[node.name] = out
         elif isinstance(node, ir.SparseLinear):
             out = target(node)
-            s_in = _expand(ins[0], ann.shape(node.inputs[0]))
-            s_out = _expand(out, shape)
+            s_in = per_element(ins[0], ann.shape(node.inputs[0]))
+            s_out = per_element(out, shape)
             w = node.weight * s_in[node.pre] / s_out[node.post]
             bias = None if node.bias is None else (node.bias / s_out).astype(np.float32)
             nodes.append(dataclasses.replace(node, weight=w.astype(np.float32), bias=bias))
@@ -240,7 +240,7 @@ def convert(ann: ir.Network, calib: np.ndarray | torch.Tensor | None = None, *,
             scale[node.name] = np.concatenate(ins)
             nodes.append(node)
         elif isinstance(node, ir.Flatten):
-            scale[node.name] = _expand(ins[0], ann.shape(node.inputs[0]))
+            scale[node.name] = per_element(ins[0], ann.shape(node.inputs[0]))
             nodes.append(node)
         else:  # pooling, upsampling: per-channel scale unchanged
             scale[node.name] = ins[0]

@@ -71,6 +71,7 @@ from typing import Any
 
 import numpy as np
 
+from spikeforge.convert.normalise import per_element
 from spikeforge.errors import QuantizationError
 from spikeforge.ir import network as ir
 
@@ -224,11 +225,6 @@ def _bits_unsigned(value: float) -> int:
     return max(1, int(value).bit_length())
 
 
-def _expand(unit: np.ndarray, shape: ir.Shape) -> np.ndarray:
-    """Per-channel units of a tensor of ``shape`` → one per element (flattened)."""
-    return np.repeat(unit, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-
-
 def _owner_neuron(net: ir.Network, name: str) -> tuple[ir.Node, float] | None:
     """The neuron layer a layer's output reaches through pooling/upsampling alone, and the
     factor (k² per average pool) its threshold is multiplied by in this layer's unit."""
@@ -299,7 +295,7 @@ def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: i
         axis_view = w_eff.reshape(g, cin // g, per_out, *w_eff.shape[2:]).transpose(0, 2, 1, 3, 4) \
             .reshape(channels, cin // g, *w_eff.shape[2:])
     else:  # SparseLinear
-        u_el = _expand(u_in, net.shape(node.inputs[0]))
+        u_el = per_element(u_in, net.shape(node.inputs[0]))
         w_eff = node.weight.astype(np.float64) * u_el[node.pre]
         axis_view = None
     levels = 2 ** (bits - 1) - 1
@@ -327,7 +323,7 @@ def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: i
     bias = None
     if node.bias is not None:
         b = node.bias.astype(np.float64)
-        b = b / (_expand(step, out_shape) if isinstance(node, ir.SparseLinear) else step)
+        b = b / (per_element(step, out_shape) if isinstance(node, ir.SparseLinear) else step)
         bias = _int_array(b, f"layer {node.name} bias")
     return dataclasses.replace(node, weight=q, bias=bias), step
 
@@ -466,7 +462,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
             unit[node.name] = np.concatenate(ins)
             nodes.append(node)
         elif isinstance(node, ir.Flatten):
-            unit[node.name] = _expand(ins[0], snn.shape(node.inputs[0]))
+            unit[node.name] = per_element(ins[0], snn.shape(node.inputs[0]))
             nodes.append(node)
         elif isinstance(node, (ir.MaxPool2d, ir.Upsample)):
             unit[node.name] = ins[0]
