@@ -129,7 +129,8 @@ def partition_pass(snn, profile, hw, strategy: str):
     return partition(snn, profile, hw, strategy=strategy)
 
 
-def _chips_needed(n_crossbars: int, hw) -> int:
+def chips_needed(n_crossbars: int, hw) -> int:
+    """The fewest chips of ``hw`` that hold ``n_crossbars`` crossbars (at least one)."""
     return max(1, -(-n_crossbars // hw.crossbars_per_chip))
 
 
@@ -139,7 +140,7 @@ def place_pass(part, hw, strategy: str, chips: int | None, crossbars: int | None
     from spikeforge.mapping.place import place
 
     if crossbars is not None and crossbars < part.n_clusters:
-        chips = max(chips or hw.chips, _chips_needed(part.n_clusters, hw))
+        chips = max(chips or hw.chips, chips_needed(part.n_clusters, hw))
     return place(part, hw, strategy=strategy, chips=chips)
 
 
@@ -157,7 +158,7 @@ def dataflow_pass(placement, profile, hw, strategy: str, crossbars: int | None):
     if crossbars is not None and crossbars < part.n_clusters:
         if crossbars < 1:
             raise InvalidDataError(f"--crossbars {crossbars}: must be >= 1")
-        board = hw.with_chips(max(hw.chips, _chips_needed(crossbars, hw)))
+        board = hw.with_chips(max(hw.chips, chips_needed(crossbars, hw)))
         platform = Platform.from_hardware(board)
         schedule = bind(app, platform, strategy, crossbars=crossbars)
     else:

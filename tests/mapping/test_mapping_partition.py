@@ -328,3 +328,30 @@ def test_plan_search_matches_exhaustive_choice():
                    for bw in pm._candidates(W) if cc * bh * bw <= 16)
         assert plan.clusters >= best
         assert plan.cc * plan.bh * plan.bw <= 16
+
+
+@pytest.mark.parametrize("strategy", sorted(PARTITIONERS))
+@pytest.mark.parametrize("hidden", [16, 40])
+def test_packed_clusters_never_form_a_cycle(strategy, hidden):
+    """A small MLP on 128-row crossbars: the first layer's fan-in (784) is split, and packing its
+    last part with the next layer once made a two-cluster loop that deadlocked the dataflow graph."""
+    import scipy.sparse as sp
+
+    from spikeforge.dataflow.build import build_sdfg, guarantee
+
+    rng = np.random.default_rng(hidden)
+    net = ir.Network((ir.Input("x", (), (784,)),
+                      ir.Linear("l1", ("x",), rng.normal(0, 0.05, (hidden, 784)).astype(np.float32)),
+                      ir.IF("n1", ("l1",), threshold=np.float32(1)),
+                      ir.Linear("l2", ("n1",), rng.normal(0, 0.3, (10, hidden)).astype(np.float32)),
+                      ir.IF("n2", ("l2",), threshold=np.float32(1))), outputs=("n2",))
+    x = rng.random((4, 784)).astype(np.float32)
+    prof = simulate(net, x, timesteps=4).profile
+    hw = load_hardware("xbar-mesh")
+    p = partition(net, prof, hw, strategy=strategy)
+    links = (p.traffic + p.partial_traffic).tolil()
+    links.setdiag(0)
+    n_scc, _ = sp.csgraph.connected_components(links.tocsr(), directed=True, connection="strong")
+    assert n_scc == p.n_clusters
+    pl = place(p, hw, chips=-(-p.n_clusters // hw.crossbars_per_chip))
+    assert guarantee(build_sdfg(pl, prof, hw, timesteps=4), 4, p).inferences_per_s > 0

@@ -559,6 +559,30 @@ def _pack(ctx: _Ctx, built: _Built, traffic: sp.csr_matrix) -> np.ndarray:
     return relabel
 
 
+def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph: sp.spmatrix) -> np.ndarray | None:
+    """A refined piece → cluster assignment whose cluster graph is acyclic, or None if it already is.
+
+    One crossbar evaluates once per timestep, so a cluster holding pieces of two layers (packed
+    to save crossbars) must not sit on a cycle of the cluster graph ``graph`` (spikes and partial
+    sums): e.g. the last partial-sum part of a layer packed with the next layer feeds its root,
+    which feeds the packed cluster back, and the dataflow graph would deadlock. Every cluster on a
+    cycle is split by (layer, part), parts before roots; between such clusters spikes go to later
+    layers and partial sums to a later part or the root, so the result is acyclic.
+    """
+    g = sp.coo_matrix(graph)
+    off = g.row != g.col
+    k = graph.shape[0]
+    links = sp.csr_matrix((np.ones(int(off.sum())), (g.row[off], g.col[off])), shape=(k, k))
+    _, scc = sp.csgraph.connected_components(links, directed=True, connection="strong")
+    on_cycle = (np.bincount(scc) > 1)[scc[assign]]
+    if not on_cycle.any():
+        return None
+    part = np.asarray(part)
+    root_last = np.where(part > 0, part, np.iinfo(np.int32).max)
+    key = np.stack([assign, np.where(on_cycle, np.asarray(layer), -1), np.where(on_cycle, root_last, -1)], 1)
+    return np.unique(key, axis=0, return_inverse=True)[1].ravel()
+
+
 def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
     plans = [_plan_layer(ctx, li, objective) for li in range(len(ctx.layers))]
     built, partial_edges, _ = _build_tiles(ctx, plans)
@@ -567,10 +591,15 @@ def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
     pe = np.array(partial_edges, dtype=np.float64).reshape(-1, 3)
     partial = sp.csr_matrix((pe[:, 2], (pe[:, 0].astype(int), pe[:, 1].astype(int))), shape=(n, n))
     assign = _pack(ctx, built, traffic)
-    k = int(assign.max()) + 1
-    agg = sp.csr_matrix((np.ones(n), (np.arange(n), assign)), shape=(n, k))
-    traffic_k = (agg.T @ traffic @ agg).tocsr()
-    partial_k = (agg.T @ partial @ agg).tocsr()
+    while True:
+        k = int(assign.max()) + 1
+        agg = sp.csr_matrix((np.ones(n), (np.arange(n), assign)), shape=(n, k))
+        traffic_k = (agg.T @ traffic @ agg).tocsr()
+        partial_k = (agg.T @ partial @ agg).tocsr()
+        split = _split_cycles(assign, built.piece_layer, built.piece_part, traffic_k + partial_k)
+        if split is None:
+            break
+        assign = split
     rows = np.bincount(assign, weights=built.rows, minlength=k)
     syn = np.bincount(assign, weights=built.syn, minlength=k)
     spikes = np.bincount(assign, weights=built.spikes, minlength=k)
@@ -735,6 +764,9 @@ def _neuron_partition(ctx: _Ctx, ng: _NeuronGraph, assign: np.ndarray, strategy:
         c, rem = divmod(int(i), H * W)
         h, w = divmod(rem, W)
         boxes.append((c, c + 1, h, h + 1, w, w + 1))
+    split = _split_cycles(assign, ng.layer, ng.part, traffic + partial)
+    if split is not None:
+        return _neuron_partition(ctx, ng, split, strategy, notes)
     return _finish(ctx, strategy, assign, ng.layer, ng.part, boxes, rows, syn, spikes, traffic, partial, notes)
 
 
