@@ -1,0 +1,18 @@
+"""LeNet-5 on MNIST: trained on the 5k training images, converted to IF neurons, tested on the 10k test images;
+then partitioned, placed and analysed (guaranteed throughput, latency, energy) on xbar-mesh and loihi.
+
+    .venv/bin/python examples/mnist_lenet.py [--data DIR] [--cache DIR] [--hw loihi]
+
+Data from ../shared/data (or $SPIKEFORGE_DATA); trained weights cached in ~/.cache/spikeforge.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import CACHE, DATA
+from spikeforge.apps.suite import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["--apps", "mnist-lenet5", "--data", str(DATA), "--cache", str(CACHE), *sys.argv[1:]]))
