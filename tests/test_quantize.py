@@ -1,6 +1,8 @@
 """Quantisation: folding, bit-exact integer simulation (against an independent numpy reference),
 saturation counting, error messages, and the accuracy of an 8-bit digits SNN."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -228,9 +230,37 @@ def test_residual_gains_are_integers_with_a_shared_scale():
     add = q.network.node("add")
     unit = float(q.layer_scales["add"][0])
     assert np.all(q.layer_scales["add"] == unit)
-    for g in add.gains:
-        if g is not None:
-            assert g.dtype == np.int32 and np.abs(g).max() <= 31
+    gains = [np.ones(3, np.int32) if g is None else np.broadcast_to(g, (3,)) for g in add.gains]
+    assert all(g.dtype == np.int32 for g in gains)
+    assert min(int(np.abs(g).min()) for g in gains) >= 31 // 2  # the finest input keeps weight resolution
+
+
+def test_identity_shortcut_keeps_both_branches(residual_model):
+    """A residual block adds a convolution (fine accumulator unit) to spikes (a whole threshold):
+    the shared Add unit follows the finer one, so neither branch is rounded to a zero gain and the
+    integer network computes what the float SNN does."""
+    from spikeforge.convert.normalise import convert
+    from spikeforge.frontends.torch_fx import import_torch
+
+    x = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    snn = convert(import_torch(residual_model, (1, 8, 8)), x)
+    q = quantize(snn, weight_bits=8, threshold_bits=24)
+    adds = [n for n in q.network.nodes if isinstance(n, ir.Add)]
+    assert adds and all(np.all(np.asarray(g) != 0) for n in adds for g in (n.gains or ()) if g is not None)
+    out = snn.outputs[0]
+    float_out = simulate(snn, x, timesteps=16).outputs[16]
+    int_out = q.dequantize(simulate_integer(q, x, timesteps=16).outputs[out], out)
+    assert np.corrcoef(float_out.ravel(), int_out.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("threshold_bits", [8, 16])
+def test_residual_gains_fit_threshold_bits(threshold_bits):
+    snn = random_snn(5, residual=True, avgpool=False)
+    add = snn.node("add")
+    wide = ir.Network(tuple(dataclasses.replace(add, gains=(None, np.float32(1e3))) if n.name == "add" else n
+                            for n in snn.nodes), snn.outputs)
+    gains = quantize(wide, weight_bits=8, threshold_bits=threshold_bits).network.node("add").gains
+    assert max(int(np.abs(np.asarray(g)).max()) for g in gains if g is not None) <= 2**threshold_bits - 1
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -37,9 +37,14 @@ Folding, layer by layer
   :math:`\lfloor v_\mathrm{init}\,\Theta \rfloor` (the simulator's integer rule). The output
   unit is 1. Thresholds must fit ``threshold_bits`` (unsigned) and, when ``membrane_bits`` is
   set, the signed membrane register.
-* **Add** (residual sums with gains :math:`g_i`): one shared output unit per tensor,
-  :math:`u^\mathrm{out} = \max(\max_{i,c} |g_{i,c}\, u_{i,c}| / (2^{B_w-1}-1),\ \theta k / (2^{B_\theta}-1))`,
-  and integer gains :math:`G_{i,c} = \mathrm{round}(g_{i,c}\,u_{i,c} / u^\mathrm{out})`.
+* **Add** (residual sums with gains :math:`g_i`): one shared output unit per tensor, set by the
+  *finest* input so that no branch is rounded away (a residual block adds a convolution, whose
+  accumulator unit is fine, to spikes, whose unit is a whole threshold),
+  :math:`u^\mathrm{out} = \max(\min_{i,c} |g_{i,c} u_{i,c}| / (2^{B_w-1}-1),\ \max_{i,c} |g_{i,c} u_{i,c}| / (2^{B_\theta}-1),\ \theta k / (2^{B_\theta}-1))`,
+  and integer gains :math:`G_{i,c} = \mathrm{round}(g_{i,c}\,u_{i,c} / u^\mathrm{out})`: the finest input
+  keeps weight resolution, coarser inputs get proportionally larger gains, at most
+  ``threshold_bits`` wide like the threshold they are compared with (a narrower budget coarsens
+  the finest input first).
 * **MaxPool2d, Upsample**: unit unchanged; **Flatten**: per-channel units repeated per
   element; **Concat**: units concatenated.
 * **Read-out** (synaptic layers reaching no neuron): integer accumulation with one step per
@@ -452,7 +457,12 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
             eff = [u * (1.0 if g is None else np.broadcast_to(np.asarray(g, np.float64), u.shape))
                    for u, g in zip(ins, gains)]
             demand = _threshold_demand(snn, node.name, shape[0], theta_max)
-            u_out = max(max(float(np.abs(e).max()) for e in eff) / gain_levels, float(demand.max(initial=0.0)))
+            finest = min(float(np.abs(e)[e != 0].min(initial=np.inf)) for e in eff)
+            coarsest = max(float(np.abs(e).max()) for e in eff)
+            u_out = max(finest / gain_levels if math.isfinite(finest) else 0.0, coarsest / theta_max,
+                        float(demand.max(initial=0.0)))
+            if u_out <= 0:
+                raise QuantizationError(f"layer {node.name}: every input gain is 0")
             ints = [_int_array(e / u_out, f"layer {node.name} gains") for e in eff]
             new_gains = tuple(None if np.all(g == 1) else (g if np.any(g != g[0]) else g[:1].reshape(()))
                               for g in ints)
