@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from spikeforge.compile_commands import add_commands as add_compile_commands
     from spikeforge.dataflow.commands import add_commands as add_dataflow_commands
+    from spikeforge.explore.commands import add_commands as add_explore_commands
     from spikeforge.mapping.commands import add_commands as add_mapping_commands
     from spikeforge.quantize_commands import add_commands as add_quantize_commands
 
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataflow_commands(sub)
     add_compile_commands(sub)
     add_quantize_commands(sub)
+    add_explore_commands(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidGraphError",
     "DeadlockError",
     "AdmissionError",
+    "DesignSpaceError",
 ]
 
 
@@ -85,3 +86,7 @@ class DeadlockError(SpikeforgeError):
 
 class AdmissionError(SpikeforgeError):
     """A run-time admission request is malformed (the rejection of a valid request is a result)."""
+
+
+class DesignSpaceError(SpikeforgeError):
+    """A design-space sweep is malformed: an empty or repeated axis, or an axis the hardware lacks."""

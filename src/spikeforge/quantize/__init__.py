@@ -22,6 +22,7 @@ from spikeforge.quantize.integer_sim import (
     record_trace,
     simulate_integer,
 )
+from spikeforge.quantize.qat import qat
 
 __all__ = [
     "IntegerResult",
@@ -30,6 +31,7 @@ __all__ = [
     "SpikeTrace",
     "check_bits",
     "load_quantized",
+    "qat",
     "quantize",
     "quantize_weights",
     "record_trace",
