@@ -74,7 +74,7 @@ def test_codesign_converts_a_model_file_and_maps_crossbars(files, tmp_path, caps
     (["--crossbar-sizes", "64"], "crossbar_sizes: accelerator pynq-z2-accel has no crossbars"),
     (["--hw", "nowhere"], "--hw nowhere: not a preset"),
     (["--samples", "0"], "--samples 0: must be ≥ 1"),
-    (["--data", "WIDE"], "x: shape (4, 1, 8, 9) does not match network digits-cnn's input (N, 1, 8, 8)"),
+    (["--data", "WIDE"], "x: shape (4, 1, 8, 9) does not match network input (N, 1, 8, 8)"),
     (["--data", "UNLABELLED"], "labels: none given"),
     (["--net", "snn8"], "already quantised"),
     (["--net", "model.pt"], "an ANN; pass --calib DATA"),

@@ -238,7 +238,7 @@ def test_sweep_argument_errors(snn, data, kwargs, error, match):
 
 def test_sweep_data_and_network_errors(snn, ann, data):
     x, y = data
-    with pytest.raises(InvalidDataError, match=r"x: shape \(16, 1, 8, 7\) does not match network digits-cnn's "
+    with pytest.raises(InvalidDataError, match=r"x: shape \(16, 1, 8, 7\) does not match network "
                                                r"input \(N, 1, 8, 8\)"):
         sweep(snn, x[..., :7], y, quiet=True)
     with pytest.raises(InvalidDataError, match="x: no samples"):

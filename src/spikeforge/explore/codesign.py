@@ -335,13 +335,7 @@ def _positive(error: type[Exception]) -> Callable[[str, object], int]:
 
 
 def _check_data(net: ir.Network, x: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x)
-    shape = net.input.shape
-    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        raise InvalidDataError(f"x: shape {tuple(x.shape)} does not match network {net.name}'s input "
-                               f"(N, {', '.join(map(str, shape))})")
-    if x.shape[0] == 0:
-        raise InvalidDataError("x: no samples")
+    x = net.check_input(x, "x")
     if labels is None:
         raise InvalidDataError(f"labels: none given; accuracy needs one label per sample ({x.shape[0]})")
     y = np.asarray(labels)

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.errors import InvalidNetworkError, ShapeError
+from spikeforge.errors import InvalidDataError, InvalidNetworkError, ShapeError
 
 Shape = tuple[int, ...]
 
@@ -489,6 +489,28 @@ class Network:
     def input(self) -> Input:
         """The (first) input layer."""
         return next(n for n in self.nodes if isinstance(n, Input))
+
+    def check_input(self, x, what: str = "input data") -> np.ndarray:
+        """``x`` as an array of samples for this network's input, shape ``(N, *input shape)``.
+
+        Raises
+        ------
+        InvalidDataError
+            Wrong shape, no samples, or values that are not finite numbers (named by ``what``).
+        """
+        arr = np.asarray(x)
+        shape = self.input.shape
+        if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
+            raise InvalidDataError(f"{what}: shape {tuple(arr.shape)} does not match network input "
+                                   f"(N, {', '.join(map(str, shape))})")
+        if arr.shape[0] == 0:
+            raise InvalidDataError(f"{what}: no samples")
+        if arr.dtype.kind not in "fiub":
+            raise InvalidDataError(f"{what}: values must be numbers, not {arr.dtype}")
+        bad = int(arr.size - np.isfinite(arr).sum())
+        if bad:
+            raise InvalidDataError(f"{what}: {bad} values are NaN or Inf")
+        return arr
 
     @property
     def kind(self) -> str:

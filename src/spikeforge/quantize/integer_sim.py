@@ -299,15 +299,7 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     relus = [n.name for n in network.nodes if isinstance(n, ir.ReLU)]
     if relus:
         raise SimulationError(f"network {network.name}: ReLU layers {relus} were not converted to neurons")
-    arr = np.asarray(x)
-    shape = network.input.shape
-    if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
-        raise InvalidDataError(f"input data: shape {tuple(arr.shape)} does not match network input "
-                               f"(N, {', '.join(map(str, shape))})")
-    if arr.shape[0] == 0:
-        raise InvalidDataError("input data: no samples")
-    if arr.dtype.kind not in "fiub" or not np.isfinite(arr).all():
-        raise InvalidDataError("input data: values must be finite numbers")
+    arr = network.check_input(x)
     if q is not None:
         arr = q.quantize_input(arr)
     if integer is None:

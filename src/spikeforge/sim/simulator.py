@@ -111,17 +111,9 @@ class _Value:
 
 
 def _check_input(net: ir.Network, x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    shape = net.input.shape
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    if t.ndim != len(shape) + 1 or tuple(t.shape[1:]) != shape:
-        raise InvalidDataError(f"{what}: shape {tuple(t.shape)} does not match network input "
-                               f"(N, {', '.join(map(str, shape))})")
-    if t.shape[0] == 0:
-        raise InvalidDataError(f"{what}: no samples")
+    t = torch.as_tensor(net.check_input(x.numpy() if isinstance(x, torch.Tensor) else x, what))
     if not t.dtype.is_floating_point:
         t = t.float()
-    if not torch.isfinite(t).all():
-        raise InvalidDataError(f"{what}: {int((~torch.isfinite(t)).sum())} values are NaN or Inf")
     return t
 
 
