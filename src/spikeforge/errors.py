@@ -25,6 +25,7 @@ __all__ = [
     "DeadlockError",
     "AdmissionError",
     "DesignSpaceError",
+    "RegularizerError",
 ]
 
 
@@ -90,3 +91,7 @@ class AdmissionError(SpikeforgeError):
 
 class DesignSpaceError(SpikeforgeError):
     """A design-space sweep is malformed: an empty or repeated axis, or an axis the hardware lacks."""
+
+
+class RegularizerError(SpikeforgeError):
+    """Parameters of a firing-rate regulariser are out of range (band, percentile, weight)."""
