@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, DATA, RESULTS, ROOT, write_results
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--cifar-checkpoint", default=None, help="CIFAR-10 model file (default: the reference VGG-11)")
     ap.add_argument("--markdown", action="store_true", help="only rewrite the .md from the .json")
     args = ap.parse_args()
+    torch.set_num_threads(1)  # the benchmark shares its machine
     name = "app_suite" + ("_tiny" if args.tiny else "")
     if args.markdown:
         write_markdown(name)

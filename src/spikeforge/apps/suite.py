@@ -403,7 +403,6 @@ def run_suite(data_root: str | os.PathLike, cache: str | os.PathLike | None = No
     unknown = [a for a in apps if a not in APPS]
     if unknown:
         raise InvalidDataError(f"unknown application(s) {', '.join(unknown)}; known: {', '.join(APPS)}")
-    torch.set_num_threads(1)  # the suite shares its machine
     root, cache = Path(data_root), None if cache is None else Path(cache)
     rows, results = [], {}
     progress = None if quiet else Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),

@@ -565,21 +565,34 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
     One crossbar evaluates once per timestep, so a cluster holding pieces of two layers (packed
     to save crossbars) must not sit on a cycle of the cluster graph ``graph`` (spikes and partial
     sums): e.g. the last partial-sum part of a layer packed with the next layer feeds its root,
-    which feeds the packed cluster back, and the dataflow graph would deadlock. Every cluster on a
-    cycle is split by (layer, part), parts before roots; between such clusters spikes go to later
-    layers and partial sums to a later part or the root, so the result is acyclic.
+    which feeds the packed cluster back, and the dataflow graph would deadlock. Per strongly connected
+    component, the cluster holding the most layers gives up its last layer (a single-layer one is
+    split by part); callers repeat until acyclic, which costs few extra crossbars. Fully split, spikes go to later
+    layers and partial sums to a later part or the root, so the repetition ends acyclic.
     """
     g = sp.coo_matrix(graph)
     off = g.row != g.col
     k = graph.shape[0]
     links = sp.csr_matrix((np.ones(int(off.sum())), (g.row[off], g.col[off])), shape=(k, k))
-    _, scc = sp.csgraph.connected_components(links, directed=True, connection="strong")
-    on_cycle = (np.bincount(scc) > 1)[scc[assign]]
-    if not on_cycle.any():
+    n_scc, scc = sp.csgraph.connected_components(links, directed=True, connection="strong")
+    cyclic = np.bincount(scc, minlength=n_scc) > 1
+    if not cyclic.any():
         return None
-    part = np.asarray(part)
+    layer, part = np.asarray(layer), np.asarray(part)
+    n_layers = np.bincount(np.unique(np.stack([assign, layer], 1), axis=0)[:, 0], minlength=k)
+    # one cluster per cycle-bearing component: the one holding the most layers
+    order = np.lexsort((-n_layers, scc))
+    first = order[np.r_[True, scc[order][1:] != scc[order][:-1]]]
+    chosen = first[cyclic[scc[first]]]
+    by_layer = np.zeros(k, bool)
+    by_layer[chosen] = True
+    by_part = by_layer & (n_layers == 1)
+    # a mixed cluster gives up only its last layer; a single-layer one splits by part
+    last = np.full(k, -1)
+    np.maximum.at(last, assign, layer)
+    split_off = np.where(by_part[assign], layer, layer == last[assign])
     root_last = np.where(part > 0, part, np.iinfo(np.int32).max)
-    key = np.stack([assign, np.where(on_cycle, np.asarray(layer), -1), np.where(on_cycle, root_last, -1)], 1)
+    key = np.stack([assign, np.where(by_layer[assign], split_off, -1), np.where(by_part[assign], root_last, -1)], 1)
     return np.unique(key, axis=0, return_inverse=True)[1].ravel()
 
 
