@@ -39,16 +39,17 @@ from spikeforge.apps.suite import (
 
 def reference_cifar_checkpoint() -> str | None:
     """The reference VGG-11 CIFAR-10 model file (``bench/train_cifar.py``), or None while it is absent."""
-    try:
-        from bench.train_cifar import reference_checkpoint
-    except ImportError:
-        found = sorted((ROOT / "bench" / "checkpoints").glob("cifar10_vgg11_w*.pt"))
-        return str(found[-1]) if found else None
-    try:
-        path = reference_checkpoint("vgg11")
-    except (OSError, LookupError, ValueError):
-        return None
-    return str(path) if path and Path(path).is_file() else None
+    from bench.train_cifar import reference_checkpoint
+
+    path = reference_checkpoint("vgg11")
+    return str(path) if path.is_file() else None
+
+
+def _in_repo(path: str | None) -> str | None:
+    """A path as written to results: relative to the repository root when inside it (no machine paths)."""
+    if path is None or not Path(path).resolve().is_relative_to(ROOT):
+        return path
+    return str(Path(path).resolve().relative_to(ROOT))
 
 
 def main() -> None:
@@ -68,8 +69,11 @@ def main() -> None:
     load_start, t0 = os.getloadavg(), time.time()
     result = run_suite(DATA, CACHE, apps=args.apps, config=config)
     apps = {n: {"model": a.model, "data": a.data, "partitioner": a.partitioner, "timesteps": a.timesteps,
-                "figures": a.figures} for n, a in result.apps.items()}
-    write_results(name, {"rows": [r.as_dict() for r in result.rows], "apps": apps, "config": asdict(config),
+                "figures": {**a.figures, **({"checkpoint": _in_repo(a.figures["checkpoint"])}
+                                           if "checkpoint" in a.figures else {})}}
+            for n, a in result.apps.items()}
+    config_out = {**asdict(config), "cifar_checkpoint": _in_repo(config.cifar_checkpoint)}
+    write_results(name, {"rows": [r.as_dict() for r in result.rows], "apps": apps, "config": config_out,
                          "seconds": time.time() - t0,
                          "load_average": {"start": load_start, "end": os.getloadavg()}})
     write_markdown(name)
