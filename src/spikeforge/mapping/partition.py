@@ -566,7 +566,7 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
     to save crossbars) must not sit on a cycle of the cluster graph ``graph`` (spikes and partial
     sums): e.g. the last partial-sum part of a layer packed with the next layer feeds its root,
     which feeds the packed cluster back, and the dataflow graph would deadlock. Per strongly connected
-    component, the cluster holding the most layers gives up its last layer (a single-layer one is
+    component, the cluster holding the most layers gives up its first layer (a single-layer one is
     split by part); callers repeat until acyclic, which costs few extra crossbars. Fully split, spikes go to later
     layers and partial sums to a later part or the root, so the repetition ends acyclic.
     """
@@ -587,10 +587,11 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
     by_layer = np.zeros(k, bool)
     by_layer[chosen] = True
     by_part = by_layer & (n_layers == 1)
-    # a mixed cluster gives up only its last layer; a single-layer one splits by part
-    last = np.full(k, -1)
-    np.maximum.at(last, assign, layer)
-    split_off = np.where(by_part[assign], layer, layer == last[assign])
+    # a mixed cluster gives up only its first layer (whose output leaves and comes back to the
+    # later ones); a single-layer one splits by part
+    first_layer = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first_layer, assign, layer)
+    split_off = np.where(by_part[assign], layer, layer == first_layer[assign])
     root_last = np.where(part > 0, part, np.iinfo(np.int32).max)
     key = np.stack([assign, np.where(by_layer[assign], split_off, -1), np.where(by_part[assign], root_last, -1)], 1)
     return np.unique(key, axis=0, return_inverse=True)[1].ravel()
