@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 
 from spikeforge.convert.normalise import per_element
-from spikeforge.errors import QuantizationError
+from spikeforge.errors import QuantizationError, SpikeforgeError
 from spikeforge.ir import network as ir
 
 __all__ = [
@@ -92,6 +92,16 @@ __all__ = [
 _SYNAPTIC = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear)
 _INT = np.int32
 _MAX_PARAM = 2**31 - 1
+
+
+def require_snn(net: ir.Network, error: type[SpikeforgeError]) -> None:
+    """Raise ``error`` unless ``net`` is a converted SNN: spiking neurons and no ReLU left."""
+    if net.kind != "snn":
+        raise error(f"network {net.name} has no spiking neurons; convert it first")
+    relus = [n.name for n in net.nodes if isinstance(n, ir.ReLU)]
+    if relus:
+        raise error(f"network {net.name}: {len(relus)} ReLU layers ({', '.join(relus[:3])}) "
+                    "were not converted to neurons")
 
 
 def check_bits(name: str, value: object, low: int, high: int) -> int:
@@ -387,12 +397,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
         membrane_bits = check_bits("membrane_bits", membrane_bits, threshold_bits + 1, 53)
     if not isinstance(snn, ir.Network):
         raise QuantizationError(f"quantize needs a Network, got {type(snn).__name__}")
-    if snn.kind != "snn":
-        raise QuantizationError(f"network {snn.name} has no spiking neurons (an ANN); convert it first")
-    relus = [n.name for n in snn.nodes if isinstance(n, ir.ReLU)]
-    if relus:
-        raise QuantizationError(f"network {snn.name}: {len(relus)} ReLU layers ({', '.join(relus[:3])}) "
-                                f"were not converted to neurons")
+    require_snn(snn, QuantizationError)
     for n in snn.nodes:
         if isinstance(n, ir.LIF) and n.beta != 1.0:
             raise QuantizationError(f"layer {n.name} (LIF): leak beta={n.beta} is not integer arithmetic; "

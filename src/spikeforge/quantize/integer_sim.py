@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from spikeforge.errors import InvalidDataError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
-from spikeforge.quantize.core import QuantizedNetwork, check_bits
+from spikeforge.quantize.core import QuantizedNetwork, check_bits, require_snn
 from spikeforge.sim.ops import compile_layer
 from spikeforge.sim.simulator import check_integer
 
@@ -294,11 +294,7 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     network = q.network if q else net
     if not isinstance(network, ir.Network):
         raise SimulationError(f"expected a Network or QuantizedNetwork, got {type(net).__name__}")
-    if network.kind != "snn":
-        raise SimulationError(f"network {network.name} has no spiking neurons; convert it first")
-    relus = [n.name for n in network.nodes if isinstance(n, ir.ReLU)]
-    if relus:
-        raise SimulationError(f"network {network.name}: ReLU layers {relus} were not converted to neurons")
+    require_snn(network, SimulationError)
     arr = network.check_input(x)
     if q is not None:
         arr = q.quantize_input(arr)
