@@ -10,8 +10,10 @@
 3. Map the SNN at 64×64 (64 tiles = one slice) on `loihi`; it needs several chips at this size
    already. Every placer on the same board (default partitioner): inter-chip spikes per tile,
    guaranteed throughput and latency (pipeline passes: partition → place → dataflow → analyse).
-4. Energy per 512×512 slice, online batch 1: Loihi (energy model) vs CPU (measured CPU time ×
-   stated power) vs GPU (stated device, throughput estimated from FLOPs).
+4. Energy per 512×512 slice, online batch 1: Loihi (energy model, default placement mapped from a
+   profile at each T of ENERGY_T) vs CPU (measured CPU time × stated power) vs GPU (stated
+   device, throughput estimated from FLOPs). The claim is judged at the operating point: the
+   smallest T at which the 8-bit spiking SNN meets the accuracy target.
 
 Usage: python -m bench.unet_em [--train-only] [--quick]
        python -m bench.unet_em --markdown   (rewrite the .md from the .json)
@@ -47,7 +49,8 @@ QUICK = {**RECIPE, "model": {"base": 4, "depth": 2, "qcfs_levels": 4},
 TIMESTEPS = (4, 8, 16, 32)
 EVAL_TILE = 256        # evaluation: 4 quadrants per 512×512 slice, stitched
 MAP_SIZE = 64          # mapping resolution: 64 tiles of 64×64 make one 512×512 slice
-MAP_T = 8              # timesteps of the mapped SNN (profile, dataflow, energy)
+MAP_T = 8              # timesteps of the mapped SNN in the every-placer table
+ENERGY_T = (4, 8)      # timesteps the default mapping's energy is reported at
 # Stated assumptions of the CPU / GPU energy figures (no RAPL counters are readable here).
 CPU_WATTS = 10.0
 CPU_NOTE = ("ASSUMPTION: 10 W for the one busy core (a server Xeon's TDP per core, ~5-8 W, plus its share of "
@@ -171,7 +174,8 @@ def evaluate(model: torch.nn.Module, meta: dict, train, val, config: dict, name:
         mapping_info = mapping_figures(model, x)
         done("mapping")
         kernels = sum(1 for n in ann.nodes if ann.synapse_count(n) > 0)
-        energy = energy_figures(mapping_info, size, kernels, cpu_s, wall_s)
+        energy = energy_figures(energy_mappings(model, x, mapping_info), operating_t(rows), size, kernels, cpu_s,
+                                wall_s)
         done("energy")
 
     best_t = next((t for t in TIMESTEPS if next(r for r in rows if r["T"] == t and r["weights"] == "8-bit")
@@ -193,9 +197,10 @@ def _f(v, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
-def mapping_figures(model: torch.nn.Module, x: np.ndarray) -> dict:
-    """The SNN at MAP_SIZE² tiles of one slice, profiled at MAP_T, on 'loihi' with every placer:
-    inter-chip traffic, the dataflow guarantees and the energy model per tile."""
+def mapping_figures(model: torch.nn.Module, x: np.ndarray, timesteps: int = MAP_T,
+                    placers: tuple[str, ...] | None = None) -> dict:
+    """The SNN at MAP_SIZE² tiles of one slice, profiled at ``timesteps``, on 'loihi' with every
+    placer (or ``placers``): inter-chip traffic, the dataflow guarantees and the energy model per tile."""
     from spikeforge.convert.normalise import convert
     from spikeforge.errors import DeadlockError
     from spikeforge.frontends.torch_fx import import_torch
@@ -210,11 +215,11 @@ def mapping_figures(model: torch.nn.Module, x: np.ndarray) -> dict:
     ann_t = import_torch(model, (1, MAP_SIZE, MAP_SIZE), name=f"unet-em-{MAP_SIZE}")
     snn_t = convert(ann_t)
     tiles = to_tiles(x[:1], MAP_SIZE)
-    prof_t = simulate(snn_t, tiles, timesteps=MAP_T, batch_size=8).profile
+    prof_t = simulate(snn_t, tiles, timesteps=timesteps, batch_size=8).profile
     part = partition_pass(snn_t, prof_t, hw, DEFAULT_PARTITIONER)
     chips = max(2, -(-part.n_clusters // hw.crossbars_per_chip))
     mapping = []
-    for placer in PLACERS:
+    for placer in placers or PLACERS:
         t0 = time.perf_counter()
         pl = place_pass(part, hw, placer, chips, None)
         rep = traffic_summary(pl, prof_t)
@@ -226,7 +231,7 @@ def mapping_figures(model: torch.nn.Module, x: np.ndarray) -> dict:
                "place_s": time.perf_counter() - t0}
         try:
             _, schedule, graph, platform = dataflow_pass(pl, prof_t, hw, "local-search", None)
-            g, fig = analyse_pass(graph, pl, prof_t, schedule, platform, MAP_T)
+            g, fig = analyse_pass(graph, pl, prof_t, schedule, platform, timesteps)
             row.update(inferences_per_s=g.inferences_per_s, latency_ns=g.latency_ns,
                        latency_simulated=g.latency_simulated, period_ns=g.period_ns,
                        bottleneck=g.bottleneck, energy_per_tile_j=fig["energy_per_inference_j"],
@@ -235,42 +240,66 @@ def mapping_figures(model: torch.nn.Module, x: np.ndarray) -> dict:
             row.update(dataflow_error=f"DeadlockError: {exc}")
         row["total_s"] = time.perf_counter() - t0
         mapping.append(row)
-    fill = next(r for r in mapping if r["placer"] == "fill")
-    default = next(r for r in mapping if r["placer"] == DEFAULT_PLACER)
-    reduction = fill["interchip_traffic"] / max(default["interchip_traffic"], 1e-9)
-    reduction_spikes = fill["interchip_spikes"] / max(default["interchip_spikes"], 1e-9)
-    return {"resolution": MAP_SIZE, "timesteps": MAP_T, "tiles_per_slice": len(tiles),
+    info = {"resolution": MAP_SIZE, "timesteps": timesteps, "tiles_per_slice": len(tiles),
             "partitioner": DEFAULT_PARTITIONER, "default_placer": DEFAULT_PLACER,
             "clusters": part.n_clusters, "chips": chips, "hardware": hw.name,
-            "size": _size(snn_t), "placers": mapping,
-            "reduction_vs_fill": reduction, "reduction_vs_fill_spikes": reduction_spikes,
-            "target_met": reduction >= 2.0}
+            "size": _size(snn_t), "placers": mapping}
+    fill = next((r for r in mapping if r["placer"] == "fill"), None)
+    default = next(r for r in mapping if r["placer"] == DEFAULT_PLACER)
+    if fill is not None:
+        info["reduction_vs_fill"] = fill["interchip_traffic"] / max(default["interchip_traffic"], 1e-9)
+        info["reduction_vs_fill_spikes"] = fill["interchip_spikes"] / max(default["interchip_spikes"], 1e-9)
+        info["target_met"] = info["reduction_vs_fill"] >= 2.0
+    return info
 
 
-def energy_figures(mapping_info: dict, size: dict, kernels: int, cpu_s: float, wall_s: float) -> dict:
-    """Energy per 512×512 slice, online batch 1: Loihi (model, default placement) vs CPU and GPU."""
+def energy_mappings(model: torch.nn.Module, x: np.ndarray, mapping_info: dict) -> dict[int, dict]:
+    """The default mapping per T of ENERGY_T (the every-placer table's own at MAP_T)."""
+    from spikeforge.mapping.place import DEFAULT_PLACER
+
+    return {t: mapping_info if t == mapping_info["timesteps"] else mapping_figures(model, x, t, (DEFAULT_PLACER,))
+            for t in ENERGY_T}
+
+
+def operating_t(rows: list[dict]) -> int:
+    """The smallest T of ENERGY_T at which the 8-bit spiking SNN meets the accuracy target (else the largest)."""
+    met = [r["T"] for r in rows if r["weights"] == "8-bit" and r["T"] in ENERGY_T and r["target_met"]]
+    return min(met) if met else max(ENERGY_T)
+
+
+def loihi_energy(mapping_info: dict) -> dict:
+    """Energy per 512×512 slice on Loihi (model, default placement) from a mapping at one T."""
     default = next(r for r in mapping_info["placers"] if r["placer"] == mapping_info["default_placer"])
-    n_tiles = mapping_info["tiles_per_slice"]
+    n_tiles, t = mapping_info["tiles_per_slice"], mapping_info["timesteps"]
     # the dataflow guarantee's period when the analysis ran, else the mapping report's time estimate
-    loihi_source = "dataflow" if "energy_per_tile_j" in default else "mapping report"
-    loihi_j = n_tiles * default.get("energy_per_tile_j", default["energy_per_tile_model_j"])
+    source = "dataflow" if "energy_per_tile_j" in default else "mapping report"
+    return {"T": t, "j": n_tiles * default.get("energy_per_tile_j", default["energy_per_tile_model_j"]),
+            "source": source, "breakdown_per_tile": default.get("energy_breakdown"),
+            "note": (f"energy model of the 'loihi' preset (an estimate) for one {MAP_SIZE}×{MAP_SIZE} tile at T={t} "
+                     f"(profiled at T={t}) on the default placement, × {n_tiles} tiles per slice (tiles run one "
+                     "after another; tile-border effects of the fully convolutional net ignored); static power "
+                     "over T × the guaranteed period (dataflow), or over the mapping report's time estimate when "
+                     "the dataflow analysis failed")}
+
+
+def energy_figures(mappings: dict[int, dict], operating: int, size: dict, kernels: int, cpu_s: float,
+                   wall_s: float) -> dict:
+    """Energy per 512×512 slice, online batch 1: Loihi (model, default placement) at each T of
+    ``mappings`` vs CPU and GPU; the > 2× claim is judged at T = ``operating``."""
     flops = 2.0 * size["synapses"]
     gpu_s = max(flops / (GPU["utilisation"] * GPU["peak_flops"]), kernels * GPU["kernel_floor_s"])
-    energy = {"loihi_j": loihi_j, "loihi_source": loihi_source, "cpu_j": cpu_s * CPU_WATTS,
+    energy = {"loihi": [loihi_energy(mappings[t]) for t in sorted(mappings)], "operating_T": operating,
+              "cpu_j": cpu_s * CPU_WATTS,
               "cpu_s_per_slice": cpu_s, "cpu_wall_s_per_slice": wall_s,
               "gpu_j": gpu_s * GPU["watts"], "gpu_s_per_slice": gpu_s, "ann_flops_per_slice": flops,
               "ann_kernels": kernels, "cpu_note": CPU_NOTE, "gpu_note": GPU_NOTE,
-              "loihi_note": (f"energy model of the 'loihi' preset (an estimate) for one {MAP_SIZE}×{MAP_SIZE} "
-                             f"tile at T={MAP_T} on the default placement, × {n_tiles} tiles per slice "
-                             "(tiles run one after another; tile-border effects of the fully "
-                             "convolutional net ignored); static power over T × the guaranteed period "
-                             "(dataflow), or over the mapping report's time estimate when the dataflow "
-                             "analysis failed"),
               "gpu": GPU, "cpu_watts": CPU_WATTS}
-    if loihi_j:
-        energy["cpu_over_loihi"] = energy["cpu_j"] / loihi_j
-        energy["gpu_over_loihi"] = energy["gpu_j"] / loihi_j
-        energy["target_met"] = min(energy["cpu_over_loihi"], energy["gpu_over_loihi"]) > 2.0
+    for row in energy["loihi"]:
+        if row["j"]:
+            row["cpu_over_loihi"] = energy["cpu_j"] / row["j"]
+            row["gpu_over_loihi"] = energy["gpu_j"] / row["j"]
+            row["target_met"] = min(row["cpu_over_loihi"], row["gpu_over_loihi"]) > 2.0
+    energy["target_met"] = next(r for r in energy["loihi"] if r["T"] == operating).get("target_met")
     return energy
 
 
@@ -283,7 +312,8 @@ def refresh_mapping(name: str = "unet_em") -> None:
     val = load_isbi(root, "val")
     doc["mapping"] = mapping_figures(model, val.images)
     old = doc["energy"]
-    doc["energy"] = energy_figures(doc["mapping"], doc["size_512"], old["ann_kernels"], old["cpu_s_per_slice"],
+    doc["energy"] = energy_figures(energy_mappings(model, val.images, doc["mapping"]), operating_t(doc["rows"]),
+                                   doc["size_512"], old["ann_kernels"], old["cpu_s_per_slice"],
                                    old["cpu_wall_s_per_slice"])
     doc["mapping_refreshed"] = {"date": time.strftime("%Y-%m-%d"), "load_average": list(os.getloadavg())}
     figures = {k: v for k, v in doc.items() if k not in ("benchmark", "machine")}
@@ -347,21 +377,27 @@ def write_markdown(name: str = "unet_em") -> None:
     lines += ["", (f"Default (`{m['default_placer']}`) vs `fill`: {m['reduction_vs_fill']:.2f}× less inter-chip traffic "
               f"({m['reduction_vs_fill_spikes']:.2f}× counting spikes alone). Target ≥ 2×: "
               f"**{'met' if m['target_met'] else 'missed'}**.") + (" Dataflow errors: " + "; ".join(errors) if errors else "")]
-    lines += ["", "Energy per 512×512 slice, online (batch 1):", "",
-              "| target | energy / slice | vs Loihi | how |", "|---|---:|---:|---|"]
-    lj = e.get("loihi_j")
-    lines.append(f"| Loihi (model) | {_f(lj and lj * 1e3, '.3f')} mJ | 1× | {e['loihi_note']}; used: "
-                 f"{e['loihi_source']} |")
-    lines.append(f"| CPU (this machine) | {e['cpu_j'] * 1e3:.1f} mJ | {_f(e.get('cpu_over_loihi'), '.1f')}× | "
+    op = e["operating_T"]
+    lines += ["", (f"Energy per 512×512 slice, online (batch 1). Operating point T = {op}: the smallest T at which "
+                   "the 8-bit spiking SNN meets the accuracy target above; other T for comparison."), "",
+              "| target | energy / slice | CPU ÷ this | GPU ÷ this | how |", "|---|---:|---:|---:|---|"]
+    for r in e["loihi"]:
+        mark = " **(operating point)**" if r["T"] == op else ""
+        lines.append(f"| Loihi (model), T = {r['T']}{mark} | {_f(r['j'] and r['j'] * 1e3, '.1f')} mJ | "
+                     f"{_f(r.get('cpu_over_loihi'), '.1f')}× | {_f(r.get('gpu_over_loihi'), '.1f')}× | "
+                     f"{r['note']}; used: {r['source']} |")
+    lines.append(f"| CPU (this machine) | {e['cpu_j'] * 1e3:.1f} mJ | – | – | "
                  f"measured {e['cpu_s_per_slice'] * 1e3:.0f} ms CPU ({e['cpu_wall_s_per_slice'] * 1e3:.0f} ms wall) "
                  f"per slice; {e['cpu_note']} |")
-    lines.append(f"| GPU ({e['gpu']['device']}) | {e['gpu_j'] * 1e3:.1f} mJ | {_f(e.get('gpu_over_loihi'), '.1f')}× | "
+    lines.append(f"| GPU ({e['gpu']['device']}) | {e['gpu_j'] * 1e3:.1f} mJ | – | – | "
                  f"{e['ann_flops_per_slice'] / 1e9:.2f} GFLOP per slice → {e['gpu_s_per_slice'] * 1e3:.2f} ms; "
                  f"{e['gpu_note']} |")
     met = e.get("target_met")
     verdict = "met" if met else "missed" if met is not None else "not measured"
-    lines += ["", (f"Paper's claim: > 2× more energy-efficient than CPU/GPU online. Here: **{verdict}** "
-                   "(an estimate on both sides)."), "",
+    others = "; ".join(f"T = {r['T']}: {'met' if r.get('target_met') else 'missed'}" for r in e["loihi"]
+                       if r["T"] != op)
+    lines += ["", (f"Paper's claim: > 2× more energy-efficient than CPU/GPU online. Here, at T = {op}: **{verdict}** "
+                   f"({others}; an estimate on both sides)."), "",
               (f"Side by side: `{d['png']}`. Evaluation {d['eval_seconds'] / 60:.1f} min. "
                f"`python -m bench.unet_em`; machine and versions in {name}.json."), ""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
