@@ -3,8 +3,11 @@
 Per data set, a ReLU-trained ANN is converted with data-based normalisation (statistic
 "max" and "p99.9" of its activations on training images), and a QCFS-trained ANN is
 converted with its trained clips; the QCFS SNN is also shown after layer-wise bias
-calibration (Li et al. 2021) at the target T on training images. Accuracies are measured on
-the full test sets; spikes and synaptic operations per image from T = 4 and T = 8 runs.
+calibration (Li et al. 2021) at the target T on training images and, where the spec names
+``spike_tune`` stages, after spike-domain fine-tuning at T = 4 (the spiking phase of
+:func:`spikeforge.quantize.qat`: binary spikes, surrogate gradients, 8-bit weights), judged
+against the same QCFS ANN. Accuracies are measured on the full test sets; spikes and synaptic
+operations per image from T = 4 and T = 8 runs.
 
 Target: SNN within 0.5 point of its ANN at T = 8 and within 1.0 point at T = 4.
 
@@ -39,6 +42,7 @@ from spikeforge.datasets import Dataset, cifar10, digits, mnist  # noqa: E402
 from spikeforge.frontends.model_file import load_model, save_model  # noqa: E402
 from spikeforge.frontends.torch_fx import import_torch  # noqa: E402
 from spikeforge.models import build_model  # noqa: E402
+from spikeforge.quantize import qat  # noqa: E402
 from spikeforge.sim.simulator import run_ann, simulate  # noqa: E402
 from spikeforge.train import fit  # noqa: E402
 
@@ -54,8 +58,11 @@ SPECS = {
                    calib=512, levels=4, sim_batch=500, seeds=5),
     "mnist": dict(arch="lenet5", options={}, epochs=40, lr=3e-3, batch_size=64, augment=False,
                   calib=1000, levels=4, sim_batch=500),
+    # spike_tune: spike-domain fine-tuning stages (epochs each, a fresh cosine schedule and seed per
+    # stage) of the QCFS ANN at T = levels; one stage costs about 10 ANN epochs.
     "cifar10": dict(arch="vgg", options={"config": "small", "width": 0.25, "batch_norm": True}, epochs=7,
-                    lr=3e-3, batch_size=128, augment=True, calib=1000, levels=4, sim_batch=250, qcfs_epochs=15),
+                    lr=3e-3, batch_size=128, augment=True, calib=1000, levels=4, sim_batch=250, qcfs_epochs=15,
+                    spike_tune=dict(stages=(1.0, 1.0), lr=1e-4, bits=8)),
 }
 
 
@@ -152,6 +159,32 @@ def trained(name: str, spec: dict, train: Dataset, levels: int | None, epochs: i
     return model, shape, seconds
 
 
+def spike_tuned(name: str, spec: dict, model: torch.nn.Module, train: Dataset, console: Console
+                ) -> tuple[torch.nn.Module, float]:
+    """The QCFS ``model`` after ``spec["spike_tune"]`` stages of spike-domain fine-tuning at T = L
+    (each stage cached as a checkpoint), and the stages' training seconds."""
+    tune, levels = spec["spike_tune"], spec["levels"]
+    base = checkpoint(name, spec, levels, spec.get("qcfs_epochs", spec["epochs"]))
+    seconds = 0.0
+    for stage, epochs in enumerate(tune["stages"], start=1):
+        path = base.with_name(f"{base.stem}_spike{levels}_b{tune['bits']}_st{stage}{base.suffix}")
+        meta = path.with_suffix(".json")
+        if path.is_file() and meta.is_file():
+            model, _ = load_model(path)
+            seconds += json.loads(meta.read_text())["train_seconds"]
+            continue
+        console.print(f"  {name} spike-domain fine-tuning, stage {stage}: {epochs} epoch(s) at T={levels}")
+        started = time.perf_counter()
+        model = qat(model, train, bits=tune["bits"], timesteps=levels, epochs=0, spike_epochs=epochs,
+                    lr=tune["lr"], batch_size=spec["batch_size"], augment=crop_flip if spec["augment"] else None,
+                    seed=stage - 1)
+        stage_s = time.perf_counter() - started
+        seconds += stage_s
+        save_model(path, model, spec["arch"], dict(spec["options"]) | {"qcfs_levels": levels})
+        meta.write_text(json.dumps({"train_seconds": stage_s, "epochs": epochs, "stage": stage, **tune}))
+    return model, seconds
+
+
 def ann_accuracy(ann, test: Dataset, batch: int) -> float:
     return float((run_ann(ann, test.x, batch_size=batch).argmax(1) == test.y).mean())
 
@@ -184,18 +217,25 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
     epochs = 8 if args.quick else spec.get("qcfs_epochs", spec["epochs"]) if levels else spec["epochs"]
     finetune = spec.get("qcfs_finetune") if levels else None
     cached = checkpoint(name, spec, levels, epochs, seed).with_suffix(f"{f'.ft{finetune}' if finetune else ''}.results.json")
-    if cached.is_file() and not (args.retrain or args.reeval or args.train_only):
+    tune = spec.get("spike_tune") if levels and not args.quick else None
+    tuned_label = tune and f"QCFS L={levels} + spike-domain tuning @T{levels} ({sum(tune['stages']):g} ep)"
+    figures = json.loads(cached.read_text()) if cached.is_file() else None
+    if figures and not (args.retrain or args.reeval or args.train_only) and \
+            (not tune or tuned_label in figures["methods"]):
         console.print(f"  {name} {kind}: figures from {cached}")
-        return json.loads(cached.read_text())
+        return figures
     model, shape, seconds = trained(name, spec, train, levels, epochs, args.retrain, console, seed)
     if args.train_only:
+        if tune:
+            spike_tuned(name, spec, model, train, console)
         return {}
-    calib = train.x[np.random.default_rng(0).permutation(len(train))[:spec["calib"]]]
     batch = spec["sim_batch"]
     ann = import_torch(model, shape, name=name)
     ann_acc = ann_accuracy(ann, test, batch)
     console.print(f"  {name} {kind} ANN: {100 * ann_acc:.2f}% (trained in {seconds:.0f} s)")
-    methods: dict[str, dict] = {}
+    calib = train.x[np.random.default_rng(0).permutation(len(train))[:spec["calib"]]]
+    reuse = figures is not None and not (args.retrain or args.reeval)
+    methods: dict[str, dict] = figures["methods"] if reuse else {}
 
     def add(label: str, snn, timesteps: int, judged: tuple[int, ...], note: str) -> None:
         started = time.perf_counter()
@@ -209,7 +249,9 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
         console.print(f"  {label}: " + ", ".join(f"T={t} {100 * a:.2f}%" for t, a in acc.items())
                       + f" (ANN {100 * ann_acc:.2f}%; {time.perf_counter() - started:.0f} s)")
 
-    if kind == "relu":
+    if reuse:
+        console.print(f"  {name} {kind}: other figures from {cached}")
+    elif kind == "relu":
         for statistic in ("max", "p99.9"):
             add(f"ReLU, {statistic}", convert(ann, calib, statistic=statistic), max(TIMESTEPS), tuple(TOL),
                 f"ReLU-trained ANN, data-based normalisation ({statistic}, per channel) on {len(calib)} "
@@ -224,6 +266,13 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
             add(f"QCFS L={levels} + bias calib @T{t}", calibrated, max(TOL), (t,),
                 f"QCFS SNN after layer-wise bias calibration (Li et al. 2021) at T={t} on {len(calib)} training "
                 f"images; tuned for T={t}, so judged at T={t} only")
+    if tune:
+        tuned, tune_s = spike_tuned(name, spec, model, train, console)
+        add(tuned_label, convert(import_torch(tuned, shape, name=name)), max(TIMESTEPS), tuple(TOL),
+            f"QCFS ANN fine-tuned as the SNN (T={levels}, binary spikes, surrogate gradients, {tune['bits']}-bit "
+            f"weights; stages {list(tune['stages'])} epochs at lr {tune['lr']}, {tune_s:.0f} s), thresholds = "
+            "its clips; Δ against the QCFS ANN it started from")
+        methods[tuned_label]["train_seconds"] = tune_s
     figures = {"epochs": epochs, "qcfs_finetune_epochs": finetune, "train_seconds": seconds, "ann_accuracy": ann_acc, "calibration_images": len(calib),
                "qcfs_levels": levels, "methods": methods}
     cached.write_text(json.dumps(figures, indent=1))
@@ -351,7 +400,7 @@ def markdown(results: dict, total_s: float) -> str:
     lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
     compute = sum(r["train_seconds"]["qcfs"] + (0 if r.get("qcfs_finetune_epochs") else r["train_seconds"]["relu"])
-                  + sum(m["eval_seconds"] for m in r["methods"].values())
+                  + sum(m["eval_seconds"] + m.get("train_seconds", 0.0) for m in r["methods"].values())
                   for r in results.values() if "methods" in r)  # a fine-tuned QCFS's seconds include the ReLU's
     lines += ["", f"Compute time {compute / 60:.1f} min (training + evaluation, 1 torch thread on a shared 2-core "
               f"machine; this assembly run {total_s / 60:.1f} min). `python bench/conversion_quality.py`; "

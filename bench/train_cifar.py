@@ -56,8 +56,10 @@ CHECKPOINTS = ROOT / "bench" / "checkpoints"
 
 # Per architecture: model-file architecture name and options, pretraining and QAT recipe.
 RECIPES: dict[str, dict[str, Any]] = {
+    # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches) each
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
-                  batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4, refine_epochs=0.5),
+                  batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
+                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)))),
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=4, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4),
 }
@@ -125,33 +127,43 @@ def finetune(arch: str, bits: int, train: Dataset, test: Dataset, console: Conso
     console.print(f"{arch} QAT {bits}-bit: test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
     _update_meta(arch, **{f"qat{bits}_epochs": recipe["qat_epochs"], f"qat{bits}_spike_epochs": recipe["spike_epochs"],
                           f"qat{bits}_lr": recipe["qat_lr"], f"qat{bits}_seconds": seconds, f"qat{bits}_accuracy": acc})
-    if recipe.get("refine_epochs"):
+    if recipe.get("refine") and bits == 8:
         refine(arch, bits, train, test, console)
 
 
 def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console) -> None:
-    """More spike-domain tuning of the QAT checkpoint, alternating T = 4 and T = 8 batches."""
+    """The recipe's further spike-domain stages of the QAT checkpoint that it has not had yet (the
+    model's JSON records the stages done); stage i uses seed i + 1 and its own cosine schedule."""
     recipe = RECIPES[arch]
-    model, _ = load_model(reference_checkpoint(arch, bits))
-    started = time.perf_counter()
-    tuned = qat(model, train, bits=bits, timesteps=LEVELS, epochs=0, lr=recipe["qat_lr"],
-                batch_size=recipe["batch_size"], augment=crop_flip, spike_epochs=recipe["refine_epochs"],
-                spike_timesteps=(LEVELS, 2 * LEVELS), seed=1)
-    seconds = time.perf_counter() - started
-    save_model(reference_checkpoint(arch, bits), tuned, recipe["arch"], {**recipe["options"], "qcfs_levels": LEVELS})
-    acc = accuracy(tuned, test)
-    console.print(f"{arch} QAT {bits}-bit refined: test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
+    stages = [(float(e), tuple(ts)) for e, ts in recipe.get("refine", ())]
     meta = json.loads(_meta_path(arch).read_text())
-    _update_meta(arch, **{f"qat{bits}_spike_epochs": meta[f"qat{bits}_spike_epochs"] + recipe["refine_epochs"],
-                          f"qat{bits}_refine_epochs_T4_T8": recipe["refine_epochs"],
-                          f"qat{bits}_seconds": meta[f"qat{bits}_seconds"] + seconds, f"qat{bits}_accuracy": acc})
+    done = [(float(e), tuple(ts)) for e, ts in meta.get(f"qat{bits}_refine_stages", [])]
+    if done != stages[:len(done)]:
+        raise SystemExit(f"{arch} {bits}-bit: refine stages done {done} are not a prefix of the recipe's {stages}; "
+                         "rerun --stage qat")
+    for i in range(len(done), len(stages)):
+        epochs, schedule = stages[i]
+        model, _ = load_model(reference_checkpoint(arch, bits))
+        started = time.perf_counter()
+        tuned = qat(model, train, bits=bits, timesteps=LEVELS, epochs=0, lr=recipe["qat_lr"],
+                    batch_size=recipe["batch_size"], augment=crop_flip, spike_epochs=epochs,
+                    spike_timesteps=schedule, seed=i + 1)
+        seconds = time.perf_counter() - started
+        save_model(reference_checkpoint(arch, bits), tuned, recipe["arch"], {**recipe["options"], "qcfs_levels": LEVELS})
+        acc = accuracy(tuned, test)
+        console.print(f"{arch} QAT {bits}-bit refine stage {i + 1} ({epochs} epoch, T={schedule}): "
+                      f"test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
+        meta = json.loads(_meta_path(arch).read_text())
+        _update_meta(arch, **{f"qat{bits}_spike_epochs": meta[f"qat{bits}_spike_epochs"] + epochs,
+                              f"qat{bits}_refine_stages": stages[:i + 1],
+                              f"qat{bits}_seconds": meta[f"qat{bits}_seconds"] + seconds, f"qat{bits}_accuracy": acc})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=list(RECIPES), required=True)
     parser.add_argument("--stage", choices=("pretrain", "qat", "refine", "all"), default="all",
-                        help="refine: only the recipe's extra T = 4/8 spike-domain tuning of a QAT checkpoint")
+                        help="refine: only the recipe's further spike-domain stages of a QAT checkpoint")
     parser.add_argument("--bits", type=int, nargs="+", default=[8, 4], help="QAT bit-widths (stage qat)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
