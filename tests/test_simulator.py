@@ -9,9 +9,11 @@ from spikeforge.errors import InvalidDataError, SimulationError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.network import IF, LIF, Conv2d, Flatten, Input, Linear, MaxPool2d, Network, ReLU
 from spikeforge.models import build_model
+from spikeforge.quantize import quantize
+from spikeforge.sim import simulator
 from spikeforge.sim.simulator import simulate
 
-from reference import naive_simulate
+from reference import naive_activity, naive_simulate
 
 
 def one_neuron(threshold=1.0, v_init=0.0, cls=IF, **kw):
@@ -25,6 +27,14 @@ def test_if_neuron_hand_computed():
     result = simulate(one_neuron(), np.array([[0.4]], np.float32), timesteps=5, checkpoints=[1, 2, 3, 4, 5])
     assert [float(result.outputs[t][0, 0]) * t for t in range(1, 6)] == pytest.approx([0, 0, 1, 1, 2])
     assert result.profile.layer("n").spikes == 2
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_simulate_under_no_grad_or_inference_mode(context):
+    # A fresh network is compiled (fan-outs are gradients) inside the caller's context.
+    with context():
+        result = simulate(one_neuron(), np.array([[0.4]], np.float32), timesteps=5)
+    assert result.profile.layer("n").spikes == 2 and result.profile.layer("out").synops == 2
 
 
 def test_spikes_are_binary_even_for_large_input():
@@ -172,3 +182,85 @@ def test_integer_mode_rejects_fractions():
         simulate(net, np.ones((1, 1), np.float32), timesteps=2, integer=True)
     with pytest.raises(InvalidDataError, match="integer mode needs integer inputs"):
         simulate(integer_net(), np.full((1, 2), 0.5, np.float32), timesteps=2, integer=True)
+
+
+def _assert_profile_equals(result, reference):
+    _, counts, synops, kinds = reference
+    for layer in result.profile.layers:
+        if layer.name in counts:
+            assert layer.spike_counts.dtype == np.float64 and layer.spike_counts.flags.c_contiguous
+            np.testing.assert_array_equal(layer.spike_counts, counts[layer.name], err_msg=layer.name)
+            assert layer.spikes == counts[layer.name].sum()
+        else:
+            assert layer.spike_counts is None and layer.spikes == 0
+        if synops.get(layer.name, 0.0) is not None:  # None: counted on a time average (read-out region)
+            assert layer.synops == synops.get(layer.name, 0.0), layer.name
+        assert layer.input_kind == kinds.get(layer.name), layer.name
+
+
+_COUNTER_NETS = [("digits-cnn", {}, "p99.9"), ("digits-cnn", {"pool": "max"}, "max"), ("lenet5", {"size": 16}, "max"),
+                 ("resnet18", {"width": 0.08, "size": 16}, "p99"), ("unet", {"size": 16, "base": 4, "depth": 2}, "max")]
+
+
+@pytest.fixture(scope="module")
+def counter_cases():
+    """(network, inputs, integer mode, naive reference) for float SNNs and their quantised versions."""
+    cases = []
+    for name, options, statistic in _COUNTER_NETS:
+        torch.manual_seed(0)
+        model, shape = build_model(name, **options)
+        x = np.random.default_rng(0).random((11, *shape), dtype=np.float32)
+        snn = convert(import_torch(model, shape), x, statistic=statistic)
+        q = quantize(snn)
+        xi = q.quantize_input(x)
+        cases += [(snn, x, False, naive_activity(snn, x, 5)),
+                  (q.network, xi, True, naive_activity(q.network, xi, 5, integer=True))]
+    return cases
+
+
+@pytest.mark.parametrize("exact_below", [None, 60, 20])
+@pytest.mark.parametrize("batch_size", [4, 11])
+def test_counters_equal_naive_reference_exactly(counter_cases, exact_below, batch_size, monkeypatch):
+    # Spike counts per neuron, synops per layer and input kinds, float and integer mode, bit for bit.
+    # A lowered exactness bound makes the simulator flush its per-batch accumulators early (60:
+    # every few batches) or count each batch in float64 (20 ≤ T·B): the same counts.
+    if exact_below is not None:
+        monkeypatch.setattr(simulator._Counters, "EXACT", {torch.float32: exact_below, torch.float64: exact_below})
+    for net, x, integer, reference in counter_cases:
+        result = simulate(net, x, timesteps=5, batch_size=batch_size, integer=integer)
+        _assert_profile_equals(result, reference)
+        plain = simulate(net, x, timesteps=5, batch_size=batch_size, integer=integer, counters=False)
+        np.testing.assert_array_equal(result.outputs[5], plain.outputs[5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), spikes=st.booleans(), mode=st.sampled_from(["temporal", "static", "readout"]),
+       layouts=st.lists(st.sampled_from(["contiguous", "channels_last", "strided"]), min_size=1, max_size=4),
+       exact_below=st.sampled_from([2**24, 100, 30]), inplace=st.booleans())
+def test_counter_accumulator_any_layout(seed, spikes, mode, layouts, exact_below, inplace):
+    # Batches in memory layouts that differ from batch to batch (and views that are not one block
+    # of memory) are all counted exactly: non-zero entries summed over time and batch.
+    rng = np.random.default_rng(seed)
+    counters = simulator._Counters(torch.float32)
+    counters.limit = exact_below
+    expected = np.zeros((3, 4, 5))
+    inplace = inplace and mode == "temporal"
+    with torch.inference_mode():
+        for layout in layouts:
+            lead = (2, int(rng.integers(1, 4))) if mode != "static" else (int(rng.integers(1, 4)),)
+            a = rng.random((*lead, 3, 4, 10 if layout == "strided" else 5)) < 0.3
+            a = a.astype(np.float32) if spikes else a * rng.integers(-3, 4, a.shape).astype(np.float32)
+            data = torch.from_numpy(a.copy())
+            if layout == "channels_last":
+                data = data.reshape(-1, 3, 4, 5).contiguous(memory_format=torch.channels_last).reshape(*lead, 3, 4, 5)
+                assert not data.is_contiguous()
+            elif layout == "strided":
+                data, a = data[..., ::2], a[..., ::2]
+            if mode == "temporal":
+                expected += (a != 0).sum((0, 1))
+            else:  # the same at each of the 6 steps: a static value, or a read-out's last checkpoint
+                expected += ((a[-1] if mode == "readout" else a) != 0).sum(0) * 6
+            counters.count("k", simulator._Value(data, mode, spikes), 6, inplace=inplace)
+            # Left as it was or, if allowed, mapped to its non-zero pattern in place.
+            assert np.array_equal(data.numpy(), a) or (inplace and np.array_equal(data.numpy(), a != 0))
+    np.testing.assert_array_equal(counters.counts("k"), expected)

@@ -99,17 +99,19 @@ def unit_fanout(node: ir.Node, net: ir.Network) -> torch.Tensor | None:
     if isinstance(node, ir.SparseLinear):
         counts = np.bincount(node.pre, minlength=int(np.prod(in_shape)))
         return torch.as_tensor(counts, dtype=torch.float64).reshape(in_shape)
-    x = torch.ones(1, *in_shape, dtype=torch.float64, requires_grad=True)
-    if isinstance(node, ir.Linear):
-        y = F.linear(x, torch.ones(node.weight.shape, dtype=torch.float64))
-    elif isinstance(node, ir.Conv2d):
-        y = F.conv2d(x, torch.ones(node.weight.shape, dtype=torch.float64), None, node.stride, node.padding,
-                     node.dilation, node.groups)
-    elif isinstance(node, ir.ConvTranspose2d):
-        y = F.conv_transpose2d(x, torch.ones(node.weight.shape, dtype=torch.float64), None, node.stride,
-                               node.padding, node.output_padding, node.groups, node.dilation)
-    else:  # AvgPool2d: each output reads kernel-many inputs with weight 1/k; count synapses, not weights
-        k = node.kernel[0] * node.kernel[1]
-        y = F.avg_pool2d(x, node.kernel, node.stride, node.padding) * k
-    (grad,) = torch.autograd.grad(y.sum(), x)
-    return grad[0].detach()
+    # A gradient, also when called under torch.no_grad() or torch.inference_mode().
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.ones(1, *in_shape, dtype=torch.float64, requires_grad=True)
+        if isinstance(node, ir.Linear):
+            y = F.linear(x, torch.ones(node.weight.shape, dtype=torch.float64))
+        elif isinstance(node, ir.Conv2d):
+            y = F.conv2d(x, torch.ones(node.weight.shape, dtype=torch.float64), None, node.stride, node.padding,
+                         node.dilation, node.groups)
+        elif isinstance(node, ir.ConvTranspose2d):
+            y = F.conv_transpose2d(x, torch.ones(node.weight.shape, dtype=torch.float64), None, node.stride,
+                                   node.padding, node.output_padding, node.groups, node.dilation)
+        else:  # AvgPool2d: each output reads kernel-many inputs with weight 1/k; count synapses, not weights
+            k = node.kernel[0] * node.kernel[1]
+            y = F.avg_pool2d(x, node.kernel, node.stride, node.padding) * k
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        return grad[0].detach()
