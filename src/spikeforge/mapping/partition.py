@@ -11,7 +11,9 @@ Strategies (registry :data:`PARTITIONERS`, selected by name in :func:`partition`
     Structure-aware: each layer is cut into (channel block × spatial block) tiles, the tile shape
     chosen to need the fewest crossbars; exact input rows and synapses come from the separable
     receptive field (:mod:`spikeforge.mapping.connectivity`), never from synapse lists. Small
-    tiles of different layers are then packed into shared crossbars.
+    tiles of different layers are then packed into shared crossbars without closing a cycle
+    between crossbars; on small networks a layer takes another shape of its shortlist when the
+    network then packs into fewer crossbars.
 ``hypergraph``
     Minimises the connectivity objective :math:`\sum_n r_n (\lambda_n - 1)` (a spike goes once
     to each of the :math:`\lambda_n` clusters that need it; :math:`r_n` = profiled rate). Small
@@ -48,6 +50,7 @@ __all__ = ["partition", "PARTITIONERS", "unroll_chain", "chain_sum", "crossbar_l
 DEFAULT_PARTITIONER = "hypergraph"
 FAN_IN_MODES = ("split", "unroll", None)
 NEURON_LEVEL_LIMIT = 20_000_000  # synapses materialised by neuron-level strategies
+PLAN_SEARCH_WORK = 10_000  # tiles × alternative shapes: one round of the tile-shape search
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,11 +250,13 @@ def _chunk(costs_rows: np.ndarray, costs_mem: np.ndarray, rows: int, mem: int) -
     return out
 
 
-def _plan_layer(ctx: _Ctx, li: int, objective: str) -> _TilePlan:
-    """Tile shape of layer ``li`` needing the fewest crossbars (within 3 % for ``connectivity``), cheapest cost.
+def _plan_layer(ctx: _Ctx, li: int, objective: str) -> list[_TilePlan]:
+    """Tile shapes of layer ``li`` needing the fewest crossbars (within 3 % for ``connectivity``), cheapest first.
 
     Per-axis statistics are computed once per (afferent, axis, block size) and the shapes are
-    visited in increasing tile count, stopping once no shape can reach the shortlist.
+    visited in increasing tile count, stopping once no shape can reach the shortlist. The whole
+    shortlist is returned: which shape packs best with the other layers is decided by
+    :func:`_tiles_partition`.
     """
     C, H, W = ctx.shapes[li]
     affs = ctx.aff[li]
@@ -321,24 +326,23 @@ def _plan_layer(ctx: _Ctx, li: int, objective: str) -> _TilePlan:
             f"layer {name}: no tile fits a crossbar of {lim.rows} rows × {lim.columns} columns and "
             f"{lim.memory_bits} bits (largest fan-in {int(fan.max())}, fan_in={ctx.fan_in!r})")
     shortlist = sorted(o for o in options if o[1] <= least * slack)
-    best: _TilePlan | None = None
+    plans = []
     for _, n_cl, cc, bh, bw, single in shortlist:
         cost = _plan_cost(ctx, li, cc, bh, bw, len(single) if single else 1, objective, stat)
-        if best is None or (cost, n_cl) < (best.cost, best.clusters):
-            bounds = single or [(0, 0)]
-            chunks = []
-            for s, e in bounds:
-                per_aff, off = [], 0
-                for ai in range(len(affs)):
-                    u = used[ai]
-                    lo, hi = max(s, off), min(e, off + len(u))
-                    per_aff.append(u[lo - off:hi - off] if hi > lo else u[:0])
-                    off += len(u)
-                chunks.append(per_aff)
-            if not single:
-                chunks = [[used[ai] for ai in range(len(affs))]]
-            best = _TilePlan(li, cc, bh, bw, chunks, n_cl, cost)
-    return best
+        chunks = []
+        for s, e in single or []:
+            per_aff, off = [], 0
+            for ai in range(len(affs)):
+                u = used[ai]
+                lo, hi = max(s, off), min(e, off + len(u))
+                per_aff.append(u[lo - off:hi - off] if hi > lo else u[:0])
+                off += len(u)
+            chunks.append(per_aff)
+        if not single:
+            chunks = [[used[ai] for ai in range(len(affs))]]
+        plans.append(_TilePlan(li, cc, bh, bw, chunks, n_cl, cost))
+    plans.sort(key=lambda t: (t.cost, t.clusters))  # stable: ties keep the visiting order
+    return plans
 
 
 def _plan_cost(ctx: _Ctx, li: int, cc: int, bh: int, bw: int, parts: int, objective: str, stat) -> float:
@@ -514,49 +518,90 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
                          shape=(n, n))
 
 
-def _pack(ctx: _Ctx, built: _Built, traffic: sp.csr_matrix) -> np.ndarray:
-    """Pack small tiles of different layers into shared crossbars; returns piece → cluster."""
+def _pack(ctx: _Ctx, built: _Built, links: sp.csr_matrix) -> np.ndarray:
+    """Pack small tiles of different layers into shared crossbars, never closing a cycle; returns piece → cluster.
+
+    The cluster graph must stay acyclic (see :func:`_split_cycles`), and splitting a packed
+    crossbar afterwards costs more crossbars than packing around the cycle. Pieces are taken
+    largest first and put in the first crossbar that fits among those of their neighbours and the
+    32 latest, provided the join closes no cycle in the graph of ``links`` (spikes and partial
+    sums) between crossbars and the pieces not yet packed. That graph is kept in a topological
+    order (initially layer order, a split tile's parts before its root): a piece whose other
+    neighbours all sit on the right side of the crossbar joins at once; otherwise a search
+    bounded by the order looks for a path between the two, and a join without one reorders the
+    nodes between them as in Pearce and Kelly's dynamic topological sort (JEA 2006).
+    """
     n = len(built.rows)
     lim = ctx.lim
     cols = np.array([(b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) for b in built.piece_box])
     rows = np.array(built.rows)
     mem = np.array(built.syn) * lim.weight_bits
     srcs = [frozenset(a.source for a in ctx.aff[li]) for li in range(len(ctx.layers))]
-    small = np.arange(n)
-    assign = np.arange(n)
-    if n < 2:
-        return assign
+    layer, part = np.asarray(built.piece_layer), np.asarray(built.piece_part)
+    succ, pred = links.tocsr(), links.T.tocsr()
+    sym = (links + links.T).tocsr()
+    pos = np.empty(n, np.int64)  # topological position of each node, a node named by its first piece
+    pos[np.lexsort((part, part == 0, layer))] = np.arange(n)
+    node = np.arange(n)  # piece → node
+    members = [[i] for i in range(n)]
+
+    def adjacent(g, adj):
+        return {int(node[j]) for m in members[g] for j in adj.indices[adj.indptr[m]:adj.indptr[m + 1]]} - {g}
+
+    def reach(start, avoid, adj, inside):
+        """Nodes reachable from ``start`` over ``adj`` inside the window; None if ``avoid`` is, but not directly."""
+        seen, stack = {start}, [start]
+        while stack:
+            g = stack.pop()
+            for h in adjacent(g, adj):
+                if h == avoid:
+                    if g != start:
+                        return None
+                elif h not in seen and inside(pos[h]):
+                    seen.add(h)
+                    stack.append(h)
+        return seen
+
+    def join(i, b):
+        """Merge piece ``i`` into node ``b`` if that closes no cycle; True when merged."""
+        others_in, others_out = adjacent(i, pred) - {b}, adjacent(i, succ) - {b}
+        if max((pos[g] for g in others_in), default=-1) < pos[b] < min((pos[g] for g in others_out), default=n):
+            members[b].append(i)
+            node[i] = b
+            return True
+        lo, hi = (i, b) if pos[i] < pos[b] else (b, i)
+        ahead = reach(lo, hi, succ, lambda p: p < pos[hi])
+        if ahead is None:
+            return False
+        behind = reach(hi, lo, pred, lambda p: p > pos[lo])
+        slots = sorted(pos[g] for g in ahead | behind)
+        chain = sorted(behind - {hi}, key=lambda g: pos[g]) + [b] + sorted(ahead - {lo}, key=lambda g: pos[g])
+        pos[chain] = slots[:len(chain)]
+        members[b].append(i)
+        node[i] = b
+        return True
+
     bins: list[dict] = []
-    order = small[np.argsort(-cols[small], kind="stable")]
-    sym = (traffic + traffic.T).tocsr()
-    where: dict[int, int] = {}
-    for i in order:
-        li = built.piece_layer[i]
-        cand = []
-        nb = sym.indices[sym.indptr[i]:sym.indptr[i + 1]]
-        cand = [where[j] for j in nb if j in where]
-        cand += range(max(0, len(bins) - 32), len(bins))
-        placed = False
-        for bi in dict.fromkeys(cand):
+    where = np.full(n, -1)
+    for i in np.argsort(-cols, kind="stable"):
+        li = layer[i]
+        nb = where[sym.indices[sym.indptr[i]:sym.indptr[i + 1]]]
+        for bi in dict.fromkeys([*nb[nb >= 0], *range(max(0, len(bins) - 32), len(bins))]):
             bn = bins[bi]
             if (bn["cols"] + cols[i] <= lim.columns and bn["rows"] + rows[i] <= lim.rows
                     and bn["mem"] + mem[i] <= lim.memory_bits and li not in bn["layers"]
-                    and not (bn["srcs"] & srcs[li])):
+                    and not (bn["srcs"] & srcs[li]) and join(i, bn["node"])):
                 bn["cols"] += cols[i]; bn["rows"] += rows[i]; bn["mem"] += mem[i]
-                bn["layers"].add(li); bn["srcs"] |= srcs[li]; bn["members"].append(i)
+                bn["layers"].add(li); bn["srcs"] |= srcs[li]
                 where[i] = bi
-                placed = True
                 break
-        if not placed:
+        else:
             where[i] = len(bins)
             bins.append({"cols": cols[i], "rows": rows[i], "mem": mem[i], "layers": {li}, "srcs": set(srcs[li]),
-                         "members": [i]})
-    for bn in bins:
-        head = bn["members"][0]
-        for m in bn["members"]:
-            assign[m] = head
-    _, relabel = np.unique(assign, return_inverse=True)
-    return relabel
+                         "node": i})
+    # clusters numbered by their first piece, so in layer order (placers such as ``fill`` follow it)
+    first = np.array([bn["node"] for bn in bins], np.int64)
+    return np.unique(first[where], return_inverse=True)[1].ravel()
 
 
 def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph: sp.spmatrix) -> np.ndarray | None:
@@ -597,15 +642,45 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
     return np.unique(key, axis=0, return_inverse=True)[1].ravel()
 
 
-def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
-    plans = [_plan_layer(ctx, li, objective) for li in range(len(ctx.layers))]
+def _packed_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Tiles of ``plans`` packed into crossbars: (tiles, piece traffic, piece partial sums, piece → cluster)."""
     built, partial_edges, _ = _build_tiles(ctx, plans)
     n = len(built.rows)
     traffic = _tile_traffic(ctx, built, n)
     pe = np.array(partial_edges, dtype=np.float64).reshape(-1, 3)
     partial = sp.csr_matrix((pe[:, 2], (pe[:, 0].astype(int), pe[:, 1].astype(int))), shape=(n, n))
-    assign = _pack(ctx, built, traffic)
-    while True:
+    return built, traffic, partial, _pack(ctx, built, (traffic + partial).tocsr())
+
+
+def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
+    """Tile every layer, pack the tiles, and re-plan layers whose other shortlisted shapes pack into fewer crossbars.
+
+    Each layer's cheapest shape is the start. Shapes of equal crossbar count pack very differently
+    with the other layers: on LeNet-5 on ``loihi`` the cheapest second-layer shape is six
+    full-width partial-sum parts that leave no room (12 crossbars in all), while six spatial tiles
+    of 192 neurons fit beside first-layer tiles (10). So each layer in turn takes the shortlisted
+    shape that packs the whole network into the fewest crossbars, until no change helps. Every
+    trial re-packs the network, so the search runs only when one round costs at most
+    :data:`PLAN_SEARCH_WORK` (tiles × alternative shapes): small networks, where one crossbar is
+    a large share.
+    """
+    options = [_plan_layer(ctx, li, objective) for li in range(len(ctx.layers))]
+    plans = [o[0] for o in options]
+    built, traffic, partial, assign = _packed_tiles(ctx, plans)
+    if len(built.rows) * sum(len(o) - 1 for o in options) <= PLAN_SEARCH_WORK:
+        improved = True
+        while improved:
+            improved = False
+            for li, alts in enumerate(options):
+                for alt in alts:
+                    if alt is plans[li]:
+                        continue
+                    trial = _packed_tiles(ctx, plans[:li] + [alt] + plans[li + 1:])
+                    if trial[3].max() < assign.max():  # fewer crossbars
+                        built, traffic, partial, assign = trial
+                        plans[li], improved = alt, True
+    n = len(built.rows)
+    while True:  # the packer closes no cycle; splitting stays as the safety net
         k = int(assign.max()) + 1
         agg = sp.csr_matrix((np.ones(n), (np.arange(n), assign)), shape=(n, k))
         traffic_k = (agg.T @ traffic @ agg).tocsr()
