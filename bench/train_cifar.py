@@ -59,7 +59,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches) each
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
                   batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
-                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)))),
+                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)))),
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=4, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4),
 }

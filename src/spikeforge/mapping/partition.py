@@ -383,7 +383,7 @@ def _box_sums(r: np.ndarray, cc: int, bh: int, bw: int) -> np.ndarray:
     return pad.reshape(-(-C // cc), cc, -(-H // bh), bh, -(-W // bw), bw).sum(axis=(1, 3, 5))
 
 
-def _build_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, list, list]:
+def _build_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, list]:
     b = _Built([], [], [], [], [], [], {})
     partial_edges: list[tuple[int, int, float]] = []
     for plan in plans:
@@ -447,7 +447,7 @@ def _build_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, list, list]
                             rate = float(spikes[cb, hb, wb])
                             partial_edges += [(u, v, rate) for u, v in zip(chain[:-1], chain[1:])]
         b.grids[li] = (cid, plan)
-    return b, partial_edges, []
+    return b, partial_edges
 
 
 def _pairs(A: sp.csr_matrix, G: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -644,7 +644,7 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
 
 def _packed_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
     """Tiles of ``plans`` packed into crossbars: (tiles, piece traffic, piece partial sums, piece → cluster)."""
-    built, partial_edges, _ = _build_tiles(ctx, plans)
+    built, partial_edges = _build_tiles(ctx, plans)
     n = len(built.rows)
     traffic = _tile_traffic(ctx, built, n)
     pe = np.array(partial_edges, dtype=np.float64).reshape(-1, 3)
