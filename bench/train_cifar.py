@@ -1,6 +1,6 @@
 """Reference CIFAR-10 models for the precision benchmark: VGG-11 and ResNet-18 (width multiplier).
 
-Two stages per architecture, each cached as a model file in ``bench/checkpoints``:
+Three stages per architecture, each cached as a model file in ``bench/checkpoints``:
 
 1. ``pretrain``: QCFS (L = ``LEVELS``) training from scratch with random crop + flip
    augmentation (AdamW, one-cycle schedule) → ``cifar10_<arch>_w<width>_fp.pt``, the
@@ -10,6 +10,9 @@ Two stages per architecture, each cached as a model file in ``bench/checkpoints`
    per-channel weights with a straight-through estimator, then a short spike-domain
    fine-tuning at T = ``LEVELS`` (binary spikes, surrogate gradients). The QAT learning rate is
    small on purpose: 1e-3 for 0.15 epoch of spike-domain tuning cost a VGG 5 points.
+3. ``refine`` (run after ``qat``, or alone): the recipe's further spike-domain stages of the
+   8-bit checkpoint, ``(epochs, T of its batches)`` each; the model's JSON records the stages
+   applied, so a rerun applies only the new ones.
 
 Training seconds, epochs and accuracies go to ``cifar10_<arch>_w<width>.json`` beside them.
 Other benchmarks load the reference checkpoint through :func:`reference_checkpoint`::
@@ -21,6 +24,7 @@ Run (1 torch thread: the machine is shared)::
 
     python bench/train_cifar.py --arch vgg11 --stage pretrain
     python bench/train_cifar.py --arch vgg11 --stage qat
+    python bench/train_cifar.py --arch vgg11 --stage refine --bits 8
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
                   batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
                   refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)))),
-    "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=4, lr=3e-3,
+    "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=12, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4),
 }
 
@@ -126,7 +130,8 @@ def finetune(arch: str, bits: int, train: Dataset, test: Dataset, console: Conso
     acc = accuracy(tuned, test)
     console.print(f"{arch} QAT {bits}-bit: test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
     _update_meta(arch, **{f"qat{bits}_epochs": recipe["qat_epochs"], f"qat{bits}_spike_epochs": recipe["spike_epochs"],
-                          f"qat{bits}_lr": recipe["qat_lr"], f"qat{bits}_seconds": seconds, f"qat{bits}_accuracy": acc})
+                          f"qat{bits}_lr": recipe["qat_lr"], f"qat{bits}_seconds": seconds, f"qat{bits}_accuracy": acc,
+                          f"qat{bits}_refine_stages": []})  # a fresh QAT model has had none
     if recipe.get("refine") and bits == 8:
         refine(arch, bits, train, test, console)
 
