@@ -212,6 +212,8 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
 
     The figures are cached next to the checkpoint (``*.results.json``), so that the two families can
     be evaluated by separate runs (e.g. one family while the other trains); ``--reeval`` ignores them.
+    A cached file that lacks the spec's spike-domain tuning row keeps its other rows and gets that one
+    (replacing a row of an earlier tuning recipe).
     """
     levels = spec["levels"] if kind == "qcfs" else None
     epochs = 8 if args.quick else spec.get("qcfs_epochs", spec["epochs"]) if levels else spec["epochs"]
@@ -235,7 +237,8 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
     console.print(f"  {name} {kind} ANN: {100 * ann_acc:.2f}% (trained in {seconds:.0f} s)")
     calib = train.x[np.random.default_rng(0).permutation(len(train))[:spec["calib"]]]
     reuse = figures is not None and not (args.retrain or args.reeval)
-    methods: dict[str, dict] = figures["methods"] if reuse else {}
+    methods: dict[str, dict] = {label: m for label, m in figures["methods"].items()
+                                if "spike-domain tuning" not in label} if reuse else {}
 
     def add(label: str, snn, timesteps: int, judged: tuple[int, ...], note: str) -> None:
         started = time.perf_counter()
