@@ -11,7 +11,7 @@ Three stages per architecture, each cached as a model file in ``bench/checkpoint
    fine-tuning at T = ``LEVELS`` (binary spikes, surrogate gradients). The QAT learning rate is
    small on purpose: 1e-3 for 0.15 epoch of spike-domain tuning cost a VGG 5 points.
 3. ``refine`` (run after ``qat``, or alone): the recipe's further spike-domain stages of the
-   8-bit checkpoint, ``(epochs, T of its batches)`` each; the model's JSON records the stages
+   8-bit checkpoint, ``(epochs, T of its batches[, learning rate])`` each; the model's JSON records the stages
    applied, so a rerun applies only the new ones.
 
 Training seconds, epochs and accuracies go to ``cifar10_<arch>_w<width>.json`` beside them.
@@ -60,12 +60,14 @@ CHECKPOINTS = ROOT / "bench" / "checkpoints"
 
 # Per architecture: model-file architecture name and options, pretraining and QAT recipe.
 RECIPES: dict[str, dict[str, Any]] = {
-    # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches) each
+    # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches[, lr]) each
+    # (lr defaults to qat_lr)
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
                   batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
-                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)))),
+                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)), (1.0, (LEVELS,), 3e-4))),
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=12, lr=3e-3,
-                     batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4),
+                     batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
+                     refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)))),
 }
 
 
@@ -140,23 +142,26 @@ def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console
     """The recipe's further spike-domain stages of the QAT checkpoint that it has not had yet (the
     model's JSON records the stages done); stage i uses seed i + 1 and its own cosine schedule."""
     recipe = RECIPES[arch]
-    stages = [(float(e), tuple(ts)) for e, ts in recipe.get("refine", ())]
+    def stage(epochs: float, schedule: list[int], lr: float = recipe["qat_lr"]) -> tuple[float, tuple[int, ...], float]:
+        return float(epochs), tuple(schedule), float(lr)
+
+    stages = [stage(*s) for s in recipe.get("refine", ())]
     meta = json.loads(_meta_path(arch).read_text())
-    done = [(float(e), tuple(ts)) for e, ts in meta.get(f"qat{bits}_refine_stages", [])]
+    done = [stage(*s) for s in meta.get(f"qat{bits}_refine_stages", [])]
     if done != stages[:len(done)]:
         raise SystemExit(f"{arch} {bits}-bit: refine stages done {done} are not a prefix of the recipe's {stages}; "
                          "rerun --stage qat")
     for i in range(len(done), len(stages)):
-        epochs, schedule = stages[i]
+        epochs, schedule, lr = stages[i]
         model, _ = load_model(reference_checkpoint(arch, bits))
         started = time.perf_counter()
-        tuned = qat(model, train, bits=bits, timesteps=LEVELS, epochs=0, lr=recipe["qat_lr"],
+        tuned = qat(model, train, bits=bits, timesteps=LEVELS, epochs=0, lr=lr,
                     batch_size=recipe["batch_size"], augment=crop_flip, spike_epochs=epochs,
                     spike_timesteps=schedule, seed=i + 1)
         seconds = time.perf_counter() - started
         save_model(reference_checkpoint(arch, bits), tuned, recipe["arch"], {**recipe["options"], "qcfs_levels": LEVELS})
         acc = accuracy(tuned, test)
-        console.print(f"{arch} QAT {bits}-bit refine stage {i + 1} ({epochs} epoch, T={schedule}): "
+        console.print(f"{arch} QAT {bits}-bit refine stage {i + 1} ({epochs} epoch, T={schedule}, lr {lr:g}): "
                       f"test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
         meta = json.loads(_meta_path(arch).read_text())
         _update_meta(arch, **{f"qat{bits}_spike_epochs": meta[f"qat{bits}_spike_epochs"] + epochs,

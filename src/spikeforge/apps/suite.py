@@ -227,40 +227,40 @@ def _mnist(root: Path, config: SuiteConfig, flat: bool = False) -> tuple[Dataset
     return train, test
 
 
-def mnist_mlp(root: Path, cache: Path | None, config: SuiteConfig, progress: Progress | None = None) -> AppResult:
-    """MLP 784-…-10 trained on the 5k MNIST training images, tested on the 10k test images."""
+def _mnist_classifier(name: str, arch: str, options: dict[str, Any], epochs: int, stem: str, partitioner: str,
+                      described: str, root: Path, cache: Path | None, config: SuiteConfig,
+                      progress: Progress | None, flat: bool = False) -> AppResult:
+    """``arch`` trained for ``epochs`` on the MNIST training images (checkpoint name starting ``stem``),
+    converted and tested on the MNIST test images."""
     from spikeforge.models import build_model
 
-    train, test = _mnist(root, config, flat=True)
-    options = {"hidden": tuple(config.mlp_hidden)}
+    train, test = _mnist(root, config, flat)
     torch.manual_seed(config.seed)
-    model, shape = build_model("mlp", **options)
-    widths = "-".join(map(str, config.mlp_hidden))
-    path = _checkpoint(cache, f"mnist_mlp_h{widths}_e{config.mlp_epochs}_n{len(train)}_s{config.seed}")
-    model = _trained(model, "mlp", options, train, path, config.mlp_epochs, config.seed,
-                        _task(progress, "mnist-mlp: train", config.mlp_epochs))
-    snn, prof, ann_acc, acc = _classifier("mnist-mlp", model, shape, train.x[:config.calib_samples], test,
+    model, shape = build_model(arch, **options)
+    path = _checkpoint(cache, f"{stem}_n{len(train)}_s{config.seed}")
+    model = _trained(model, arch, options, train, path, epochs, config.seed,
+                     _task(progress, f"{name}: train", epochs))
+    snn, prof, ann_acc, acc = _classifier(name, model, shape, train.x[:config.calib_samples], test,
                                           config.timesteps, progress)
-    return AppResult("mnist-mlp", snn, prof, config.timesteps, "greedy", _acc(acc, ann_acc),
-                     f"MLP 784-{widths}-10, {config.mlp_epochs} epochs on {len(train):,} images",
+    return AppResult(name, snn, prof, config.timesteps, partitioner, _acc(acc, ann_acc),
+                     f"{described} on {len(train):,} images",
                      f"MNIST test, {len(test):,} images", {"ann_accuracy": ann_acc, "snn_accuracy": acc})
+
+
+def mnist_mlp(root: Path, cache: Path | None, config: SuiteConfig, progress: Progress | None = None) -> AppResult:
+    """MLP 784-…-10 trained on the 5k MNIST training images, tested on the 10k test images."""
+    widths = "-".join(map(str, config.mlp_hidden))
+    return _mnist_classifier("mnist-mlp", "mlp", {"hidden": tuple(config.mlp_hidden)}, config.mlp_epochs,
+                             f"mnist_mlp_h{widths}_e{config.mlp_epochs}", "greedy",
+                             f"MLP 784-{widths}-10, {config.mlp_epochs} epochs", root, cache, config, progress,
+                             flat=True)
 
 
 def mnist_lenet(root: Path, cache: Path | None, config: SuiteConfig, progress: Progress | None = None) -> AppResult:
     """LeNet-5 trained on the 5k MNIST training images, tested on the 10k test images."""
-    from spikeforge.models import build_model
-
-    train, test = _mnist(root, config)
-    torch.manual_seed(config.seed)
-    model, shape = build_model("lenet5")
-    path = _checkpoint(cache, f"mnist_lenet5_e{config.lenet_epochs}_n{len(train)}_s{config.seed}")
-    model = _trained(model, "lenet5", {}, train, path, config.lenet_epochs, config.seed,
-                        _task(progress, "mnist-lenet5: train", config.lenet_epochs))
-    snn, prof, ann_acc, acc = _classifier("mnist-lenet5", model, shape, train.x[:config.calib_samples], test,
-                                          config.timesteps, progress)
-    return AppResult("mnist-lenet5", snn, prof, config.timesteps, "hypergraph", _acc(acc, ann_acc),
-                     f"LeNet-5, {config.lenet_epochs} epochs on {len(train):,} images",
-                     f"MNIST test, {len(test):,} images", {"ann_accuracy": ann_acc, "snn_accuracy": acc})
+    return _mnist_classifier("mnist-lenet5", "lenet5", {}, config.lenet_epochs,
+                             f"mnist_lenet5_e{config.lenet_epochs}", "hypergraph",
+                             f"LeNet-5, {config.lenet_epochs} epochs", root, cache, config, progress)
 
 
 def cifar_cnn(root: Path, cache: Path | None, config: SuiteConfig, progress: Progress | None = None) -> AppResult:

@@ -33,13 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from spikeforge.errors import InvalidDataError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.quantize.core import QuantizedNetwork, check_bits, require_snn
 from spikeforge.sim.ops import compile_layer
-from spikeforge.sim.simulator import check_integer
+from spikeforge.sim.simulator import check_integer, gated_maxpool
 
 __all__ = ["IntegerResult", "LayerTrace", "SpikeTrace", "record_trace", "simulate_integer"]
 
@@ -257,7 +256,7 @@ class _Run:
             else:
                 data = [v.data.unsqueeze(0).expand(T, *v.data.shape) if v.static else v.data for v in ins]
                 if isinstance(node, ir.MaxPool2d) and ins[0].spikes:
-                    out = _gated_maxpool(node, data[0])
+                    out = gated_maxpool(node, data[0])
                 else:
                     flat = [d.reshape(T * d.shape[1], *d.shape[2:]) for d in data]
                     out = self.kernels[node.name](*flat)
@@ -275,16 +274,6 @@ class _Run:
                     acc = acc + (v.data if v.static else v.data[t]).to(torch.float64)
                     acc = self._saturate(name, acc)
             self.outputs[name].append(acc.numpy())
-
-
-def _gated_maxpool(node: ir.MaxPool2d, spikes: torch.Tensor) -> torch.Tensor:
-    """Pass the spikes of the window's neuron with the most spikes so far (as the simulator)."""
-    T, B = spikes.shape[:2]
-    flat = spikes.reshape(T * B, *spikes.shape[2:])
-    counts = spikes.cumsum(0).reshape_as(flat)
-    _, idx = F.max_pool2d(counts, node.kernel, node.stride, node.padding, return_indices=True)
-    picked = flat.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape)
-    return picked.reshape(T, B, *picked.shape[1:])
 
 
 def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, integer: bool | None):

@@ -277,7 +277,7 @@ def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: 
     return out
 
 
-def _gated_maxpool(node: ir.MaxPool2d, spikes: torch.Tensor) -> torch.Tensor:
+def gated_maxpool(node: ir.MaxPool2d, spikes: torch.Tensor) -> torch.Tensor:
     """Max pooling of spike trains: pass the spikes of the window's neuron with most spikes so far.
 
     A plain max of binary spikes (an OR) overestimates the maximum rate; gating by the
@@ -452,7 +452,7 @@ def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch
                    _Value(v.data.unsqueeze(0).expand(timesteps, *v.data.shape), "temporal", v.spikes)
                    for v in ins]
             if isinstance(node, ir.MaxPool2d) and ins[0].spikes:
-                out = _gated_maxpool(node, ins[0].data)
+                out = gated_maxpool(node, ins[0].data)
             else:
                 out = _apply(kernel, ins)
             keeps_spikes = isinstance(node, (ir.MaxPool2d, ir.Upsample, ir.Flatten, ir.Concat)) and \
