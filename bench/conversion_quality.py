@@ -58,11 +58,11 @@ SPECS = {
                    calib=512, levels=4, sim_batch=500, seeds=5),
     "mnist": dict(arch="lenet5", options={}, epochs=40, lr=3e-3, batch_size=64, augment=False,
                   calib=1000, levels=4, sim_batch=500),
-    # spike_tune: spike-domain fine-tuning stages (epochs each, a fresh cosine schedule and seed per
-    # stage) of the QCFS ANN at T = levels; one stage costs about 10 ANN epochs.
+    # spike_tune: spike-domain fine-tuning stages ((epochs, learning rate) each, a fresh cosine schedule
+    # and seed per stage) of the QCFS ANN at T = levels; one epoch costs about 10 ANN epochs.
     "cifar10": dict(arch="vgg", options={"config": "small", "width": 0.25, "batch_norm": True}, epochs=7,
                     lr=3e-3, batch_size=128, augment=True, calib=1000, levels=4, sim_batch=250, qcfs_epochs=15,
-                    spike_tune=dict(stages=(1.0, 1.0, 1.0), lr=1e-4, bits=8)),
+                    spike_tune=dict(stages=((1.0, 1e-4), (1.0, 1e-4), (1.0, 1e-4), (1.0, 3e-4)), bits=8)),
 }
 
 
@@ -166,22 +166,23 @@ def spike_tuned(name: str, spec: dict, model: torch.nn.Module, train: Dataset, c
     tune, levels = spec["spike_tune"], spec["levels"]
     base = checkpoint(name, spec, levels, spec.get("qcfs_epochs", spec["epochs"]))
     seconds = 0.0
-    for stage, epochs in enumerate(tune["stages"], start=1):
+    for stage, (epochs, lr) in enumerate(tune["stages"], start=1):
         path = base.with_name(f"{base.stem}_spike{levels}_b{tune['bits']}_st{stage}{base.suffix}")
         meta = path.with_suffix(".json")
         if path.is_file() and meta.is_file():
             model, _ = load_model(path)
             seconds += json.loads(meta.read_text())["train_seconds"]
             continue
-        console.print(f"  {name} spike-domain fine-tuning, stage {stage}: {epochs} epoch(s) at T={levels}")
+        console.print(f"  {name} spike-domain fine-tuning, stage {stage}: {epochs} epoch(s) at T={levels}, lr {lr:g}")
         started = time.perf_counter()
         model = qat(model, train, bits=tune["bits"], timesteps=levels, epochs=0, spike_epochs=epochs,
-                    lr=tune["lr"], batch_size=spec["batch_size"], augment=crop_flip if spec["augment"] else None,
+                    lr=lr, batch_size=spec["batch_size"], augment=crop_flip if spec["augment"] else None,
                     seed=stage - 1)
         stage_s = time.perf_counter() - started
         seconds += stage_s
         save_model(path, model, spec["arch"], dict(spec["options"]) | {"qcfs_levels": levels})
-        meta.write_text(json.dumps({"train_seconds": stage_s, "epochs": epochs, "stage": stage, **tune}))
+        meta.write_text(json.dumps({"train_seconds": stage_s, "epochs": epochs, "lr": lr, "stage": stage,
+                                    "bits": tune["bits"]}))
     return model, seconds
 
 
@@ -220,7 +221,7 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
     finetune = spec.get("qcfs_finetune") if levels else None
     cached = checkpoint(name, spec, levels, epochs, seed).with_suffix(f"{f'.ft{finetune}' if finetune else ''}.results.json")
     tune = spec.get("spike_tune") if levels and not args.quick else None
-    tuned_label = tune and f"QCFS L={levels} + spike-domain tuning @T{levels} ({sum(tune['stages']):g} ep)"
+    tuned_label = tune and f"QCFS L={levels} + spike-domain tuning @T{levels} ({sum(e for e, _ in tune['stages']):g} ep)"
     figures = json.loads(cached.read_text()) if cached.is_file() else None
     if figures and not (args.retrain or args.reeval or args.train_only) and \
             (not tune or tuned_label in figures["methods"]):
@@ -273,7 +274,7 @@ def family(name: str, spec: dict, kind: str, train: Dataset, test: Dataset, args
         tuned, tune_s = spike_tuned(name, spec, model, train, console)
         add(tuned_label, convert(import_torch(tuned, shape, name=name)), max(TIMESTEPS), tuple(TOL),
             f"QCFS ANN fine-tuned as the SNN (T={levels}, binary spikes, surrogate gradients, {tune['bits']}-bit "
-            f"weights; stages {list(tune['stages'])} epochs at lr {tune['lr']}, {tune_s:.0f} s), thresholds = "
+            f"weights; stages (epochs, lr) {[tuple(s) for s in tune['stages']]}, {tune_s:.0f} s), thresholds = "
             "its clips; Δ against the QCFS ANN it started from")
         methods[tuned_label]["train_seconds"] = tune_s
     figures = {"epochs": epochs, "qcfs_finetune_epochs": finetune, "train_seconds": seconds, "ann_accuracy": ann_acc, "calibration_images": len(calib),

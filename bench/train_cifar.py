@@ -64,10 +64,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     # (lr defaults to qat_lr)
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
                   batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
-                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)), (1.0, (LEVELS,), 3e-4))),
+                  refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)), (1.0, (LEVELS,), 3e-4),
+                          (1.0, (LEVELS,), 3e-4))),
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=12, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
-                     refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)))),
+                     refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)),
+                             (1.0, (LEVELS, 2 * LEVELS), 3e-4), (1.0, (LEVELS,), 3e-4))),
 }
 
 
