@@ -69,7 +69,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=12, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
                      refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)),
-                             (1.0, (LEVELS, 2 * LEVELS), 3e-4), (1.0, (LEVELS,), 3e-4))),
+                             (1.0, (LEVELS, 2 * LEVELS), 3e-4), (1.0, (LEVELS,), 3e-4), (1.0, (2 * LEVELS,), 3e-4))),
 }
 
 
