@@ -175,7 +175,8 @@ def spike_tuned(name: str, spec: dict, model: torch.nn.Module, train: Dataset, c
             model, _ = load_model(path)
             seconds += record["train_seconds"]
             continue
-        console.print(f"  {name} spike-domain fine-tuning, stage {stage}: {epochs} epoch(s) at T={levels}, lr {lr:g}")
+        console.print(f"  {name} spike-domain fine-tuning, stage {stage}: {epochs} epoch(s) at T={levels}, "
+                      f"lr {lr:g}")
         started = time.perf_counter()
         model = qat(model, train, bits=tune["bits"], timesteps=levels, epochs=0, spike_epochs=epochs,
                     lr=lr, batch_size=spec["batch_size"], augment=crop_flip if spec["augment"] else None,

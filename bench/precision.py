@@ -272,8 +272,8 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
     lines = ["# Precision (issue 5): reduced-precision SNN top-1 accuracy (%), integer simulation, binary spikes", "",
              "Target: the 8-bit QAT SNN within 0.5 point of the full-precision (fp32) ANN at T = 8 and 1.0 point at",
              "T = 4. Δ is SNN − fp32 ANN. QAT = `spikeforge.quantize.qat` (fake-quantised per-channel weights with a",
-             "straight-through estimator and QCFS L = 4, then spike-domain fine-tuning at T = 4, and for the CIFAR-10 8-bit models the",
-             "further spike-domain stages listed below); PTQ = the fp32 ANN",
+             "straight-through estimator and QCFS L = 4, then spike-domain fine-tuning at T = 4, and for the CIFAR-10",
+             "8-bit models the further spike-domain stages listed below); PTQ = the fp32 ANN",
              "quantised without QAT. SNNs: `convert` (thresholds = QCFS clips), `quantize` (per-channel weights, 8-bit",
              f"input, {THRESHOLD_BITS}-bit thresholds), integer simulation; T = 2…8 read out from one run and the T = 8",
              "predictions checked against `simulate_integer`. CIFAR-10 rows use 5,000 test images drawn at random (seed 0;",
@@ -290,7 +290,8 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
         stages = r.get("train_record", {}).get("qat8_refine_stages")
         if stages:
             qat_epochs += "; 8-bit spike-domain stages " + ", ".join(
-                f"{e} epoch at T={'/'.join(map(str, ts))}" + (f" lr {lr[0]:g}" if lr else "") for e, ts, *lr in stages)
+                f"{e} epoch at T={'/'.join(map(str, ts))}" + (f" lr {lr[0]:g}" if lr else "")
+                for e, ts, *lr in stages)
         checks = all(row.get("simulate_integer_agrees", True) for row in r["rows"].values())
         lines.append(f"- **{name}** ({r['data']}): {r['model']} {r['options']}{width}; QCFS from scratch "
                      f"{r['pretrain_epochs']} epochs, QAT epochs ({qat_epochs}); training {r['train_seconds'] / 60:.1f} "

@@ -33,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,16 +141,19 @@ def finetune(arch: str, bits: int, train: Dataset, test: Dataset, console: Conso
         refine(arch, bits, train, test, console)
 
 
+def _refine_stage(entry: Sequence[Any], default_lr: float) -> tuple[float, tuple[int, ...], float]:
+    """A refine stage ``(epochs, T of its batches[, lr])`` (from a recipe or a JSON record) in one form."""
+    epochs, schedule, *lr = entry
+    return float(epochs), tuple(schedule), float(lr[0] if lr else default_lr)
+
+
 def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console) -> None:
     """The recipe's further spike-domain stages of the QAT checkpoint that it has not had yet (the
     model's JSON records the stages done); stage i uses seed i + 1 and its own cosine schedule."""
     recipe = RECIPES[arch]
-    def stage(epochs: float, schedule: list[int], lr: float = recipe["qat_lr"]) -> tuple[float, tuple[int, ...], float]:
-        return float(epochs), tuple(schedule), float(lr)
-
-    stages = [stage(*s) for s in recipe.get("refine", ())]
+    stages = [_refine_stage(s, recipe["qat_lr"]) for s in recipe.get("refine", ())]
     meta = json.loads(_meta_path(arch).read_text())
-    done = [stage(*s) for s in meta.get(f"qat{bits}_refine_stages", [])]
+    done = [_refine_stage(s, recipe["qat_lr"]) for s in meta.get(f"qat{bits}_refine_stages", [])]
     if done != stages[:len(done)]:
         raise SystemExit(f"{arch} {bits}-bit: refine stages done {done} are not a prefix of the recipe's {stages}; "
                          "rerun --stage qat")

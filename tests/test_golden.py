@@ -45,16 +45,8 @@ def test_untrained_digits_cnn_pipeline_is_exact():
     check("digits_cnn_untrained", value, compare)
 
 
-@pytest.fixture
-def one_thread():
-    """Training results depend on the torch thread count (summation order), so pin it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_demo_results(tmp_path, one_thread):
+@pytest.mark.usefixtures("one_torch_thread")  # the demo trains: its figures depend on the thread count
+def test_demo_results(tmp_path):
     from rich.console import Console
 
     from spikeforge.demo import run_demo

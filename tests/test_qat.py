@@ -19,14 +19,7 @@ from spikeforge.quantize import qat, quantize, simulate_integer
 from spikeforge.quantize.qat import fake_quantize, quantized_modules
 from spikeforge.train import fit
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a loaded machine two OpenMP threads spin and train ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

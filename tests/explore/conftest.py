@@ -2,12 +2,8 @@
 second thread waiting for a core makes every op orders of magnitude slower."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _explore_on_one_thread(one_torch_thread):
+    """Every explore test module uses the shared ``one_torch_thread`` fixture."""
