@@ -18,8 +18,8 @@ Models: CIFAR-10 VGG-11 and ResNet-18 (width multipliers and checkpoints from
 
 Target: 8-bit SNN within 0.5 point of the full-precision ANN at T = 8 and 1.0 point at T = 4.
 
-    python bench/precision.py --limit 5000 --check 250   # the published run (CIFAR-10: 5,000 random test images)
-    python bench/precision.py                            # everything on the full test sets
+    python bench/precision.py                            # the published run: everything on the full test sets
+    python bench/precision.py --limit 5000 --check 250   # quicker: CIFAR-10 on 5,000 random test images
     python bench/precision.py --models digits            # one model
 
 Rows are cached in ``CACHE/precision_rows`` (keyed by the model's weights), so models can be
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, RESULTS, write_results  # noqa: E402
 from bench.conversion_quality import SPECS, load, trained  # noqa: E402
-from bench.train_cifar import LEVELS, RECIPES, WIDTHS, load_cifar, reference_checkpoint  # noqa: E402
+from bench.train_cifar import DISTILL_TEMPERATURE, LEVELS, RECIPES, WIDTHS, load_cifar, reference_checkpoint  # noqa: E402
 from spikeforge.convert.normalise import convert  # noqa: E402
 from spikeforge.datasets import Dataset  # noqa: E402
 from spikeforge.frontends.model_file import load_model, save_model  # noqa: E402
@@ -268,6 +268,26 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def rounding_cost(results: dict[str, Any]) -> str:
+    """Largest |float SNN − integer SNN| over T per model with float-SNN rows, as text."""
+    parts = []
+    for name, r in results.items():
+        gaps = [abs(row["snn_accuracy"][t] - r["rows"][label.removesuffix(", float SNN")]["snn_accuracy"][t])
+                for label, row in r.get("rows", {}).items() if label.endswith(", float SNN")
+                for t in row["snn_accuracy"]]
+        if gaps:
+            parts.append(f"{name}: integer rows within {100 * max(gaps):.1f} point of the float ones")
+    return "; ".join(parts) or "no float-SNN rows in this run"
+
+
+def command(figures: dict[str, Any]) -> str:
+    """The command line of the run that produced ``figures`` (limit and check as given)."""
+    options = [f"--limit {figures['limit']}"] if figures["limit"] else []
+    if figures.get("check", 1000) != 1000:
+        options.append(f"--check {figures['check']}")
+    return " ".join(["python bench/precision.py", *options])
+
+
 def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
     lines = ["# Precision (issue 5): reduced-precision SNN top-1 accuracy (%), integer simulation, binary spikes", "",
              "Target: the 8-bit QAT SNN within 0.5 point of the full-precision (fp32) ANN at T = 8 and 1.0 point at",
@@ -276,10 +296,12 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
              "8-bit models the further spike-domain stages listed below); PTQ = the fp32 ANN",
              "quantised without QAT. SNNs: `convert` (thresholds = QCFS clips), `quantize` (per-channel weights, 8-bit",
              f"input, {THRESHOLD_BITS}-bit thresholds), integer simulation; T = 2…8 read out from one run and the T = 8",
-             "predictions checked against `simulate_integer`. CIFAR-10 rows use 5,000 test images drawn at random (seed 0;",
-             "10k × every configuration did not fit the CPU budget of a machine shared by four engineers). Rows marked *float SNN* run the converted QAT network in",
+             f"predictions checked against `simulate_integer` on (up to) the first {figures.get('check', 1000):,} test images. "
+             + (f"CIFAR-10 rows use {figures['limit']:,} test images drawn at random (seed 0)." if figures["limit"]
+                else "Every row uses the whole test set (CIFAR-10: 10,000 images).")
+             + " Rows marked *float SNN* run the converted QAT network in",
              "float arithmetic (weights on their QAT grid; thresholds, biases and residual gains not rounded): they",
-             "bound what integer rounding costs (ResNet-18: within 0.1–1 point of its integer rows).", ""]
+             f"bound what integer rounding costs ({rounding_cost(results)}).", ""]
     for name, r in results.items():
         if "skipped" in r:
             lines.append(f"- {name}: skipped ({r['skipped']})")
@@ -290,8 +312,9 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
         stages = r.get("train_record", {}).get("qat8_refine_stages")
         if stages:
             qat_epochs += "; 8-bit spike-domain stages " + ", ".join(
-                f"{e} epoch at T={'/'.join(map(str, ts))}" + (f" lr {lr[0]:g}" if lr else "")
-                for e, ts, *lr in stages)
+                f"{e} epoch at T={'/'.join(map(str, ts))}" + (f" lr {rest[0]:g}" if rest else "")
+                + (f" distilled from the fp32 ANN (α {rest[1]:g}, τ {DISTILL_TEMPERATURE:g})" if len(rest) > 1 and rest[1] else "")
+                for e, ts, *rest in stages)
         checks = all(row.get("simulate_integer_agrees", True) for row in r["rows"].values())
         lines.append(f"- **{name}** ({r['data']}): {r['model']} {r['options']}{width}; QCFS from scratch "
                      f"{r['pretrain_epochs']} epochs, QAT epochs ({qat_epochs}); training {r['train_seconds'] / 60:.1f} "
@@ -311,11 +334,10 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
     lines += ["", "*ANN fake-quant* is the QAT model's own ANN accuracy (after spike-domain tuning, which trades ANN "
               "for SNN accuracy).", "",
               f"Evaluation {evaluation / 60:.1f} min (sum over rows; this assembly run "
-              f"{figures['total_seconds'] / 60:.1f} min), {figures['torch_threads']} torch thread, on a shared "
-              f"{os.cpu_count()}-core machine (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end; "
-              "6-10 during training and evaluation). Training times are from the checkpoints' records (the two CIFAR "
-              "models trained side by side, one thread each). `python bench/precision.py --limit 5000 --check 250`; "
-              "machine and versions in precision.json.", ""]
+              f"{figures['total_seconds'] / 60:.1f} min), {figures['torch_threads']} torch thread(s), on a shared "
+              f"{os.cpu_count()}-core machine (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end). "
+              "Training times are from the checkpoints' records. "
+              f"`{command(figures)}`; machine and versions in precision.json.", ""]
     return "\n".join(lines)
 
 
@@ -345,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"timesteps": list(TIMESTEPS), "bits": list(BITS), "tolerance_points": {f"T{t}": v for t, v in TOL.items()},
                "threshold_bits": THRESHOLD_BITS, "widths": WIDTHS,
                "cifar_recipes": {k: {**v, "options": dict(v["options"])} for k, v in RECIPES.items()},
-               "limit": args.limit, "torch_threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
+               "limit": args.limit, "check": args.check, "torch_threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
                "total_seconds": time.perf_counter() - started, "models": results}
     full = set(args.models) == set(MODELS)
     path = write_results("precision" if full else "precision_partial", figures)

@@ -11,8 +11,9 @@ Three stages per architecture, each cached as a model file in ``bench/checkpoint
    fine-tuning at T = ``LEVELS`` (binary spikes, surrogate gradients). The QAT learning rate is
    small on purpose: 1e-3 for 0.15 epoch of spike-domain tuning cost a VGG 5 points.
 3. ``refine`` (run after ``qat``, or alone): the recipe's further spike-domain stages of the
-   8-bit checkpoint, ``(epochs, T of its batches[, learning rate])`` each; the model's JSON records the stages
-   applied, so a rerun applies only the new ones.
+   8-bit checkpoint, ``(epochs, T of its batches[, learning rate[, distillation weight]])`` each
+   (a positive weight distils the full-precision ANN's logits into the stage, ``qat(teacher=...)``);
+   the model's JSON records the stages applied, so a rerun applies only the new ones.
 
 Training seconds, epochs and accuracies go to ``cifar10_<arch>_w<width>.json`` beside them.
 Other benchmarks load the reference checkpoint through :func:`reference_checkpoint`::
@@ -57,12 +58,14 @@ from spikeforge.train import accuracy, fit  # noqa: E402
 WIDTHS = {"vgg11": 0.25, "resnet18": 0.125}
 #: QCFS quantisation levels L of the activations (the SNN is judged at T = 4 and 8).
 LEVELS = 4
+#: Softmax temperature of the refine stages that distil the full-precision ANN.
+DISTILL_TEMPERATURE = 2.0
 CHECKPOINTS = ROOT / "bench" / "checkpoints"
 
 # Per architecture: model-file architecture name and options, pretraining and QAT recipe.
 RECIPES: dict[str, dict[str, Any]] = {
-    # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches[, lr]) each
-    # (lr defaults to qat_lr)
+    # refine: further spike-domain stages of the 8-bit QAT checkpoint, (epochs, T of its batches[, lr[, distill]])
+    # each (lr defaults to qat_lr, distill to 0: no teacher)
     "vgg11": dict(arch="vgg", options={"config": "vgg11", "width": WIDTHS["vgg11"]}, epochs=6, lr=3e-3,
                   batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
                   refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)), (1.0, (LEVELS,), 3e-4),
@@ -70,7 +73,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "resnet18": dict(arch="resnet18", options={"width": WIDTHS["resnet18"]}, epochs=12, lr=3e-3,
                      batch_size=128, qat_epochs=0.2, spike_epochs=0.25, qat_lr=1e-4,
                      refine=((0.5, (LEVELS, 2 * LEVELS)), (1.0, (LEVELS,)), (1.0, (LEVELS,)),
-                             (1.0, (LEVELS, 2 * LEVELS), 3e-4), (1.0, (LEVELS,), 3e-4), (1.0, (2 * LEVELS,), 3e-4))),
+                             (1.0, (LEVELS, 2 * LEVELS), 3e-4), (1.0, (LEVELS,), 3e-4), (1.0, (2 * LEVELS,), 3e-4),
+                             (1.0, (LEVELS,), 1e-3), (1.0, (LEVELS,), 1e-3, 0.5))),
 }
 
 
@@ -141,10 +145,12 @@ def finetune(arch: str, bits: int, train: Dataset, test: Dataset, console: Conso
         refine(arch, bits, train, test, console)
 
 
-def _refine_stage(entry: Sequence[Any], default_lr: float) -> tuple[float, tuple[int, ...], float]:
-    """A refine stage ``(epochs, T of its batches[, lr])`` (from a recipe or a JSON record) in one form."""
-    epochs, schedule, *lr = entry
-    return float(epochs), tuple(schedule), float(lr[0] if lr else default_lr)
+def _refine_stage(entry: Sequence[Any], default_lr: float) -> tuple[float, tuple[int, ...], float, float]:
+    """A refine stage ``(epochs, T of its batches[, lr[, distill]])`` (from a recipe or a JSON record) in one form."""
+    epochs, schedule, *rest = entry
+    lr = rest[0] if rest else default_lr
+    distill = rest[1] if len(rest) > 1 else 0.0
+    return float(epochs), tuple(schedule), float(lr), float(distill)
 
 
 def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console) -> None:
@@ -158,16 +164,19 @@ def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console
         raise SystemExit(f"{arch} {bits}-bit: refine stages done {done} are not a prefix of the recipe's {stages}; "
                          "rerun --stage qat")
     for i in range(len(done), len(stages)):
-        epochs, schedule, lr = stages[i]
+        epochs, schedule, lr, distill = stages[i]
         model, _ = load_model(reference_checkpoint(arch, bits))
+        teacher = load_model(reference_checkpoint(arch, None))[0] if distill > 0 else None
         started = time.perf_counter()
         tuned = qat(model, train, bits=bits, timesteps=LEVELS, epochs=0, lr=lr,
                     batch_size=recipe["batch_size"], augment=crop_flip, spike_epochs=epochs,
-                    spike_timesteps=schedule, seed=i + 1)
+                    spike_timesteps=schedule, seed=i + 1, teacher=teacher, distill=distill,
+                    temperature=DISTILL_TEMPERATURE)
         seconds = time.perf_counter() - started
         save_model(reference_checkpoint(arch, bits), tuned, recipe["arch"], {**recipe["options"], "qcfs_levels": LEVELS})
         acc = accuracy(tuned, test)
-        console.print(f"{arch} QAT {bits}-bit refine stage {i + 1} ({epochs} epoch, T={schedule}, lr {lr:g}): "
+        console.print(f"{arch} QAT {bits}-bit refine stage {i + 1} ({epochs} epoch, T={schedule}, lr {lr:g}, "
+                      f"distill {distill:g}): "
                       f"test accuracy {100 * acc:.2f}% after {seconds:.0f} s")
         meta = json.loads(_meta_path(arch).read_text())
         _update_meta(arch, **{f"qat{bits}_spike_epochs": meta[f"qat{bits}_spike_epochs"] + epochs,

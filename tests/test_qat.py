@@ -16,7 +16,7 @@ from spikeforge.errors import InvalidDataError, QuantizationError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.models import build_model
 from spikeforge.quantize import qat, quantize, simulate_integer
-from spikeforge.quantize.qat import fake_quantize, quantized_modules
+from spikeforge.quantize.qat import _loss, fake_quantize, quantized_modules
 from spikeforge.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -108,6 +108,8 @@ def test_quantized_snn_matches_ann(trained: nn.Module, train: Dataset, bits: int
     ({"lr": 0.0}, r"lr=0\.0"),
     ({"batch_size": 0}, r"batch_size=0"),
     ({"spike_timesteps": (4, 0)}, r"spike_timesteps=\(4, 0\): must be integers in 1\.\.256"),
+    ({"distill": 1.5}, r"distill=1\.5: must be a number in \[0, 1\]"),
+    ({"temperature": 0}, r"temperature=0: must be a finite number > 0"),
 ])
 def test_bad_arguments(trained: nn.Module, train: Dataset, options: dict, message: str) -> None:
     with pytest.raises(QuantizationError, match=message):
@@ -123,6 +125,37 @@ def test_mismatched_data(trained: nn.Module, train: Dataset) -> None:
         qat(trained, (train.x[:3], np.array([0, 5, 12])), quiet=True)
     with pytest.raises(InvalidDataError, match="no labels"):
         qat(trained, Dataset(train.x), quiet=True)
+
+
+def test_distillation_from_a_teacher(trained: nn.Module, train: Dataset) -> None:
+    teacher = build_model("digits-cnn")[0].eval()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    options = {"bits": 8, "timesteps": 4, "epochs": 0, "spike_epochs": 0.3, "lr": 1e-3, "quiet": True}
+    plain = qat(trained, train, **options)
+    taught = qat(trained, train, teacher=teacher, distill=0.9, **options)
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())  # the teacher is only run
+    assert any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), taught.state_dict().values()))
+    wrong = nn.Sequential(nn.Flatten(), nn.Linear(64, 5))
+    with pytest.raises(InvalidDataError, match=r"labels span 0\.\.9 but the teacher has 5 outputs"):
+        qat(trained, train, teacher=wrong, **options)
+    with pytest.raises(InvalidDataError, match=r"teacher: 12 outputs but the model has 10"):
+        qat(trained, train, teacher=nn.Sequential(nn.Flatten(), nn.Linear(64, 12)), **options)
+    with pytest.raises(InvalidDataError, match=r"do not fit the teacher"):
+        qat(trained, train, teacher=nn.Sequential(nn.Flatten(), nn.Linear(3, 10)), **options)
+
+
+@settings(max_examples=40, deadline=None)
+@given(logits=hnp.arrays(np.float32, (6, 4), elements=st.floats(-8, 8, width=32)),
+       alpha=st.floats(0, 1), tau=st.floats(0.5, 8))
+def test_distillation_loss(logits: np.ndarray, alpha: float, tau: float) -> None:
+    s = torch.as_tensor(logits)
+    y = torch.arange(6) % 4
+    ce = torch.nn.functional.cross_entropy(s, y)
+    assert torch.equal(_loss(s, y, None, alpha, tau), ce)
+    # a teacher that agrees with the student adds nothing: KL = 0
+    assert torch.allclose(_loss(s, y, s.clone(), alpha, tau), (1 - alpha) * ce, atol=1e-5)
+    # any other teacher can only add (KL ≥ 0)
+    assert _loss(s, y, s.flip(1), alpha, tau) >= (1 - alpha) * ce - 1e-5
 
 
 def test_model_without_activations(train: Dataset) -> None:

@@ -227,19 +227,21 @@ def _as_arrays(data: Dataset | tuple[np.ndarray, np.ndarray]) -> tuple[torch.Ten
     return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
 
 
-def _check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    """The model accepts x's sample shape and has an output per label class."""
+def _check_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, role: str = "model") -> int:
+    """The ``role`` (model or teacher) accepts x's sample shape and has an output per label
+    class; returns its number of outputs."""
     model.eval()
     try:
         with torch.no_grad():
             out = model(x[:2])
     except RuntimeError as exc:
-        raise InvalidDataError(f"qat data: samples of shape {tuple(x.shape[1:])} do not fit the model "
+        raise InvalidDataError(f"qat data: samples of shape {tuple(x.shape[1:])} do not fit the {role} "
                                f"({str(exc).splitlines()[0]})") from None
     classes = out.shape[1] if out.dim() > 1 else 1
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= classes:
-        raise InvalidDataError(f"qat data: labels span {lo}..{hi} but the model has {classes} outputs")
+        raise InvalidDataError(f"qat data: labels span {lo}..{hi} but the {role} has {classes} outputs")
+    return classes
 
 
 def _prepare_activations(model: nn.Module, levels: int, x: torch.Tensor, percentile: float = 99.9) -> int:
@@ -267,10 +269,24 @@ def _prepare_activations(model: nn.Module, levels: int, x: torch.Tensor, percent
     return len(qcfs)
 
 
+def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None, distill: float,
+          temperature: float) -> torch.Tensor:
+    r"""Cross-entropy, mixed with weight ``distill`` with the distillation term
+    :math:`\tau^2\,\mathrm{KL}(p_\mathrm{teacher}^{\tau} \,\|\, p^{\tau})` (Hinton et al. 2015) when a teacher is given."""
+    ce = F.cross_entropy(logits, y)
+    if teacher_logits is None:
+        return ce
+    kl = F.kl_div(F.log_softmax(logits / temperature, 1), F.log_softmax(teacher_logits / temperature, 1),
+                  log_target=True, reduction="batchmean")
+    return (1 - distill) * ce + distill * temperature ** 2 * kl
+
+
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float, lr: float, batch_size: int,
            weight_decay: float, augment: Callable[[torch.Tensor], torch.Tensor] | None,
-           rng: np.random.Generator, progress: Progress | None, label: str) -> None:
-    """AdamW with a cosine decay from ``lr`` to 0 over ``epochs`` (fractional epochs allowed)."""
+           rng: np.random.Generator, progress: Progress | None, label: str,
+           teacher: nn.Module | None = None, distill: float = 0.5, temperature: float = 2.0) -> None:
+    """AdamW with a cosine decay from ``lr`` to 0 over ``epochs`` (fractional epochs allowed);
+    with a ``teacher``, its logits on the same batch are distilled into the model (see :func:`_loss`)."""
     per_epoch = -(-len(x) // batch_size)
     steps = max(1, math.ceil(epochs * per_epoch))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
@@ -283,7 +299,12 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
         start = (step % per_epoch) * batch_size
         idx = torch.as_tensor(order[start:start + batch_size])
         xb = x[idx] if augment is None else augment(x[idx])
-        loss = F.cross_entropy(model(xb), y[idx])
+        if teacher is None:
+            target = None
+        else:
+            with torch.no_grad():
+                target = teacher(xb)
+        loss = _loss(model(xb), y[idx], target, distill, temperature)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -298,6 +319,7 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
         spike_timesteps: tuple[int, ...] | None = None, lr: float = 3e-4,
         batch_size: int = 128, weight_decay: float = 0.0,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
+        teacher: nn.Module | None = None, distill: float = 0.5, temperature: float = 2.0,
         quiet: bool = False) -> nn.Module:
     r"""Quantisation-aware fine-tuning for a ``bits``-bit SNN run for ``timesteps`` steps.
 
@@ -337,6 +359,16 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
         Applied to every training batch of inputs (e.g. random crop and flip).
     seed : int
         Seeds the batch order and torch's generator.
+    teacher : nn.Module, optional
+        A classifier (typically the full-precision ANN) whose logits on each training batch are
+        distilled into the spike-domain phase (Hinton et al. 2015): the loss becomes
+        :math:`(1-\alpha)\,\mathrm{CE} + \alpha\,\tau^2\,\mathrm{KL}(p_\mathrm{teacher}^{\tau} \| p^{\tau})`.
+        It is only run (in eval mode), never trained. The ANN-domain phase always uses plain
+        cross-entropy.
+    distill : float
+        :math:`\alpha`, the weight of the distillation term, in [0, 1].
+    temperature : float
+        :math:`\tau` > 0, the softmax temperature of the distillation term.
     quiet : bool
         No progress bar.
 
@@ -348,12 +380,12 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
     Raises
     ------
     QuantizationError
-        ``bits``, ``timesteps``, ``levels``, ``epochs``, ``spike_epochs``, ``lr`` or
-        ``batch_size`` or ``spike_timesteps`` out of range; the model has no ReLU or QCFS activations or no
+        ``bits``, ``timesteps``, ``levels``, ``epochs``, ``spike_epochs``, ``lr``,
+        ``batch_size``, ``spike_timesteps``, ``distill`` or ``temperature`` out of range; the model has no ReLU or QCFS activations or no
         Linear/Conv layers.
     InvalidDataError
         No labels, lengths that differ, non-finite inputs, samples that do not fit the model,
-        or labels outside its outputs.
+        or labels outside its outputs, or a ``teacher`` that does not fit them.
 
     Examples
     --------
@@ -385,12 +417,19 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
     if not schedule or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= 256
                            for t in schedule):
         raise QuantizationError(f"qat spike_timesteps={spike_timesteps!r}: must be integers in 1..256")
+    if not (isinstance(distill, (int, float)) and 0 <= distill <= 1):
+        raise QuantizationError(f"qat distill={distill!r}: must be a number in [0, 1]")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise QuantizationError(f"qat temperature={temperature!r}: must be a finite number > 0")
     x, y = _as_arrays(data)
     model = copy.deepcopy(model)
     layers = quantized_modules(model)
     if not layers:
         raise QuantizationError(f"qat: {type(model).__name__} has no Linear or Conv layers to quantise")
-    _check_fits(model, x, y)
+    classes = _check_fits(model, x, y)
+    teacher_classes = classes if teacher is None else _check_fits(teacher, x, y, "teacher")
+    if teacher_classes != classes:
+        raise InvalidDataError(f"qat teacher: {teacher_classes} outputs but the model has {classes}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     if _prepare_activations(model, int(levels), x[torch.as_tensor(rng.permutation(len(x))[:1000])]) == 0:
@@ -411,8 +450,10 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
         if spike_epochs > 0:
             with _spiking(model, tuple(int(t) for t in schedule)) as snn:
                 _train(snn, x, y, epochs=spike_epochs,
-                       label=f"spiking QAT {bits}-bit, T={'/'.join(map(str, schedule))}",
-                       progress=bar, **options)
+                       label=f"spiking QAT {bits}-bit, T={'/'.join(map(str, schedule))}"
+                             + (f", distilled (α={distill:g}, τ={temperature:g})" if teacher is not None else ""),
+                       progress=bar, teacher=teacher, distill=float(distill), temperature=float(temperature),
+                       **options)
     for _, module, per_channel in layers:
         fq = module.parametrizations["weight"][0]
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
