@@ -48,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, RESULTS, write_results  # noqa: E402
 from bench.conversion_quality import SPECS, load, trained  # noqa: E402
-from bench.train_cifar import DISTILL_TEMPERATURE, LEVELS, RECIPES, WIDTHS, load_cifar, reference_checkpoint  # noqa: E402
+from bench.train_cifar import (  # noqa: E402
+    DISTILL_TEMPERATURE, LEVELS, RECIPES, WIDTHS, load_cifar, reference_checkpoint, refine_stage)
 from spikeforge.convert.normalise import convert  # noqa: E402
 from spikeforge.datasets import Dataset  # noqa: E402
 from spikeforge.frontends.model_file import load_model, save_model  # noqa: E402
@@ -61,6 +62,7 @@ BITS = (8, 4)
 TOL = {4: 1.0, 8: 0.5}  # allowed loss in points against the full-precision ANN (8-bit rows)
 THRESHOLD_BITS = 24  # 16 would coarsen the first layer's step (its threshold in 1/255 input units)
 CALIB = 256  # training images for the input range
+CHECK_IMAGES = 1000  # test images (per set) whose T = 8 predictions are cross-checked with simulate_integer
 # QAT recipe of the small models (the CIFAR ones are trained by bench/train_cifar.py).
 SMALL_QAT = {"digits": dict(epochs=3, spike_epochs=2, lr=1e-3, batch_size=64),
              "mnist": dict(epochs=1, spike_epochs=0.5, lr=3e-4, batch_size=64)}
@@ -283,7 +285,7 @@ def rounding_cost(results: dict[str, Any]) -> str:
 def command(figures: dict[str, Any]) -> str:
     """The command line of the run that produced ``figures`` (limit and check as given)."""
     options = [f"--limit {figures['limit']}"] if figures["limit"] else []
-    if figures.get("check", 1000) != 1000:
+    if figures.get("check", CHECK_IMAGES) != CHECK_IMAGES:
         options.append(f"--check {figures['check']}")
     return " ".join(["python bench/precision.py", *options])
 
@@ -296,7 +298,7 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
              "8-bit models the further spike-domain stages listed below); PTQ = the fp32 ANN",
              "quantised without QAT. SNNs: `convert` (thresholds = QCFS clips), `quantize` (per-channel weights, 8-bit",
              f"input, {THRESHOLD_BITS}-bit thresholds), integer simulation; T = 2…8 read out from one run and the T = 8",
-             f"predictions checked against `simulate_integer` on (up to) the first {figures.get('check', 1000):,} test images. "
+             f"predictions checked against `simulate_integer` on (up to) the first {figures.get('check', CHECK_IMAGES):,} test images. "
              + (f"CIFAR-10 rows use {figures['limit']:,} test images drawn at random (seed 0)." if figures["limit"]
                 else "Every row uses the whole test set (CIFAR-10: 10,000 images).")
              + " Rows marked *float SNN* run the converted QAT network in",
@@ -312,9 +314,9 @@ def markdown(results: dict[str, Any], figures: dict[str, Any]) -> str:
         stages = r.get("train_record", {}).get("qat8_refine_stages")
         if stages:
             qat_epochs += "; 8-bit spike-domain stages " + ", ".join(
-                f"{e} epoch at T={'/'.join(map(str, ts))}" + (f" lr {rest[0]:g}" if rest else "")
-                + (f" distilled from the fp32 ANN (α {rest[1]:g}, τ {DISTILL_TEMPERATURE:g})" if len(rest) > 1 and rest[1] else "")
-                for e, ts, *rest in stages)
+                f"{e} epoch at T={'/'.join(map(str, ts))} lr {lr:g}"
+                + (f" distilled from the fp32 ANN (α {distill:g}, τ {DISTILL_TEMPERATURE:g})" if distill else "")
+                for e, ts, lr, distill in (refine_stage(s, RECIPES[name]["qat_lr"]) for s in stages))
         checks = all(row.get("simulate_integer_agrees", True) for row in r["rows"].values())
         lines.append(f"- **{name}** ({r['data']}): {r['model']} {r['options']}{width}; QCFS from scratch "
                      f"{r['pretrain_epochs']} epochs, QAT epochs ({qat_epochs}); training {r['train_seconds'] / 60:.1f} "
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--limit", type=int, default=0,
                         help="CIFAR-10: N test images drawn at random (seed 0), 0: all")
-    parser.add_argument("--check", type=int, default=1000, help="images cross-checked with simulate_integer")
+    parser.add_argument("--check", type=int, default=CHECK_IMAGES, help="images cross-checked with simulate_integer")
     parser.add_argument("--ptq", nargs="*", default=list(PTQ_ROWS),
                         help="PTQ comparison rows as MODEL:BITS (none: skip them)")
     parser.add_argument("--reeval", action="store_true", help="ignore cached rows")

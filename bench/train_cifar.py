@@ -145,7 +145,7 @@ def finetune(arch: str, bits: int, train: Dataset, test: Dataset, console: Conso
         refine(arch, bits, train, test, console)
 
 
-def _refine_stage(entry: Sequence[Any], default_lr: float) -> tuple[float, tuple[int, ...], float, float]:
+def refine_stage(entry: Sequence[Any], default_lr: float) -> tuple[float, tuple[int, ...], float, float]:
     """A refine stage ``(epochs, T of its batches[, lr[, distill]])`` (from a recipe or a JSON record) in one form."""
     epochs, schedule, *rest = entry
     lr = rest[0] if rest else default_lr
@@ -157,9 +157,9 @@ def refine(arch: str, bits: int, train: Dataset, test: Dataset, console: Console
     """The recipe's further spike-domain stages of the QAT checkpoint that it has not had yet (the
     model's JSON records the stages done); stage i uses seed i + 1 and its own cosine schedule."""
     recipe = RECIPES[arch]
-    stages = [_refine_stage(s, recipe["qat_lr"]) for s in recipe.get("refine", ())]
+    stages = [refine_stage(s, recipe["qat_lr"]) for s in recipe.get("refine", ())]
     meta = json.loads(_meta_path(arch).read_text())
-    done = [_refine_stage(s, recipe["qat_lr"]) for s in meta.get(f"qat{bits}_refine_stages", [])]
+    done = [refine_stage(s, recipe["qat_lr"]) for s in meta.get(f"qat{bits}_refine_stages", [])]
     if done != stages[:len(done)]:
         raise SystemExit(f"{arch} {bits}-bit: refine stages done {done} are not a prefix of the recipe's {stages}; "
                          "rerun --stage qat")

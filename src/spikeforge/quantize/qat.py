@@ -427,7 +427,7 @@ def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits
     if not layers:
         raise QuantizationError(f"qat: {type(model).__name__} has no Linear or Conv layers to quantise")
     classes = _check_fits(model, x, y)
-    teacher_classes = classes if teacher is None else _check_fits(teacher, x, y, "teacher")
+    teacher_classes = classes if teacher is None else _check_fits(teacher, x, y, "teacher")  # leaves it in eval mode
     if teacher_classes != classes:
         raise InvalidDataError(f"qat teacher: {teacher_classes} outputs but the model has {classes}")
     torch.manual_seed(seed)
