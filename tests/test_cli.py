@@ -111,3 +111,32 @@ def test_convert_with_bias_calibration(files):
     from spikeforge.ir.serialize import load_metadata
 
     assert load_metadata(files / "c")["bias_calibration_timesteps"] == 4
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--samples", "0"], "--samples 0: must be ≥ 1"),
+    (["--batch-size", "0"], "--batch-size 0: must be ≥ 1"),
+    (["--batch-size", "-1"], "--batch-size -1: must be ≥ 1"),
+])
+def test_simulate_rejects_bad_counts(files, capsys, argv, match):
+    assert main(["simulate", str(files / "model.pt"), "--data", str(files / "data.npz"), *argv]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_foreign_files(files, capsys):
+    keep = files / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("do not lose")
+    assert main(["convert", str(files / "model.pt"), "--calib", str(files / "data.npz"), "-o", str(keep)]) == 2
+    assert "spikeforge did not write" in capsys.readouterr().err
+    assert [p.name for p in keep.iterdir()] == ["notes.txt"]
+    assert main(["convert", str(files / "model.pt"), "--calib", str(files / "data.npz"), "--calib-samples", "0",
+                 "-o", str(files / "snn")]) == 2
+    assert "--calib-samples 0: must be ≥ 1" in capsys.readouterr().err
+    assert main(["convert", str(files / "model.pt"), "--calib", str(files / "data.npz"), "-o",
+                 str(files / "snn")]) == 0
+    assert main(["simulate", str(files / "snn"), "--data", str(files / "data.npz"), "--json", str(keep)]) == 2
+    assert "is a folder; name a file" in capsys.readouterr().err
+    assert main(["map", str(files / "snn"), "--hw", "loihi", "--calib", str(files / "data.npz"),
+                 "-o", str(keep)]) == 2
+    assert "is a folder; name a file" in capsys.readouterr().err

@@ -57,7 +57,7 @@ def test_compile_prints_figures_and_writes_artifact(compiled):
                    "inferences/s", "timesteps/s", "latency per inference", "energy per inference",
                    "bottleneck", "layer"):
         assert figure in text
-    assert sorted(p.name for p in out.iterdir()) == ["application.xml", "arrays.npz",
+    assert sorted(p.name for p in out.iterdir()) == [".spikeforge", "application.xml", "arrays.npz",
                                                       "artifact.json", "graph.xml", "snn"]
     g = c.guarantee
     assert g.inferences_per_s == pytest.approx(1e9 / (4 * g.period_ns))

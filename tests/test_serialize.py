@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikeforge.errors import ModelFileError
+from spikeforge.errors import ModelFileError, OutputPathError
 from spikeforge.ir.network import IF, Add, Conv2d, Flatten, Input, Linear, Network
-from spikeforge.ir.serialize import load_metadata, load_network, save_network
+from spikeforge.ir.serialize import OUTPUT_MARKER, load_metadata, load_network, save_network, write_json_atomic
 
 
 def residual_snn(c: int, h: int, seed: int) -> Network:
@@ -87,3 +87,39 @@ def test_load_rejects_unknown_node_and_corrupt_arrays(tmp_path):
     (folder / "arrays.npz").write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="cannot read arrays"):
         load_network(folder)
+
+
+def test_output_folder_guard(tmp_path, monkeypatch):
+    net = residual_snn(2, 3, 0)
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match=r"notes: a folder of 1 entries that spikeforge did not write"):
+        save_network(net, foreign)
+    assert (foreign / "keep.txt").read_text() == "mine" and len(list(foreign.iterdir())) == 1
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="exists and is not a folder"):
+        save_network(net, tmp_path / "file")
+    work = tmp_path / "work"
+    work.mkdir()
+    save_network(net, work / "out")
+    monkeypatch.chdir(work / "out")
+    with pytest.raises(OutputPathError, match="is the working directory or holds it"):
+        save_network(net, work)
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert load_network(save_network(net, empty)).name == net.name  # an empty folder is fine
+    dest = save_network(residual_snn(2, 3, 1), empty)  # and so is an earlier output (it has the marker)
+    assert (dest / OUTPUT_MARKER).is_file() and load_network(dest).name == "net1"
+    (dest / OUTPUT_MARKER).unlink()  # a network folder written before the marker existed
+    assert load_network(save_network(net, dest)).name == net.name
+
+
+def test_json_output_guard(tmp_path):
+    with pytest.raises(OutputPathError, match="is a folder; name a file"):
+        write_json_atomic(tmp_path, {})
+    with pytest.raises(OutputPathError, match="folder .*missing does not exist"):
+        write_json_atomic(tmp_path / "missing" / "r.json", {})
+    assert json.loads(write_json_atomic(tmp_path / "r.json", {"a": 1}).read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -51,6 +51,8 @@ def _load_any(path: str, arch: str | None = None, options: Sequence[str] = ()):
 def cmd_demo(args: argparse.Namespace) -> None:
     from spikeforge.demo import run_demo
 
+    if args.epochs < 1:
+        raise InvalidDataError(f"--epochs {args.epochs}: must be ≥ 1")
     run_demo(args.out, epochs=args.epochs, console=console)
 
 
@@ -66,6 +68,10 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from spikeforge.ir.serialize import save_network
     from spikeforge.report.tables import network_table
 
+    if args.calib_samples is not None and args.calib_samples < 1:
+        raise InvalidDataError(f"--calib-samples {args.calib_samples}: must be ≥ 1")
+    if args.bias_calibration is not None and args.bias_calibration < 1:
+        raise InvalidDataError(f"--bias-calibration {args.bias_calibration}: timesteps must be ≥ 1")
     ann = _load_any(args.model, args.arch, args.option)
     calib = load_data(args.calib)
     calib_x = calib.x[: args.calib_samples]
@@ -87,9 +93,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
     from spikeforge.datasets import load_data
+    from spikeforge.ir.serialize import check_output_file, write_json_atomic
     from spikeforge.report.tables import accuracy_table, profile_table
     from spikeforge.sim.simulator import simulate
 
+    for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise InvalidDataError(f"{flag} {value}: must be ≥ 1")
+    if args.json:
+        check_output_file(args.json)
     net = _load_any(args.network)
     data = load_data(args.data)
     if args.samples:
@@ -110,7 +122,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                   "spikes_per_sample": result.profile.spikes_per_sample,
                   "synops_per_sample": result.profile.synops_per_sample,
                   "layers": [{"name": l.name, "spikes": l.spikes, "synops": l.synops} for l in result.profile.layers]}
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        write_json_atomic(args.json, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

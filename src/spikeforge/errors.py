@@ -26,6 +26,7 @@ __all__ = [
     "AdmissionError",
     "DesignSpaceError",
     "RegularizerError",
+    "OutputPathError",
 ]
 
 
@@ -95,3 +96,8 @@ class DesignSpaceError(SpikeforgeError):
 
 class RegularizerError(SpikeforgeError):
     """Parameters of a firing-rate regulariser are out of range (band, percentile, weight)."""
+
+
+class OutputPathError(SpikeforgeError):
+    """An output path would destroy something spikeforge did not write: a file where a folder goes,
+    a folder of other files, the working directory, or a folder where a file goes."""

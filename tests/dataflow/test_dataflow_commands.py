@@ -7,7 +7,7 @@ from rich.console import Console
 
 from spikeforge.dataflow.commands import add_commands
 from spikeforge.dataflow.sdf3 import write_sdf3
-from spikeforge.errors import DeadlockError, InvalidGraphError
+from spikeforge.errors import DeadlockError, InvalidDataError, InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
@@ -51,3 +51,14 @@ def test_analyse_shared_eggs_and_deadlock():
 def test_analyse_bad_file(tmp_path):
     with pytest.raises(InvalidGraphError, match="missing.xml"):
         run(["analyse", str(tmp_path / "missing.xml")])
+
+
+def test_analyse_shows_bracketed_names_and_rejects_negative_steps(tmp_path):
+    g = DataflowGraph((Actor("c[0]", 2), Actor("link[c0>c1]", 3)),
+                      (Channel("to[link]", "c[0]", "link[c0>c1]", 1, 1),
+                       Channel("back", "link[c0>c1]", "c[0]", 1, 1, 2)), name="links")
+    write_sdf3(g, tmp_path / "links.xml")
+    _, text = run(["analyse", str(tmp_path / "links.xml")])
+    assert "c[0] -> link[c0>c1]" in text and "to[link]" in text  # not eaten as rich markup
+    with pytest.raises(InvalidDataError, match=r"--max-steps -1: must be ≥ 0"):
+        run(["analyse", str(tmp_path / "links.xml"), "--max-steps", "-1"])

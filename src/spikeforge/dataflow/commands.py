@@ -24,6 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError
@@ -114,24 +115,27 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     DeadlockError
         The graph deadlocks.
     InvalidDataError
-        The JSON output cannot be written.
+        ``--max-steps`` is negative, or the JSON output cannot be written.
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
 
     console = console or Console()
+    if args.max_steps < 0:
+        raise InvalidDataError(f"--max-steps {args.max_steps}: must be ≥ 0")
     graph = read_sdf3(args.graph)
     report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
     raw = report.pop("_raw")
 
-    summary = Table(title=f"dataflow graph {graph.name or Path(args.graph).name}")
+    # Actor and channel names hold brackets (``link[s2_10]``) that rich would read as markup.
+    summary = Table(title=escape(f"dataflow graph {graph.name or Path(args.graph).name}"))
     summary.add_column("quantity")
     summary.add_column("value", justify="right")
     summary.add_row("actors / channels", f"{len(graph.actors)} / {len(graph.channels)}")
     summary.add_row("throughput (iterations per time unit)", _show(raw["throughput"]))
     summary.add_row("period (time per iteration)", _show(raw["period"]))
     summary.add_row("deadlock", "no")
-    summary.add_row("critical cycle", " -> ".join(report["critical_cycle"]["actors"]) or "none")
-    summary.add_row("critical channels", ", ".join(report["critical_cycle"]["channels"]) or "none")
+    summary.add_row("critical cycle", escape(" -> ".join(report["critical_cycle"]["actors"]) or "none"))
+    summary.add_row("critical channels", escape(", ".join(report["critical_cycle"]["channels"]) or "none"))
     summary.add_row("latency (first iteration)", _show(raw["latency"]))
     console.print(summary)
 
@@ -139,7 +143,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     reps.add_column("actor")
     reps.add_column("firings per iteration", justify="right")
     for actor, q in report["repetition_vector"].items():
-        reps.add_row(actor, str(q))
+        reps.add_row(escape(actor), str(q))
     console.print(reps)
 
     if raw["points"]:
@@ -150,7 +154,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         for p in raw["points"]:
             caps = ", ".join(f"{c}={v}" for c, v in p.capacities.items())
             pareto.add_row(str(p.total_size), _show(p.throughput),
-                           caps if len(caps) <= 80 else caps[:77] + "...")
+                           escape(caps if len(caps) <= 80 else caps[:77] + "..."))
         console.print(pareto)
 
     if args.json:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.errors import ModelFileError, SpikeforgeError
+from spikeforge.errors import ModelFileError, OutputPathError, SpikeforgeError
 from spikeforge.ir.network import NODE_TYPES, Network, Node
 
 FORMAT = "spikeforge.network"
@@ -59,17 +59,52 @@ def _decode(value: Any, arrays: Any) -> Any:
     return value
 
 
+#: Written into every output folder; only a folder holding it (or an empty one) is ever replaced.
+OUTPUT_MARKER = ".spikeforge"
+
+
+def check_output_folder(dest: str | os.PathLike) -> Path:
+    """``dest`` as a Path if a new output folder may be written there, else raise.
+
+    Raises
+    ------
+    OutputPathError
+        ``dest`` is a file, contains or is the working directory, or is a non-empty folder that
+        spikeforge did not write (no ``.spikeforge`` marker, no ``network.json``).
+    """
+    dest = Path(dest)
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise OutputPathError(f"output {dest}: exists and is not a folder; choose another path")
+    if dest.is_dir():
+        if Path.cwd().resolve().is_relative_to(dest.resolve()):
+            raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
+        entries = sum(1 for _ in dest.iterdir())
+        # Outputs of versions before the marker are known by their network.json (own or in snn/).
+        ours = any((dest / name).is_file() for name in (OUTPUT_MARKER, "network.json", "snn/network.json"))
+        if entries and not ours:
+            raise OutputPathError(f"output {dest}: a folder of {entries} entries that spikeforge did not write "
+                                  f"(no {OUTPUT_MARKER} marker); choose another path or empty it")
+    return dest
+
+
 def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
     """Build a folder with ``fill(tmp)`` and move it to ``dest`` only if that succeeded.
 
-    An existing ``dest`` is replaced only after the new folder is complete. On any error the
+    ``dest`` may be new, empty, or an earlier spikeforge output (it holds the ``.spikeforge``
+    marker this writes); that is replaced only after the new folder is complete. On any error the
     temporary folder is removed and ``dest`` is untouched.
+
+    Raises
+    ------
+    OutputPathError
+        See :func:`check_output_folder`; checked before ``fill`` runs.
     """
-    dest = Path(dest)
+    dest = check_output_folder(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         fill(tmp)
+        (tmp / OUTPUT_MARKER).write_text("spikeforge output folder: the next run writing here replaces it whole\n")
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
             os.replace(dest, old / "x")
@@ -81,6 +116,43 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> P
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if a file may be written there, else raise.
+
+    Raises
+    ------
+    OutputPathError
+        ``path`` is a folder, or its folder does not exist.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise OutputPathError(f"output {out}: is a folder; name a file")
+    if not out.parent.is_dir():
+        raise OutputPathError(f"output {out}: folder {out.parent} does not exist")
+    return out
+
+
+def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
+    """Write ``doc`` as JSON to ``path`` through a temporary file, so a failure leaves no partial file.
+
+    Raises
+    ------
+    OutputPathError
+        See :func:`check_output_file`.
+    """
+    out = check_output_file(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out
 
 
 def write_network(net: Network, folder: Path, metadata: dict[str, Any] | None = None) -> None:

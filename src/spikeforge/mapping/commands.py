@@ -8,10 +8,6 @@ subclasses on bad input.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -47,26 +43,10 @@ def cmd_hw_show(args: argparse.Namespace) -> None:
     console.print(table)
 
 
-def _write_json_atomic(path: str, doc: dict) -> Path:
-    out = Path(path)
-    if out.parent and not out.parent.exists():
-        raise InvalidDataError(f"{out}: folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out
-
-
 def cmd_map(args: argparse.Namespace) -> None:
     from spikeforge.datasets import load_data
     from spikeforge.hardware import load_hardware
-    from spikeforge.ir.serialize import load_network
+    from spikeforge.ir.serialize import check_output_file, load_network, write_json_atomic
     from spikeforge.mapping.partition import partition
     from spikeforge.mapping.place import place
     from spikeforge.mapping.report import traffic_summary
@@ -76,6 +56,9 @@ def cmd_map(args: argparse.Namespace) -> None:
         raise InvalidDataError(f"--timesteps {args.timesteps}: must be ≥ 1")
     if args.chips is not None and args.chips < 1:
         raise InvalidDataError(f"--chips {args.chips}: must be ≥ 1")
+    if args.samples is not None and args.samples < 1:
+        raise InvalidDataError(f"--samples {args.samples}: must be ≥ 1")
+    check_output_file(args.output)
     hw = load_hardware(args.hw)
     net = load_network(args.network)
     data = load_data(args.calib)
@@ -95,7 +78,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     console.print(table)
     doc = pl.to_json()
     doc["report"] = report.as_dict()
-    out = _write_json_atomic(args.output, doc)
+    out = write_json_atomic(args.output, doc)
     console.print(f"wrote {out}")
 
 

@@ -499,13 +499,15 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     Raises
     ------
     SimulationError
-        ``net`` is not an SNN, ``timesteps``/``checkpoints`` are out of range, or integer
-        mode is asked for a network that is not integer.
+        ``net`` is not an SNN, ``timesteps``/``checkpoints``/``batch_size`` are out of range, or
+        integer mode is asked for a network that is not integer.
     InvalidDataError
         ``x`` or ``labels`` are empty, not finite, or of the wrong shape.
     """
     if not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise SimulationError(f"timesteps={timesteps!r}: must be an integer ≥ 1")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise SimulationError(f"batch_size={batch_size!r}: must be an integer ≥ 1")
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
