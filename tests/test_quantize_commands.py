@@ -103,3 +103,20 @@ def test_requantising_is_refused(files):
     run(["quantize", str(files / "snn"), "-o", str(files / "q")])
     with pytest.raises(QuantizationError, match="already quantised"):
         run(["quantize", str(files / "q"), "-o", str(files / "q2")])
+
+
+@pytest.mark.parametrize("integer", [[], ["--integer"]])
+def test_simulate_a_quantized_folder_scales_inputs_and_outputs(files, tmp_path, integer):
+    """``spikeforge simulate`` on a ``quantize`` output feeds quantised inputs and rescales the read-out,
+    so its accuracy is the integer simulation's, not chance."""
+    from spikeforge.cli import main
+    from spikeforge.datasets import load_data
+    from spikeforge.quantize import simulate_integer
+
+    q, _ = run(["quantize", str(files / "snn"), "--per-channel", "-o", str(files / "q")])
+    data = load_data(files / "data.npz")
+    expected = simulate_integer(q, data.x, 4).accuracy(data.y)
+    report = tmp_path / "r.json"
+    assert main(["simulate", str(files / "q"), "--data", str(files / "data.npz"), "-T", "4", *integer,
+                 "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["accuracy"]["4"] == pytest.approx(expected)

@@ -7,11 +7,13 @@ stderr and exit with status 2; nothing partial is written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from spikeforge.errors import InvalidDataError, ModelFileError, SpikeforgeError
@@ -46,6 +48,18 @@ def _load_any(path: str, arch: str | None = None, options: Sequence[str] = ()):
         raise ModelFileError(f"{p}: no such network folder or model file")
     model, shape = load_model(p, arch, _options(options))
     return import_torch(model, shape, name=p.stem)
+
+
+def _load_quantized(path: str):
+    """The :class:`~spikeforge.quantize.QuantizedNetwork` saved in folder ``path``, or None if it
+    holds no quantised network."""
+    from spikeforge.ir.serialize import load_metadata
+    from spikeforge.quantize import load_quantized
+
+    p = Path(path)
+    if not (p / "network.json").is_file() or not load_metadata(p).get("quantized"):
+        return None
+    return load_quantized(p)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -102,16 +116,24 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             raise InvalidDataError(f"{flag} {value}: must be ≥ 1")
     if args.json:
         check_output_file(args.json)
-    net = _load_any(args.network)
+    quantized = _load_quantized(args.network)
+    net = quantized.network if quantized else _load_any(args.network)
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)
+    # A quantised network computes on integer inputs and its read-out is in integer units: quantise the
+    # data as the hardware would and rescale the outputs before the argmax (per-channel scales differ).
+    x = quantized.quantize_input(data.x) if quantized else data.x
     checkpoints = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t < args.timesteps] + [args.timesteps]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"simulate T={args.timesteps}", total=len(data))
-        result = simulate(net, data.x, timesteps=args.timesteps, checkpoints=checkpoints, labels=data.y,
-                          batch_size=args.batch_size, integer=args.integer,
+        result = simulate(net, x, timesteps=args.timesteps, checkpoints=checkpoints,
+                          labels=None if quantized else data.y, batch_size=args.batch_size, integer=args.integer,
                           on_batch=lambda n: progress.update(task, completed=n))
+    if quantized and data.y is not None:
+        scale = np.asarray(quantized.output_scales.get(net.outputs[0], 1.0))
+        result = dataclasses.replace(result, accuracy={t: float(((out * scale).argmax(1) == data.y).mean())
+                                                       for t, out in result.outputs.items()})
     console.print(profile_table(result.profile))
     if result.accuracy:
         console.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
