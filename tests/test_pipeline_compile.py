@@ -116,3 +116,23 @@ def test_runtime_api_on_hardware(compiled):
     rt = Runtime("xbar-mesh")
     r = rt.admit(load_artifact(out))
     assert r.admitted and r.decision_ms >= 0 and len(rt.free) == 16 - len(r.crossbars)
+
+
+def test_quantized_folder_is_refused_with_its_source(tmp_path):
+    import numpy as np
+
+    from spikeforge.ir import network as ir
+    from spikeforge.ir.serialize import save_network
+    from spikeforge.quantize import quantize, save_quantized
+
+    snn = ir.Network((ir.Input("x", (), (1, 8, 8)), ir.Flatten("f", ("x",)),
+                      ir.Linear("fc", ("f",), np.full((10, 64), 0.1, np.float32)),
+                      ir.IF("n", ("fc",), threshold=np.float32(1.0)),
+                      ir.Linear("out", ("n",), np.eye(10, dtype=np.float32))), ("out",), name="tiny")
+    save_network(snn, tmp_path / "snn")
+    save_quantized(quantize(snn, weight_bits=8), tmp_path / "q", {"source": str(tmp_path / "snn")})
+    with pytest.raises(ModelFileError, match=r"q: a quantised network \(8-bit weights\); compile the float SNN "
+                                             r"it was quantised from \(.*snn\)"):
+        _run(["compile", str(tmp_path / "q"), "--hw", "xbar-mesh", "--calib", "digits",
+              "-o", str(tmp_path / "out"), "-T", "4", "--calib-samples", "8"])
+    assert not (tmp_path / "out").exists()

@@ -94,15 +94,21 @@ def import_pass(model: str, arch: str | None = None):
     Raises
     ------
     ModelFileError
-        Missing or unreadable model.
+        Missing or unreadable model, or a quantised network folder (the pipeline profiles and
+        maps float SNNs: give it the network that was quantised).
     """
     from spikeforge.frontends.model_file import load_model
     from spikeforge.frontends.torch_fx import import_torch
-    from spikeforge.ir.serialize import load_network
+    from spikeforge.ir.serialize import load_metadata, load_network
 
     p = Path(model)
     if p.is_dir():
-        return load_network(p)
+        net = load_network(p)
+        meta = load_metadata(p)
+        if meta.get("quantized"):
+            raise ModelFileError(f"{p}: a quantised network ({meta.get('weight_bits')}-bit weights); compile the "
+                                 f"float SNN it was quantised from ({meta.get('source', 'unknown')})")
+        return net
     if not p.exists():
         raise ModelFileError(f"{p}: no such network folder or model file")
     module, shape = load_model(p, arch)
