@@ -140,3 +140,8 @@ def test_outputs_never_overwrite_foreign_files(files, capsys):
     assert main(["map", str(files / "snn"), "--hw", "loihi", "--calib", str(files / "data.npz"),
                  "-o", str(keep)]) == 2
     assert "is a folder; name a file" in capsys.readouterr().err
+
+
+def test_weights_of_another_architecture_name_the_keys(files):
+    with pytest.raises(ModelFileError, match=r"weights do not fit architecture 'lenet5': .*(Missing|Unexpected) key"):
+        load_model(files / "bare.pt", "lenet5")

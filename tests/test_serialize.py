@@ -123,3 +123,17 @@ def test_json_output_guard(tmp_path):
         write_json_atomic(tmp_path / "missing" / "r.json", {})
     assert json.loads(write_json_atomic(tmp_path / "r.json", {"a": 1}).read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_outputs_get_the_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        folder = save_network(residual_snn(2, 3, 0), tmp_path / "net")
+        report = write_json_atomic(tmp_path / "r.json", {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750  # not mkdtemp's owner-only 0o700
+    assert stat.S_IMODE(report.stat().st_mode) == 0o640

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from spikeforge.errors import InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.serialize import with_umask_mode
 
 __all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
 
@@ -285,6 +286,7 @@ def write_sdf3(graph: DataflowGraph, path: str | os.PathLike) -> None:
     except OSError as err:
         raise InvalidGraphError(f"{target}: cannot write SDF3 file: {err}") from None
     try:
+        with_umask_mode(tmp, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

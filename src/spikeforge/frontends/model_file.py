@@ -71,6 +71,7 @@ def load_model(path: str | os.PathLike, architecture: str | None = None,
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
+        details = "; ".join(line.strip() for line in str(exc).splitlines()[1:] if line.strip())
         raise ModelFileError(f"{path}: weights do not fit architecture {architecture!r}: "
-                             f"{str(exc).splitlines()[0]}") from None
+                             f"{details[:600] or str(exc)}") from None
     return model.eval(), shape

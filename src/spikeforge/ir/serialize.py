@@ -63,6 +63,14 @@ def _decode(value: Any, arrays: Any) -> Any:
 OUTPUT_MARKER = ".spikeforge"
 
 
+def with_umask_mode(path: str | os.PathLike, mode: int) -> None:
+    """Give ``path`` ``mode`` less the process umask: ``tempfile`` creates owner-only entries, but an
+    output should have the permissions any other new file or folder of the user gets."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
 def check_output_folder(dest: str | os.PathLike) -> Path:
     """``dest`` as a Path if a new output folder may be written there, else raise.
 
@@ -103,6 +111,7 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> P
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
+        with_umask_mode(tmp, 0o777)
         fill(tmp)
         (tmp / OUTPUT_MARKER).write_text("spikeforge output folder: the next run writing here replaces it whole\n")
         if dest.exists():
@@ -145,6 +154,7 @@ def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
     out = check_output_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
+        with_umask_mode(tmp, 0o666)
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=1)
         os.replace(tmp, out)
