@@ -1,6 +1,7 @@
 """Accelerator model: preset figures, invariants on real spike traces, monotonicity, errors."""
 
 import dataclasses
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -161,6 +162,10 @@ def test_bad_files_and_names(tmp_path):
         load_accelerator(bad)
     bad.write_text("name = 'x'\npes = 4\n")
     with pytest.raises(InvalidHardwareSpecError, match="clock_mhz missing"):
+        load_accelerator(bad)
+    preset = resources.files("spikeforge.hardware") / "presets" / "accelerators" / "pynq-z2-accel.toml"
+    bad.write_text(preset.read_text().replace("clock_mhz = 100.0", "clock_mhz = -100.0", 1))
+    with pytest.raises(InvalidHardwareSpecError, match=r"bad.toml: accelerator pynq-z2-accel: clock_mhz = -100"):
         load_accelerator(bad)
 
 

@@ -212,9 +212,12 @@ def _run(argv):
 
 def test_cli_hw_list_show(capsys):
     _run(["hw", "list"])
-    assert "loihi" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "loihi" in out and "pynq-z2-accel" in out and "38.4 GOPS" in out
     _run(["hw", "show", "truenorth"])
     assert "crossbar_rows" in capsys.readouterr().out
+    _run(["hw", "show", "pynq-z2-accel"])
+    assert "ops_per_cycle_per_pe" in capsys.readouterr().out
     with pytest.raises(InvalidHardwareSpecError, match="unknown hardware"):
         _run(["hw", "show", "nope"])
 

@@ -163,6 +163,10 @@ def accelerator_from_dict(data: dict[str, Any], *, source: str = "accelerator") 
         value = err.get("input")
         shown = "missing" if err["type"] == "missing" else f"= {value!r}"
         raise InvalidHardwareSpecError(f"{source}: {where} {shown}: {err['msg']}") from None
+    except InvalidHardwareSpecError as exc:  # a range rule of model_post_init: add the file
+        if str(exc).startswith(source):
+            raise
+        raise InvalidHardwareSpecError(f"{source}: {exc}") from None
 
 
 def list_accelerator_presets() -> list[str]:

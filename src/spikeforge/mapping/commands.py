@@ -19,6 +19,7 @@ console = Console()
 
 def cmd_hw_list(args: argparse.Namespace) -> None:
     from spikeforge.hardware import list_presets, load_hardware
+    from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
 
     table = Table(title="hardware presets")
     for col in ("name", "chips", "cores/chip", "crossbar", "neurons/core", "weight bits", "description"):
@@ -29,11 +30,30 @@ def cmd_hw_list(args: argparse.Namespace) -> None:
                       f"{hw.core.crossbars_per_core} × {hw.core.crossbar_rows}×{hw.core.crossbar_columns}",
                       f"{hw.core.neurons_per_core:,}", str(hw.precision.weight_bits), hw.description)
     console.print(table)
+    accelerators = Table(title="accelerator presets (spikeforge accel / codesign)")
+    for col in ("name", "PEs", "clock", "peak", "power", "description"):
+        accelerators.add_column(col, justify="left" if col in ("name", "description") else "right")
+    for name in list_accelerator_presets():
+        spec = load_accelerator(name)
+        accelerators.add_row(name, str(spec.pes), f"{spec.clock_mhz:g} MHz", f"{spec.peak_gops:g} GOPS",
+                             f"{spec.power_w:g} W", spec.description)
+    console.print(accelerators)
 
 
 def cmd_hw_show(args: argparse.Namespace) -> None:
     from spikeforge.hardware import hardware_table_rows, load_hardware
+    from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
 
+    if args.name in list_accelerator_presets():
+        spec = load_accelerator(args.name)
+        table = Table(title=f"accelerator {spec.name}: {spec.description}")
+        table.add_column("field")
+        table.add_column("value", justify="right")
+        for k, v in spec.model_dump(exclude={"name", "description", "reference"}).items():
+            table.add_row(k, str(v))
+        table.add_row("peak GOPS", f"{spec.peak_gops:g}")
+        console.print(table)
+        return
     hw = load_hardware(args.name)
     table = Table(title=hw.summary())
     table.add_column("field")
