@@ -145,3 +145,12 @@ def test_outputs_never_overwrite_foreign_files(files, capsys):
 def test_weights_of_another_architecture_name_the_keys(files):
     with pytest.raises(ModelFileError, match=r"weights do not fit architecture 'lenet5': .*(Missing|Unexpected) key"):
         load_model(files / "bare.pt", "lenet5")
+
+
+def test_qcfs_model_still_checks_calibration_data(files, capsys):
+    model, _ = build_model("digits-cnn", qcfs_levels=4)
+    save_model(files / "qcfs.pt", model, "digits-cnn", {"qcfs_levels": 4})
+    save_data(files / "wrong.npz", Dataset(np.zeros((5, 1, 28, 28), np.float32)))
+    assert main(["convert", str(files / "qcfs.pt"), "--calib", str(files / "wrong.npz"), "-o", str(files / "o")]) == 2
+    assert "wrong.npz: shape (5, 1, 28, 28) does not match network input (N, 1, 8, 8)" in capsys.readouterr().err
+    assert not (files / "o").exists()

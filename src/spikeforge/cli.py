@@ -88,7 +88,8 @@ def cmd_convert(args: argparse.Namespace) -> None:
         raise InvalidDataError(f"--bias-calibration {args.bias_calibration}: timesteps must be ≥ 1")
     ann = _load_any(args.model, args.arch, args.option)
     calib = load_data(args.calib)
-    calib_x = calib.x[: args.calib_samples]
+    # Checked here too: a QCFS network converts with its trained clips and would never look at the data.
+    calib_x = ann.check_input(calib.x[: args.calib_samples], f"--calib {args.calib}")
     snn = convert(ann, calib_x, statistic=args.statistic, per_channel=not args.per_layer,
                   balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init)
     if args.bias_calibration:
