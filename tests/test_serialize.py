@@ -98,7 +98,7 @@ def test_output_folder_guard(tmp_path, monkeypatch):
         save_network(net, foreign)
     assert (foreign / "keep.txt").read_text() == "mine" and len(list(foreign.iterdir())) == 1
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputPathError, match="exists and is not a folder"):
+    with pytest.raises(OutputPathError, match="exists and is a file or a link, not a folder"):
         save_network(net, tmp_path / "file")
     work = tmp_path / "work"
     work.mkdir()

@@ -59,7 +59,8 @@ def _decode(value: Any, arrays: Any) -> Any:
     return value
 
 
-#: Written into every output folder; only a folder holding it (or an empty one) is ever replaced.
+#: Written into every output folder; only a folder holding it (or an empty one, or a network folder of an
+#: earlier version) is ever replaced.
 OUTPUT_MARKER = ".spikeforge"
 
 
@@ -82,7 +83,7 @@ def check_output_folder(dest: str | os.PathLike) -> Path:
     """
     dest = Path(dest)
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        raise OutputPathError(f"output {dest}: exists and is not a folder; choose another path")
+        raise OutputPathError(f"output {dest}: exists and is a file or a link, not a folder; choose another path")
     if dest.is_dir():
         if Path.cwd().resolve().is_relative_to(dest.resolve()):
             raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
