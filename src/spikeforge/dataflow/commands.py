@@ -17,9 +17,7 @@ True
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -116,8 +114,11 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         The graph deadlocks.
     InvalidDataError
         ``--max-steps`` is negative, or the JSON output cannot be written.
+    OutputPathError
+        ``--json`` names a folder.
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.ir.serialize import write_json_atomic
 
     console = console or Console()
     if args.max_steps < 0:
@@ -161,9 +162,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         out = Path(args.json)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(json.dumps(report, indent=1) + "\n")
-            os.replace(tmp, out)
+            write_json_atomic(out, report)
         except OSError as exc:
             raise InvalidDataError(f"--json {out}: cannot write ({exc.strerror})") from None
         console.print(f"wrote {out}")

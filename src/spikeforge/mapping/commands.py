@@ -40,27 +40,27 @@ def cmd_hw_list(args: argparse.Namespace) -> None:
     console.print(accelerators)
 
 
+def _field_table(title: str, rows) -> Table:
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
 def cmd_hw_show(args: argparse.Namespace) -> None:
     from spikeforge.hardware import hardware_table_rows, load_hardware
     from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
 
     if args.name in list_accelerator_presets():
         spec = load_accelerator(args.name)
-        table = Table(title=f"accelerator {spec.name}: {spec.description}")
-        table.add_column("field")
-        table.add_column("value", justify="right")
-        for k, v in spec.model_dump(exclude={"name", "description", "reference"}).items():
-            table.add_row(k, str(v))
-        table.add_row("peak GOPS", f"{spec.peak_gops:g}")
-        console.print(table)
+        rows = [(k, str(v)) for k, v in spec.model_dump(exclude={"name", "description", "reference"}).items()]
+        console.print(_field_table(f"accelerator {spec.name}: {spec.description}",
+                                   rows + [("peak GOPS", f"{spec.peak_gops:g}")]))
         return
     hw = load_hardware(args.name)
-    table = Table(title=hw.summary())
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for k, v in hardware_table_rows(hw):
-        table.add_row(k, v)
-    console.print(table)
+    console.print(_field_table(hw.summary(), hardware_table_rows(hw)))
 
 
 def cmd_map(args: argparse.Namespace) -> None:
