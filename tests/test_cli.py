@@ -140,6 +140,19 @@ def test_outputs_never_overwrite_foreign_files(files, capsys):
     assert main(["map", str(files / "snn"), "--hw", "loihi", "--calib", str(files / "data.npz"),
                  "-o", str(keep)]) == 2
     assert "is a folder; name a file" in capsys.readouterr().err
+    assert main(["accel", str(files / "snn"), "--data", str(files / "data.npz"), "--json",
+                 str(keep / "notes.txt" / "r.json")]) == 2
+    assert "notes.txt is a file, not a folder" in capsys.readouterr().err
+    assert [p.name for p in keep.iterdir()] == ["notes.txt"]
+
+
+def test_file_outputs_make_missing_folders_as_folder_outputs_do(files):
+    assert main(["convert", str(files / "model.pt"), "--calib", str(files / "data.npz"), "-o",
+                 str(files / "new" / "snn")]) == 0
+    placement = files / "new" / "maps" / "loihi.json"
+    assert main(["map", str(files / "new" / "snn"), "--hw", "loihi", "--calib", str(files / "data.npz"),
+                 "-o", str(placement)]) == 0
+    assert json.loads(placement.read_text())
 
 
 def test_weights_of_another_architecture_name_the_keys(files):

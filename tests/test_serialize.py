@@ -119,10 +119,14 @@ def test_output_folder_guard(tmp_path, monkeypatch):
 def test_json_output_guard(tmp_path):
     with pytest.raises(OutputPathError, match="is a folder; name a file"):
         write_json_atomic(tmp_path, {})
-    with pytest.raises(OutputPathError, match="folder .*missing does not exist"):
-        write_json_atomic(tmp_path / "missing" / "r.json", {})
-    assert json.loads(write_json_atomic(tmp_path / "r.json", {"a": 1}).read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    (tmp_path / "f").write_text("kept")
+    with pytest.raises(OutputPathError, match="f is a file, not a folder"):
+        write_json_atomic(tmp_path / "f" / "sub" / "r.json", {})
+    assert (tmp_path / "f").read_text() == "kept"
+    assert json.loads(write_json_atomic(tmp_path / "r.json", {"a": np.float32(0.5)}).read_text()) == {"a": 0.5}
+    made = write_json_atomic(tmp_path / "new" / "sub" / "r.json", {"a": np.arange(2)})  # parents made, as for folders
+    assert json.loads(made.read_text()) == {"a": [0, 1]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "new", "r.json"]
 
 
 def test_outputs_get_the_umask_permissions(tmp_path):

@@ -13,7 +13,6 @@ the data and prints the accelerator model's figures beside the paper's
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -93,10 +92,13 @@ def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
 def cmd_accel(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.datasets import load_data
     from spikeforge.hardware.accelerator import accelerate, load_accelerator
+    from spikeforge.ir.serialize import check_output_file, write_json_atomic
 
     out = out or console
     _positive("--timesteps", args.timesteps)
     _positive("--samples", args.samples)
+    if args.json:
+        check_output_file(args.json)
     hw = load_accelerator(args.hw)
     if args.pes is not None:
         hw = hw.replace(pes=args.pes)
@@ -126,7 +128,7 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
         figures = {k: v for k, v in report.__dict__.items() if k not in ("layers", "reference", "assumptions")}
         figures["layers"] = [layer.__dict__ for layer in report.layers]
         figures["reference"] = None if report.reference is None else report.reference.model_dump()
-        Path(args.json).write_text(json.dumps(figures, indent=1, default=float))
+        out.print(f"wrote {write_json_atomic(args.json, figures)}")
     return report
 
 

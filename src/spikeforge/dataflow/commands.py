@@ -115,14 +115,16 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     InvalidDataError
         ``--max-steps`` is negative, or the JSON output cannot be written.
     OutputPathError
-        ``--json`` names a folder.
+        ``--json`` names a folder or lies under a file (checked before the analysis).
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
-    from spikeforge.ir.serialize import write_json_atomic
+    from spikeforge.ir.serialize import check_output_file, write_json_atomic
 
     console = console or Console()
     if args.max_steps < 0:
         raise InvalidDataError(f"--max-steps {args.max_steps}: must be ≥ 0")
+    if args.json:
+        check_output_file(args.json)
     graph = read_sdf3(args.graph)
     report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
     raw = report.pop("_raw")
@@ -161,7 +163,6 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     if args.json:
         out = Path(args.json)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(out, report)
         except OSError as exc:
             raise InvalidDataError(f"--json {out}: cannot write ({exc.strerror})") from None

@@ -129,23 +129,35 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> P
 
 
 def check_output_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path if a file may be written there, else raise.
+    """``path`` as a Path if a file may be written there (missing parent folders are made when
+    it is written, as for output folders), else raise.
 
     Raises
     ------
     OutputPathError
-        ``path`` is a folder, or its folder does not exist.
+        ``path`` is a folder, or a file stands where one of its parent folders would be.
     """
     out = Path(path)
     if out.is_dir():
         raise OutputPathError(f"output {out}: is a folder; name a file")
-    if not out.parent.is_dir():
-        raise OutputPathError(f"output {out}: folder {out.parent} does not exist")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"output {out}: {parent} is a file, not a folder")
     return out
 
 
+def _json_builtin(value: Any) -> Any:
+    """numpy scalars and arrays as the Python numbers and lists ``json`` writes."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
-    """Write ``doc`` as JSON to ``path`` through a temporary file, so a failure leaves no partial file.
+    """Write ``doc`` as JSON to ``path`` through a temporary file, so a failure leaves no partial
+    file; numpy numbers and arrays are written as plain numbers and lists.
 
     Raises
     ------
@@ -153,11 +165,12 @@ def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
         See :func:`check_output_file`.
     """
     out = check_output_file(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with_umask_mode(tmp, 0o666)
         with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
+            json.dump(doc, f, indent=1, default=_json_builtin)
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
