@@ -198,7 +198,13 @@ def test_summary_is_one_line() -> None:
         ("per_hop_pj = 3.5", "per_hop_pj = -0.5", r"energy\.per_hop_pj = -0\.5: must be ≥ 0"),
         ("per_hop_pj = 3.5", "per_hop_pj = nan", r"energy\.per_hop_pj = nan"),
         ("per_hop_pj = 3.5", "per_hop_pj = inf", r"energy\.per_hop_pj = inf: must be finite"),
-        ("weight_bits = 8", "weight_bits = 80", r"precision\.weight_bits = 80: must be ≤ 64"),
+        ("weight_bits = 8", "weight_bits = 40", r"precision\.weight_bits = 40: must be ≤ 32"),
+        ("weight_bits = 8", "weight_bits = 0", r"precision\.weight_bits = 0: must be ≥ 1"),
+        (
+            "membrane_bits = 24",
+            "membrane_bits = 12",
+            r"precision\.membrane_bits = 12: must be ≥ threshold_bits = 17",
+        ),
         (
             "weight_bits = 8",
             'weight_bits = "8"',

@@ -102,11 +102,23 @@ class CoreSpec(_Section):
 
 
 class PrecisionSpec(_Section):
-    """Bit-widths of synaptic weights, thresholds and membrane potentials (signed)."""
+    """Bit-widths of synaptic weights, thresholds and membrane potentials (signed).
 
-    weight_bits: _Bits
+    Weights take 1 bit (binary synapses, as Loihi allows) up to 32 (a float32 weight: no
+    neuromorphic chip stores wider ones); the membrane register must hold the threshold.
+    """
+
+    weight_bits: Annotated[int, Field(ge=1, le=32)]
     threshold_bits: _Bits
     membrane_bits: _Bits
+
+    @model_validator(mode="after")
+    def _membrane_holds_threshold(self) -> PrecisionSpec:
+        if self.membrane_bits < self.threshold_bits:
+            raise _FieldRuleError("membrane_bits", self.membrane_bits,
+                                  f"must be ≥ threshold_bits = {self.threshold_bits} (the membrane is compared "
+                                  "with the threshold)")
+        return self
 
 
 class ChipSpec(_Section):
