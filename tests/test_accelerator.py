@@ -57,7 +57,9 @@ def test_preset_reproduces_the_papers_peak_figures():
 def test_ops_equal_the_profiles_synaptic_operations(data):
     q = quantize(small_snn())
     T = 5
-    report = accelerate(q, data, "pynq-z2-accel", T)
+    done = []
+    report = accelerate(q, data, "pynq-z2-accel", T, batch_size=3, on_batch=done.append)
+    assert done == [*range(3, len(data), 3), len(data)]  # progress after every batch, the last one short
     profile = simulate(q.network, q.quantize_input(data), timesteps=T, integer=True).profile
     # The read-out layer "out" reads spikes, so every layer is counted per timestep in both.
     synops = sum(layer.synops for layer in profile.layers)

@@ -105,10 +105,9 @@ def cmd_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from rich.progress import Progress
-
     from spikeforge.datasets import load_data
     from spikeforge.ir.serialize import check_output_file, write_json_atomic
+    from spikeforge.report.progress import sample_progress
     from spikeforge.report.tables import accuracy_table, profile_table
     from spikeforge.sim.simulator import simulate
 
@@ -126,11 +125,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     # data as the hardware would and rescale the outputs before the argmax (per-channel scales differ).
     x = quantized.quantize_input(data.x) if quantized else data.x
     checkpoints = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t < args.timesteps] + [args.timesteps]
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"simulate T={args.timesteps}", total=len(data))
+    with sample_progress(console, f"simulate T={args.timesteps}", len(data)) as on_batch:
         result = simulate(net, x, timesteps=args.timesteps, checkpoints=checkpoints,
                           labels=None if quantized else data.y, batch_size=args.batch_size, integer=args.integer,
-                          on_batch=lambda n: progress.update(task, completed=n))
+                          on_batch=on_batch)
     if quantized and data.y is not None:
         scale = np.asarray(quantized.output_scales.get(net.outputs[0], 1.0))
         result = dataclasses.replace(result, accuracy={t: float(((out * scale).argmax(1) == data.y).mean())

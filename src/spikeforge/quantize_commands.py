@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError, ModelFileError, QuantizationError
+from spikeforge.report.progress import sample_progress
 
 console = Console()
 
@@ -58,7 +59,8 @@ def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
                  calib=None if calib is None else calib.x)
     extra = {"source": str(args.network)}
     if calib is not None:
-        r = simulate_integer(q, calib.x, args.timesteps)
+        with sample_progress(out, f"calibration run T={args.timesteps}", len(calib)) as on_batch:
+            r = simulate_integer(q, calib.x, args.timesteps, on_batch=on_batch)
         extra["calibration"] = {"data": str(args.calib), "samples": len(calib), "timesteps": args.timesteps,
                                 "overflows": r.total_overflows, "membrane_bits_needed": r.membrane_bits_needed,
                                 "accuracy": None if calib.y is None else r.accuracy(calib.y)}
@@ -106,7 +108,8 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)
-    report = accelerate(net, data.x, hw, args.timesteps)
+    with sample_progress(out, f"run T={args.timesteps} for the trace", len(data)) as on_batch:
+        report = accelerate(net, data.x, hw, args.timesteps, on_batch=on_batch)
     ref = hw.reference.source if hw.reference and hw.reference.source else "published"
     table = Table(title=f"{escape(report.network)} on {escape(hw.name)}: {hw.pes} PEs, {hw.clock_mhz:g} MHz, "
                         f"T={report.timesteps}, {report.samples} samples")

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -384,7 +385,7 @@ def accelerator_report(trace, hw: AcceleratorSpec | str, *, input_bits: int = 8,
 
 
 def accelerate(net, x: np.ndarray, hw: AcceleratorSpec | str, timesteps: int, *,
-               batch_size: int = 64) -> AcceleratorReport:
+               batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> AcceleratorReport:
     """Run ``net`` on ``x`` and evaluate its actual spike trains on the accelerator ``hw``.
 
     Parameters
@@ -396,6 +397,8 @@ def accelerate(net, x: np.ndarray, hw: AcceleratorSpec | str, timesteps: int, *,
     hw : AcceleratorSpec or str
         Spec, preset name or TOML file.
     timesteps : int
+    on_batch : callable, optional
+        Called with the number of samples run after each batch (progress bars).
 
     Returns
     -------
@@ -424,6 +427,7 @@ def accelerate(net, x: np.ndarray, hw: AcceleratorSpec | str, timesteps: int, *,
     from spikeforge.quantize.integer_sim import record_trace
 
     hw = load_accelerator(hw)
-    trace = record_trace(net, x, timesteps, granularity=hw.distribution, batch_size=batch_size)
+    trace = record_trace(net, x, timesteps, granularity=hw.distribution, batch_size=batch_size,
+                         on_batch=on_batch)
     input_bits = net.input_bits if isinstance(net, QuantizedNetwork) else 8
     return accelerator_report(trace, hw, input_bits=input_bits)

@@ -70,6 +70,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from spikeforge.mapping.partition import partition
     from spikeforge.mapping.place import place
     from spikeforge.mapping.report import traffic_summary
+    from spikeforge.report.progress import sample_progress
     from spikeforge.sim.simulator import simulate
 
     if args.timesteps < 1:
@@ -84,7 +85,8 @@ def cmd_map(args: argparse.Namespace) -> None:
     data = load_data(args.calib)
     if args.samples:
         data = data.take(args.samples)
-    profile = simulate(net, data.x, timesteps=args.timesteps).profile
+    with sample_progress(console, f"profile T={args.timesteps}", len(data)) as on_batch:
+        profile = simulate(net, data.x, timesteps=args.timesteps, on_batch=on_batch).profile
     fan_in = None if args.fan_in == "none" else args.fan_in
     part = partition(net, profile, hw, strategy=args.partitioner, fan_in=fan_in)
     pl = place(part, hw, strategy=args.placer, chips=args.chips, seed=args.seed)

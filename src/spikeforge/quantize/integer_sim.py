@@ -28,7 +28,7 @@ landing on each output channel (or neuron): the input of
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -296,8 +296,18 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     return q, network, torch.as_tensor(np.asarray(arr, np.float64)), bool(integer)
 
 
+def _run_batches(run: _Run, xt: torch.Tensor, batch_size: int, on_batch: Callable[[int], None] | None) -> None:
+    """Feed ``xt`` to ``run`` in batches, calling ``on_batch(samples done)`` after each."""
+    with torch.inference_mode():
+        for start in range(0, xt.shape[0], batch_size):
+            run.batch(xt[start:start + batch_size])
+            if on_batch is not None:
+                on_batch(min(start + batch_size, xt.shape[0]))
+
+
 def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: int,
-                     membrane_bits: int | None = None, *, batch_size: int = 128) -> IntegerResult:
+                     membrane_bits: int | None = None, *, batch_size: int = 128,
+                     on_batch: Callable[[int], None] | None = None) -> IntegerResult:
     """Simulate a quantised SNN bit-exactly, saturating and counting membrane overflows.
 
     Parameters
@@ -309,6 +319,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timeste
     timesteps : int
     membrane_bits : int, optional
         Signed register width; default the network's ``membrane_bits`` (None: no saturation).
+    on_batch : callable, optional
+        Called with the number of samples done after each batch (progress bars).
 
     Returns
     -------
@@ -345,9 +357,7 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timeste
                 raise QuantizationError(f"layer {node.name}: threshold {float(np.max(node.threshold)):.0f} "
                                         f"does not fit the {membrane_bits}-bit membrane (max {top})")
     run = _Run(network, int(timesteps), True, membrane_bits, None)
-    with torch.inference_mode():
-        for start in range(0, xt.shape[0], batch_size):
-            run.batch(xt[start:start + batch_size])
+    _run_batches(run, xt, batch_size, on_batch)
     outputs = {k: np.round(np.concatenate(v)).astype(np.int64) for k, v in run.outputs.items()}
     spikes = {k: v.numpy().astype(np.int64) for k, v in run.spikes.items()}
     scale = 1.0
@@ -358,7 +368,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timeste
 
 
 def record_trace(net: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: int, *,
-                 granularity: str = "channel", integer: bool | None = None, batch_size: int = 64) -> SpikeTrace:
+                 granularity: str = "channel", integer: bool | None = None, batch_size: int = 64,
+                 on_batch: Callable[[int], None] | None = None) -> SpikeTrace:
     """Run a network and record per-layer, per-timestep, per-sample synaptic activity.
 
     Parameters
@@ -373,6 +384,8 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: i
     integer : bool, optional
         Force integer (True) or float (False) arithmetic; default: integer for a
         QuantizedNetwork, float otherwise.
+    on_batch : callable, optional
+        As :func:`simulate_integer`.
 
     Raises
     ------
@@ -394,9 +407,7 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: i
         raise QuantizationError(f"granularity={granularity!r}: use 'channel' or 'neuron'")
     _, network, xt, integer = _prepare(net, x, timesteps, integer)
     run = _Run(network, int(timesteps), integer, None, granularity)
-    with torch.inference_mode():
-        for start in range(0, xt.shape[0], batch_size):
-            run.batch(xt[start:start + batch_size])
+    _run_batches(run, xt, batch_size, on_batch)
     layers = []
     for node in network.nodes:
         if node.name not in run.ones:
