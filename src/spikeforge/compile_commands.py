@@ -67,10 +67,12 @@ def cmd_admit(args: argparse.Namespace, out: Console | None = None):
     rt = Runtime(args.hw)
     table = Table(title=f"admission onto {rt.platform.hardware.name} "
                         f"({rt.platform.crossbars:,} crossbars)")
-    for col in ("application", "decision", "crossbars", "guaranteed throughput", "ms",
-                "reason"):
-        table.add_column(col, justify="right" if col in ("crossbars", "ms") else "left")
+    for col in ("application", "decision", "crossbars", "guaranteed throughput", "ms"):
+        # names fold rather than truncate, so the #2, #3 of repeated applications stay visible
+        table.add_column(col, justify="left" if col in ("application", "decision") else "right",
+                         overflow="fold" if col == "application" else "ellipsis", no_wrap=col != "application")
     results = []
+    notes: list[str] = []
     names: dict[str, int] = {}
     for path, app in zip(args.apps, apps):
         base = getattr(app, "name", None) or Path(path).stem
@@ -85,16 +87,19 @@ def cmd_admit(args: argparse.Namespace, out: Console | None = None):
         results.append(r)
         if r.admitted:
             per_s = r.inferences_per_s
-            tp = (f"{per_s:,.0f} inferences/s" if per_s is not None
-                  else f"{r.throughput * 1e9:,.4g} iterations/s")
+            tp = f"{per_s:,.0f} inf/s" if per_s is not None else f"{r.throughput * 1e9:,.4g} it/s"
             if r.reused_design_analysis:
-                tp += " (design analysis reused)"
+                tp += " *"
         else:
             tp = "–"
+            notes.append(r.reason)  # names the application
         table.add_row(escape(label), "admitted" if r.admitted else "rejected",
-                      str(len(r.crossbars)) if r.admitted else "–", tp, f"{r.decision_ms:.2f}",
-                      "" if r.admitted else escape(r.reason))
+                      str(len(r.crossbars)) if r.admitted else "–", tp, f"{r.decision_ms:.2f}")
     out.print(table)
+    if any(r.reused_design_analysis for r in results):
+        out.print("* the design-time analysis is reused: binding kept every transfer time, so no max-plus run")
+    for note in notes:
+        out.print(escape(f"rejected: {note}"))
     out.print(f"{len(rt.free):,} of {rt.platform.crossbars:,} crossbars free")
     return results
 

@@ -17,27 +17,40 @@ from spikeforge.errors import InvalidDataError
 console = Console()
 
 
+def _descriptions(specs) -> Table:
+    """Name → description as a borderless grid under a table, so the table itself stays narrow."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for spec in specs:
+        grid.add_row(spec.name, spec.description)
+    return grid
+
+
 def cmd_hw_list(args: argparse.Namespace) -> None:
     from spikeforge.hardware import list_presets, load_hardware
     from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
 
-    table = Table(title="hardware presets")
-    for col in ("name", "chips", "cores/chip", "crossbar", "neurons/core", "weight bits", "description"):
-        table.add_column(col)
-    for name in list_presets():
-        hw = load_hardware(name)
-        table.add_row(name, str(hw.chips), f"{hw.cores_per_chip:,}",
+    crossbar_chips = [load_hardware(name) for name in list_presets()]
+    table = Table(title="crossbar hardware presets (spikeforge map / compile)")
+    for col in ("name", "chips", "cores/chip", "crossbars/core", "neurons/core", "weight bits"):
+        table.add_column(col, justify="left" if col in ("name", "crossbars/core") else "right", no_wrap=True)
+    for hw in crossbar_chips:
+        table.add_row(hw.name, str(hw.chips), f"{hw.cores_per_chip:,}",
                       f"{hw.core.crossbars_per_core} × {hw.core.crossbar_rows}×{hw.core.crossbar_columns}",
-                      f"{hw.core.neurons_per_core:,}", str(hw.precision.weight_bits), hw.description)
+                      f"{hw.core.neurons_per_core:,}", str(hw.precision.weight_bits))
     console.print(table)
-    accelerators = Table(title="accelerator presets (spikeforge accel / codesign)")
-    for col in ("name", "PEs", "clock", "peak", "power", "description"):
-        accelerators.add_column(col, justify="left" if col in ("name", "description") else "right")
-    for name in list_accelerator_presets():
-        spec = load_accelerator(name)
-        accelerators.add_row(name, str(spec.pes), f"{spec.clock_mhz:g} MHz", f"{spec.peak_gops:g} GOPS",
-                             f"{spec.power_w:g} W", spec.description)
-    console.print(accelerators)
+    console.print(_descriptions(crossbar_chips))
+    console.print()
+    accelerators = [load_accelerator(name) for name in list_accelerator_presets()]
+    table = Table(title="accelerator presets (spikeforge accel / codesign)")
+    for col in ("name", "PEs", "clock", "peak", "power"):
+        table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
+    for spec in accelerators:
+        table.add_row(spec.name, str(spec.pes), f"{spec.clock_mhz:g} MHz", f"{spec.peak_gops:g} GOPS",
+                      f"{spec.power_w:g} W")
+    console.print(table)
+    console.print(_descriptions(accelerators))
 
 
 def _field_table(title: str, rows) -> Table:
