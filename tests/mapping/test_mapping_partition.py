@@ -14,7 +14,7 @@ from spikeforge.hardware import load_hardware
 from spikeforge.ir import network as ir
 from spikeforge.mapping.partition import PARTITIONERS, chain_sum, partition, unroll_chain
 from spikeforge.mapping.place import PLACERS, place
-from spikeforge.mapping.report import traffic_summary
+from spikeforge.mapping.report import interchip_bound, traffic_summary
 from spikeforge.sim.simulator import simulate
 
 
@@ -167,6 +167,39 @@ def test_placement_within_capacity(strategy, extra_chips, seed):
     delivered = float(p.traffic.sum()) * p.timesteps
     assert r.spikes_inside_cores + r.spikes_between_cores + r.spikes_between_chips == pytest.approx(delivered)
     assert r.energy.total_j > 0
+
+
+def _split_partition(seed=0):
+    """Tiles of a dense net whose 40 inputs need 3 crossbars of 16 rows: partial sums flow."""
+    net = _dense(n_in=40, n_hidden=12, n_out=4, seed=seed)
+    prof = _profile(net, seed)
+    return partition(net, prof, _hw(16, 4), strategy="tiles", fan_in="split"), prof
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from([None, *sorted(PLACERS)]), st.integers(0, 50), st.sampled_from([2, 4, 8]))
+def test_no_placement_beats_the_interchip_bound(strategy, seed, per_chip):
+    """Any assignment of clusters to chips (a random one, or a placer's) sends at least the bound."""
+    p, prof = _split_partition(seed % 4)
+    bound = interchip_bound(p, per_chip)
+    assert p.partial_traffic.nnz
+    if strategy is None:
+        chip = np.random.default_rng(seed).permutation(p.n_clusters) // per_chip
+    else:
+        hw = _hw(16, 4).replace(chip={"mesh_x": per_chip, "mesh_y": 1})
+        pl = place(p, hw.with_chips(-(-p.n_clusters // per_chip)), strategy=strategy, seed=seed)
+        chip = pl.cluster_chip
+        assert traffic_summary(pl, prof).interchip_traffic_bound == pytest.approx(bound.total)
+    sent = 0.0
+    for m in (p.traffic.tocoo(), p.partial_traffic.tocoo()):
+        sent += float(m.data[chip[m.row] != chip[m.col]].sum()) * p.timesteps
+    assert sent >= bound.total - 1e-9
+
+
+def test_interchip_bound_is_zero_when_one_chip_holds_everything():
+    p, _ = _split_partition()
+    assert interchip_bound(p, p.n_clusters).total == 0
+    assert interchip_bound(p, 2).partial_sums > 0  # 3-crossbar split groups cannot share a 2-crossbar chip
 
 
 # -- errors ---------------------------------------------------------------------------------------

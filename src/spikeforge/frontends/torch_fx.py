@@ -337,7 +337,7 @@ def import_torch(model: nn.Module, input_shape: tuple[int, ...], *, name: str | 
     --------
     >>> net = import_torch(nn.Sequential(nn.Flatten(), nn.Linear(4, 2), nn.ReLU()), (4,))
     >>> [type(n).__name__ for n in net.nodes]
-    ['Input', 'Linear', 'ReLU']
+    ['Input', 'Flatten', 'Linear', 'ReLU']
     """
     was_training = model.training
     model.eval()

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import hop_counts
+from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
 
-__all__ = ["MappingReport", "traffic_summary", "link_loads"]
+__all__ = ["InterchipBound", "MappingReport", "interchip_bound", "link_loads", "traffic_summary"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class MappingReport:
     energy: EnergyBreakdown
     extra: dict[str, Any] = field(default_factory=dict)
     partial_sums_between_chips: float = 0.0
+    interchip_traffic_bound: float = 0.0
 
     def rows(self) -> list[tuple[str, str]]:
         """``(figure, value)`` rows for a table."""
@@ -69,6 +73,8 @@ class MappingReport:
             ("  delivered between chips", f"{self.spikes_between_chips:,.0f}"),
             ("partial sums / inference", f"{self.partial_sums:,.0f}"),
             ("  sent between chips", f"{self.partial_sums_between_chips:,.0f}"),
+            ("inter-chip traffic, least possible", f"{self.interchip_traffic_bound:,.0f} "
+                                                   "(lower bound over every placement of this partition)"),
             ("spike-hops (NoC + inter-chip)", f"{self.spike_hops:,.0f}"),
             ("inter-chip hops", f"{self.interchip_hops:,.0f}"),
             ("most loaded link", f"{self.max_link_load:,.0f} spikes ({self.max_link})"),
@@ -82,6 +88,82 @@ class MappingReport:
                          "hops": e.hops_j, "interchip": e.interchip_j, "static": e.static_j, "total": e.total_j}
         d.update(self.extra)
         return d
+
+
+@dataclass(frozen=True)
+class InterchipBound:
+    """Least inter-chip traffic per inference that any placement of a partition can reach (lower bounds)."""
+
+    spikes: float
+    partial_sums: float
+
+    @property
+    def total(self) -> float:
+        return self.spikes + self.partial_sums
+
+
+def _all_but_largest(m: sp.csr_matrix, keep: int) -> float:
+    """Σ over the rows of ``m``: the row's entries except its ``keep`` largest."""
+    m = sp.csr_matrix(m)
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((-m.data, row))  # row by row, largest first
+    rank = np.arange(m.nnz) - m.indptr[row[order]]
+    return float(m.data[order][rank >= keep].sum())
+
+
+def interchip_bound(partition: Partition, crossbars_per_chip: int) -> InterchipBound:
+    r"""Lower bounds on the spikes and partial sums that *any* placement of ``partition`` sends
+    between chips of ``crossbars_per_chip`` crossbars each, per inference.
+
+    A chip holds at most :math:`K` = ``crossbars_per_chip`` clusters, so of the streams leaving
+    one cluster at most :math:`K - 1` stay on its chip: at least all but its :math:`K - 1`
+    largest cross. The same holds for the streams entering a cluster; the spike bound is the
+    larger of the two sums. Partial sums: a split group of :math:`s` crossbars (one root,
+    :math:`s - 1` senders of equal volume) keeps at most :math:`K` on its root's chip, so at
+    least :math:`\max(0, s - K)` senders are off it. Spike and partial-sum streams are disjoint,
+    so the two bounds add. Written here because no placement library reports such a bound.
+
+    Parameters
+    ----------
+    partition : Partition
+    crossbars_per_chip : int
+        ``Hardware.crossbars_per_chip``.
+
+    Returns
+    -------
+    InterchipBound
+
+    Examples
+    --------
+    One cluster streaming 1, 2 and 3 spikes per timestep to three others, chips of 2 crossbars:
+    at most the largest stream stays on chip.
+
+    >>> import scipy.sparse as sp
+    >>> from spikeforge.ir.partition import Partition
+    >>> t = sp.csr_matrix(([1.0, 2.0, 3.0], ([0, 0, 0], [1, 2, 3])), shape=(4, 4))
+    >>> part = Partition(network="n", hardware="xbar-mesh", strategy="tiles", fan_in=None, timesteps=2,
+    ...     layers=("a",), layer_shapes=((4, 1, 1),), piece_cluster=[0, 1, 2, 3], piece_layer=[0] * 4,
+    ...     piece_part=[0] * 4, piece_box=[[i, i + 1, 0, 1, 0, 1] for i in range(4)],
+    ...     cluster_rows=[1] * 4, cluster_synapses=[1] * 4, cluster_memory_bits=[8] * 4,
+    ...     cluster_spikes=[6, 0, 0, 0], cluster_synops=[0] * 4, traffic=t,
+    ...     partial_traffic=sp.csr_matrix((4, 4)), limits={})
+    >>> interchip_bound(part, crossbars_per_chip=2)
+    InterchipBound(spikes=6.0, partial_sums=0.0)
+    """
+    k = int(crossbars_per_chip)
+    spikes = sp.csr_matrix(partition.traffic, dtype=np.float64, copy=True)
+    spikes.setdiag(0)  # a cluster's spikes to itself never leave its crossbar
+    spikes.eliminate_zeros()
+    spike_bound = max(_all_but_largest(spikes, k - 1), _all_but_largest(spikes.T.tocsr(), k - 1))
+    partial_bound = 0.0
+    q = partition.partial_traffic.tocoo()
+    if q.nnz:
+        _, group = connected_components(partition.partial_traffic + partition.partial_traffic.T, directed=False)
+        size = np.bincount(group)
+        volume = np.bincount(group[q.row], weights=q.data, minlength=len(size))
+        partial_bound = float((volume / np.maximum(size - 1, 1) * np.maximum(0, size - k)).sum())
+    T = partition.timesteps
+    return InterchipBound(spike_bound * T, partial_bound * T)
 
 
 def link_loads(pl: Placement, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[float, str]:
@@ -193,4 +275,5 @@ def traffic_summary(pl: Placement, profile=None) -> MappingReport:
         spikes=spikes, spikes_inside_cores=inside, spikes_between_cores=between_cores,
         spikes_between_chips=between_chips, partial_sums=float(p.partial_traffic.sum()) * T,
         spike_hops=hops + ihops, interchip_hops=ihops, max_link_load=max_load, max_link=where, time_s=time_s,
-        energy=energy, partial_sums_between_chips=partial_between_chips)
+        energy=energy, partial_sums_between_chips=partial_between_chips,
+        interchip_traffic_bound=interchip_bound(p, hw.crossbars_per_chip).total)
