@@ -87,3 +87,22 @@ def test_calibration_errors(calib):
                                for n in other.nodes[:1]), ("inp",))
     with pytest.raises(ConversionError, match="no counterpart"):
         calibrate_biases(snn, renamed, calib, 4)
+
+
+def test_neuron_after_a_residual_sum_is_calibrated_through_the_branch_conv(residual_model):
+    """The sum's own neuron has no bias of its own: the residual branch's last conv carries the shift
+    (divided by the sum's gain for it), so that neuron's rates move to the ANN's too."""
+    ann = import_torch(residual_model, (1, 8, 8), name="residual")
+    x = np.random.default_rng(1).random((64, 1, 8, 8), dtype=np.float32)
+    snn = convert(ann, x)
+    (after_sum,) = [n.name for n in snn.nodes if n.is_neuron and isinstance(snn.node(n.inputs[0]), ir.Add)]
+    add = snn.node(snn.node(after_sum).inputs[0])
+    (branch,) = [i for i in add.inputs if isinstance(snn.node(i), ir.Conv2d)]
+    scales = infer_scales(ann, snn)
+    batch = next(iterate_ann(ann, x, record=[after_sum], batch_size=len(x)))
+    target = batch[after_sum].numpy().mean((0, 2, 3)) / scales[after_sum]
+    calibrated = calibrate_biases(snn, ann, x, 8)
+    before = mean_rates(snn, x, [after_sum], 8)[after_sum]
+    after = mean_rates(calibrated, x, [after_sum], 8)[after_sum]
+    assert np.abs(after - target).sum() < 0.5 * np.abs(before - target).sum()
+    assert not np.array_equal(calibrated.node(branch).bias, snn.node(branch).bias)

@@ -103,20 +103,27 @@ def infer_scales(ann: ir.Network, snn: ir.Network) -> dict[str, np.ndarray]:
     return scale
 
 
-def _bias_source(net: ir.Network, name: str) -> ir.Node | None:
-    """The synaptic layer whose bias reaches neuron layer ``name`` alone (through pooling), if any."""
+def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | None:
+    """The synaptic layer whose bias reaches the output of layer ``name`` alone, through pooling
+    and residual sums, and the per-channel factor by which a bias change reaches it (1 / the sum's
+    gain for that input); None if there is none."""
     node = net.node(name)
-    while True:
-        if len(node.inputs) != 1:
-            return None
-        prev = net.node(node.inputs[0])
-        if len(net.consumers(prev.name)) != 1:
-            return None
+    if not isinstance(node, ir.Add) and len(node.inputs) != 1:
+        return None
+    gains = node.gains if isinstance(node, ir.Add) and node.gains else (None,) * len(node.inputs)
+    for inp, gain in zip(node.inputs, gains):
+        prev = net.node(inp)
+        g = np.ones(net.shape(inp)[0]) if gain is None else np.broadcast_to(np.asarray(gain, np.float64),
+                                                                            (net.shape(inp)[0],))
+        if len(net.consumers(inp)) != 1 or not np.all(g != 0):
+            continue
         if isinstance(prev, _SYNAPTIC):
-            return prev
-        if not isinstance(prev, _BIAS_TRANSPARENT):
-            return None
-        node = prev
+            return prev, 1.0 / g
+        if isinstance(prev, (*_BIAS_TRANSPARENT, ir.Add)):
+            found = _bias_source(net, inp)
+            if found is not None:
+                return found[0], found[1] / g
+    return None
 
 
 def _channel_mean(values: np.ndarray) -> np.ndarray:
@@ -146,8 +153,10 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | tor
     Returns
     -------
     Network
-        A new SNN; only the biases of the synaptic layers feeding neuron layers differ.
-        Neuron layers fed through a residual sum or concatenation are left as they are.
+        A new SNN; only the biases of the synaptic layers feeding neuron layers differ. A neuron
+        layer fed by a residual sum is calibrated through a synaptic input of the sum used by
+        nothing else (the residual branch's last convolution), its shift divided by that input's
+        gain; one fed through a concatenation is left as it is.
 
     Raises
     ------
@@ -193,14 +202,15 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | tor
     net = snn
     for _ in range(passes):
         for name in neurons:
-            source = _bias_source(net, name)
-            if source is None:
+            found = _bias_source(net, name)
+            if found is None:
                 continue
+            source, factor = found
             profile = simulate(net, calib, timesteps=int(timesteps), batch_size=batch_size).profile
             rate = _channel_mean(profile.rates(name))
             node = net.node(name)
             theta = np.broadcast_to(np.asarray(node.threshold, np.float64), rate.shape)
-            shift = theta * (target[name] - rate)
+            shift = theta * (target[name] - rate) * factor
             bias = np.zeros(net.shape(source.name)[0]) if source.bias is None else source.bias.astype(np.float64)
             new = dataclasses.replace(source, bias=(bias + shift).astype(np.float32))
             net = ir.Network(tuple(new if n.name == source.name else n for n in net.nodes), net.outputs, net.name)
