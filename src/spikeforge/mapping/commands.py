@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError
@@ -23,7 +24,7 @@ def _descriptions(specs) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     for spec in specs:
-        grid.add_row(spec.name, spec.description)
+        grid.add_row(escape(spec.name), escape(spec.description))
     return grid
 
 
