@@ -73,8 +73,7 @@ class MappingReport:
             ("  delivered between chips", f"{self.spikes_between_chips:,.0f}"),
             ("partial sums / inference", f"{self.partial_sums:,.0f}"),
             ("  sent between chips", f"{self.partial_sums_between_chips:,.0f}"),
-            ("inter-chip traffic, least possible", f"{self.interchip_traffic_bound:,.0f} "
-                                                   "(lower bound over every placement of this partition)"),
+            ("inter-chip traffic, least possible", f"{self.interchip_traffic_bound:,.0f} (bound, any placement)"),
             ("spike-hops (NoC + inter-chip)", f"{self.spike_hops:,.0f}"),
             ("inter-chip hops", f"{self.interchip_hops:,.0f}"),
             ("most loaded link", f"{self.max_link_load:,.0f} spikes ({self.max_link})"),
