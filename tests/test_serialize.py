@@ -127,6 +127,11 @@ def test_json_output_guard(tmp_path):
     made = write_json_atomic(tmp_path / "new" / "sub" / "r.json", {"a": np.arange(2)})  # parents made, as for folders
     assert json.loads(made.read_text()) == {"a": [0, 1]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "new", "r.json"]
+    with pytest.raises(OutputPathError, match="cannot write .File name too long"):
+        write_json_atomic(tmp_path / ("x" * 300) / "r.json", {})
+    with pytest.raises(OutputPathError, match="cannot write .File name too long"):
+        save_network(residual_snn(2, 3, 1), tmp_path / ("x" * 300))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "new", "r.json"]
 
 
 def test_outputs_get_the_umask_permissions(tmp_path):

@@ -200,6 +200,8 @@ def test_interchip_bound_is_zero_when_one_chip_holds_everything():
     p, _ = _split_partition()
     assert interchip_bound(p, p.n_clusters).total == 0
     assert interchip_bound(p, 2).partial_sums > 0  # 3-crossbar split groups cannot share a 2-crossbar chip
+    with pytest.raises(InvalidDataError, match="crossbars_per_chip=0: must be ≥ 1"):
+        interchip_bound(p, 0)
 
 
 # -- errors ---------------------------------------------------------------------------------------

@@ -113,9 +113,8 @@ def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | Non
     gains = node.gains if isinstance(node, ir.Add) and node.gains else (None,) * len(node.inputs)
     for inp, gain in zip(node.inputs, gains):
         prev = net.node(inp)
-        g = np.ones(net.shape(inp)[0]) if gain is None else np.broadcast_to(np.asarray(gain, np.float64),
-                                                                            (net.shape(inp)[0],))
-        if len(net.consumers(inp)) != 1 or not np.all(g != 0):
+        g = np.broadcast_to(np.asarray(1.0 if gain is None else gain, np.float64), (net.shape(inp)[0],))
+        if len(net.consumers(inp)) != 1 or not (g != 0).all():
             continue
         if isinstance(prev, _SYNAPTIC):
             return prev, 1.0 / g

@@ -113,9 +113,10 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     DeadlockError
         The graph deadlocks.
     InvalidDataError
-        ``--max-steps`` is negative, or the JSON output cannot be written.
+        ``--max-steps`` is negative.
     OutputPathError
-        ``--json`` names a folder or lies under a file (checked before the analysis).
+        ``--json`` names a folder or lies under a file (checked before the analysis), or cannot
+        be written.
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.ir.serialize import check_output_file, write_json_atomic
@@ -161,12 +162,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         console.print(pareto)
 
     if args.json:
-        out = Path(args.json)
-        try:
-            write_json_atomic(out, report)
-        except OSError as exc:
-            raise InvalidDataError(f"--json {out}: cannot write ({exc.strerror})") from None
-        console.print(f"wrote {out}")
+        console.print(f"wrote {write_json_atomic(args.json, report)}")
     return report
 
 

@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,16 @@ def with_umask_mode(path: str | os.PathLike, mode: int) -> None:
     os.chmod(path, mode & ~umask)
 
 
+@contextmanager
+def _refused_by_system(path: Path) -> Iterator[None]:
+    """The system's refusal of an output path (permissions, a name too long, a full disk) as an
+    :class:`OutputPathError` naming the path and the reason."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputPathError(f"output {path}: cannot write ({exc.strerror})") from None
+
+
 def check_output_folder(dest: str | os.PathLike) -> Path:
     """``dest`` as a Path if a new output folder may be written there, else raise.
 
@@ -79,20 +90,22 @@ def check_output_folder(dest: str | os.PathLike) -> Path:
     ------
     OutputPathError
         ``dest`` is a file, contains or is the working directory, or is a non-empty folder that
-        spikeforge did not write (no ``.spikeforge`` marker, no ``network.json``).
+        spikeforge did not write (no ``.spikeforge`` marker, no ``network.json``), or the system
+        refuses the path (e.g. a name too long).
     """
     dest = Path(dest)
-    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        raise OutputPathError(f"output {dest}: exists and is a file or a link, not a folder; choose another path")
-    if dest.is_dir():
-        if Path.cwd().resolve().is_relative_to(dest.resolve()):
-            raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
-        entries = sum(1 for _ in dest.iterdir())
-        # Outputs of versions before the marker are known by their network.json (own or in snn/).
-        ours = any((dest / name).is_file() for name in (OUTPUT_MARKER, "network.json", "snn/network.json"))
-        if entries and not ours:
-            raise OutputPathError(f"output {dest}: a folder of {entries} entries that spikeforge did not write "
-                                  f"(no {OUTPUT_MARKER} marker); choose another path or empty it")
+    with _refused_by_system(dest):
+        if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+            raise OutputPathError(f"output {dest}: exists and is a file or a link, not a folder; choose another path")
+        if dest.is_dir():
+            if Path.cwd().resolve().is_relative_to(dest.resolve()):
+                raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
+            entries = sum(1 for _ in dest.iterdir())
+            # Outputs of versions before the marker are known by their network.json (own or in snn/).
+            ours = any((dest / name).is_file() for name in (OUTPUT_MARKER, "network.json", "snn/network.json"))
+            if entries and not ours:
+                raise OutputPathError(f"output {dest}: a folder of {entries} entries that spikeforge did not write "
+                                      f"(no {OUTPUT_MARKER} marker); choose another path or empty it")
     return dest
 
 
@@ -109,8 +122,9 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> P
         See :func:`check_output_folder`; checked before ``fill`` runs.
     """
     dest = check_output_folder(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    with _refused_by_system(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         with_umask_mode(tmp, 0o777)
         fill(tmp)
@@ -135,14 +149,16 @@ def check_output_file(path: str | os.PathLike) -> Path:
     Raises
     ------
     OutputPathError
-        ``path`` is a folder, or a file stands where one of its parent folders would be.
+        ``path`` is a folder, a file stands where one of its parent folders would be, or the
+        system refuses the path (e.g. a name too long).
     """
     out = Path(path)
-    if out.is_dir():
-        raise OutputPathError(f"output {out}: is a folder; name a file")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    with _refused_by_system(out):
+        if out.is_dir():
+            raise OutputPathError(f"output {out}: is a folder; name a file")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
     if not parent.is_dir():
         raise OutputPathError(f"output {out}: {parent} is a file, not a folder")
     return out
@@ -162,11 +178,13 @@ def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
     Raises
     ------
     OutputPathError
-        See :func:`check_output_file`.
+        See :func:`check_output_file`; also when the folder cannot be made or written (permissions,
+        disk full), with the system's reason.
     """
     out = check_output_file(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with _refused_by_system(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with_umask_mode(tmp, 0o666)
         with os.fdopen(fd, "w") as f:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from spikeforge.errors import InvalidDataError
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.ir.partition import Partition
@@ -132,6 +133,11 @@ def interchip_bound(partition: Partition, crossbars_per_chip: int) -> InterchipB
     -------
     InterchipBound
 
+    Raises
+    ------
+    InvalidDataError
+        ``crossbars_per_chip`` < 1.
+
     Examples
     --------
     One cluster streaming 1, 2 and 3 spikes per timestep to three others, chips of 2 crossbars:
@@ -150,6 +156,8 @@ def interchip_bound(partition: Partition, crossbars_per_chip: int) -> InterchipB
     InterchipBound(spikes=6.0, partial_sums=0.0)
     """
     k = int(crossbars_per_chip)
+    if k < 1:
+        raise InvalidDataError(f"crossbars_per_chip={crossbars_per_chip}: must be ≥ 1")
     spikes = sp.csr_matrix(partition.traffic, dtype=np.float64, copy=True)
     spikes.setdiag(0)  # a cluster's spikes to itself never leave its crossbar
     spikes.eliminate_zeros()
