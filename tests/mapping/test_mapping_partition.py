@@ -303,6 +303,17 @@ def test_refine_chips_respects_capacity_and_never_raises_the_cut(n, cap, seed):
     assert _cut_weight(g, out) <= _cut_weight(g, chip) + 1e-9
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=12), st.data())
+def test_edge_positions_are_the_rows_ranges_in_order(degrees, data):
+    from spikeforge.mapping.place import _edge_positions
+    indptr = np.concatenate([[0], np.cumsum(degrees)])
+    rows = np.array(data.draw(st.lists(st.integers(0, len(degrees) - 1), max_size=8)), np.int64)
+    owner, pos = _edge_positions(indptr, rows)
+    expect = [(i, j) for i, r in enumerate(rows) for j in range(indptr[r], indptr[r + 1])]
+    assert list(zip(owner.tolist(), pos.tolist())) == expect
+
+
 def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
     """Above the dense-matrix size the refinement recomputes rows from neighbours; same guarantees."""
     import spikeforge.mapping.place as pm
