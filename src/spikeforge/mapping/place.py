@@ -378,12 +378,14 @@ def _layout_cores(p: Partition, hw: Hardware, chip: np.ndarray, g: sp.csr_matrix
     mem = p.cluster_memory_bits
     order = np.argsort(chip, kind="stable")
     bounds = np.flatnonzero(np.diff(chip[order])) + 1
-    for members in np.split(order, bounds):
+    starts = np.concatenate([[0], bounds])
+    # the graph in chip order, one slice per chip below: one permutation, not one fancy index per chip
+    by_chip = g[order][:, order].tocsr()
+    for start, members in zip(starts, np.split(order, bounds)):
         c = int(chip[members[0]])
         if len(members) > 1 and g.nnz:
-            sub = g[members][:, members]
-            order = sp.csgraph.reverse_cuthill_mckee(sub.tocsr(), symmetric_mode=True)[::-1]
-            members = members[order]
+            end = start + len(members)
+            members = members[sp.csgraph.reverse_cuthill_mckee(by_chip[start:end, start:end], symmetric_mode=True)[::-1]]
         local, s, ncol, nmem = 0, 0, 0, 0
         for u in members:
             if s >= per or ncol + cols[u] > hw.core.neurons_per_core or nmem + mem[u] > hw.synapse_memory_bits_per_core:
