@@ -50,7 +50,7 @@ __all__ = ["place", "PLACERS", "DEFAULT_PLACER"]
 
 DEFAULT_PLACER = "min-cut"
 # _refine_chips keeps the cluster × chip matrix dense (float64) up to 1 GiB: U-Net-512 on Loihi (112,445
-# clusters × 879 chips) then places in ~30 s instead of ~60 s with rows recomputed from neighbours
+# clusters × 879 chips) then places in 20–30 s instead of ~60 s with rows recomputed from neighbours
 _DENSE_LIMIT = 2 ** 30 // 8
 _RESTART_BUDGET = 10_000  # clusters × k-way partition starts of min-cut
 _MAX_RESTARTS = 16
