@@ -314,6 +314,22 @@ def test_edge_positions_are_the_rows_ranges_in_order(degrees, data):
     assert list(zip(owner.tolist(), pos.tolist())) == expect
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 50), st.integers(1, 6), st.integers(0, 100))
+def test_repair_fills_chips_to_capacity_moving_only_the_excess(n, cap, seed):
+    from spikeforge.mapping.place import _repair
+    g = _random_graph(n, seed)
+    k = -(-n // cap)
+    chip = np.random.default_rng(seed).integers(0, k, n)  # over-full chips, usually
+    out = _repair(chip, g, cap, k)
+    before, after = np.bincount(chip, minlength=k), np.bincount(out, minlength=k)
+    assert after.max() <= cap
+    moved = np.flatnonzero(out != chip)
+    assert len(moved) == np.maximum(before - cap, 0).sum()  # only the excess of each over-full chip
+    assert (before[chip[moved]] > cap).all()
+    assert (before[out[moved]] < cap).all()  # never into a chip that was full or over-full
+
+
 def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
     """Above the dense-matrix size the refinement recomputes rows from neighbours; same guarantees."""
     import spikeforge.mapping.place as pm

@@ -290,19 +290,36 @@ def _edge_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _repair(chip: np.ndarray, g: sp.csr_matrix, cap: int, k: int) -> np.ndarray:
-    """Move clusters out of over-full chips, least-connected first, to the chips they talk to most."""
+    """Move clusters out of over-full chips, least-connected first, to the chips they talk to most
+    (among those with room; with none, the lowest-numbered chip with room).
+
+    Nothing moves into an over-full chip, so each keeps its initial members until its turn, and a chip
+    that is full stays full: the lowest chip with room only moves up. Work is O(edges of the moved
+    clusters) plus one sort, not O(chips) per move (U-Net-512 on ``xbar-mesh``: 93,184 chips).
+    """
     chip = chip.copy()
     counts = np.bincount(chip, minlength=k)
-    for c in np.flatnonzero(counts > cap):
-        members = np.flatnonzero(chip == c)
+    over = np.flatnonzero(counts > cap)
+    if len(over) == 0:
+        return chip
+    by_chip = np.argsort(chip, kind="stable")
+    first = np.concatenate([[0], np.cumsum(counts)])
+    free = 0
+    for c in over:
+        members = by_chip[first[c]:first[c + 1]]
         inside = np.array([g.data[g.indptr[u]:g.indptr[u + 1]][chip[g.indices[g.indptr[u]:g.indptr[u + 1]]] == c].sum()
                            for u in members])
         for u in members[np.argsort(inside)][: counts[c] - cap]:
-            nb = g.indices[g.indptr[u]:g.indptr[u + 1]]
-            w = np.bincount(chip[nb], weights=g.data[g.indptr[u]:g.indptr[u + 1]], minlength=k)
-            w[counts >= cap] = -1
-            w[c] = -1
-            dest = int(np.argmax(w)) if w.max() >= 0 else int(np.argmin(counts))
+            s, e = g.indptr[u], g.indptr[u + 1]
+            near, inv = np.unique(chip[g.indices[s:e]], return_inverse=True)
+            w = np.bincount(inv, weights=g.data[s:e], minlength=len(near))
+            room = (counts[near] < cap) & (w > 0)
+            if room.any():
+                dest = int(near[room][np.argmax(w[room])])
+            else:
+                while counts[free] >= cap:
+                    free += 1
+                dest = free
             chip[u] = dest
             counts[c] -= 1
             counts[dest] += 1
