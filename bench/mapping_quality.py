@@ -12,7 +12,7 @@ Combos cut to keep the run under ~20 minutes on 2 shared cores (stated in the re
 neuron-level ``greedy`` runs on the small nets only (it materialises per-synapse lists: ResNet-18 at
 224×224 has ~1.8 G synapses); on ``xbar-mesh`` (128×128 crossbars) ResNet-18-224 needs 185,367
 clusters on 11,586 chips, so it runs with the default partitioner and the ``fill`` and default placers
-only (min-cut placement ~100 s), and U-Net-512, with about ten times as many, is not run there.
+only (min-cut placement ~130 s), and U-Net-512, with about ten times as many, is not run there.
 Usage: nice -n 10 python -m bench.mapping_quality [--quick] [--nets ...]
        python -m bench.mapping_quality --markdown   (rewrite the .md from the .json)
 """

@@ -302,13 +302,13 @@ def _repair(chip: np.ndarray, g: sp.csr_matrix, cap: int, k: int) -> np.ndarray:
     over = np.flatnonzero(counts > cap)
     if len(over) == 0:
         return chip
-    by_chip = np.argsort(chip, kind="stable")
+    members_by_chip = np.argsort(chip, kind="stable")
     first = np.concatenate([[0], np.cumsum(counts)])
     free = 0
     for c in over:
-        members = by_chip[first[c]:first[c + 1]]
-        inside = np.array([g.data[g.indptr[u]:g.indptr[u + 1]][chip[g.indices[g.indptr[u]:g.indptr[u + 1]]] == c].sum()
-                           for u in members])
+        members = members_by_chip[first[c]:first[c + 1]]
+        owner, pos = _edge_positions(g.indptr, members)
+        inside = np.bincount(owner, weights=g.data[pos] * (chip[g.indices[pos]] == c), minlength=len(members))
         for u in members[np.argsort(inside)][: counts[c] - cap]:
             s, e = g.indptr[u], g.indptr[u + 1]
             near, inv = np.unique(chip[g.indices[s:e]], return_inverse=True)
@@ -397,12 +397,12 @@ def _layout_cores(p: Partition, hw: Hardware, chip: np.ndarray, g: sp.csr_matrix
     bounds = np.flatnonzero(np.diff(chip[order])) + 1
     starts = np.concatenate([[0], bounds])
     # the graph in chip order, one slice per chip below: one permutation, not one fancy index per chip
-    by_chip = g[order][:, order].tocsr()
+    chip_ordered = g[order][:, order].tocsr()
     for start, members in zip(starts, np.split(order, bounds)):
         c = int(chip[members[0]])
         if len(members) > 1 and g.nnz:
             end = start + len(members)
-            members = members[sp.csgraph.reverse_cuthill_mckee(by_chip[start:end, start:end], symmetric_mode=True)[::-1]]
+            members = members[sp.csgraph.reverse_cuthill_mckee(chip_ordered[start:end, start:end], symmetric_mode=True)[::-1]]
         local, s, ncol, nmem = 0, 0, 0, 0
         for u in members:
             if s >= per or ncol + cols[u] > hw.core.neurons_per_core or nmem + mem[u] > hw.synapse_memory_bits_per_core:
