@@ -330,6 +330,52 @@ def test_repair_fills_chips_to_capacity_moving_only_the_excess(n, cap, seed):
     assert (before[out[moved]] < cap).all()  # never into a chip that was full or over-full
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 50), st.lists(st.integers(1, 6), min_size=1, max_size=8), st.integers(0, 100))
+def test_repair_and_refine_respect_per_chip_capacities(n, caps, seed):
+    from spikeforge.mapping.place import _cut_weight, _refine_chips, _repair
+    caps = np.array(caps * (-(-n // sum(caps))))  # one capacity per chip, room for all n clusters
+    k = len(caps)
+    g = _random_graph(n, seed)
+    chip = np.random.default_rng(seed).integers(0, k, n)
+    repaired = _repair(chip, g, caps, k)
+    assert (np.bincount(repaired, minlength=k) <= caps).all()
+    refined = _refine_chips(repaired, g, caps, k)
+    assert (np.bincount(refined, minlength=k) <= caps).all()
+    assert _cut_weight(g, refined) <= _cut_weight(g, repaired) + 1e-9
+
+
+def test_graph_partition_sizes_parts_in_proportion_to_their_capacities():
+    from spikeforge.mapping.place import _graph_partition
+    g = _random_graph(4000, 1, density=0.002)  # > 3,000 clusters: METIS with target part weights
+    parts = _graph_partition(g, 2, np.array([3000, 1000]), 0)
+    sizes = np.bincount(parts, minlength=2)
+    assert sizes[0] == pytest.approx(3000, rel=0.05) and sizes[1] == pytest.approx(1000, rel=0.15)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 3))
+def test_two_level_min_cut_uses_fill_chip_count_and_beats_fill(seed):
+    """Beyond _FLAT_CHIPS chips min-cut goes in two levels: the same guarantees as the flat search."""
+    import spikeforge.mapping.place as pm
+    net = _conv(c=3, seed=seed)
+    prof = _profile(net, seed)
+    hw = _hw(64, 6)
+    p = partition(net, prof, hw, strategy="hypergraph")
+    chips = -(-p.n_clusters // 4)
+    assert chips > 4
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pm, "_FLAT_CHIPS", 2)
+        mc = place(p, hw, strategy="min-cut", chips=chips, seed=seed)
+    fill = place(p, hw, strategy="fill", chips=chips, seed=seed)
+    assert mc.chips_used == fill.chips_used
+    crossbar = mc.cluster_core * 4 + mc.cluster_slot
+    assert len(np.unique(crossbar)) == p.n_clusters  # every cluster once, one per crossbar
+    rf, rm = traffic_summary(fill, prof), traffic_summary(mc, prof)
+    assert (rm.spikes_between_chips + rm.partial_sums_between_chips
+            <= rf.spikes_between_chips + rf.partial_sums_between_chips + 1e-9)
+
+
 def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
     """Above the dense-matrix size the refinement recomputes rows from neighbours; same guarantees."""
     import spikeforge.mapping.place as pm

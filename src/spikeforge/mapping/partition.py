@@ -1040,7 +1040,7 @@ def hypergraph_partition(n: int, nets: list[np.ndarray], net_weights: np.ndarray
     m.eliminate_zeros()
     w = np.maximum(1, np.round(m.data * 1000 / max(m.data.max(), 1e-12))).astype(np.int64)
     opts = pymetis.Options(seed=seed)
-    _, parts = pymetis.part_graph(k, xadj=m.indptr.astype(np.int64), adjncy=m.indices.astype(np.int64),
+    _, parts = pymetis.part_graph(k, pymetis.CSRAdjacency(m.indptr.astype(np.int64), m.indices.astype(np.int64)),
                                   eweights=w, vweights=np.asarray(node_weights, np.int64), options=opts)
     return np.asarray(parts, dtype=np.int64)
 
