@@ -238,8 +238,8 @@ def _refine_chips(chip: np.ndarray, g: sp.csr_matrix, cap: int | np.ndarray, k: 
     chip ``c``, that plus ``W[v, a] − W[v, c] − 2 w_{uv}``. Gains of all clusters are computed at
     once per pass (a sparse ``n × k`` matrix). ``W`` itself is kept dense and updated in O(degree)
     per move while it fits in 1 GiB; beyond that, a candidate's rows are recomputed from their
-    neighbours when needed. Chips never exceed ``cap`` clusters (one number, or one per chip). Passes stop when the cut drops by
-    less than 0.01 % of the traffic.
+    neighbours when needed. Chips never exceed ``cap`` clusters (one number, or one per chip). Passes
+    stop when the cut drops by less than 0.01 % of the traffic.
     """
     n = len(chip)
     if n < 2 or g.nnz == 0 or k < 2:
@@ -346,8 +346,8 @@ def _edge_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _repair(chip: np.ndarray, g: sp.csr_matrix, cap: int | np.ndarray, k: int) -> np.ndarray:
-    """Move clusters out of chips over ``cap`` (one number, or one per chip), least-connected first, to the chips they talk to most
-    (among those with room; with none, the lowest-numbered chip with room).
+    """Move clusters out of chips over ``cap`` (one number, or one per chip), least-connected first, to
+    the chips they talk to most (among those with room; with none, the lowest-numbered chip with room).
 
     Nothing moves into an over-full chip, so each keeps its initial members until its turn, and a chip
     that is full stays full: the lowest chip with room only moves up. Work is O(edges of the moved
@@ -459,7 +459,8 @@ def _layout_cores(p: Partition, hw: Hardware, chip: np.ndarray, g: sp.csr_matrix
         c = int(chip[members[0]])
         if len(members) > 1 and g.nnz:
             end = start + len(members)
-            members = members[sp.csgraph.reverse_cuthill_mckee(chip_ordered[start:end, start:end], symmetric_mode=True)[::-1]]
+            rcm = sp.csgraph.reverse_cuthill_mckee(chip_ordered[start:end, start:end], symmetric_mode=True)
+            members = members[rcm[::-1]]
         local, s, ncol, nmem = 0, 0, 0, 0
         for u in members:
             if s >= per or ncol + cols[u] > hw.core.neurons_per_core or nmem + mem[u] > hw.synapse_memory_bits_per_core:
