@@ -353,29 +353,6 @@ def test_graph_partition_sizes_parts_in_proportion_to_their_capacities():
     assert sizes[0] == pytest.approx(3000, rel=0.05) and sizes[1] == pytest.approx(1000, rel=0.15)
 
 
-@settings(max_examples=6, deadline=None)
-@given(st.integers(0, 3))
-def test_two_level_min_cut_uses_fill_chip_count_and_beats_fill(seed):
-    """Beyond _FLAT_CHIPS chips min-cut goes in two levels: the same guarantees as the flat search."""
-    import spikeforge.mapping.place as pm
-    net = _conv(c=3, seed=seed)
-    prof = _profile(net, seed)
-    hw = _hw(64, 6)
-    p = partition(net, prof, hw, strategy="hypergraph")
-    chips = -(-p.n_clusters // 4)
-    assert chips > 4
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(pm, "_FLAT_CHIPS", 2)
-        mc = place(p, hw, strategy="min-cut", chips=chips, seed=seed)
-    fill = place(p, hw, strategy="fill", chips=chips, seed=seed)
-    assert mc.chips_used == fill.chips_used
-    crossbar = mc.cluster_core * 4 + mc.cluster_slot
-    assert len(np.unique(crossbar)) == p.n_clusters  # every cluster once, one per crossbar
-    rf, rm = traffic_summary(fill, prof), traffic_summary(mc, prof)
-    assert (rm.spikes_between_chips + rm.partial_sums_between_chips
-            <= rf.spikes_between_chips + rf.partial_sums_between_chips + 1e-9)
-
-
 def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
     """Above the dense-matrix size the refinement recomputes rows from neighbours; same guarantees."""
     import spikeforge.mapping.place as pm
@@ -388,16 +365,22 @@ def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
     assert pm._cut_weight(g, sparse) == pytest.approx(pm._cut_weight(g, dense))
 
 
-@settings(max_examples=8, deadline=None)
-@given(st.integers(0, 3))
-def test_min_cut_uses_fill_chip_count_and_beats_fill(seed):
+@pytest.mark.parametrize("flat_chips", [2048, 2], ids=["flat", "two-level"])
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 3))
+def test_min_cut_uses_fill_chip_count_and_beats_fill(flat_chips, seed):
+    """Flat, and in two levels (groups of chips first) beyond ``_FLAT_CHIPS`` chips: the same guarantees."""
+    import spikeforge.mapping.place as pm
     net = _conv(c=3, seed=seed)
     prof = _profile(net, seed)
     hw = _hw(64, 6)
     p = partition(net, prof, hw, strategy="hypergraph")
     chips = -(-p.n_clusters // 4) + 2
     fill = place(p, hw, strategy="fill", chips=chips, seed=seed)
-    mc = place(p, hw, strategy="min-cut", chips=chips, seed=seed)
+    assert fill.chips_used > 4
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pm, "_FLAT_CHIPS", flat_chips)
+        mc = place(p, hw, strategy="min-cut", chips=chips, seed=seed)
     assert mc.chips_used == fill.chips_used  # same number of chips as fill
     rf, rm = traffic_summary(fill, prof), traffic_summary(mc, prof)
     assert (rm.spikes_between_chips + rm.partial_sums_between_chips
