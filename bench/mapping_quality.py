@@ -8,7 +8,7 @@ so ``fill`` and the default ``min-cut`` use the same number of chips.
 Inter-chip **traffic** = spikes + partial sums that cross a chip boundary (both are link messages);
 the spike-only figure is reported beside it.
 
-Combos cut to keep the run under ~20 minutes on 2 shared cores (stated in the results):
+Combos cut to keep the run within an hour on 2 shared cores (stated in the results):
 neuron-level ``greedy`` runs on the small nets only (it materialises per-synapse lists: ResNet-18 at
 224×224 has ~1.8 G synapses); on ``xbar-mesh`` (128×128 crossbars) ResNet-18-224 needs 185,367
 clusters on 11,586 chips and U-Net-512 1,490,944 on 93,184, so these two run with the default
