@@ -181,7 +181,7 @@ def _two_level_min_cut(g: sp.csr_matrix, k: int, cap: int, seed: int) -> np.ndar
     by_group = g[order][:, order].tocsr()  # each group's subgraph is one slice of the permuted graph
     chip = np.empty(g.shape[0], np.int64)
     next_chip = 0
-    for start, end in zip(ends - np.diff(ends, prepend=0), ends):
+    for start, end in zip(np.concatenate([[0], ends[:-1]]), ends):
         chips = -(-(end - start) // cap)
         if chips > 1:
             sub = by_group[start:end, start:end]
@@ -213,6 +213,7 @@ def _graph_partition(g: sp.csr_matrix, k: int, cap: int | np.ndarray, seed: int,
     caps = np.broadcast_to(np.asarray(cap, np.int64), (k,))
     if g.nnz == 0:
         return np.repeat(np.arange(k), caps)[:n]
+    # imbalance allowed: the room capacity leaves above an even share (equal parts: as before per-part capacities)
     if (caps == caps[0]).all():
         eps, targets = max(0.03, caps[0] / -(-n // k) - 1), None
     else:
