@@ -27,6 +27,9 @@ __all__ = [
     "DesignSpaceError",
     "RegularizerError",
     "OutputPathError",
+    "InputPathError",
+    "ResourceError",
+    "ArgumentError",
 ]
 
 
@@ -101,3 +104,18 @@ class RegularizerError(SpikeforgeError):
 class OutputPathError(SpikeforgeError):
     """An output path would destroy something spikeforge did not write: a file where a folder goes,
     a folder of other files, the working directory, or a folder where a file goes."""
+
+
+class InputPathError(SpikeforgeError):
+    """An input path cannot be read as asked: missing, not a regular file, unreadable, or larger
+    than the kind of file it should be could ever be."""
+
+
+class ResourceError(SpikeforgeError):
+    """A request needs more memory (or disk) than the machine has; refused before allocating,
+    quoting what is needed against what is available."""
+
+
+class ArgumentError(SpikeforgeError, TypeError):
+    """A public function was called with an argument of the wrong type or ``None``; the message
+    names the parameter, the function and the type given."""
