@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from spikeforge.errors import ModelFileError, OutputPathError
 from spikeforge.ir.network import IF, Add, Conv2d, Flatten, Input, Linear, Network
-from spikeforge.ir.serialize import OUTPUT_MARKER, load_metadata, load_network, save_network, write_json_atomic
+from spikeforge.ir.serialize import load_metadata, load_network, save_network
+from spikeforge.outputs import OUTPUT_MARKER, write_json_atomic
 
 
 def residual_snn(c: int, h: int, seed: int) -> Network:
@@ -56,7 +57,7 @@ def test_save_replaces_existing_folder_only_when_complete(tmp_path, monkeypatch)
         raise OSError("disk full")
 
     monkeypatch.setattr(ser.np, "savez", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputPathError, match=r"net: cannot write \(disk full\)"):
         save_network(residual_snn(2, 3, 1), dest)
     monkeypatch.undo()
     assert load_network(dest).name == "net0"  # the old network is intact
@@ -112,8 +113,10 @@ def test_output_folder_guard(tmp_path, monkeypatch):
     assert load_network(save_network(net, empty)).name == net.name  # an empty folder is fine
     dest = save_network(residual_snn(2, 3, 1), empty)  # and so is an earlier output (it has the marker)
     assert (dest / OUTPUT_MARKER).is_file() and load_network(dest).name == "net1"
-    (dest / OUTPUT_MARKER).unlink()  # a network folder written before the marker existed
-    assert load_network(save_network(net, dest)).name == net.name
+    (dest / OUTPUT_MARKER).unlink()  # a network.json alone does not prove the folder is spikeforge's
+    with pytest.raises(OutputPathError, match=r"a folder of 2 entries that spikeforge did not write"):
+        save_network(net, dest)
+    assert load_network(dest).name == "net1"
 
 
 def test_json_output_guard(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,9 @@ def artifact_document(c) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return _jsonable(doc), arrays
 
 
-def write_artifact(path: str | os.PathLike, compiled) -> Path:
-    """Write the artifact folder atomically; returns its path.
+def write_artifact(path: str | os.PathLike, compiled, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Write the artifact folder atomically; returns its path. ``inputs`` are paths the output
+    must neither be, hold nor lie inside (:func:`spikeforge.outputs.atomic_directory`).
 
     Raises
     ------
@@ -108,7 +110,8 @@ def write_artifact(path: str | os.PathLike, compiled) -> Path:
         unwritable graph); nothing is left behind.
     """
     from spikeforge.dataflow.sdf3 import write_sdf3
-    from spikeforge.ir.serialize import atomic_directory, write_network
+    from spikeforge.ir.serialize import write_network
+    from spikeforge.outputs import atomic_directory
 
     doc, arrays = artifact_document(compiled)
 
@@ -120,7 +123,7 @@ def write_artifact(path: str | os.PathLike, compiled) -> Path:
         write_sdf3(compiled.graph, tmp / "graph.xml")
         write_sdf3(compiled.application, tmp / "application.xml")
 
-    return atomic_directory(path, fill)
+    return atomic_directory(path, fill, inputs)
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,7 +19,8 @@ from spikeforge.convert.normalise import convert
 from spikeforge.datasets import Dataset, digits, save_data
 from spikeforge.frontends.model_file import save_model
 from spikeforge.frontends.torch_fx import import_torch
-from spikeforge.ir.serialize import atomic_directory, write_network
+from spikeforge.ir.serialize import write_network
+from spikeforge.outputs import atomic_directory, check_output_folder
 from spikeforge.models import build_model
 from spikeforge.report.tables import accuracy_table, profile_table
 from spikeforge.sim.simulator import run_ann, simulate
@@ -38,6 +39,7 @@ def _progress(console: Console) -> Progress:
 def run_demo(out: str | Path = "out/demo", *, epochs: int = EPOCHS, console: Console | None = None) -> dict:
     """Run the demo; return its results (also written to ``out/results.json``)."""
     console = console or Console()
+    check_output_folder(out)  # before minutes of training
     torch.manual_seed(0)
     train, test = digits("train"), digits("test")
     calib = train.take(512)

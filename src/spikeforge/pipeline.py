@@ -223,10 +223,15 @@ def analyse_pass(graph, placement, profile, schedule, platform, timesteps: int):
     return g, figures
 
 
+def _inputs(o: CompileOptions) -> tuple[str | None, ...]:
+    """The paths a compile reads, which its output must neither be, hold nor lie inside."""
+    return (o.model, o.hardware, o.calib, o.data)
+
+
 def export_pass(output: str, compiled: Compiled) -> Path:
     from spikeforge.artifact import write_artifact
 
-    return write_artifact(output, compiled)
+    return write_artifact(output, compiled, _inputs(compiled.options))
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,6 +313,10 @@ def compile_model(options: CompileOptions, *, console=None, quiet: bool = False)
                               ("placer", o.placer, PLACERS), ("binding", o.binding, STRATEGIES)):
         if name not in known:
             raise InvalidDataError(f"unknown {what} {name!r}; known: {', '.join(sorted(known))}")
+    if o.output:  # before any work: never replace a folder of the user's or one of the inputs
+        from spikeforge.outputs import check_output_folder
+
+        check_output_folder(o.output, _inputs(o))
     hw = load_hardware(o.hardware)                       # fail fast on a wrong name
     calib = _load(o.calib, o.calib_samples, "--calib")
     test = _load(o.data, o.data_samples, "--data") if o.data else None

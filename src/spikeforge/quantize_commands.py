@@ -44,11 +44,13 @@ def _positive(name: str, value: int | None) -> None:
 
 def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.datasets import load_data
+    from spikeforge.outputs import check_output_folder
     from spikeforge.quantize import quantize, save_quantized, simulate_integer
 
     out = out or console
     _positive("--timesteps", args.timesteps)
     _positive("--calib-samples", args.calib_samples)
+    check_output_folder(args.output, inputs=(args.network, args.calib))
     snn = _load_snn(args.network)
     if not hasattr(snn, "nodes"):
         raise QuantizationError(f"{args.network}: already quantised ({snn.weight_bits}-bit weights); "
@@ -94,13 +96,14 @@ def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
 def cmd_accel(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.datasets import load_data
     from spikeforge.hardware.accelerator import accelerate, load_accelerator
-    from spikeforge.ir.serialize import check_output_file, write_json_atomic
+    from spikeforge.outputs import check_output_file, write_json_atomic
 
     out = out or console
     _positive("--timesteps", args.timesteps)
     _positive("--samples", args.samples)
+    inputs = (args.network, args.data, args.hw)
     if args.json:
-        check_output_file(args.json)
+        check_output_file(args.json, inputs)
     hw = load_accelerator(args.hw)
     if args.pes is not None:
         hw = hw.replace(pes=args.pes)
@@ -131,7 +134,7 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
         figures = {k: v for k, v in report.__dict__.items() if k not in ("layers", "reference", "assumptions")}
         figures["layers"] = [layer.__dict__ for layer in report.layers]
         figures["reference"] = None if report.reference is None else report.reference.model_dump()
-        out.print(f"wrote {write_json_atomic(args.json, figures)}")
+        out.print(f"wrote {write_json_atomic(args.json, figures, inputs)}")
     return report
 
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError
+from spikeforge.outputs import atomic_file
 
 __all__ = [
     "HeartbeatResult",
@@ -215,10 +216,7 @@ def run_heartbeat(root: str | os.PathLike, *, cache: str | os.PathLike | None = 
     if path is None or not path.is_file():
         fit(model, balanced(data.train, seed), epochs=epochs, lr=3e-3, batch_size=64, seed=seed, on_epoch=on_epoch)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)
+            atomic_file(path, lambda f: torch.save(model.state_dict(), f))
     else:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()

@@ -119,13 +119,13 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         be written.
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
-    from spikeforge.ir.serialize import check_output_file, write_json_atomic
+    from spikeforge.outputs import check_output_file, write_json_atomic
 
     console = console or Console()
     if args.max_steps < 0:
         raise InvalidDataError(f"--max-steps {args.max_steps}: must be ≥ 0")
     if args.json:
-        check_output_file(args.json)
+        check_output_file(args.json, (args.graph,))
     graph = read_sdf3(args.graph)
     report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
     raw = report.pop("_raw")
@@ -162,7 +162,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         console.print(pareto)
 
     if args.json:
-        console.print(f"wrote {write_json_atomic(args.json, report)}")
+        console.print(f"wrote {write_json_atomic(args.json, report, (args.graph,))}")
     return report
 
 

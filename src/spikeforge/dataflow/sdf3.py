@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
 from spikeforge.errors import InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
-from spikeforge.ir.serialize import with_umask_mode
+from spikeforge.outputs import atomic_file
 
 __all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
 
@@ -272,26 +271,12 @@ def to_sdf3_string(graph: DataflowGraph) -> str:
 
 
 def write_sdf3(graph: DataflowGraph, path: str | os.PathLike) -> None:
-    """Write ``graph`` as SDF3 XML to ``path`` atomically (temporary file, then rename).
+    """Write ``graph`` as SDF3 XML to ``path`` atomically (:func:`spikeforge.outputs.atomic_file`).
 
     Raises
     ------
-    InvalidGraphError
-        The file cannot be written (the message names the path).
+    OutputPathError
+        The file cannot be written (the message names the path and the reason).
     """
-    target = Path(path)
-    text = to_sdf3_string(graph)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:
-        raise InvalidGraphError(f"{target}: cannot write SDF3 file: {err}") from None
-    try:
-        with_umask_mode(tmp, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise InvalidGraphError(f"{target}: cannot write SDF3 file: {err}") from None
+    text = to_sdf3_string(graph).encode("utf-8")
+    atomic_file(path, lambda f: f.write(text))

@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from spikeforge.ir import network as ir
+from spikeforge.outputs import atomic_file
 from spikeforge.quantize import LayerTrace, SpikeTrace
 from spikeforge.sim.simulator import LayerProfile, Profile
 
@@ -183,15 +183,7 @@ class SimulationCache:
 
     def _write(self, name: str, write: Callable[[Any], None]) -> None:
         """Write ``folder/name`` atomically with ``write(binary file)``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_file(self.folder / name, write)
 
     def get(self, key: str) -> Simulated | None:
         """The stored run for ``key`` (memory first, then disk), or None."""

@@ -57,7 +57,7 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.explore.cache import SimulationCache
     from spikeforge.explore.codesign import sweep
     from spikeforge.explore.report import plot_front, sweep_table, write_csv
-    from spikeforge.ir.serialize import atomic_directory
+    from spikeforge.outputs import atomic_directory, check_output_folder
 
     out = out or console
     if args.samples is not None and args.samples < 1:
@@ -66,6 +66,8 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
     timesteps = _int_list("--timesteps", args.timesteps)
     pes = _int_list("--pes", args.pes)
     sizes = _int_list("--crossbar-sizes", args.crossbar_sizes)
+    inputs = (args.network, args.data, args.calib, args.hw, args.cache)
+    check_output_folder(args.output, inputs)
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)
@@ -80,7 +82,7 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
         write_csv(folder / "pareto.csv", result.front, result.front)
         plot_front(result, folder / "pareto.png")
 
-    folder = atomic_directory(args.output, fill)
+    folder = atomic_directory(args.output, fill, inputs)
     out.print(sweep_table(result))
     out.print(sweep_table(result, result.front, title=f"Pareto front: {len(result.front)} points "
                                                       "(max accuracy, min latency, min energy)"))

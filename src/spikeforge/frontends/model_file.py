@@ -16,19 +16,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from spikeforge.api import public
 from spikeforge.errors import ModelFileError
 from spikeforge.models import build_model
+from spikeforge.outputs import atomic_file
 
 
+@public
 def save_model(path: str | os.PathLike, model: nn.Module, architecture: str, options: dict[str, Any] | None = None) -> Path:
     """Save ``model``'s state dict with its architecture name and options (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"architecture": architecture, "options": options or {}, "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
-    return path
+    doc = {"architecture": architecture, "options": options or {}, "state_dict": model.state_dict()}
+    return atomic_file(path, lambda f: torch.save(doc, f))
 
 
+@public
 def load_model(path: str | os.PathLike, architecture: str | None = None,
                options: dict[str, Any] | None = None) -> tuple[nn.Module, tuple[int, ...]]:
     """Load a model file; return the model (eval mode) and its input shape.

@@ -80,7 +80,8 @@ def cmd_hw_show(args: argparse.Namespace) -> None:
 def cmd_map(args: argparse.Namespace) -> None:
     from spikeforge.datasets import load_data
     from spikeforge.hardware import load_hardware
-    from spikeforge.ir.serialize import check_output_file, load_network, write_json_atomic
+    from spikeforge.ir.serialize import load_network
+    from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.mapping.partition import partition
     from spikeforge.mapping.place import place
     from spikeforge.mapping.report import traffic_summary
@@ -93,7 +94,8 @@ def cmd_map(args: argparse.Namespace) -> None:
         raise InvalidDataError(f"--chips {args.chips}: must be ≥ 1")
     if args.samples is not None and args.samples < 1:
         raise InvalidDataError(f"--samples {args.samples}: must be ≥ 1")
-    check_output_file(args.output)
+    inputs = (args.network, args.hw, args.calib)
+    check_output_file(args.output, inputs)
     hw = load_hardware(args.hw)
     net = load_network(args.network)
     data = load_data(args.calib)
@@ -114,7 +116,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     console.print(table)
     doc = pl.to_json()
     doc["report"] = report.as_dict()
-    out = write_json_atomic(args.output, doc)
+    out = write_json_atomic(args.output, doc, inputs)
     console.print(f"wrote {out}")
 
 
