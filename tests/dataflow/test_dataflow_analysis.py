@@ -17,12 +17,6 @@ from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
-# sdf_channel_decoder.xml carries execution times Sh=1, DM=6, CE=6, DC=2, and DM has a
-# self-edge with one token, so no schedule beats one DM firing per 6 time units: the exact
-# throughput of the file is 1/6. expected.json's 1/3 is the cmlib result for that package's
-# model, whose times are DM=3, CE=3 (packages/dataflow/.../models/sdf_channel_decoder.sdf);
-# the times were changed in the conversion to XML, the expected value was not.
-MISMATCHED = {"sdf_channel_decoder.xml": Fraction(1, 6)}
 
 
 def expected_graphs():
@@ -31,9 +25,7 @@ def expected_graphs():
         return [pytest.param(None, None, marks=pytest.mark.skip(
             reason=f"shared SDF3 test models not found in {SDF_DIR.resolve()}"))]
     graphs = json.loads(path.read_text())["graphs"]
-    return [pytest.param(name, entry, id=name, marks=pytest.mark.xfail(
-        strict=True, reason="expected.json disagrees with the file's execution times (see "
-        "MISMATCHED)") if name in MISMATCHED else ()) for name, entry in graphs.items()]
+    return [pytest.param(name, entry, id=name) for name, entry in graphs.items()]
 
 
 @pytest.mark.parametrize("name, entry", expected_graphs())
@@ -56,12 +48,13 @@ def test_expected_throughput(name, entry):
     assert throughput(read_sdf3(SDF_DIR / name)).throughput == pytest.approx(float(r.throughput))
 
 
-def test_channel_decoder_file_value():
+def test_channel_decoder_critical_cycle():
+    # Times Sh=1, DM=6, CE=6, DC=2 and a one-token self-edge on DM: one DM firing per 6 time units.
     if not (SDF_DIR / "sdf_channel_decoder.xml").is_file():
         pytest.skip(f"shared SDF3 test models not found in {SDF_DIR.resolve()}")
     g = read_sdf3(SDF_DIR / "sdf_channel_decoder.xml")
     r = throughput(g, exact=True)
-    assert r.throughput == MISMATCHED["sdf_channel_decoder.xml"]
+    assert r.throughput == Fraction(1, 6)
     assert set(r.critical_cycle.actors) <= {"DM", "CE"}
     assert eventually_periodic(simulate(g, 30).iteration_end, r.period)
 
