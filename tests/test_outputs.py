@@ -229,3 +229,12 @@ def test_replacement_survives_a_kill_or_full_disk_at_every_step(tmp_path, kind, 
         _write(dest, kind, NEW, monkeypatch, exchange)
         assert _state(dest, kind) == new
         assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name], (step, list(tmp_path.iterdir()))
+
+
+def test_cache_naming_a_file_is_refused_before_any_work(tmp_path):
+    from spikeforge.explore.cache import SimulationCache
+
+    (tmp_path / "c").write_text("mine")
+    with pytest.raises(OutputPathError, match="cache .*c: exists and is not a folder"):
+        SimulationCache(tmp_path / "c")
+    assert (tmp_path / "c").read_text() == "mine"

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from spikeforge.errors import OutputPathError
 from spikeforge.ir import network as ir
 from spikeforge.outputs import atomic_file
 from spikeforge.quantize import LayerTrace, SpikeTrace
@@ -164,6 +165,11 @@ class SimulationCache:
     folder : path, optional
         Where entries persist across processes (created on the first store).
 
+    Raises
+    ------
+    OutputPathError
+        ``folder`` exists and is not a folder (checked before any simulation runs).
+
     Examples
     --------
     >>> cache = SimulationCache()
@@ -175,6 +181,8 @@ class SimulationCache:
 
     def __init__(self, folder: str | os.PathLike | None = None) -> None:
         self.folder = None if folder is None else Path(folder)
+        if self.folder is not None and os.path.lexists(self.folder) and not self.folder.is_dir():
+            raise OutputPathError(f"cache {self.folder}: exists and is not a folder; name a folder")
         self._memory: dict[str, Simulated] = {}
         self._figures: dict[str, dict[str, Any]] = {}
 
