@@ -100,7 +100,7 @@ def test_bad_calibration_data():
     with pytest.raises(InvalidDataError, match=r"shape \(3, 5\) does not match"):
         convert(mlp_ann(), np.ones((3, 5), np.float32))
     with pytest.raises(ConversionError, match="already has spiking neurons"):
-        convert(convert(mlp_ann(), np.ones((3, 4), np.float32)))
+        convert(convert(mlp_ann(), np.arange(12, dtype=np.float32).reshape(3, 4)))
 
 
 def test_qcfs_rejects_bad_parameters():

@@ -23,6 +23,7 @@ A folder (written atomically: nothing partial on error) holding
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from collections.abc import Iterable
@@ -167,7 +168,10 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     Raises
     ------
     ModelFileError
-        Not an artifact folder, another format version, or a corrupt file.
+        Not an artifact folder, another format version, a corrupt file, no record of the
+        hardware it was compiled for, or a recorded figure out of range (timesteps below 1, a
+        negative or non-finite period, clusters larger than the recorded crossbars, a cluster
+        count the application graph does not have); the message names the field.
     """
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.hardware import hardware_from_dict
@@ -176,6 +180,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     folder = Path(path)
     spec = folder / "artifact.json"
     doc = read_versioned_json(folder, "artifact.json", FORMAT, VERSION, "a spikeforge artifact")
+    _check_document(doc, spec)
     try:
         arrays = read_arrays(folder / "arrays.npz")
         hw = hardware_from_dict(tomllib.loads(doc["hardware"]["spec_toml"]),
@@ -187,4 +192,53 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         raise ModelFileError(f"{folder}: corrupt artifact ({type(exc).__name__}: {exc})") from None
     except SpikeforgeError as exc:
         raise ModelFileError(f"{folder}: corrupt artifact ({exc})") from None
+    _check_mapping(doc, spec, hw, application)
     return Artifact(folder, doc, arrays, snn, graph, application, hw)
+
+
+def _refuse(spec: Path, field: str, value: Any, rule: str) -> ModelFileError:
+    return ModelFileError(f"{spec}: {field} = {value!r}: {rule}")
+
+
+def _check_document(doc: dict[str, Any], spec: Path) -> None:
+    """The recorded fields admission relies on: name, hardware record, timesteps, schedule."""
+    from spikeforge.resources import check_count
+
+    name = doc.get("name")
+    if not isinstance(name, str) or not name:
+        raise _refuse(spec, "name", name, "must be a non-empty string")
+    hardware = doc.get("hardware")
+    if not isinstance(hardware, dict) or not isinstance(hardware.get("spec_toml"), str):
+        raise ModelFileError(f"{spec}: no hardware.spec_toml: the artifact does not record the hardware it was "
+                             "compiled for (an older or damaged artifact); compile it again")
+    try:
+        timesteps = check_count(doc.get("timesteps"), "timesteps")
+    except SpikeforgeError as exc:
+        raise ModelFileError(f"{spec}: {exc}") from None
+    schedule = doc.get("schedule") if isinstance(doc.get("schedule"), dict) else {}
+    period = schedule.get("period_ns")
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not (math.isfinite(period) and period >= 0):
+        raise _refuse(spec, "schedule.period_ns", period, "must be a finite number ≥ 0")
+    critical = schedule.get("critical")
+    if not isinstance(critical, list) or not all(isinstance(a, str) for a in critical):
+        raise _refuse(spec, "schedule.critical", critical, "must be a list of actor names")
+    guarantee = doc["figures"].get("guarantee") if isinstance(doc.get("figures"), dict) else None
+    recorded = guarantee.get("timesteps", timesteps) if isinstance(guarantee, dict) else timesteps
+    if recorded != timesteps:
+        raise _refuse(spec, "figures.guarantee.timesteps", recorded, f"must equal timesteps = {timesteps}")
+
+
+def _check_mapping(doc: dict[str, Any], spec: Path, hw, application) -> None:
+    """One cluster per actor of the application graph, each within the recorded crossbar."""
+    clusters = doc["mapping"].get("clusters") if isinstance(doc.get("mapping"), dict) else None
+    if not isinstance(clusters, list) or len(clusters) != len(application.actors):
+        count = len(clusters) if isinstance(clusters, list) else clusters
+        raise _refuse(spec, "mapping.clusters", count,
+                      f"must list the {len(application.actors)} clusters of application.xml")
+    limits = {"rows": hw.core.crossbar_rows, "columns": hw.core.crossbar_columns}
+    for i, cluster in enumerate(clusters):
+        for key, limit in limits.items():
+            value = cluster.get(key) if isinstance(cluster, dict) else None
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise _refuse(spec, f"mapping.clusters[{i}].{key}", value,
+                              f"must be an integer in 0..{limit} (crossbars of {hw.name})")

@@ -109,7 +109,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from spikeforge.ir.serialize import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
     from spikeforge.report.tables import accuracy_table, profile_table
-    from spikeforge.sim.simulator import simulate
+    from spikeforge.sim.simulator import check_labels, simulate, top1_accuracy
 
     for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
@@ -124,14 +124,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     # A quantised network computes on integer inputs and its read-out is in integer units: quantise the
     # data as the hardware would and rescale the outputs before the argmax (per-channel scales differ).
     x = quantized.quantize_input(data.x) if quantized else data.x
+    labels = None if data.y is None else check_labels(data.y, len(data), net.shape(net.outputs[0]),
+                                                      f"data {data.name}")
     checkpoints = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t < args.timesteps] + [args.timesteps]
     with sample_progress(console, f"simulate T={args.timesteps}", len(data)) as on_batch:
         result = simulate(net, x, timesteps=args.timesteps, checkpoints=checkpoints,
-                          labels=None if quantized else data.y, batch_size=args.batch_size, integer=args.integer,
+                          labels=None if quantized else labels, batch_size=args.batch_size, integer=args.integer,
                           on_batch=on_batch)
-    if quantized and data.y is not None:
+    if quantized and labels is not None:
         scale = np.asarray(quantized.output_scales.get(net.outputs[0], 1.0))
-        result = dataclasses.replace(result, accuracy={t: float(((out * scale).argmax(1) == data.y).mean())
+        result = dataclasses.replace(result, accuracy={t: top1_accuracy(out * scale, labels)
                                                        for t, out in result.outputs.items()})
     console.print(profile_table(result.profile))
     if result.accuracy:

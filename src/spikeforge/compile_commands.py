@@ -31,15 +31,15 @@ def cmd_compile(args: argparse.Namespace, out: Console | None = None):
                              binding=args.binding, data=args.data, crossbars=args.crossbars,
                              calib_samples=args.calib_samples, data_samples=args.samples)
     c = compile_model(options, console=out)
-    table = Table(title=f"{c.snn.name} on {c.platform.hardware.name}: {c.partition.strategy} + "
-                        f"{c.placement.strategy} + {c.schedule.strategy}, T={c.guarantee.timesteps}")
+    table = Table(title=escape(f"{c.snn.name} on {c.platform.hardware.name}: {c.partition.strategy} + "
+                               f"{c.placement.strategy} + {c.schedule.strategy}, T={c.guarantee.timesteps}"))
     table.add_column("figure")
     table.add_column("value")
     for k, v in summary_rows(c):
         table.add_row(escape(k), escape(v))
     out.print(table)
     out.print(escape("energy assumptions: " + "; ".join(c.figures["energy_assumptions"])))
-    out.print(f"wrote {args.output}")
+    out.print(escape(f"wrote {args.output}"))
     return c
 
 
@@ -65,8 +65,8 @@ def cmd_admit(args: argparse.Namespace, out: Console | None = None):
         raise AdmissionError(f"--min-throughput {args.min_throughput}: must be > 0")
     apps = [_load_app(a) for a in args.apps]
     rt = Runtime(args.hw)
-    table = Table(title=f"admission onto {rt.platform.hardware.name} "
-                        f"({rt.platform.crossbars:,} crossbars)")
+    table = Table(title=escape(f"admission onto {rt.platform.hardware.name} "
+                               f"({rt.platform.crossbars:,} crossbars)"))
     for col in ("application", "decision", "crossbars", "guaranteed throughput", "ms"):
         # names fold rather than truncate, so the #2, #3 of repeated applications stay visible
         table.add_column(col, justify="left" if col in ("application", "decision") else "right",

@@ -30,7 +30,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from spikeforge.errors import ConversionError, InvalidDataError
+from spikeforge.convert.normalise import check_calibration_data
+from spikeforge.errors import ConversionError
 from spikeforge.ir import network as ir
 from spikeforge.sim.simulator import iterate_ann, simulate
 
@@ -163,7 +164,8 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | tor
         ``snn`` is not an SNN or ``ann`` not an ANN, they do not correspond layer by layer,
         or ``timesteps``/``passes`` are not positive integers.
     InvalidDataError
-        ``calib_x`` is empty, not finite, or of the wrong shape.
+        ``calib_x`` is empty, not finite, of the wrong shape, all zero, or one sample repeated
+        (:func:`~spikeforge.convert.normalise.check_calibration_data`).
 
     Examples
     --------
@@ -171,10 +173,10 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | tor
     ...                   ir.Linear("fc", ("x",), np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)),
     ...                   ir.ReLU("act", ("fc",), clip=1.0)), ("act",))
     >>> from spikeforge.convert.normalise import convert
-    >>> x = np.full((4, 2), 0.2, np.float32)  # ANN rate 0.2; the SNN fires once in 4 steps (0.25)
-    >>> snn = calibrate_biases(convert(net), net, x, timesteps=4)
+    >>> x = np.array([[0.2, 0.2], [0.2, 0.6]], np.float32)  # ANN mean rates 0.2 and 0.4
+    >>> snn = calibrate_biases(convert(net), net, x, timesteps=4)  # SNN: 0.25 and (0.25 + 0.5) / 2
     >>> [round(float(b), 3) for b in snn.node("fc").bias]
-    [-0.05, -0.05]
+    [-0.05, 0.025]
     """
     if snn.kind != "snn":
         raise ConversionError(f"network {snn.name} has no spiking neurons; convert it first")
@@ -183,9 +185,7 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | tor
     for what, value in (("timesteps", timesteps), ("passes", passes)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ConversionError(f"{what}={value!r}: must be an integer ≥ 1")
-    calib = torch.as_tensor(np.asarray(calib_x) if not isinstance(calib_x, torch.Tensor) else calib_x)
-    if calib.ndim < 1 or calib.shape[0] == 0:
-        raise InvalidDataError(f"calibration data: shape {tuple(calib.shape)} holds no samples")
+    calib = torch.as_tensor(check_calibration_data(calib_x, ann))
     scales = infer_scales(ann, snn)
     neurons = [n.name for n in snn.nodes if n.is_neuron]
     # ANN mean activation per channel, expressed as a firing rate (activation / scale).

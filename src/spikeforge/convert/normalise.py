@@ -29,7 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from spikeforge.errors import ConversionError
+from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.ir import network as ir
 from spikeforge.sim.simulator import iterate_ann
 
@@ -51,6 +51,35 @@ def _parse_statistic(statistic: str | float) -> float:
     return q
 
 
+def check_calibration_data(x: np.ndarray | torch.Tensor, net: ir.Network) -> np.ndarray:
+    """``x`` as an array after checking it is calibration data for ``net`` from which activation
+    statistics can be measured: samples of the network's input (:meth:`~spikeforge.ir.network.Network.check_input`),
+    not all zero, and not one sample repeated (every layer would see a single activation per neuron).
+
+    Raises
+    ------
+    InvalidDataError
+        Wrong shape, no samples, values that are not finite numbers, all values zero, or every
+        sample identical.
+
+    Examples
+    --------
+    >>> net = ir.Network((ir.Input("x", (), (2,)),), ("x",))
+    >>> check_calibration_data(np.zeros((4, 2)), net)
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.InvalidDataError: calibration data: all 4 samples are zero; no activation statistics can be measured
+    """
+    arr = net.check_input(x.numpy() if isinstance(x, torch.Tensor) else x, "calibration data")
+    n = arr.shape[0]
+    if not arr.any():
+        raise InvalidDataError(f"calibration data: all {n} samples are zero; no activation statistics can be measured")
+    if n > 1 and all(np.array_equal(sample, arr[0]) for sample in arr[1:]):
+        raise InvalidDataError(f"calibration data: all {n} samples are identical; no activation statistics can be "
+                               "measured (use varied samples, e.g. training data)")
+    return arr
+
+
 def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, statistic: str | float = "p99.99",
                       per_channel: bool = True, batch_size: int = 256, max_samples: int = 200_000,
                       seed: int = 0) -> dict[str, np.ndarray]:
@@ -58,15 +87,18 @@ def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, stat
 
     Clipped or QCFS ReLUs use their clip. Others use the chosen statistic of their positive
     activations (zeros are excluded, as in Rueckauer et al. 2017), per channel or per layer; a
-    channel that never activates falls back to the layer's value. Percentiles are taken over
-    a uniform random sample of at most ``max_samples`` values per channel.
+    channel that never activates falls back to the layer's value, a layer that never activates
+    is an error (its scale would be a guess). Percentiles are taken over a uniform random sample
+    of at most ``max_samples`` values per channel.
 
     Raises
     ------
     InvalidDataError
-        Empty, non-finite or wrongly shaped calibration data.
+        Calibration data refused by :func:`check_calibration_data`: empty, non-finite, wrongly
+        shaped, all zero, or one sample repeated.
     ConversionError
-        An unknown statistic.
+        An unknown statistic, calibration data missing where it is needed, or a layer none of
+        whose neurons activates on the calibration data.
     """
     q = _parse_statistic(statistic)
     relus = [n for n in ann.nodes if isinstance(n, ir.ReLU)]
@@ -79,9 +111,10 @@ def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, stat
         return scales
     if calib is None:
         raise ConversionError(f"network {ann.name}: unclipped ReLUs {todo} need calibration data")
+    calib = check_calibration_data(calib, ann)
     rng = np.random.default_rng(seed)
     samples: dict[str, list[list[np.ndarray]]] = {name: [[] for _ in range(ann.shape(name)[0])] for name in todo}
-    n_total = max(1, len(calib))
+    n_total = len(calib)
     for batch in iterate_ann(ann, calib, record=todo, batch_size=batch_size):
         for name in todo:
             act = batch[name].numpy()
@@ -95,7 +128,11 @@ def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, stat
     for name in todo:
         channels = [np.concatenate(parts) for parts in samples[name]]
         everything = np.concatenate(channels)
-        layer_value = float(np.percentile(everything, q)) if everything.size else 1.0
+        if not everything.size:
+            raise ConversionError(f"layer {name}: no neuron activates on any of the {n_total} calibration samples, "
+                                  "so its scale cannot be measured (use other calibration data, or clip the "
+                                  "activation)")
+        layer_value = float(np.percentile(everything, q))
         if per_channel:
             vec = np.array([np.percentile(v, q) if v.size else layer_value for v in channels])
         else:
@@ -152,9 +189,11 @@ def convert(ann: ir.Network, calib: np.ndarray | torch.Tensor | None = None, *,
     Raises
     ------
     ConversionError
-        The network is already an SNN, options are invalid, or calibration data is missing.
+        The network is already an SNN, options are invalid, calibration data is missing, or a
+        layer never activates on it (:func:`activation_scales`).
     InvalidDataError
-        Calibration data is empty, not finite, or of the wrong shape.
+        Calibration data is empty, not finite, of the wrong shape, all zero, or one sample
+        repeated (:func:`check_calibration_data`).
 
     Examples
     --------

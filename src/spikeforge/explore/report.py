@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.explore.codesign import Evaluation, SweepResult
@@ -42,13 +43,14 @@ def write_csv(path: str | os.PathLike, evaluations: Iterable[Evaluation], front:
 def sweep_table(result: SweepResult, evaluations: Iterable[Evaluation] | None = None, *,
                 title: str | None = None) -> Table:
     """Design points with accuracy, latency, energy and synaptic operations per inference, and
-    effective GOPS (accelerators) or crossbars used; front points marked ``*``."""
+    effective GOPS (accelerators) or crossbars used; front points marked ``*``. The title (with
+    the network and hardware names) is shown as it is: rich markup in it is escaped."""
     shown = result.evaluations if evaluations is None else tuple(evaluations)
     front = set(result.front)
     accel = result.target == "accelerator"
-    table = Table(title=title or f"co-design sweep: {result.network} on {result.hardware}, "
-                                 f"{result.samples} samples ({len(result.front)} of "
-                                 f"{len(result.evaluations)} points on the front); per inference")
+    table = Table(title=escape(title or f"co-design sweep: {result.network} on {result.hardware}, "
+                                        f"{result.samples} samples ({len(result.front)} of "
+                                        f"{len(result.evaluations)} points on the front); per inference"))
     cols = ["front", "bits", "T", "PEs" if accel else "crossbar", "accuracy", "latency", "energy", "synops",
             "GOPS" if accel else "crossbars"]
     for col in cols:

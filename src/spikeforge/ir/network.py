@@ -360,6 +360,11 @@ class ReLU(Node):
 
 @dataclass(frozen=True, eq=False)
 class _Neuron(Node):
+    """Spiking neurons: ``threshold`` θ > 0 (scalar or one per channel) and the initial membrane
+    potential ``v_init`` in [0, 1) as a fraction of θ (a neuron starting at θ would fire before any
+    input arrives; :func:`~spikeforge.convert.normalise.convert` makes 0.5). Checked on every
+    construction, so built, loaded and hand-edited networks obey the same rules."""
+
     threshold: np.ndarray = None  # scalar or one per channel
     v_init: float = 0.5  # initial membrane potential, as a fraction of the threshold
     is_neuron: ClassVar[bool] = True
@@ -369,14 +374,24 @@ class _Neuron(Node):
             raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): no threshold")
         object.__setattr__(self, "threshold", np.asarray(self.threshold, dtype=np.float32))
         super().__post_init__()
+        if (self.threshold <= 0).any():
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): thresholds must be > 0, "
+                                      f"minimum is {float(self.threshold.min())}")
+        object.__setattr__(self, "v_init", self._unit_fraction("v_init", self.v_init, zero=True))
+
+    def _unit_fraction(self, field: str, value, *, zero: bool) -> float:
+        """``value`` as a float in [0, 1) (``zero``) or in (0, 1]; else the error naming the field."""
+        real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        v = float(value) if real else math.nan
+        if not (0.0 <= v < 1.0 if zero else 0.0 < v <= 1.0):
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {field}={value!r} "
+                                      f"must be a number in {'[0, 1)' if zero else '(0, 1]'}")
+        return v
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
         if self.threshold.shape not in ((), (s[0],)):
             raise self._fail(f"threshold shape {self.threshold.shape} is neither scalar nor per-channel for {s}")
-        if (self.threshold <= 0).any():
-            raise InvalidNetworkError(f"layer {self.name}: thresholds must be > 0, "
-                                      f"minimum is {float(self.threshold.min())}")
         return s
 
 
@@ -404,8 +419,7 @@ class LIF(_Neuron):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 < self.beta <= 1.0:
-            raise InvalidNetworkError(f"layer {self.name} (LIF): beta={self.beta} must be in (0, 1]")
+        object.__setattr__(self, "beta", self._unit_fraction("beta", self.beta, zero=False))
 
 
 NODE_TYPES: dict[str, type[Node]] = {

@@ -15,8 +15,11 @@ admitting one application leaves the guarantees of the others intact (composabil
   ``crossbars`` free crossbars (default: one per cluster, or all free ones if fewer);
 
 then the binding is analysed (max-plus, Howard's algorithm) for its guaranteed throughput.
-The request is rejected, with the numbers, when too few crossbars are free or the guarantee
-is below ``min_throughput``; a rejection is a result, not an error.
+The request is rejected, with the numbers, when too few crossbars are free, the guarantee
+is below ``min_throughput``, or a design compiled for a hardware spec meets a target that
+cannot run it as designed (:func:`hardware_shortfalls`: smaller crossbars or cores, narrower
+bit-widths, slower cores, another number of crossbars per core); a rejection is a result,
+not an error.
 
 Examples
 --------
@@ -54,10 +57,56 @@ from spikeforge.dataflow.binding import (
     schedule_of,
     with_schedule,
 )
-from spikeforge.errors import AdmissionError, DeadlockError, InvalidGraphError
+from spikeforge.errors import AdmissionError, DeadlockError, InvalidGraphError, SpikeforgeError
 from spikeforge.ir.dataflow import DataflowGraph
+from spikeforge.resources import check_count
 
-__all__ = ["AdmissionResult", "Design", "Runtime"]
+__all__ = ["AdmissionResult", "Design", "Runtime", "hardware_shortfalls"]
+
+# What a design compiled for one hardware spec assumes of the target, field by field: at least
+# as much (capacities, limits, bit-widths: None is no limit), at most as long (times: a slower
+# core voids the guarantee; no global tick counts as 0 ns), or the same (the design's grouping of
+# crossbars into cores, which its per-core limits were checked for).
+_AT_LEAST = ("core.crossbar_rows", "core.crossbar_columns", "core.neurons_per_core",
+             "core.input_buffer_spikes", "synapse_memory_bits_per_core", "core.max_fan_in_per_neuron",
+             "core.max_fan_out_per_neuron", "core.max_fan_out_per_core", "precision.weight_bits",
+             "precision.threshold_bits", "precision.membrane_bits")
+_AT_MOST = ("timing.crossbar_eval_ns", "timing.synop_ns", "timing.neuron_update_ns", "timing.timestep_ns")
+_SAME = ("core.crossbars_per_core",)
+
+
+def _field(hw, path: str):
+    value = hw
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def hardware_shortfalls(compiled, target) -> list[str]:
+    """Why ``target`` cannot run, as designed, an application compiled for ``compiled`` (both
+    :class:`~spikeforge.ir.hardware.Hardware`): one ``"<field> <op> <needed> needed, <target> has
+    <value>"`` per property of the cores, bit-widths and timing the design depends on; empty when
+    it can. The board (chips, meshes, links) is not compared: admission re-analyses the transfers
+    on the target.
+
+    Examples
+    --------
+    >>> from spikeforge.hardware import load_hardware
+    >>> hardware_shortfalls(load_hardware("xbar-mesh"), load_hardware("xbar-mesh").with_chips(4))
+    []
+    >>> hardware_shortfalls(load_hardware("loihi"), load_hardware("xbar-mesh"))[:2]
+    ['core.crossbar_rows ≥ 4096 needed, xbar-mesh has 128', 'core.crossbar_columns ≥ 1024 needed, xbar-mesh has 128']
+    """
+    out = []
+    for fields, op, unset, word in ((_AT_LEAST, "≥", math.inf, "unlimited"), (_AT_MOST, "≤", 0.0, "none"),
+                                    (_SAME, "=", None, None)):
+        for path in fields:
+            need, have = _field(compiled, path), _field(target, path)
+            a, b = (unset if v is None else v for v in (have, need))
+            if not (a >= b if op == "≥" else a <= b if op == "≤" else a == b):
+                shown = [word if v is None else str(v) for v in (need, have)]
+                out.append(f"{path} {op} {shown[0]} needed, {target.name} has {shown[1]}")
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,15 +125,15 @@ class Design:
     critical : tuple of str
         Actors of the critical cycle.
     timesteps : int, optional
-        Iterations per inference (compiled SNNs).
+        Iterations per inference (compiled SNNs), at least 1.
     name : str, optional
         Default ``application.name``.
 
     Raises
     ------
     AdmissionError
-        The application does not carry a complete schedule, or the period is not a number
-        >= 0.
+        The application does not carry a complete schedule, the period is not a number
+        >= 0, or ``timesteps`` is not an integer >= 1.
     """
 
     application: DataflowGraph
@@ -110,6 +159,11 @@ class Design:
                                  "schedule (bind it, then with_schedule)")
         if not isinstance(self.period, (int, float, Fraction)) or not self.period >= 0:
             raise AdmissionError(f"Design: period must be a number >= 0, got {self.period!r}")
+        if self.timesteps is not None:
+            try:
+                check_count(self.timesteps, "timesteps")
+            except SpikeforgeError as exc:
+                raise AdmissionError(f"Design of application {self.application.name}: {exc}") from None
         if self.name is None:
             object.__setattr__(self, "name", self.application.name)
 
@@ -313,7 +367,10 @@ class Runtime:
         -------
         AdmissionResult
             Admitted, or rejected with the reason (``"application x needs 12 crossbars, 9
-            free"``; ``"... guaranteed throughput 0.004 below the required 0.005 ..."``).
+            free"``; ``"... guaranteed throughput 0.004 below the required 0.005 ..."``;
+            ``"application x was compiled for loihi: core.crossbar_rows ≥ 4096 needed,
+            xbar-mesh has 128; ..."`` for a design whose hardware the platform's falls short
+            of, see :func:`hardware_shortfalls`, or a platform without a hardware spec).
 
         Raises
         ------
@@ -365,6 +422,14 @@ class Runtime:
                                    (time.perf_counter() - t0) * 1e3,
                                    timesteps=design.timesteps if design else None)
 
+        if design is not None and design.platform.hardware is not None:
+            compiled, target = design.platform.hardware, self.platform.hardware
+            if target is None:
+                return reject(f"application {name} was compiled for {compiled.name}; the platform "
+                              "has no hardware spec to check it against")
+            unfit = hardware_shortfalls(compiled, target)
+            if unfit:
+                return reject(f"application {name} was compiled for {compiled.name}: " + "; ".join(unfit))
         idx = app.actor_index
         reused = False
         try:

@@ -105,6 +105,63 @@ class SimulationResult:
     accuracy: dict[int, float] | None = None
 
 
+def check_labels(labels, samples: int, output_shape: Sequence[int], what: str = "labels") -> np.ndarray:
+    """``labels`` as int64 after checking they are one class index per sample, each naming one of
+    the outputs of a network whose output per sample has ``output_shape``: the one check behind
+    every accuracy computed from labels.
+
+    Raises
+    ------
+    InvalidDataError
+        Not one integer per sample, an output that is not one score per class (a feature map), or
+        labels below 0 or not below the number of outputs; the message names ``what``, the count
+        of bad labels and the range.
+
+    Examples
+    --------
+    >>> check_labels([0, 2, 1], 3, (3,))
+    array([0, 2, 1])
+    >>> check_labels([0, 3, -1, 1], 4, (3,), "data test")
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.InvalidDataError: data test: 2 of 4 labels outside 0..2 (the network has 3 outputs; labels span -1..3)
+    """
+    y = np.asarray(labels)
+    if y.shape != (samples,):
+        raise InvalidDataError(f"{what}: shape {y.shape} does not match {samples} samples")
+    integral = y.dtype.kind in "iu" or (y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+    if not integral:
+        raise InvalidDataError(f"{what}: labels of dtype {y.dtype} are not integer class indices")
+    classes, per_class = (int(output_shape[0]), int(np.prod(output_shape[1:]))) if len(output_shape) else (1, 1)
+    if per_class != 1:
+        raise InvalidDataError(f"{what}: one class label per sample needs one output per class; the "
+                               f"network's output per sample is {tuple(output_shape)}")
+    bad = int(((y < 0) | (y >= classes)).sum())
+    if bad:
+        raise InvalidDataError(f"{what}: {bad} of {samples} labels outside 0..{classes - 1} (the network has "
+                               f"{classes} outputs; labels span {y.min():.0f}..{y.max():.0f})")
+    return y.astype(np.int64)
+
+
+def top1_accuracy(outputs: np.ndarray, labels, what: str = "labels") -> float:
+    """Fraction of the samples (rows of ``outputs``) whose largest output is their label, after
+    :func:`check_labels`.
+
+    Raises
+    ------
+    InvalidDataError
+        From :func:`check_labels`.
+
+    Examples
+    --------
+    >>> top1_accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), [1, 1])
+    0.5
+    """
+    outputs = np.asarray(outputs)
+    y = check_labels(labels, outputs.shape[0], outputs.shape[1:], what)
+    return float((outputs.reshape(outputs.shape[0], -1).argmax(1) == y).mean())
+
+
 @dataclass
 class _Value:
     data: torch.Tensor
@@ -483,7 +540,8 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
         Timesteps t ≤ T at which to read out (default: T only). One run gives them all, since
         the dynamics are causal: the read-out at t equals that of a run with T = t.
     labels : array (N,), optional
-        Class labels; accuracy of the argmax read-out is returned per checkpoint.
+        Class labels in ``0 ..`` outputs − 1 (:func:`check_labels`); accuracy of the argmax
+        read-out is returned per checkpoint.
     counters : bool
         Count spikes and synaptic operations (default True).
     integer : bool
@@ -502,9 +560,10 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
         ``net`` is not an SNN, ``timesteps``/``checkpoints``/``batch_size`` are out of range, or
         integer mode is asked for a network that is not integer.
     InvalidDataError
-        ``x`` or ``labels`` are empty, not finite, or of the wrong shape.
+        ``x`` or ``labels`` are empty, not finite, or of the wrong shape, or labels lie outside
+        the network's outputs.
     """
-    if not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise SimulationError(f"timesteps={timesteps!r}: must be an integer ≥ 1")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise SimulationError(f"batch_size={batch_size!r}: must be an integer ≥ 1")
@@ -516,9 +575,7 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     if integer and not torch.equal(x, torch.round(x)):
         raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
     if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (x.shape[0],):
-            raise InvalidDataError(f"labels: shape {labels.shape} does not match {x.shape[0]} samples")
+        labels = check_labels(labels, x.shape[0], net.shape(net.outputs[0]))
     checkpoints_t = torch.as_tensor(cps)
     stats = _Counters(c.dtype) if counters else None
     outputs: dict[str, list[torch.Tensor]] = {o: [] for o in net.outputs}
@@ -552,5 +609,5 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     profile = Profile(net.name, int(timesteps), int(x.shape[0]), tuple(layers))
     accuracy = None
     if labels is not None:
-        accuracy = {t: float((out.argmax(1) == labels).mean()) for t, out in per_checkpoint.items()}
+        accuracy = {t: top1_accuracy(out, labels) for t, out in per_checkpoint.items()}
     return SimulationResult(per_checkpoint, profile, accuracy)
