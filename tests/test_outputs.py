@@ -238,3 +238,14 @@ def test_cache_naming_a_file_is_refused_before_any_work(tmp_path):
     with pytest.raises(OutputPathError, match="cache .*c: exists and is not a folder"):
         SimulationCache(tmp_path / "c")
     assert (tmp_path / "c").read_text() == "mine"
+
+
+def test_writes_nested_inside_an_output_folder(tmp_path):
+    """A folder's fill may itself write files atomically into the temporary (artifacts do)."""
+    def fill(tmp: Path) -> None:
+        write_json_atomic(tmp / "a.json", {"a": 1})
+        atomic_directory(tmp / "sub", _fill({"c.txt": "c"}))
+
+    out = atomic_directory(tmp_path / "out", fill)
+    assert json.loads((out / "a.json").read_text()) == {"a": 1} and _contents(out / "sub") == {"c.txt": "c"}
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "a.json", "sub"]

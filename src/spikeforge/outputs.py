@@ -171,9 +171,13 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 
 
 def _writer_gone(path: Path) -> bool:
-    """True if no live process holds ``path``'s lock (its writer died), so it is a leftover."""
+    """True if no live process holds the lock of the temporary ``path`` (its writer died), so it is a
+    leftover. A folder's lock is on its marker, made with it: a folder without one is a leftover."""
+    lock = path / OUTPUT_MARKER if path.is_dir() and not path.is_symlink() else path
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
     try:
@@ -228,18 +232,26 @@ def _new_parents(folder: Path) -> Iterator[None]:
 @contextmanager
 def _locked_temporary(dest: Path, folder: bool) -> Iterator[tuple[Path, int]]:
     """A new hidden sibling of ``dest`` (folder or file) and an fd holding its lock; removed on error.
-    Leftovers of earlier runs are recovered first, under the parent's lock."""
+    Leftovers of earlier runs are recovered first, under the parent's lock. A folder's lock is on
+    the marker file it gets at once, not on the folder: writes nested inside it lock the folder
+    itself as their parent."""
     with _folder_lock(dest.parent):
         _recover(dest)
         prefix = _sibling_prefix(dest) + "tmp."
         if folder:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
-            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fd = os.open(tmp / OUTPUT_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except BaseException:
+                _remove(tmp)
+                raise
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, dir=dest.parent)
             tmp = Path(name)
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
+        if folder:
+            os.write(fd, _MARKER_TEXT.encode())
         _with_umask_mode(tmp, 0o777 if folder else 0o666)
         yield tmp, fd
     except BaseException:
@@ -312,7 +324,6 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None], inpu
     dest = check_output_folder(dest, inputs)
     with _refused_by_system(dest), _new_parents(dest.parent), _locked_temporary(dest, folder=True) as (tmp, _):
         fill(tmp)
-        (tmp / OUTPUT_MARKER).write_text(_MARKER_TEXT)
         with _folder_lock(dest.parent):
             check_output_folder(dest, inputs)  # a user may have put something there meanwhile
             _swap_in(tmp, dest)
