@@ -42,11 +42,17 @@ def fit(model: nn.Module, data: Dataset, *, epochs: int = 20, lr: float = 3e-3, 
 
 
 def accuracy(model: nn.Module, data: Dataset, batch_size: int = 512) -> float:
-    """Top-1 accuracy of a classifier in eval mode."""
+    """Top-1 accuracy of a classifier in eval mode.
+
+    Raises
+    ------
+    InvalidDataError
+        Labels outside the classifier's outputs (:func:`~spikeforge.sim.simulator.top1_accuracy`).
+    """
+    from spikeforge.sim.simulator import top1_accuracy
+
     model.eval()
-    correct = 0
     with torch.inference_mode():
-        for start in range(0, len(data), batch_size):
-            out = model(torch.as_tensor(data.x[start:start + batch_size]))
-            correct += int((out.argmax(1).numpy() == data.y[start:start + batch_size]).sum())
-    return correct / len(data)
+        out = torch.cat([model(torch.as_tensor(data.x[start:start + batch_size]))
+                         for start in range(0, len(data), batch_size)])
+    return top1_accuracy(out.numpy(), data.y)

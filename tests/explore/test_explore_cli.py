@@ -101,6 +101,7 @@ def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(files, tmp_pa
 def test_existing_output_survives_a_failed_run(files, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
+    (out / ".spikeforge").write_text("")  # an earlier output: the run may replace it, but fails first
     (out / "keep.txt").write_text("old")
     rc = main(["codesign", str(files / "snn"), "--data", str(files / "test.npz"), "--bits", "1", "-o", str(out)])
     assert rc == 2 and "bits[0]=1" in capsys.readouterr().err

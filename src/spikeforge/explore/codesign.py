@@ -31,14 +31,15 @@ from __future__ import annotations
 import json
 import math
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import tomllib
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import (
     CapacityError,
     DesignSpaceError,
@@ -70,6 +71,10 @@ from spikeforge.quantize import (
     record_trace,
     simulate_integer,
 )
+from spikeforge.sim.simulator import check_labels
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "OBJECTIVES",
@@ -164,7 +169,8 @@ class SweepResult:
     infeasible: tuple[tuple[DesignPoint, str], ...] = ()
 
 
-def pareto_mask(values: Sequence[Sequence[float]] | np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
+@public
+def pareto_mask(values: ArrayLike, maximize: ArrayLike) -> np.ndarray:
     r"""Which rows of ``values`` no other row dominates.
 
     Row :math:`a` dominates row :math:`b` when, with every minimised column negated,
@@ -206,6 +212,7 @@ def pareto_mask(values: Sequence[Sequence[float]] | np.ndarray, maximize: Sequen
     return mask
 
 
+@public
 def pareto_front(evaluations: Iterable[Evaluation], objectives: Sequence[tuple[str, str]] = OBJECTIVES
                  ) -> tuple[Evaluation, ...]:
     """The evaluations no other one dominates, in their given order.
@@ -253,6 +260,7 @@ def pareto_front(evaluations: Iterable[Evaluation], objectives: Sequence[tuple[s
     return tuple(e for e, keep in zip(items, mask) if keep)
 
 
+@public
 def load_target(hardware: str | Path | AcceleratorSpec | Hardware) -> AcceleratorSpec | Hardware:
     """An accelerator spec or a crossbar chip, by preset name, TOML file or value.
 
@@ -282,6 +290,7 @@ def load_target(hardware: str | Path | AcceleratorSpec | Hardware) -> Accelerato
     return load_accelerator(path) if is_accelerator else load_hardware(path)
 
 
+@public(own_checks="size")
 def crossbar_variant(hw: Hardware, size: int) -> Hardware:
     """``hw`` with ``size`` × ``size`` crossbars; per-core limits scale with the crossbar.
 
@@ -338,10 +347,7 @@ def _check_data(net: ir.Network, x: np.ndarray, labels: np.ndarray | None) -> tu
     x = net.check_input(x, "x")
     if labels is None:
         raise InvalidDataError(f"labels: none given; accuracy needs one label per sample ({x.shape[0]})")
-    y = np.asarray(labels)
-    if y.shape != (x.shape[0],):
-        raise InvalidDataError(f"labels: shape {y.shape} does not match {x.shape[0]} samples")
-    return x, y
+    return x, check_labels(labels, x.shape[0], net.shape(net.outputs[0]))
 
 
 def _evaluate_accelerator(point: DesignPoint, run: Simulated, hw: AcceleratorSpec, input_bits: int) -> Evaluation:
@@ -376,14 +382,15 @@ def _evaluate_crossbar(point: DesignPoint, run: Simulated, q: QuantizedNetwork, 
 _FIGURES = ("accuracy", "latency_s", "energy_j", "synops", "effective_gops", "crossbars")
 
 
-def sweep(snn: ir.Network, x: np.ndarray, labels: np.ndarray | None,
+@public(own_checks="snn bits timesteps pes crossbar_sizes input_bits")
+def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
           hardware: str | Path | AcceleratorSpec | Hardware = "pynq-z2-accel", *,
           bits: Sequence[int] = (2, 4, 8), timesteps: Sequence[int] = (2, 4, 6, 8),
           pes: Sequence[int] | None = None, crossbar_sizes: Sequence[int] | None = None,
           threshold_bits: int = 16, input_bits: int = 8, per_channel: bool = False,
-          calib: np.ndarray | None = None, cache: SimulationCache | None = None,
+          calib: ArrayLike | None = None, cache: SimulationCache | None = None,
           partitioner: str = "tiles", placer: str = "min-cut",
-          quiet: bool = False, console=None) -> SweepResult:
+          quiet: bool = False, console: Console | None = None) -> SweepResult:
     """Evaluate every (bits, timesteps, hardware size) combination; see the module docstring.
 
     Parameters

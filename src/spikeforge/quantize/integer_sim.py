@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.quantize.core import QuantizedNetwork, check_bits, require_snn
@@ -91,18 +92,20 @@ class IntegerResult:
             out = out * scale.reshape(-1, *([1] * (out.ndim - 2)))
         return out.reshape(out.shape[0], -1).argmax(1)
 
-    def accuracy(self, labels: np.ndarray) -> float:
+    @public
+    def accuracy(self, labels: ArrayLike) -> float:
         """Fraction of samples whose prediction equals ``labels``.
 
         Raises
         ------
         InvalidDataError
-            ``labels`` does not have one entry per sample.
+            ``labels`` are not one class index per sample within the outputs
+            (:func:`~spikeforge.sim.simulator.check_labels`).
         """
-        labels = np.asarray(labels)
-        if labels.shape != (self.samples,):
-            raise InvalidDataError(f"labels: shape {labels.shape} does not match {self.samples} samples")
-        return float((self.predictions() == labels).mean())
+        from spikeforge.sim.simulator import check_labels
+
+        out = next(iter(self.outputs.values()))
+        return float((self.predictions() == check_labels(labels, self.samples, out.shape[1:])).mean())
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,7 +308,8 @@ def _run_batches(run: _Run, xt: torch.Tensor, batch_size: int, on_batch: Callabl
                 on_batch(min(start + batch_size, xt.shape[0]))
 
 
-def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: int,
+@public
+def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: int,
                      membrane_bits: int | None = None, *, batch_size: int = 128,
                      on_batch: Callable[[int], None] | None = None) -> IntegerResult:
     """Simulate a quantised SNN bit-exactly, saturating and counting membrane overflows.
@@ -367,7 +371,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: np.ndarray, timeste
                          dict(run.overflows), {k: int(v) for k, v in run.peak.items()}, scale)
 
 
-def record_trace(net: QuantizedNetwork | ir.Network, x: np.ndarray, timesteps: int, *,
+@public
+def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: int, *,
                  granularity: str = "channel", integer: bool | None = None, batch_size: int = 64,
                  on_batch: Callable[[int], None] | None = None) -> SpikeTrace:
     """Run a network and record per-layer, per-timestep, per-sample synaptic activity.
