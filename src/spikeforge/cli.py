@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
+from rich.markup import escape
 
 from spikeforge.errors import InvalidDataError, ModelFileError, SpikeforgeError
-
-console = Console()
+from spikeforge.report.console import console
 
 
 def _options(pairs: Sequence[str]) -> dict:
@@ -80,12 +79,14 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from spikeforge.convert.normalise import convert
     from spikeforge.datasets import load_data
     from spikeforge.ir.serialize import save_network
+    from spikeforge.outputs import check_output_folder
     from spikeforge.report.tables import network_table
 
     if args.calib_samples is not None and args.calib_samples < 1:
         raise InvalidDataError(f"--calib-samples {args.calib_samples}: must be ≥ 1")
     if args.bias_calibration is not None and args.bias_calibration < 1:
         raise InvalidDataError(f"--bias-calibration {args.bias_calibration}: timesteps must be ≥ 1")
+    check_output_folder(args.output, inputs=(args.model, args.calib))
     ann = _load_any(args.model, args.arch, args.option)
     calib = load_data(args.calib)
     # Checked here too: a QCFS network converts with its trained clips and would never look at the data.
@@ -101,12 +102,12 @@ def cmd_convert(args: argparse.Namespace) -> None:
             "bias_calibration_timesteps": args.bias_calibration}
     out = save_network(snn, args.output, meta)
     console.print(network_table(snn))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {escape(str(out))}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
     from spikeforge.datasets import load_data
-    from spikeforge.ir.serialize import check_output_file, write_json_atomic
+    from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
     from spikeforge.report.tables import accuracy_table, profile_table
     from spikeforge.sim.simulator import check_labels, simulate, top1_accuracy
@@ -114,8 +115,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
             raise InvalidDataError(f"{flag} {value}: must be ≥ 1")
+    inputs = (args.network, args.data)
     if args.json:
-        check_output_file(args.json)
+        check_output_file(args.json, inputs)
     quantized = _load_quantized(args.network)
     net = quantized.network if quantized else _load_any(args.network)
     data = load_data(args.data)
@@ -145,7 +147,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                   "spikes_per_sample": result.profile.spikes_per_sample,
                   "synops_per_sample": result.profile.synops_per_sample,
                   "layers": [{"name": l.name, "spikes": l.spikes, "synops": l.synops} for l in result.profile.layers]}
-        write_json_atomic(args.json, report)
+        write_json_atomic(args.json, report, inputs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,13 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(command: str, message: str) -> int:
+    """Print ``message`` as the one line of a failed command; the exit status."""
+    print(f"spikeforge {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except SpikeforgeError as exc:
-        print(f"spikeforge {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc))
+    # Last resort for system failures no check foresaw: still one line, naming the path or the size.
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args.command, f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail(args.command, "out of memory; try fewer samples, a smaller batch or fewer timesteps")
     except KeyboardInterrupt:
         print("spikeforge: interrupted", file=sys.stderr)
         return 130

@@ -17,8 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import AdmissionError, InvalidDataError
-
-console = Console()
+from spikeforge.report.console import console
 
 
 def cmd_compile(args: argparse.Namespace, out: Console | None = None):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from spikeforge.convert.normalise import convert
@@ -21,6 +22,7 @@ from spikeforge.frontends.model_file import save_model
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.serialize import write_network
 from spikeforge.outputs import atomic_directory, check_output_folder
+from spikeforge.report.console import console as default_console
 from spikeforge.models import build_model
 from spikeforge.report.tables import accuracy_table, profile_table
 from spikeforge.sim.simulator import run_ann, simulate
@@ -38,7 +40,7 @@ def _progress(console: Console) -> Progress:
 
 def run_demo(out: str | Path = "out/demo", *, epochs: int = EPOCHS, console: Console | None = None) -> dict:
     """Run the demo; return its results (also written to ``out/results.json``)."""
-    console = console or Console()
+    console = console or default_console
     check_output_folder(out)  # before minutes of training
     torch.manual_seed(0)
     train, test = digits("train"), digits("test")
@@ -92,7 +94,7 @@ def run_demo(out: str | Path = "out/demo", *, epochs: int = EPOCHS, console: Con
         (folder / "results.json").write_text(json.dumps(results, indent=1))
 
     out = atomic_directory(out, fill)
-    console.print(f"wrote {out}/: snn/ (converted network), digits_cnn_qcfs.pt, calib.npz, test.npz, results.json")
+    console.print(f"wrote {escape(str(out))}/: snn/ (converted network), digits_cnn_qcfs.pt, calib.npz, test.npz, results.json")
     console.print("next: [bold]spikeforge inspect {0}/snn[/]; [bold]spikeforge simulate {0}/snn --data {0}/test.npz "
                   "--timesteps 8[/]; [bold]spikeforge convert {0}/digits_cnn_qcfs.pt --calib {0}/calib.npz -o "
                   "{0}/snn2[/]".format(out))

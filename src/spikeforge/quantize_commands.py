@@ -20,9 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError, ModelFileError, QuantizationError
+from spikeforge.report.console import console
 from spikeforge.report.progress import sample_progress
-
-console = Console()
 
 
 def _load_snn(path: str):
@@ -89,7 +88,7 @@ def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
         acc = "" if c["accuracy"] is None else f", accuracy {c['accuracy']:.2%}"
         out.print(f"calibration run ({c['samples']} samples, T={c['timesteps']}): {c['overflows']:,} membrane "
                   f"overflows, registers need {c['membrane_bits_needed']} bits{acc}")
-    out.print(f"wrote {path}")
+    out.print(f"wrote {escape(str(path))}")
     return q
 
 
@@ -134,7 +133,7 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
         figures = {k: v for k, v in report.__dict__.items() if k not in ("layers", "reference", "assumptions")}
         figures["layers"] = [layer.__dict__ for layer in report.layers]
         figures["reference"] = None if report.reference is None else report.reference.model_dump()
-        out.print(f"wrote {write_json_atomic(args.json, figures, inputs)}")
+        out.print(f"wrote {escape(str(write_json_atomic(args.json, figures, inputs)))}")
     return report
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+
+from spikeforge.report.console import console as default_console
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError
@@ -121,7 +123,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.outputs import check_output_file, write_json_atomic
 
-    console = console or Console()
+    console = console or default_console
     if args.max_steps < 0:
         raise InvalidDataError(f"--max-steps {args.max_steps}: must be ≥ 0")
     if args.json:
@@ -162,7 +164,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         console.print(pareto)
 
     if args.json:
-        console.print(f"wrote {write_json_atomic(args.json, report, (args.graph,))}")
+        console.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
     return report
 
 

@@ -21,8 +21,7 @@ from spikeforge.errors import (
     InvalidDataError,
     QuantizationError,
 )
-
-console = Console()
+from spikeforge.report.console import console
 
 
 def _int_list(flag: str, text: str | None) -> list[int] | None:
@@ -90,7 +89,7 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
         out.print(f"infeasible: {point.label}: {escape(reason)}")
     out.print(f"{result.simulations} simulations for {len(result.evaluations)} design points "
               f"({result.cache_hits} (bits, T) pairs from the cache), {result.seconds:.1f} s")
-    out.print(f"wrote {folder}/: sweep.csv, pareto.csv, pareto.png")
+    out.print(f"wrote {escape(str(folder))}/: sweep.csv, pareto.csv, pareto.png")
     return result
 
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.errors import InvalidDataError
-
-console = Console()
+from spikeforge.report.console import console
 
 
 def _descriptions(specs) -> Table:
@@ -30,7 +28,10 @@ def _descriptions(specs) -> Table:
 
 def cmd_hw_list(args: argparse.Namespace) -> None:
     from spikeforge.hardware import list_presets, load_hardware
-    from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
+    from spikeforge.hardware.accelerator import (
+        list_accelerator_presets,
+        load_accelerator,
+    )
 
     crossbar_chips = [load_hardware(name) for name in list_presets()]
     table = Table(title="crossbar hardware presets (spikeforge map / compile)")
@@ -65,7 +66,10 @@ def _field_table(title: str, rows) -> Table:
 
 def cmd_hw_show(args: argparse.Namespace) -> None:
     from spikeforge.hardware import hardware_table_rows, load_hardware
-    from spikeforge.hardware.accelerator import list_accelerator_presets, load_accelerator
+    from spikeforge.hardware.accelerator import (
+        list_accelerator_presets,
+        load_accelerator,
+    )
 
     if args.name in list_accelerator_presets():
         spec = load_accelerator(args.name)
@@ -81,10 +85,10 @@ def cmd_map(args: argparse.Namespace) -> None:
     from spikeforge.datasets import load_data
     from spikeforge.hardware import load_hardware
     from spikeforge.ir.serialize import load_network
-    from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.mapping.partition import partition
     from spikeforge.mapping.place import place
     from spikeforge.mapping.report import traffic_summary
+    from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
     from spikeforge.sim.simulator import simulate
 
@@ -117,7 +121,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     doc = pl.to_json()
     doc["report"] = report.as_dict()
     out = write_json_atomic(args.output, doc, inputs)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {escape(str(out))}")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
