@@ -28,6 +28,7 @@ landing on each output channel (or neuron): the input of
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -38,8 +39,9 @@ from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.quantize.core import QuantizedNetwork, check_bits, require_snn
+from spikeforge.resources import check_memory
 from spikeforge.sim.ops import compile_layer
-from spikeforge.sim.simulator import check_integer, gated_maxpool
+from spikeforge.sim.simulator import check_integer, check_run, gated_maxpool
 
 __all__ = ["IntegerResult", "LayerTrace", "SpikeTrace", "record_trace", "simulate_integer"]
 
@@ -279,15 +281,15 @@ class _Run:
             self.outputs[name].append(acc.numpy())
 
 
-def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, integer: bool | None):
-    if not isinstance(timesteps, (int, np.integer)) or isinstance(timesteps, bool) or timesteps < 1:
-        raise SimulationError(f"timesteps={timesteps!r}: must be an integer ≥ 1")
+def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, integer: bool | None,
+             batch_size: int):
     q = net if isinstance(net, QuantizedNetwork) else None
     network = q.network if q else net
     if not isinstance(network, ir.Network):
         raise SimulationError(f"expected a Network or QuantizedNetwork, got {type(net).__name__}")
     require_snn(network, SimulationError)
     arr = network.check_input(x)
+    check_run(network, timesteps, min(batch_size, len(arr)), 8)
     if q is not None:
         arr = q.quantize_input(arr)
     if integer is None:
@@ -350,7 +352,7 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     >>> int(r.spike_counts["n"][0]), r.overflows["n"], r.membrane_bits_needed
     (4, 3, 5)
     """
-    q, network, xt, _ = _prepare(qnet, x, timesteps, True)
+    q, network, xt, _ = _prepare(qnet, x, timesteps, True, batch_size)
     if membrane_bits is None and q is not None:
         membrane_bits = q.membrane_bits
     if membrane_bits is not None:
@@ -398,6 +400,8 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
         As :func:`simulate_integer`.
     QuantizationError
         Unknown ``granularity``.
+    ResourceError
+        The run or the trace would not fit in memory.
 
     Examples
     --------
@@ -410,7 +414,12 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
     """
     if granularity not in ("channel", "neuron"):
         raise QuantizationError(f"granularity={granularity!r}: use 'channel' or 'neuron'")
-    _, network, xt, integer = _prepare(net, x, timesteps, integer)
+    _, network, xt, integer = _prepare(net, x, timesteps, integer, batch_size)
+    # The trace keeps ops[t, n, unit] of every synaptic layer for all samples: refuse it before running.
+    units = sum(network.shape(n.name)[0] if granularity == "channel" else math.prod(network.shape(n.name))
+                for n in network.nodes if n.is_synaptic or isinstance(n, ir.AvgPool2d))
+    check_memory(8 * int(timesteps) * xt.shape[0] * max(units, 1),
+                 f"recording a trace of {network.name} at T={timesteps} for {xt.shape[0]} samples ({units:,} units)")
     run = _Run(network, int(timesteps), integer, None, granularity)
     _run_batches(run, xt, batch_size, on_batch)
     layers = []

@@ -28,8 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, SimulationError
 from spikeforge.ir import network as ir
+from spikeforge.resources import check_memory
 from spikeforge.sim.ops import compile_layer, unit_fanout
 
 LINEAR_LAYERS = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d, ir.Upsample,
@@ -181,7 +183,8 @@ def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
         yield x[start:start + batch_size]
 
 
-def iterate_ann(net: ir.Network, x: np.ndarray | torch.Tensor, *, record: Sequence[str] = (),
+@public
+def iterate_ann(net: ir.Network, x: ArrayLike, *, record: Sequence[str] = (),
                 batch_size: int = 256) -> Iterator[dict[str, torch.Tensor]]:
     """Evaluate an ANN batch by batch; yield the outputs and the ``record``-ed layers per batch.
 
@@ -206,7 +209,8 @@ def iterate_ann(net: ir.Network, x: np.ndarray | torch.Tensor, *, record: Sequen
             yield {k: values[k] for k in keep}
 
 
-def run_ann(net: ir.Network, x: np.ndarray | torch.Tensor, *, batch_size: int = 256) -> np.ndarray:
+@public
+def run_ann(net: ir.Network, x: ArrayLike, *, batch_size: int = 256) -> np.ndarray:
     """The ANN's (first) output for all samples of ``x``."""
     out = net.outputs[0]
     return torch.cat([b[out] for b in iterate_ann(net, x, batch_size=batch_size)]).numpy()
@@ -523,8 +527,44 @@ def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch
     return outputs
 
 
-def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
-             checkpoints: Sequence[int] | None = None, labels: np.ndarray | None = None,
+#: The longest run simulated. Rate coding gains nothing measurable beyond it (this project's
+#: targets are T ≤ 8), and a longer one would run for hours or hold (T, batch, neurons) tensors
+#: larger than any machine's memory.
+MAX_TIMESTEPS = 1 << 16
+
+
+def check_run(net: ir.Network, timesteps: int, batch: int, bytes_per_value: int) -> None:
+    """Refuse a run that is too long, or whose (T, batch, neurons) tensors cannot fit in memory.
+
+    A layer's input, current and output over all T timesteps are alive at once, so a batch needs
+    about three times T × batch × the largest layer's size of values.
+
+    Raises
+    ------
+    SimulationError
+        ``timesteps`` is not an integer in 1..:data:`MAX_TIMESTEPS`.
+    ResourceError
+        The batch's tensors need more than the available memory (quoted).
+
+    Examples
+    --------
+    >>> net = ir.Network((ir.Input("x", (), (4,)), ir.IF("n", ("x",), threshold=np.float32(1))), ("n",))
+    >>> check_run(net, 0, 1, 4)
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.SimulationError: timesteps=0: must be an integer in 1..65536
+    """
+    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
+            or not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise SimulationError(f"timesteps={timesteps!r}: must be an integer in 1..{MAX_TIMESTEPS}")
+    largest = max(math.prod(net.shape(n.name)) for n in net.nodes)
+    check_memory(3 * int(timesteps) * int(batch) * largest * bytes_per_value,
+                 f"simulating {net.name} at T={timesteps} in batches of {batch} (largest layer {largest:,} values)")
+
+
+@public
+def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
+             checkpoints: Sequence[int] | None = None, labels: ArrayLike | None = None,
              batch_size: int = 128, counters: bool = True, integer: bool = False,
              on_batch: Callable[[int], None] | None = None) -> SimulationResult:
     """Simulate an SNN on inputs ``x`` (analog values injected as current every timestep).
@@ -559,14 +599,15 @@ def simulate(net: ir.Network, x: np.ndarray | torch.Tensor, *, timesteps: int,
     SimulationError
         ``net`` is not an SNN, ``timesteps``/``checkpoints``/``batch_size`` are out of range, or
         integer mode is asked for a network that is not integer.
+    ResourceError
+        A batch's tensors would not fit in memory (:func:`check_run`); use a smaller batch.
     InvalidDataError
         ``x`` or ``labels`` are empty, not finite, or of the wrong shape, or labels lie outside
         the network's outputs.
     """
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
-        raise SimulationError(f"timesteps={timesteps!r}: must be an integer ≥ 1")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise SimulationError(f"batch_size={batch_size!r}: must be an integer ≥ 1")
+    check_run(net, timesteps, min(batch_size, len(x)), 8 if integer else 4)
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
