@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all install bench bench-peers clean
+.PHONY: demo test test-all test-isa install bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,21 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m ''
+
+# The tests whose figures come from float arithmetic, again on torch's and oneDNN's SSE4.1 code
+# paths (which any x86-64 CPU runs): no figure may depend on how one instruction set rounds. CI
+# runs it after `make test`. Another emulation: make test-isa ISA_ENV='ATEN_CPU_CAPABILITY=avx2
+# ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2'.
+ISA_ENV ?= ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
+NUMERIC_TESTS := tests/test_golden.py tests/test_simulator.py tests/test_convert.py tests/test_calibrate.py \
+	tests/test_quantize.py tests/test_quantize_commands.py tests/test_qat.py tests/test_accelerator.py \
+	tests/test_torch_fx.py tests/test_pipeline_compile.py tests/explore tests/apps \
+	src/spikeforge/sim src/spikeforge/convert src/spikeforge/quantize
+test-isa: $(STAMP)
+	env $(ISA_ENV) $(PY) -c "import os, torch; want = os.environ.get('ATEN_CPU_CAPABILITY', ''); \
+	got = torch.backends.cpu.get_cpu_capability(); print('torch CPU capability:', got); \
+	assert got.lower() == want.lower() or not want, f'ATEN_CPU_CAPABILITY={want} had no effect'"
+	env $(ISA_ENV) $(PY) -m pytest -n 2 -q $(NUMERIC_TESTS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

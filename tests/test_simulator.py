@@ -64,9 +64,12 @@ def test_fast_simulator_matches_naive_reference(name, options, statistic):
     snn = convert(import_torch(model, shape), x, statistic=statistic)
     result = simulate(snn, x, timesteps=6, batch_size=4)
     out, counts = naive_simulate(snn, x, 6)
-    np.testing.assert_allclose(result.outputs[6], out, rtol=1e-4, atol=1e-4)
-    for layer, c in counts.items():
-        np.testing.assert_allclose(result.profile.layer(layer).spike_counts, c, atol=1e-6)
+    flips = sum(_assert_counts_match_up_to_rounding(result.profile.layer(layer).spike_counts, c, layer)
+                for layer, c in counts.items())
+    # The read-out is linear in the last neurons' spike counts: only samples with a flipped spike
+    # (at most one per flip) may read out differently.
+    off = ~np.isclose(result.outputs[6], out, rtol=1e-4, atol=1e-4).all(axis=1)
+    assert off.sum() <= flips, f"{off.sum()} samples read out differently, {flips} spikes flipped"
 
 
 def test_checkpoints_equal_separate_runs():
@@ -187,17 +190,39 @@ def test_integer_mode_rejects_fractions():
         simulate(integer_net(), np.full((1, 2), 0.5, np.float32), timesteps=2, integer=True)
 
 
-def _assert_profile_equals(result, reference):
+def _assert_counts_match_up_to_rounding(got, want, name):
+    """Spike counts of a float32 simulation against the float64 reference; returns the flips.
+
+    A float32 membrane potential within rounding of its threshold (down to 4e-7·θ in these
+    networks, measured with the reference) fires a step earlier or later, or not at all, depending
+    on how the CPU rounds, and the change spreads downstream. Measured with
+    ``ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41`` (none on AVX-512 or AVX2): one
+    flipped neuron in resnet18's blocks.2.relu1, growing to 12 of 320 neurons (±1 each, 0.4% of
+    the layer's spikes) three blocks later. Allowed: ±2 per neuron, 1% of the spikes (+2) per layer.
+    """
+    diff = np.abs(got - want)
+    assert diff.max(initial=0) <= 2 and diff.sum() <= 0.01 * want.sum() + 2, \
+        f"{name}: {int((diff > 0).sum())} neurons differ by up to {diff.max()}, {diff.sum()} spikes in all"
+    return int(diff.sum())
+
+
+def _assert_profile_equals(result, reference, integer):
+    # Integer mode computes exactly on any CPU: bit for bit. Float mode: up to rounding flips.
     _, counts, synops, kinds = reference
     for layer in result.profile.layers:
         if layer.name in counts:
             assert layer.spike_counts.dtype == np.float64 and layer.spike_counts.flags.c_contiguous
-            np.testing.assert_array_equal(layer.spike_counts, counts[layer.name], err_msg=layer.name)
-            assert layer.spikes == counts[layer.name].sum()
+            if integer:
+                np.testing.assert_array_equal(layer.spike_counts, counts[layer.name], err_msg=layer.name)
+            else:
+                _assert_counts_match_up_to_rounding(layer.spike_counts, counts[layer.name], layer.name)
+            assert layer.spikes == layer.spike_counts.sum()
         else:
             assert layer.spike_counts is None and layer.spikes == 0
         if synops.get(layer.name, 0.0) is not None:  # None: counted on a time average (read-out region)
-            assert layer.synops == synops.get(layer.name, 0.0), layer.name
+            want = synops.get(layer.name, 0.0)
+            # Float mode: the flips above moved synops by up to 0.2% (SSE4.1).
+            assert layer.synops == (want if integer else pytest.approx(want, rel=0.01)), layer.name
         assert layer.input_kind == kinds.get(layer.name), layer.name
 
 
@@ -224,14 +249,15 @@ def counter_cases():
 @pytest.mark.parametrize("exact_below", [None, 60, 20])
 @pytest.mark.parametrize("batch_size", [4, 11])
 def test_counters_equal_naive_reference_exactly(counter_cases, exact_below, batch_size, monkeypatch):
-    # Spike counts per neuron, synops per layer and input kinds, float and integer mode, bit for bit.
+    # Spike counts per neuron, synops per layer and input kinds: bit for bit in integer mode, and in
+    # float mode up to spikes that float32 rounding flips on some CPUs (see the helper above).
     # A lowered exactness bound makes the simulator flush its per-batch accumulators early (60:
     # every few batches) or count each batch in float64 (20 ≤ T·B): the same counts.
     if exact_below is not None:
         monkeypatch.setattr(simulator._Counters, "EXACT", {torch.float32: exact_below, torch.float64: exact_below})
     for net, x, integer, reference in counter_cases:
         result = simulate(net, x, timesteps=5, batch_size=batch_size, integer=integer)
-        _assert_profile_equals(result, reference)
+        _assert_profile_equals(result, reference, integer)
         plain = simulate(net, x, timesteps=5, batch_size=batch_size, integer=integer, counters=False)
         np.testing.assert_array_equal(result.outputs[5], plain.outputs[5])
 
