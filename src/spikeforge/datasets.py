@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from spikeforge.errors import InvalidDataError
+from spikeforge.ir.serialize import npz_headers, read_npz
+from spikeforge.outputs import atomic_file
+from spikeforge.resources import check_memory
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,39 +68,57 @@ def load_data(spec: str | os.PathLike) -> Dataset:
     Raises
     ------
     InvalidDataError
-        Unknown name, missing or unreadable file, missing ``x``, non-numeric or non-finite data.
+        Unknown name; a missing file, not a regular file, or one too large; not an npz archive
+        (an ``.npy``, a truncated or corrupt archive); no ``x``; ``x`` not numbers, with no
+        samples, or not finite; ``y`` not integers ≥ 0 or not one label per sample.
+    spikeforge.errors.ResourceError
+        The arrays do not fit in the free memory (checked from their declared shapes, before
+        reading them).
     """
     text = str(spec)
     if text.split(":")[0] == "digits":
         return digits(text.split(":")[1] if ":" in text else "all")
     path = Path(text)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InvalidDataError(f"{path}: no such data file (use an .npz with 'x' and 'y', or 'digits')")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "x" not in npz.files:
-                raise InvalidDataError(f"{path}: no array 'x' (found {', '.join(npz.files) or 'none'})")
-            x = np.asarray(npz["x"])
-            y = np.asarray(npz["y"]) if "y" in npz.files else None
-    except (OSError, ValueError) as exc:
-        raise InvalidDataError(f"{path}: not a readable npz file ({exc})") from None
-    if x.dtype.kind not in "fiub":
-        raise InvalidDataError(f"{path}: x has dtype {x.dtype}, expected numbers")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise InvalidDataError(f"{path}: x holds {int((~np.isfinite(x)).sum())} NaN or Inf values")
-    if y is not None and y.dtype.kind not in "iu":
-        raise InvalidDataError(f"{path}: y has dtype {y.dtype}, expected integer class labels")
+    # Shapes and dtypes are checked from the npy headers, before any array is read.
+    headers = npz_headers(path, "data", error=InvalidDataError)
+    if "x" not in headers:
+        raise InvalidDataError(f"data {path}: no array 'x' (found {', '.join(sorted(headers)) or 'none'})")
+    x_shape, x_dtype = headers["x"]
+    if x_dtype.kind not in "fiub":
+        raise InvalidDataError(f"data {path}: x has dtype {x_dtype}, expected numbers")
+    if len(x_shape) < 2 or x_shape[0] == 0:
+        raise InvalidDataError(f"data {path}: x has shape {x_shape}, expected (N, ...) with N ≥ 1 samples")
+    if "y" in headers:
+        y_shape, y_dtype = headers["y"]
+        if y_dtype.kind not in "iu":
+            raise InvalidDataError(f"data {path}: y has dtype {y_dtype}, expected integer class labels")
+        if y_shape != x_shape[:1]:
+            raise InvalidDataError(f"data {path}: y has shape {y_shape}, expected ({x_shape[0]},), "
+                                   f"one label per sample of x")
+    n = math.prod(x_shape)
+    # x as stored, its float32 copy and a finiteness mask.
+    check_memory(n * x_dtype.itemsize + 4 * n + n, f"data {path}")
+    arrays = read_npz(path, "data", error=InvalidDataError, names=("x", "y"))
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become Inf, refused below
+        x = arrays["x"].astype(np.float32, copy=False)
+    finite = np.isfinite(x)
+    if not finite.all():
+        cast = "" if x_dtype == np.float32 else f" as float32 (stored as {x_dtype})"
+        raise InvalidDataError(f"data {path}: x holds {int(finite.size - finite.sum())} NaN or Inf values{cast}")
+    del finite
+    y = arrays.get("y")
+    if y is not None and y.size and y.min() < 0:
+        raise InvalidDataError(f"data {path}: y holds {int((y < 0).sum())} negative class labels "
+                               f"(minimum {int(y.min())})")
     return Dataset(x, None if y is None else y.astype(np.int64), path.stem)
 
 
 def save_data(path: str | os.PathLike, data: Dataset) -> None:
     """Write a data set as npz (``x`` and ``y``), atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **({"x": data.x} | ({"y": data.y} if data.y is not None else {})))
-    os.replace(tmp, path)
+    arrays = {"x": data.x} | ({"y": data.y} if data.y is not None else {})
+    atomic_file(path, lambda f: np.savez(f, **arrays))
 
 
 def _idx(path: Path) -> np.ndarray:

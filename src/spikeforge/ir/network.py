@@ -8,6 +8,14 @@ parameters are finite, and shapes fit; it infers every node's output shape (batc
 
 Shapes are ``(C, H, W)`` for feature maps and ``(F,)`` for vectors.
 
+Every node checks its own fields at construction, by their declared types, so a network built in
+Python, loaded from a folder or edited by hand is held to one set of rules: a name is a non-empty
+string, ``inputs`` a tuple of names, arrays are numeric (integer where they index) of the
+layer's number of dimensions and finite, strides, kernels, dilations, groups, scales and levels
+are integers ≥ 1, paddings integers ≥ 0. A violation raises
+:class:`~spikeforge.errors.InvalidNetworkError` (or :class:`~spikeforge.errors.ShapeError` for an
+array of the wrong number of dimensions or an empty shape) naming the layer and field.
+
 Examples
 --------
 >>> import numpy as np
@@ -22,7 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+import numbers
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -33,11 +42,79 @@ from spikeforge.errors import InvalidDataError, InvalidNetworkError, ShapeError
 Shape = tuple[int, ...]
 
 
-def _frozen(array: np.ndarray | None, where: str) -> np.ndarray | None:
-    """Return a read-only float32 (or integer) copy of ``array``; reject NaN/Inf."""
-    if array is None:
-        return None
-    out = np.array(array, copy=True)
+def _show(value: object) -> str:
+    """``repr(value)``, shortened to one readable line for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:45]}... ({type(value).__name__})"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _integer(value: object, where: str, low: int = 1) -> int:
+    if not _is_int(value):
+        raise InvalidNetworkError(f"{where}: {_show(value)} is not an integer")
+    if value < low:
+        raise InvalidNetworkError(f"{where}: {value} must be ≥ {low}")
+    return int(value)
+
+
+def _pair(value: int | Iterable[int], where: str, low: int = 1) -> tuple[int, int]:
+    """An integer or a pair of integers ``≥ low`` as a pair."""
+    if _is_int(value):
+        return (_integer(value, where, low),) * 2
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise InvalidNetworkError(f"{where}: {_show(value)} is neither an integer nor a pair of integers")
+    return (_integer(value[0], where, low), _integer(value[1], where, low))
+
+
+def _real(value: object, where: str) -> float:
+    """A finite real number (a Python or numpy number, or a 0-d numeric array) as a float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise InvalidNetworkError(f"{where}: {_show(value)} is not a number")
+    if not math.isfinite(value):
+        raise InvalidNetworkError(f"{where}: {value} is not finite")
+    return float(value)
+
+
+def _shape(value: object, where: str) -> Shape:
+    if (not isinstance(value, (tuple, list)) or not value
+            or not all(_is_int(s) and s > 0 for s in value)):
+        raise ShapeError(f"{where}: {_show(value)} must be a non-empty tuple of positive integers")
+    return tuple(int(s) for s in value)
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidNetworkError(f"{where}: {_show(value)} is not a non-empty string")
+    return value
+
+
+def _names(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+        raise InvalidNetworkError(f"{where}: {_show(value)} is not a tuple of layer names")
+    return tuple(value)
+
+
+def _frozen(array: object, where: str, ndims: tuple[int, ...] | None = None,
+            kinds: str = "iuf") -> np.ndarray:
+    """A read-only copy of ``array``: numbers of a dtype kind in ``kinds`` (floats as float32, or
+    float64 if given so), with ``ndim`` in ``ndims``; rejects NaN/Inf and empty matrices."""
+    try:
+        out = np.array(array, copy=True)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. ragged nested lists
+        raise InvalidNetworkError(f"{where}: not an array ({str(exc).splitlines()[0][:80]})") from None
+    if out.dtype.kind not in kinds:
+        want = "integers" if kinds == "iu" else "numbers"
+        raise InvalidNetworkError(f"{where}: values must be {want}, not {out.dtype}")
+    if ndims is not None and out.ndim not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ShapeError(f"{where}: shape {out.shape} is {out.ndim}-D, must be {want}")
+    if out.ndim >= 2 and out.size == 0:
+        raise ShapeError(f"{where}: shape {out.shape} is empty")
     if out.dtype.kind == "f":
         out = out.astype(np.float64 if out.dtype == np.float64 else np.float32, copy=False)
         bad = ~np.isfinite(out)
@@ -47,11 +124,27 @@ def _frozen(array: np.ndarray | None, where: str) -> np.ndarray | None:
     return out
 
 
-def _pair(value: int | Iterable[int]) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value))
-    a, b = value
-    return (int(a), int(b))
+def _gains(value: object, where: str) -> tuple[np.ndarray | None, ...]:
+    if not isinstance(value, (tuple, list)):
+        raise InvalidNetworkError(f"{where}: {_show(value)} is not a tuple of per-input gains")
+    return tuple(None if g is None else _frozen(g, f"{where}[{i}]", (0, 1)) for i, g in enumerate(value))
+
+
+#: Lower bounds of integer fields (alone or as pairs) other than 1.
+_LOW = {"padding": 0, "output_padding": 0}
+
+#: The check of a field by its declared type (``Optional`` stripped): ``check(node, field, value,
+#: where)`` returns the value to store or raises. Fields of other types are not checked.
+_CHECKS: dict[str, Callable[[Node, str, object, str], object]] = {
+    "str": lambda node, f, v, where: _name(v, where),
+    "tuple[str,...]": lambda node, f, v, where: _names(v, where),
+    "int": lambda node, f, v, where: _integer(v, where, _LOW.get(f, 1)),
+    "tuple[int,int]": lambda node, f, v, where: _pair(v, where, _LOW.get(f, 1)),
+    "Shape": lambda node, f, v, where: _shape(v, where),
+    "np.ndarray": lambda node, f, v, where: _frozen(v, where, node.array_ndim.get(f),
+                                                    "iu" if f in node.index_arrays else "iuf"),
+    "tuple[np.ndarray|None,...]": lambda node, f, v, where: _gains(v, where),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,15 +157,32 @@ class Node:
     arity: ClassVar[int | None] = 1  # number of inputs; None means two or more
     is_neuron: ClassVar[bool] = False
     is_synaptic: ClassVar[bool] = False
+    #: Allowed numbers of dimensions of array fields (others: any).
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"threshold": (0, 1)}
+    #: Array fields holding indices (integers).
+    index_arrays: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", tuple(self.inputs))
+        """Check every field by its declared type (see the module docstring); store arrays as
+        read-only copies, lists as tuples, numbers as ``int`` / ``float``."""
+        name = _name(self.name, f"{type(self).__name__} layer name")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                object.__setattr__(self, f.name, _frozen(value, f"layer {self.name}.{f.name}"))
+            where = f"layer {name}.{f.name}"
+            declared = f.type.replace(" ", "") if isinstance(f.type, str) else ""
+            optional = declared.endswith("|None")
+            check = _CHECKS.get(declared.removesuffix("|None"))
+            if value is None:
+                if optional or check is None:
+                    continue
+                raise InvalidNetworkError(f"{where}: missing")
+            if check is not None:
+                value = check(self, f.name, value, where)
+            elif isinstance(value, np.ndarray):
+                value = _frozen(value, where)
             elif isinstance(value, list):
-                object.__setattr__(self, f.name, tuple(value))
+                value = tuple(value)
+            object.__setattr__(self, f.name, value)
 
     def output_shape(self, shapes: list[Shape]) -> Shape:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -88,12 +198,6 @@ class Input(Node):
     shape: Shape = ()
     arity: ClassVar[int | None] = 0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        if not self.shape or any(s <= 0 for s in self.shape):
-            raise ShapeError(f"layer {self.name} (Input): shape {self.shape} must be non-empty and positive")
-
     def output_shape(self, shapes: list[Shape]) -> Shape:
         return self.shape
 
@@ -105,6 +209,7 @@ class Linear(Node):
     weight: np.ndarray = None
     bias: np.ndarray | None = None
     is_synaptic: ClassVar[bool] = True
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (2,), "bias": (1,)}
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -135,11 +240,7 @@ class Conv2d(Node):
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     is_synaptic: ClassVar[bool] = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("stride", "padding", "dilation"):
-            object.__setattr__(self, name, _pair(getattr(self, name)))
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (4,), "bias": (1,)}
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -181,11 +282,14 @@ class ConvTranspose2d(Node):
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     is_synaptic: ClassVar[bool] = True
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (4,), "bias": (1,)}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("stride", "padding", "output_padding", "dilation"):
-            object.__setattr__(self, name, _pair(getattr(self, name)))
+        for op, st, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= max(st, d):  # as torch.nn.ConvTranspose2d
+                raise InvalidNetworkError(f"layer {self.name}.output_padding: {self.output_padding} must be "
+                                          f"smaller than the stride {self.stride} or the dilation {self.dilation}")
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -226,6 +330,8 @@ class SparseLinear(Node):
     bias: np.ndarray | None = None
     out_shape: Shape | None = None  # optional (C, H, W) view of the n_out outputs
     is_synaptic: ClassVar[bool] = True
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"pre": (1,), "post": (1,), "weight": (1,), "bias": (1,)}
+    index_arrays: ClassVar[tuple[str, ...]] = ("pre", "post")
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -236,6 +342,8 @@ class SparseLinear(Node):
             raise self._fail(f"presynaptic index {int(self.pre.max())} outside the {n_in} inputs")
         if self.post.size and (self.post.min() < 0 or self.post.max() >= self.n_out):
             raise self._fail(f"postsynaptic index {int(self.post.max())} outside the {self.n_out} outputs")
+        if self.bias is not None and self.bias.shape != (self.n_out,):
+            raise self._fail(f"bias {self.bias.shape} does not match {self.n_out} outputs")
         shape = tuple(self.out_shape) if self.out_shape else (self.n_out,)
         if int(np.prod(shape)) != self.n_out:
             raise self._fail(f"out_shape {shape} does not hold {self.n_out} outputs")
@@ -250,9 +358,11 @@ class _Pool(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "kernel", _pair(self.kernel))
-        object.__setattr__(self, "stride", _pair(self.stride) if self.stride is not None else self.kernel)
-        object.__setattr__(self, "padding", _pair(self.padding))
+        if self.stride is None:
+            object.__setattr__(self, "stride", self.kernel)
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel)):  # as torch's pooling
+            raise InvalidNetworkError(f"layer {self.name}.padding: {self.padding} must be at most half "
+                                      f"the kernel {self.kernel}")
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -304,12 +414,6 @@ class Add(Node):
     gains: tuple[np.ndarray | None, ...] | None = None
     arity: ClassVar[int | None] = None
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.gains is not None:
-            gains = tuple(_frozen(g, f"layer {self.name}.gains") for g in self.gains)
-            object.__setattr__(self, "gains", gains)
-
     def output_shape(self, shapes: list[Shape]) -> Shape:
         if any(s != shapes[0] for s in shapes):
             raise self._fail(f"input shapes {shapes} differ")
@@ -349,6 +453,8 @@ class ReLU(Node):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.clip is not None:
+            object.__setattr__(self, "clip", _real(self.clip, f"layer {self.name}.clip"))
         if self.levels is not None and (self.clip is None or self.levels < 1):
             raise InvalidNetworkError(f"layer {self.name} (ReLU): levels={self.levels} needs a clip > 0 and levels ≥ 1")
         if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
@@ -460,8 +566,12 @@ class Network:
     _shapes: Mapping[str, Shape] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise InvalidNetworkError(f"network name {_show(self.name)} is not a string")
+        if not isinstance(self.nodes, Iterable) or isinstance(self.nodes, (str, Mapping)):
+            raise InvalidNetworkError(f"network {self.name}: nodes {_show(self.nodes)} is not a sequence of layers")
         object.__setattr__(self, "nodes", tuple(self.nodes))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "outputs", _names(self.outputs, f"network {self.name}: outputs"))
         index: dict[str, int] = {}
         shapes: dict[str, Shape] = {}
         for i, node in enumerate(self.nodes):

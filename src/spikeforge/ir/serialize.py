@@ -2,27 +2,29 @@
 
 A saved network is a folder holding ``network.json`` (format name and version, node types and
 attributes) and ``arrays.npz`` (every array, loaded with ``allow_pickle=False``). Writes are
-atomic: the folder is built under a temporary name and renamed into place, so a failed save
-leaves nothing partial and an existing folder is only replaced once the new one is complete.
+atomic and replace only spikeforge's own folders (:mod:`spikeforge.outputs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-import shutil
-import tempfile
+import struct
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npy_format
 
-from spikeforge.errors import ModelFileError, OutputPathError, SpikeforgeError
+from spikeforge.errors import InputPathError, ModelFileError, SpikeforgeError
 from spikeforge.ir.network import NODE_TYPES, Network, Node
+from spikeforge.outputs import atomic_directory
+from spikeforge.resources import check_input_file, check_memory, format_bytes
 
 FORMAT = "spikeforge.network"
 VERSION = 1
@@ -50,151 +52,6 @@ def _encode_node(node: Node, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         else:
             entry[f.name] = value
     return entry
-
-
-def _decode(value: Any, arrays: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"array"}:
-        return arrays[value["array"]]
-    if isinstance(value, list):
-        return tuple(_decode(v, arrays) for v in value)
-    return value
-
-
-#: Written into every output folder; only a folder holding it (or an empty one, or a network folder of an
-#: earlier version) is ever replaced.
-OUTPUT_MARKER = ".spikeforge"
-
-
-def with_umask_mode(path: str | os.PathLike, mode: int) -> None:
-    """Give ``path`` ``mode`` less the process umask: ``tempfile`` creates owner-only entries, but an
-    output should have the permissions any other new file or folder of the user gets."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
-
-
-@contextmanager
-def _refused_by_system(path: Path) -> Iterator[None]:
-    """The system's refusal of an output path (permissions, a name too long, a full disk) as an
-    :class:`OutputPathError` naming the path and the reason."""
-    try:
-        yield
-    except OSError as exc:
-        raise OutputPathError(f"output {path}: cannot write ({exc.strerror})") from None
-
-
-def check_output_folder(dest: str | os.PathLike) -> Path:
-    """``dest`` as a Path if a new output folder may be written there, else raise.
-
-    Raises
-    ------
-    OutputPathError
-        ``dest`` is a file, contains or is the working directory, or is a non-empty folder that
-        spikeforge did not write (no ``.spikeforge`` marker, no ``network.json``), or the system
-        refuses the path (e.g. a name too long).
-    """
-    dest = Path(dest)
-    with _refused_by_system(dest):
-        if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-            raise OutputPathError(f"output {dest}: exists and is a file or a link, not a folder; choose another path")
-        if dest.is_dir():
-            if Path.cwd().resolve().is_relative_to(dest.resolve()):
-                raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
-            entries = sum(1 for _ in dest.iterdir())
-            # Outputs of versions before the marker are known by their network.json (own or in snn/).
-            ours = any((dest / name).is_file() for name in (OUTPUT_MARKER, "network.json", "snn/network.json"))
-            if entries and not ours:
-                raise OutputPathError(f"output {dest}: a folder of {entries} entries that spikeforge did not write "
-                                      f"(no {OUTPUT_MARKER} marker); choose another path or empty it")
-    return dest
-
-
-def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
-    """Build a folder with ``fill(tmp)`` and move it to ``dest`` only if that succeeded.
-
-    ``dest`` may be new, empty, or an earlier spikeforge output (it holds the ``.spikeforge``
-    marker this writes); that is replaced only after the new folder is complete. On any error the
-    temporary folder is removed and ``dest`` is untouched.
-
-    Raises
-    ------
-    OutputPathError
-        See :func:`check_output_folder`; checked before ``fill`` runs.
-    """
-    dest = check_output_folder(dest)
-    with _refused_by_system(dest):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        with_umask_mode(tmp, 0o777)
-        fill(tmp)
-        (tmp / OUTPUT_MARKER).write_text("spikeforge output folder: the next run writing here replaces it whole\n")
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
-            os.replace(dest, old / "x")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
-
-
-def check_output_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path if a file may be written there (missing parent folders are made when
-    it is written, as for output folders), else raise.
-
-    Raises
-    ------
-    OutputPathError
-        ``path`` is a folder, a file stands where one of its parent folders would be, or the
-        system refuses the path (e.g. a name too long).
-    """
-    out = Path(path)
-    with _refused_by_system(out):
-        if out.is_dir():
-            raise OutputPathError(f"output {out}: is a folder; name a file")
-        parent = out.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output {out}: {parent} is a file, not a folder")
-    return out
-
-
-def _json_builtin(value: Any) -> Any:
-    """numpy scalars and arrays as the Python numbers and lists ``json`` writes."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:
-    """Write ``doc`` as JSON to ``path`` through a temporary file, so a failure leaves no partial
-    file; numpy numbers and arrays are written as plain numbers and lists.
-
-    Raises
-    ------
-    OutputPathError
-        See :func:`check_output_file`; also when the folder cannot be made or written (permissions,
-        disk full), with the system's reason.
-    """
-    out = check_output_file(path)
-    with _refused_by_system(out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with_umask_mode(tmp, 0o666)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1, default=_json_builtin)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out
 
 
 def write_network(net: Network, folder: Path, metadata: dict[str, Any] | None = None) -> None:
@@ -232,6 +89,25 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return _read_doc(Path(path))["metadata"]
 
 
+#: Largest ``network.json`` (or other JSON document of a saved folder) read: it holds the
+#: structure only, the arrays are in ``arrays.npz``.
+MAX_JSON_BYTES = 64 << 20
+#: Largest npz archive read; the arrays it declares are also checked against the free memory.
+MAX_NPZ_BYTES = 64 << 30
+#: Deepest nesting of lists in a node field (a weight written inline as nested lists is 4 deep).
+_MAX_NESTING = 8
+#: Deflate expands at most about 1032-fold; an archive entry claiming more is corrupt.
+_MAX_DEFLATE_RATIO = 1100
+
+
+def _input_file(path: Path, max_bytes: int, what: str, error: type[SpikeforgeError]) -> Path:
+    """:func:`~spikeforge.resources.check_input_file`, its refusal raised as ``error``."""
+    try:
+        return check_input_file(path, max_bytes, what)
+    except InputPathError as exc:
+        raise error(str(exc)) from None
+
+
 def read_versioned_json(folder: Path, filename: str, fmt: str, version: int,
                         what: str) -> dict[str, Any]:
     """Read ``folder/filename``: a JSON object with ``"format": fmt`` and ``"version": version``.
@@ -242,67 +118,198 @@ def read_versioned_json(folder: Path, filename: str, fmt: str, version: int,
     Raises
     ------
     ModelFileError
-        The file is missing, not valid JSON, or of another format or version.
+        The file is missing, not a regular file, larger than :data:`MAX_JSON_BYTES`, not valid
+        JSON (or nested too deeply to parse), or of another format or version.
     """
-    spec = folder / filename
-    if not spec.is_file():
+    spec = Path(folder) / filename
+    if not spec.exists():
         raise ModelFileError(f"{folder}: not {what} (no {filename})")
+    _input_file(spec, MAX_JSON_BYTES, filename, ModelFileError)
     try:
         doc = json.loads(spec.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{spec}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{spec}: not valid JSON (nested too deeply)") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an integer of 4300+ digits
+        raise ModelFileError(f"{spec}: not valid JSON ({str(exc).splitlines()[0][:200]})") from None
+    except OSError as exc:
+        raise ModelFileError(f"{spec}: cannot read ({exc.strerror})") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
-        raise ModelFileError(f"{spec}: format is {doc.get('format') if isinstance(doc, dict) else None!r}, "
-                             f"expected {fmt!r}")
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise ModelFileError(f"{spec}: format is {_show(found)}, expected {fmt!r}")
     if doc.get("version") != version:
-        raise ModelFileError(f"{spec}: format version {doc.get('version')!r}, this spikeforge reads {version}")
+        raise ModelFileError(f"{spec}: format version {_show(doc.get('version'))}, this spikeforge reads {version}")
     return doc
 
 
-def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every array of the npz file ``path``, loaded with ``allow_pickle=False``.
+def _show(value: Any) -> str:
+    """``repr(value)`` shortened for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:45]}... ({type(value).__name__})"
 
-    Raises whatever :func:`numpy.load` raises (``OSError``, ``ValueError``,
-    ``zipfile.BadZipFile``); callers wrap it in their own :class:`ModelFileError`.
+
+def npz_headers(path: str | os.PathLike, what: str = "arrays", *,
+                error: type[SpikeforgeError] = ModelFileError,
+                max_bytes: int = MAX_NPZ_BYTES) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The ``(shape, dtype)`` every array of the npz archive ``path`` declares, read from the npy
+    headers inside the archive without loading any array.
+
+    Raises
+    ------
+    error (ModelFileError by default)
+        ``path`` is missing, not a regular file or larger than ``max_bytes``; an ``.npy`` file
+        (not an archive); not a zip archive or truncated; an entry that is not an npy array, whose
+        header is corrupt, that holds Python objects, or that declares more data than it holds.
     """
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    path = _input_file(Path(path), max_bytes, what, error)
+    size = path.stat().st_size
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise error(f"{what} {path}: an .npy file (a single array), not an .npz archive; "
+                            f"write it with numpy.savez")
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                entry = f"{what} {path}: entry {_show(info.filename)}"
+                if not info.filename.endswith(".npy"):
+                    raise error(f"{entry} is not an npy array")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise error(f"{entry}: compression method {info.compress_type}, npz uses stored or deflated")
+                limit = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED else _MAX_DEFLATE_RATIO)
+                if info.compress_size > size or info.file_size > limit + 1024:
+                    raise error(f"{entry}: sizes {info.compress_size} / {info.file_size} bytes do not fit "
+                                f"an archive of {size} bytes (corrupt)")
+                with archive.open(info) as member:
+                    version = npy_format.read_magic(member)
+                    if version not in ((1, 0), (2, 0), (3, 0)):
+                        raise error(f"{entry}: npy format version {version}, not 1.0, 2.0 or 3.0")
+                    read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                    header_bytes = member.tell()
+                if dtype.hasobject:
+                    raise error(f"{entry}: holds Python objects (dtype {dtype}), refused: they would be unpickled")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if info.file_size < header_bytes + nbytes:
+                    raise error(f"{entry}: declares shape {shape} {dtype} ({format_bytes(nbytes)}) but holds "
+                                f"{format_bytes(info.file_size - header_bytes)} (truncated or corrupt)")
+                headers[info.filename[:-4]] = (tuple(shape), dtype)
+    except SpikeforgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile and numpy's header parser raise many kinds on hostile bytes
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise error(f"{what} {path}: cannot read arrays: not an npz archive, or truncated ({reason})") from None
+    return headers
+
+
+def read_npz(path: str | os.PathLike, what: str = "arrays", *,
+             error: type[SpikeforgeError] = ModelFileError, max_bytes: int = MAX_NPZ_BYTES,
+             names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays ``names`` (default: all) of the npz archive ``path``, read with
+    ``allow_pickle=False`` after their declared shapes were checked (:func:`npz_headers`) and
+    their total size against the free memory.
+
+    Raises
+    ------
+    error (ModelFileError by default)
+        See :func:`npz_headers`; also an entry whose data is truncated or corrupt.
+    spikeforge.errors.ResourceError
+        The arrays do not fit in the free memory.
+    """
+    path = Path(path)
+    headers = npz_headers(path, what, error=error, max_bytes=max_bytes)
+    wanted = list(headers) if names is None else [n for n in names if n in headers]
+    check_memory(sum(math.prod(headers[n][0]) * headers[n][1].itemsize for n in wanted), f"{what} {path}")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in wanted:
+                with archive.open(f"{name}.npy") as member:
+                    arrays[name] = npy_format.read_array(member, allow_pickle=False)
+    except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error, struct.error) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise error(f"{what} {path}: array data truncated or corrupt ({reason})") from None
+    return arrays
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of the npz file ``path``: :func:`read_npz` with :class:`ModelFileError`."""
+    return read_npz(path)
 
 
 def _read_doc(folder: Path) -> dict[str, Any]:
     doc = read_versioned_json(folder, "network.json", FORMAT, VERSION, "a saved spikeforge network")
     doc.setdefault("metadata", {})
+    if not isinstance(doc["metadata"], dict):
+        raise ModelFileError(f"{folder / 'network.json'}: metadata is {_show(doc['metadata'])}, not an object")
     return doc
+
+
+def _decode(value: Any, arrays: dict[str, np.ndarray], where: str, depth: int = 0) -> Any:
+    """A JSON field value with ``{"array": key}`` references replaced by the arrays; lists as tuples."""
+    if isinstance(value, dict):
+        key = value.get("array")
+        if set(value) != {"array"} or not isinstance(key, str):
+            raise ModelFileError(f"{where}: {_show(value)} is not an array reference {{\"array\": name}}")
+        if key not in arrays:
+            raise ModelFileError(f"{where}: refers to missing array {key!r}")
+        return arrays[key]
+    if isinstance(value, list):
+        if depth >= _MAX_NESTING:
+            raise ModelFileError(f"{where}: lists nested more than {_MAX_NESTING} deep")
+        return tuple(_decode(v, arrays, where, depth + 1) for v in value)
+    return value
+
+
+def _load_node(spec: Path, i: int, entry: Any, arrays: dict[str, np.ndarray]) -> Node:
+    """Node ``i`` of ``spec`` built from its JSON ``entry``; the node checks its own fields."""
+    if not isinstance(entry, dict):
+        raise ModelFileError(f"{spec}: node {i} is {_show(entry)}, not an object")
+    name = entry.get("name")
+    label = f"node {i}" + (f" ({name!r})" if isinstance(name, str) else "")
+    kind = entry.get("type")
+    cls = NODE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ModelFileError(f"{spec.parent}: node {i} has unknown type {_show(kind)}")
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(entry) - set(fields) - {"type"})
+    if unknown:
+        raise ModelFileError(f"{spec}: {label} ({cls.__name__}): unknown field {_show(unknown[0])}; "
+                             f"its fields are {', '.join(fields)}")
+    kwargs = {k: _decode(v, arrays, f"{spec}: {label}.{k}") for k, v in entry.items() if k != "type"}
+    try:
+        return cls(**kwargs)
+    except SpikeforgeError as exc:
+        raise ModelFileError(f"{spec}: {label}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a missing field, or a value no rule foresaw
+        raise ModelFileError(f"{spec}: {label} ({cls.__name__}) is malformed "
+                             f"({str(exc).splitlines()[0][:200]})") from None
 
 
 def load_network(path: str | os.PathLike) -> Network:
     """Load a network saved by :func:`save_network`.
 
+    Every node checks its fields as when built in Python (:mod:`spikeforge.ir.network`), so a
+    hand-edited folder is held to the same rules.
+
     Raises
     ------
     ModelFileError
-        The folder is missing, not a saved network, of another format version, or corrupt.
+        The folder is missing, not a saved network, of another format version, or corrupt: a file
+        too large or truncated, a node of an unknown type, with an unknown field, or a field value
+        its layer refuses (the message names the folder, the node and the field).
+    spikeforge.errors.ResourceError
+        The arrays do not fit in the free memory.
     """
     folder = Path(path)
     doc = _read_doc(folder)
+    spec = folder / "network.json"
+    arrays = read_npz(folder / "arrays.npz", "arrays.npz")
+    entries = doc.get("nodes")
+    if not isinstance(entries, list):
+        raise ModelFileError(f"{spec}: nodes is {_show(entries)}, not a list of layers")
+    nodes = [_load_node(spec, i, entry, arrays) for i, entry in enumerate(entries)]
     try:
-        arrays = read_arrays(folder / "arrays.npz")
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{folder / 'arrays.npz'}: cannot read arrays ({exc})") from None
-    nodes = []
-    for i, entry in enumerate(doc.get("nodes", [])):
-        cls = NODE_TYPES.get(entry.get("type"))
-        if cls is None:
-            raise ModelFileError(f"{folder}: node {i} has unknown type {entry.get('type')!r}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        try:
-            kwargs = {k: _decode(v, arrays) for k, v in entry.items() if k != "type" and k in fields}
-            nodes.append(cls(**kwargs))
-        except KeyError as exc:
-            raise ModelFileError(f"{folder}: node {entry.get('name')!r} refers to missing array {exc}") from None
-        except TypeError as exc:
-            raise ModelFileError(f"{folder}: node {entry.get('name')!r} is malformed ({exc})") from None
-    try:
-        return Network(tuple(nodes), tuple(doc["outputs"]), doc.get("name", "network"))
+        return Network(tuple(nodes), doc.get("outputs"), doc.get("name", "network"))
     except SpikeforgeError as exc:
         raise ModelFileError(f"{folder}: {exc}") from None

@@ -5,6 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikeforge.errors import ModelFileError
+
+
+def _too_small(model: str, size: int, least: int) -> ModelFileError:
+    return ModelFileError(f"architecture {model!r}: option size={size} leaves no pixels after its "
+                          f"poolings and strides; use size ≥ {least}")
+
 
 def digits_cnn(num_classes: int = 10, pool: str = "avg") -> nn.Sequential:
     """conv8-pool-conv16-pool-linear on 1×8×8 inputs (the demo network)."""
@@ -26,6 +33,8 @@ def mlp(in_features: int = 784, hidden: tuple[int, ...] = (256, 128), num_classe
 def lenet5(in_channels: int = 1, size: int = 28, num_classes: int = 10) -> nn.Sequential:
     """LeNet-5 (6-16 convolutions with 5×5 kernels, 120-84 dense), average pooling."""
     s = ((size - 4) // 2 - 4) // 2
+    if s < 1:
+        raise _too_small("lenet5", size, 16)
     flat = 16 * s * s
     return nn.Sequential(
         nn.Conv2d(in_channels, 6, 5), nn.ReLU(), nn.AvgPool2d(2),
@@ -44,6 +53,8 @@ def vgg(config: str = "vgg11", width: float = 1.0, in_channels: int = 3, size: i
     """VGG for CIFAR-size inputs; channel counts scaled by ``width``; average pooling by default."""
     layers: list[nn.Module] = []
     c, s = in_channels, size
+    if size >> VGG_CONFIGS[config].count("M") < 1:
+        raise _too_small("vgg", size, 1 << VGG_CONFIGS[config].count("M"))
     for item in VGG_CONFIGS[config]:
         if item == "M":
             layers.append(nn.AvgPool2d(2) if pool == "avg" else nn.MaxPool2d(2))
@@ -82,6 +93,8 @@ class ResNet18(nn.Module):
                  imagenet: bool = False):
         super().__init__()
         widths = [max(4, int(round(w * width))) for w in (64, 128, 256, 512)]
+        if size // (32 if imagenet else 8) < 1:
+            raise _too_small("resnet18", size, 32 if imagenet else 8)
         if imagenet:
             self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False),
                                       nn.BatchNorm2d(widths[0]), nn.ReLU(), nn.AvgPool2d(2))
@@ -115,6 +128,9 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 1, size: int = 128, base: int = 16, depth: int = 3,
                  num_classes: int = 2):
         super().__init__()
+        if size % (1 << depth):
+            raise ModelFileError(f"architecture 'unet': option size={size} is not a multiple of "
+                                 f"2**depth = {1 << depth} (the skips would not line up)")
 
         def double(c_in: int, c_out: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
