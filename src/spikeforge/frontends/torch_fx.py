@@ -9,7 +9,9 @@ the module path where it happens: nothing passes through silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +20,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from spikeforge.api import public
 from spikeforge.convert.qcfs import QCFS
 from spikeforge.errors import ShapeError, UnsupportedLayerError
 from spikeforge.ir import network as ir
+from spikeforge.resources import check_memory
 
 SUPPORTED = (
     "nn: Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d (folded), ReLU, ReLU6, Hardtanh(0, c), QCFS, "
@@ -314,7 +318,30 @@ def _reachable(layers: dict[str, ir.Node], outputs: tuple[str, ...]) -> set[str]
     return seen
 
 
-def import_torch(model: nn.Module, input_shape: tuple[int, ...], *, name: str | None = None) -> ir.Network:
+#: Inputs above this many values are first propagated on fake tensors (shapes only, a few seconds)
+#: to check that one sample's activations fit in memory before a real sample is run.
+_LARGE_INPUT = 1 << 22
+
+
+def _check_activation_memory(gm: fx.GraphModule, input_shape: tuple[int, ...], model: str) -> None:
+    """Refuse a model whose activations for one sample cannot fit in memory (all of them alive at
+    once: an upper bound), computed on fake tensors so nothing is allocated."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with mode:
+        x = torch.empty(1, *input_shape)
+    try:
+        ShapeProp(gm, fake_mode=mode).propagate(x)
+    except Exception:
+        return  # the real propagation below reports the shape error
+    values = sum(math.prod(meta.shape) for node in gm.graph.nodes
+                 if hasattr(meta := node.meta.get("tensor_meta"), "shape"))
+    check_memory(4 * values, f"{model}: activations of one {input_shape} sample")
+
+
+@public
+def import_torch(model: nn.Module, input_shape: Sequence[int], *, name: str | None = None) -> ir.Network:
     """Import a PyTorch model as an ANN :class:`~spikeforge.ir.network.Network`.
 
     Parameters
@@ -332,6 +359,9 @@ def import_torch(model: nn.Module, input_shape: tuple[int, ...], *, name: str | 
         An operation has no IR layer (named with its module path), or the model cannot be traced.
     ShapeError
         ``input_shape`` does not fit the model.
+    ResourceError
+        One sample's activations would not fit in memory (checked on fake tensors for inputs
+        above 2**22 values, before a real sample runs).
 
     Examples
     --------
@@ -348,6 +378,8 @@ def import_torch(model: nn.Module, input_shape: tuple[int, ...], *, name: str | 
             raise UnsupportedLayerError(f"{type(model).__name__}: cannot be traced symbolically "
                                         f"(dynamic control flow or unsupported call): {exc}") from None
         gm = fx.GraphModule(model, graph)
+        if math.prod(input_shape) > _LARGE_INPUT:
+            _check_activation_memory(gm, tuple(input_shape), type(model).__name__)
         try:
             with torch.no_grad():
                 ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
