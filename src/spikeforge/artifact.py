@@ -29,12 +29,16 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tomllib
 
+from spikeforge.api import public
 from spikeforge.errors import ModelFileError, SpikeforgeError
+
+if TYPE_CHECKING:
+    from spikeforge.pipeline import Compiled
 
 __all__ = ["FORMAT", "VERSION", "Artifact", "load_artifact", "write_artifact"]
 
@@ -100,7 +104,8 @@ def artifact_document(c) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return _jsonable(doc), arrays
 
 
-def write_artifact(path: str | os.PathLike, compiled, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+@public
+def write_artifact(path: str | os.PathLike, compiled: Compiled, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
     """Write the artifact folder atomically; returns its path. ``inputs`` are paths the output
     must neither be, hold nor lie inside (:func:`spikeforge.outputs.atomic_directory`).
 
@@ -162,6 +167,7 @@ class Artifact:
                       timesteps=self.timesteps, name=self.name)
 
 
+@public
 def load_artifact(path: str | os.PathLike) -> Artifact:
     """Re-load an artifact written by :func:`write_artifact`.
 

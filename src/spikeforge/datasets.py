@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.ir.serialize import npz_headers, read_npz
 from spikeforge.outputs import atomic_file
@@ -42,6 +43,7 @@ class Dataset:
         return Dataset(self.x[:n], None if self.y is None else self.y[:n], self.name)
 
 
+@public
 def digits(split: str = "all", seed: int = 0, test_fraction: float = 0.25) -> Dataset:
     """scikit-learn's bundled 8×8 digits (1,797 images), as (N, 1, 8, 8) in [0, 1].
 
@@ -61,6 +63,7 @@ def digits(split: str = "all", seed: int = 0, test_fraction: float = 0.25) -> Da
     return Dataset(xtr, ytr, "digits-train") if split == "train" else Dataset(xte, yte, "digits-test")
 
 
+@public
 def load_data(spec: str | os.PathLike) -> Dataset:
     """Load data named on the command line: ``digits[:train|test]`` or an ``.npz`` file with ``x``
     (N, ...) and optionally ``y`` (N,). npz files are read with ``allow_pickle=False``.
@@ -115,6 +118,7 @@ def load_data(spec: str | os.PathLike) -> Dataset:
     return Dataset(x, None if y is None else y.astype(np.int64), path.stem)
 
 
+@public
 def save_data(path: str | os.PathLike, data: Dataset) -> None:
     """Write a data set as npz (``x`` and ``y``), atomically."""
     arrays = {"x": data.x} | ({"y": data.y} if data.y is not None else {})
@@ -129,6 +133,7 @@ def _idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(tuple(int(d) for d in dims))
 
 
+@public
 def mnist(root: str | os.PathLike, split: str = "test") -> Dataset:
     """MNIST from ``root``: ``'test'`` = the official 10k IDX files, ``'train'`` = a CSV of rows of
     784 pixels then the label (``mnist_5k_train.csv.gz``)."""
@@ -145,6 +150,7 @@ def mnist(root: str | os.PathLike, split: str = "test") -> Dataset:
     return Dataset((x / 255.0).astype(np.float32)[:, None], y.astype(np.int64), f"mnist-{split}")
 
 
+@public
 def cifar10(root: str | os.PathLike, split: str = "test", cache: str | os.PathLike | None = None) -> Dataset:
     """CIFAR-10 from ``root/{train,test}_jpeg.npz`` (concatenated JPEGs + offsets), as (N, 3, 32, 32).
 

@@ -14,15 +14,29 @@ behind.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, ModelFileError
+
+if TYPE_CHECKING:  # imported lazily in the passes
+    from rich.console import Console
+
+    from spikeforge.dataflow.binding import Platform, Schedule
+    from spikeforge.datasets import Dataset
+    from spikeforge.ir.dataflow import DataflowGraph
+    from spikeforge.ir.hardware import Hardware
+    from spikeforge.ir.network import Network
+    from spikeforge.ir.partition import Partition
+    from spikeforge.ir.placement import Placement
+    from spikeforge.sim.simulator import Profile
 
 __all__ = [
     "PASSES",
@@ -88,7 +102,8 @@ class Compiled:
 # the passes
 
 
-def import_pass(model: str, arch: str | None = None):
+@public
+def import_pass(model: str | os.PathLike, arch: str | None = None):
     """A saved ANN/SNN folder, or a model file imported as an ANN.
 
     Raises
@@ -115,21 +130,24 @@ def import_pass(model: str, arch: str | None = None):
     return import_torch(module, shape, name=p.stem)
 
 
-def convert_pass(net, calib_x: np.ndarray):
+@public
+def convert_pass(net: Network, calib_x: ArrayLike):
     """ANN -> SNN (an SNN passes through unchanged)."""
     from spikeforge.convert.normalise import convert
 
     return net if net.kind == "snn" else convert(net, calib_x)
 
 
-def profile_pass(snn, calib, timesteps: int, on_batch=None):
+@public
+def profile_pass(snn: Network, calib: Dataset, timesteps: int, on_batch: Callable[[int], None] | None = None):
     """Simulate on the calibration data: the profile, and the accuracy when labelled."""
     from spikeforge.sim.simulator import simulate
 
     return simulate(snn, calib.x, timesteps=timesteps, labels=calib.y, on_batch=on_batch)
 
 
-def partition_pass(snn, profile, hw, strategy: str):
+@public
+def partition_pass(snn: Network, profile: Profile, hw: Hardware | str | os.PathLike, strategy: str):
     from spikeforge.mapping.partition import partition
 
     return partition(snn, profile, hw, strategy=strategy)
@@ -140,7 +158,8 @@ def chips_needed(n_crossbars: int, hw) -> int:
     return max(1, -(-n_crossbars // hw.crossbars_per_chip))
 
 
-def place_pass(part, hw, strategy: str, chips: int | None, crossbars: int | None):
+@public
+def place_pass(part: Partition, hw: Hardware, strategy: str, chips: int | None, crossbars: int | None):
     """Place; with ``crossbars`` (time-multiplexing) the placement is only the spatial layout
     of a board with a crossbar per cluster, and the dataflow pass binds onto fewer."""
     from spikeforge.mapping.place import place
@@ -150,7 +169,9 @@ def place_pass(part, hw, strategy: str, chips: int | None, crossbars: int | None
     return place(part, hw, strategy=strategy, chips=chips)
 
 
-def dataflow_pass(placement, profile, hw, strategy: str, crossbars: int | None):
+@public
+def dataflow_pass(placement: Placement, profile: Profile | None, hw: Hardware, strategy: str,
+                  crossbars: int | None):
     """The application SDFG, its binding (placement or time-multiplexed) and the bound graph."""
     from spikeforge.dataflow.binding import Platform, bind, evaluate, with_schedule
     from spikeforge.dataflow.build import (
@@ -177,7 +198,9 @@ def dataflow_pass(placement, profile, hw, strategy: str, crossbars: int | None):
     return with_schedule(app, schedule), schedule, graph, platform
 
 
-def analyse_pass(graph, placement, profile, schedule, platform, timesteps: int):
+@public
+def analyse_pass(graph: DataflowGraph, placement: Placement, profile: Profile, schedule: Schedule,
+                 platform: Platform, timesteps: int):
     """Guaranteed throughput, latency, bottleneck, resources and energy (estimate)."""
     from spikeforge.dataflow.build import guarantee
     from spikeforge.hardware import estimate_energy, hop_counts
@@ -228,7 +251,8 @@ def _inputs(o: CompileOptions) -> tuple[str | None, ...]:
     return (o.model, o.hardware, o.calib, o.data)
 
 
-def export_pass(output: str, compiled: Compiled) -> Path:
+@public
+def export_pass(output: str | os.PathLike, compiled: Compiled) -> Path:
     from spikeforge.artifact import write_artifact
 
     return write_artifact(output, compiled, _inputs(compiled.options))
@@ -288,7 +312,8 @@ def _load(spec: str, samples: int | None, what: str):
     return data
 
 
-def compile_model(options: CompileOptions, *, console=None, quiet: bool = False) -> Compiled:
+@public
+def compile_model(options: CompileOptions, *, console: Console | None = None, quiet: bool = False) -> Compiled:
     """Run the passes of :data:`PASSES` in order; export when ``options.output`` is set.
 
     Raises

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError
 from spikeforge.outputs import atomic_file
@@ -60,6 +61,7 @@ class Record:
     symbols: tuple[str, ...]
 
 
+@public
 def load_record(root: str | os.PathLike, record: str = RECORD) -> Record:
     """Read ``root/record.{hea,dat,atr}``, keeping only beat annotations.
 
@@ -87,12 +89,14 @@ def load_record(root: str | os.PathLike, record: str = RECORD) -> Record:
                   np.asarray(ann.sample)[beat], tuple(s for s, b in zip(ann.symbol, beat) if b))
 
 
+@public
 def beat_labels(symbols: tuple[str, ...] | list[str]) -> np.ndarray:
     """0 for normal (``'N'``), 1 for every other beat symbol."""
     return np.array([0 if s == "N" else 1 for s in symbols], dtype=np.int64)
 
 
-def cut_beats(signal: np.ndarray, peaks: np.ndarray, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
+@public
+def cut_beats(signal: np.ndarray, peaks: ArrayLike, before: int, after: int) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``signal[p - before : p + after]`` around each R-peak, as (beats, leads, 1, before + after).
 
     Returns the windows and the indices of the peaks kept (windows inside the record).
@@ -121,6 +125,7 @@ class BeatData:
     window: tuple[int, int]
 
 
+@public
 def beat_data(record: Record, *, before_s: float = 0.25, after_s: float = 0.45, split: float = 2 / 3) -> BeatData:
     """Cut, label, normalise and split the beats of ``record`` (see the module docstring).
 
@@ -147,6 +152,7 @@ def beat_data(record: Record, *, before_s: float = 0.25, after_s: float = 0.45, 
                     Dataset(x[~train], y[~train], f"mitdb{record.name}-test"), cut / record.fs, (before, after))
 
 
+@public
 def heartbeat_cnn(length: int, leads: int = 2, width: int = 8, hidden: int = 32) -> nn.Sequential:
     """1-D CNN as ``Conv2d`` with 1×7 kernels: conv-pool-conv-pool, then two dense layers, two classes."""
     flat = 2 * width * (length // 4 // 4)
@@ -165,7 +171,8 @@ def balanced(data: Dataset, seed: int = 0) -> Dataset:
     return Dataset(data.x[idx], data.y[idx], f"{data.name}-balanced")
 
 
-def class_recalls(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+@public
+def class_recalls(pred: ArrayLike, y: ArrayLike) -> tuple[float, float]:
     """Recall of the normal and of the abnormal class."""
     from sklearn.metrics import recall_score
 
@@ -192,6 +199,7 @@ class HeartbeatResult:
     recall_abnormal: float
 
 
+@public
 def run_heartbeat(root: str | os.PathLike, *, cache: str | os.PathLike | None = None, epochs: int = 30,
                   width: int = 8, hidden: int = 32, timesteps: int = 16, seed: int = 0,
                   on_epoch: Callable[[int, float], None] | None = None,

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError
 from spikeforge.regularize import ActivationRecorder, PercentileRegularizer
 
@@ -106,6 +107,7 @@ def _read_png(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"), dtype=np.uint8)
 
 
+@public
 def load_isbi(root: str | os.PathLike, split: str = "train") -> EMData:
     """Load a split of the ISBI 2012 stack from ``root`` (the ``isbi2012`` folder).
 
@@ -154,6 +156,7 @@ def load_isbi(root: str | os.PathLike, split: str = "train") -> EMData:
     return EMData(x, np.stack(masks) if masks else None, slices, split)
 
 
+@public
 def random_crops(images: np.ndarray, masks: np.ndarray, size: int, count: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``count`` random ``size``×``size`` crops with random flips and 90° rotations (the 8
@@ -222,7 +225,8 @@ def from_tiles(tiles: np.ndarray, side: int) -> np.ndarray:
     return tiles.reshape(-1, k, k, s, s).transpose(0, 1, 3, 2, 4).reshape(-1, side, side)
 
 
-def segment(logits: np.ndarray) -> np.ndarray:
+@public
+def segment(logits: ArrayLike) -> np.ndarray:
     """Class scores (N, 2, H, W) → cell-interior mask (N, H, W), uint8 (argmax)."""
     return np.asarray(logits).argmax(1).astype(np.uint8)
 
@@ -234,7 +238,8 @@ def _check_pair(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nda
     return pred, truth
 
 
-def pixel_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+@public
+def pixel_accuracy(pred: ArrayLike, truth: ArrayLike) -> float:
     """Fraction of pixels whose class (cell interior / membrane) is right.
 
     Examples
@@ -246,7 +251,8 @@ def pixel_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
     return float((pred == truth).mean())
 
 
-def foreground_iou(pred: np.ndarray, truth: np.ndarray) -> float:
+@public
+def foreground_iou(pred: ArrayLike, truth: ArrayLike) -> float:
     """IoU of the cell-interior (foreground) masks; 1.0 when both are empty.
 
     Examples
@@ -259,7 +265,8 @@ def foreground_iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return float((pred & truth).sum() / union) if union else 1.0
 
 
-def segmentation_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+@public
+def segmentation_errors(pred: ArrayLike, truth: ArrayLike) -> tuple[float, float]:
     """Adapted Rand error and variation of information of one slice (module docstring convention).
 
     Examples
@@ -281,7 +288,8 @@ def segmentation_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[float, flo
     return float(are), float(np.sum(vi))
 
 
-def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+@public
+def segmentation_metrics(pred: ArrayLike, truth: ArrayLike) -> dict[str, float]:
     """Pixel accuracy, foreground IoU, adapted Rand error and VI, each the mean over slices.
 
     Parameters
@@ -303,6 +311,7 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float
             "adapted_rand_error": float(mean[2]), "variation_of_information": float(mean[3])}
 
 
+@public
 def train_unet(model: nn.Module, data: EMData, *, iterations: int, crop: int = 128, batch_size: int = 4,
                lr: float = 2e-3, weight_decay: float = 1e-4, regularizer: PercentileRegularizer | None = None,
                max_seconds: float | None = None, seed: int = 0,
@@ -364,6 +373,7 @@ def train_unet(model: nn.Module, data: EMData, *, iterations: int, crop: int = 1
     return model.eval(), done
 
 
+@public
 def train_or_load(data: EMData, recipe: Mapping[str, Any] = RECIPE, cache: str | os.PathLike | None = None, *,
                   progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """The U-Net of ``recipe`` from the checkpoint cache, trained (and cached) first when absent.
@@ -418,6 +428,7 @@ def train_or_load(data: EMData, recipe: Mapping[str, Any] = RECIPE, cache: str |
     return model, record
 
 
+@public
 def predict_torch(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, float]:
     """Scores of a PyTorch model, one slice at a time (online, batch 1), and seconds per slice."""
     model.eval()
@@ -429,7 +440,8 @@ def predict_torch(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, flo
     return np.concatenate(outs), (time.perf_counter() - t0) / len(images)
 
 
-def save_comparison(path: str | os.PathLike, image: np.ndarray, truth: np.ndarray,
+@public
+def save_comparison(path: str | os.PathLike, image: ArrayLike, truth: np.ndarray,
                     predictions: Mapping[str, np.ndarray], title: str = "") -> Path:
     """Side-by-side PNG: input slice, ground truth, then one panel per prediction (e.g. ANN, SNN).
 

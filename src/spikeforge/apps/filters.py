@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.ir import network as ir
 
@@ -62,6 +63,7 @@ BANKS: dict[str, tuple[tuple[str, int], ...]] = {
 }
 
 
+@public
 def correlation_synapses(height: int, width: int, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Synapse list of a ``valid`` 2-D correlation of an ``height`` × ``width`` image.
 
@@ -102,6 +104,7 @@ def _bank_kernels(bank: str) -> list[np.ndarray]:
     return [sign * KERNELS[name] for name, sign in BANKS[bank]]
 
 
+@public
 def filter_snn(height: int, width: int, bank: str = "smoothing") -> ir.Network:
     """The two-layer filter SNN of the module docstring for ``height`` × ``width`` images.
 
@@ -133,6 +136,7 @@ def filter_snn(height: int, width: int, bank: str = "smoothing") -> ir.Network:
     return ir.Network(nodes, outputs=("filter",), name=f"em-{bank}")
 
 
+@public
 def exact_filter(images: np.ndarray, bank: str = "smoothing") -> np.ndarray:
     """Float reference: rectified ``valid`` correlations, (N, C, H-2, W-2), by ``scipy.signal``."""
     from scipy.signal import correlate2d
@@ -142,6 +146,7 @@ def exact_filter(images: np.ndarray, bank: str = "smoothing") -> np.ndarray:
                      for img in images]).astype(np.float32)
 
 
+@public
 def em_crops(root: str | os.PathLike, size: int = 64, count: int = 8, seed: int = 0) -> np.ndarray:
     """``count`` random ``size`` × ``size`` crops of the ISBI 2012 training slices, (N, 1, s, s) in [0, 1].
 
@@ -193,6 +198,7 @@ class FilterResult:
     max_error: float
 
 
+@public
 def run_filter(images: np.ndarray, bank: str = "smoothing", *, timesteps: int = 32,
                on_batch: Callable[[int], None] | None = None) -> FilterResult:
     """Build the SNN of ``bank`` for the images' size, simulate it and compare with :func:`exact_filter`.

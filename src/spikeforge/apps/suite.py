@@ -40,6 +40,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from spikeforge.api import public
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, SpikeforgeError
 from spikeforge.ir.network import Network
@@ -352,6 +353,7 @@ APPS: dict[str, Callable[..., AppResult]] = {
 # mapping and the table
 
 
+@public
 def map_app(app: AppResult, hardware: str, *, placer: str = "min-cut", progress: Progress | None = None) -> SuiteRow:
     """Partition, place, build the SDFG and analyse ``app`` on ``hardware`` with the pipeline's
     passes, on as many chips as the partition needs.
@@ -388,6 +390,7 @@ def map_app(app: AppResult, hardware: str, *, placer: str = "min-cut", progress:
                     figures["energy_per_inference_j"] * 1e6)
 
 
+@public
 def run_suite(data_root: str | os.PathLike, cache: str | os.PathLike | None = None, *,
               apps: Sequence[str] = tuple(APPS), hardware: Sequence[str] = HARDWARE,
               config: SuiteConfig = SuiteConfig(), console: Console | None = None,
@@ -439,6 +442,7 @@ def row_cells(row: SuiteRow) -> list[str]:
             f"{row.energy_uj:,.2f}" if mapped else ""]
 
 
+@public
 def suite_table(rows: Sequence[SuiteRow]) -> Table:
     """One table: every application on every hardware (skipped rows give their reason)."""
     table = Table(title="spikeforge application suite (guaranteed throughput and latency; energy is an estimate)")
@@ -450,6 +454,7 @@ def suite_table(rows: Sequence[SuiteRow]) -> Table:
     return table
 
 
+@public
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run the suite (or some applications) and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -30,6 +30,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.convert.normalise import check_calibration_data
 from spikeforge.errors import ConversionError
 from spikeforge.ir import network as ir
@@ -131,7 +132,8 @@ def _channel_mean(values: np.ndarray) -> np.ndarray:
     return values.reshape(values.shape[0], -1).mean(1)
 
 
-def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: np.ndarray | torch.Tensor, timesteps: int, *,
+@public(own_checks="timesteps passes")
+def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: ArrayLike, timesteps: int, *,
                      passes: int = 1, batch_size: int = 256) -> ir.Network:
     r"""Shift biases layer by layer so the SNN's mean firing rates at ``timesteps`` match the ANN.
 

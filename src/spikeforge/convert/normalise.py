@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.ir import network as ir
 from spikeforge.sim.simulator import iterate_ann
@@ -80,7 +81,8 @@ def check_calibration_data(x: np.ndarray | torch.Tensor, net: ir.Network) -> np.
     return arr
 
 
-def activation_scales(ann: ir.Network, calib: np.ndarray | torch.Tensor, *, statistic: str | float = "p99.99",
+@public
+def activation_scales(ann: ir.Network, calib: ArrayLike | None, *, statistic: str | float = "p99.99",
                       per_channel: bool = True, batch_size: int = 256, max_samples: int = 200_000,
                       seed: int = 0) -> dict[str, np.ndarray]:
     """Per-ReLU activation scale λ (vector over channels) from calibration data.
@@ -160,7 +162,8 @@ def _owner_relu(net: ir.Network, name: str) -> ir.ReLU | None:
         name = nxt.name
 
 
-def convert(ann: ir.Network, calib: np.ndarray | torch.Tensor | None = None, *,
+@public
+def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
             statistic: str | float = "p99.99", per_channel: bool = True, balance: str = "weights",
             neuron: str = "IF", beta: float = 1.0, v_init: float = 0.5,
             scales: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> ir.Network:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spikeforge.api import public
 from spikeforge.errors import ConversionError
 
 
@@ -53,6 +54,7 @@ class QCFS(nn.Module):
         return f"levels={self.levels}, clip={float(self.clip):.4g}"
 
 
+@public
 def relu_to_qcfs(model: nn.Module, levels: int = 8, clip: float = 4.0) -> nn.Module:
     """Replace every ``nn.ReLU`` module of ``model`` in place with a :class:`QCFS`; return ``model``.
 

@@ -57,6 +57,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.dataflow.consistency import (blocked_cycle, check_deadlock, firing_sequence,
                                              repetition_vector)
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_mean, max_cycle_ratio
@@ -144,6 +145,7 @@ def _times(graph: DataflowGraph, exact: bool) -> list:
     return [float(a.execution_time) for a in graph.actors]
 
 
+@public
 def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
                    exact: bool = False) -> MaxPlusMatrix:
     """Max-plus matrix of one iteration, by symbolic execution.
@@ -296,6 +298,7 @@ def _matrix_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool):
     return best.value, CriticalCycle(tuple(actors), tuple(channels))
 
 
+@public
 def throughput(graph: DataflowGraph, *, exact: bool = False,
                auto_concurrency: bool = True) -> ThroughputResult:
     """Self-timed throughput of ``graph`` with unbounded channels.
@@ -347,6 +350,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     return ThroughputResult(rate, period, MappingProxyType(q), cycle, MappingProxyType(per_actor))
 
 
+@public
 def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
                    auto_concurrency: bool = True) -> CriticalCycle:
     """The cycle that attains the maximum cycle mean (see :class:`CriticalCycle`).
@@ -369,6 +373,7 @@ def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
     return throughput(graph, exact=exact, auto_concurrency=auto_concurrency).critical_cycle
 
 
+@public
 def latency(graph: DataflowGraph, actor: str | None = None, *,
             auto_concurrency: bool = True) -> float | Fraction:
     """First-iteration makespan: when ``actor`` completes its first-iteration firings.
@@ -418,6 +423,7 @@ def _bounded(graph: DataflowGraph, capacities: Mapping[str, int]) -> DataflowGra
                          graph.static_orders)
 
 
+@public
 def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = None,
                     auto_concurrency: bool = True, exact: bool | None = None,
                     max_steps: int = 200) -> tuple[BufferPoint, ...]:

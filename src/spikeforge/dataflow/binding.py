@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -76,6 +77,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.consistency import firing_sequence, repetition_vector
 from spikeforge.dataflow.maxplus import max_cycle_ratio
@@ -195,7 +197,8 @@ class Platform:
                     f"has {hw.core.crossbars_per_core}")
 
     @classmethod
-    def from_hardware(cls, hw: Hardware | str, *, chips: int | None = None,
+    @public
+    def from_hardware(cls, hw: Hardware | str | os.PathLike, *, chips: int | None = None,
                       crossbars: int | None = None) -> Platform:
         """The crossbars of a hardware spec, with hop-based transfer times in ns.
 
@@ -298,6 +301,7 @@ class Schedule:
 # application structure
 
 
+@public
 def topological_order(app: DataflowGraph) -> np.ndarray:
     """Actor indices in an admissible firing order of one iteration.
 
@@ -683,8 +687,9 @@ def _crossbar_list(platform: Platform, crossbars) -> list[int]:
     return out
 
 
+@public
 def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search", *,
-         crossbars: int | Sequence[int] | None = None, budget_per_step: int = 40) -> Schedule:
+         crossbars: int | Sequence[int] | np.ndarray | None = None, budget_per_step: int = 40) -> Schedule:
     """Bind the clusters of ``app`` to crossbars and order them, by a named strategy.
 
     Parameters
@@ -731,6 +736,7 @@ def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search",
     return STRATEGIES[strategy](problem, k, budget_per_step=budget_per_step)
 
 
+@public
 def evaluate(app: DataflowGraph, binding: Mapping[str, int], orders: Mapping[int, Sequence[str]],
              platform: Platform, *, strategy: str = "") -> Schedule:
     """Analysed guarantee of a given binding and static orders (floats; fast for HSDF).
@@ -769,6 +775,7 @@ def evaluate(app: DataflowGraph, binding: Mapping[str, int], orders: Mapping[int
     return problem.schedule(assign, strategy, sequence, result)
 
 
+@public
 def apply_binding(app: DataflowGraph, binding: Mapping[str, int],
                   orders: Mapping[int, Sequence[str]] | None = None,
                   platform: Platform | None = None) -> DataflowGraph:
@@ -853,6 +860,7 @@ def apply_binding(app: DataflowGraph, binding: Mapping[str, int],
     return DataflowGraph(tuple(actors), tuple(channels), app.name, static)
 
 
+@public
 def with_schedule(app: DataflowGraph, schedule: Schedule) -> DataflowGraph:
     """``app`` carrying a design-time schedule: processors ``xbar<x>`` and their static orders.
 
@@ -882,6 +890,7 @@ def with_schedule(app: DataflowGraph, schedule: Schedule) -> DataflowGraph:
     return DataflowGraph(actors, app.channels, app.name, orders)
 
 
+@public
 def schedule_of(graph: DataflowGraph) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """The (binding, static orders) a graph carries, by processor name; ({}, {}) if unbound.
 

@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.binding import Platform, Schedule, apply_binding
 from spikeforge.dataflow.selftimed import simulate
@@ -56,6 +57,9 @@ from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
+
+if TYPE_CHECKING:
+    from spikeforge.sim.simulator import Profile
 
 __all__ = [
     "SIMULATE_LIMIT",
@@ -91,7 +95,8 @@ def _cluster_synops(partition: Partition, profile) -> np.ndarray:
     return syn * (per_step / syn.sum())
 
 
-def application_graph(partition: Partition, profile, hw: Hardware, *, name: str | None = None
+@public
+def application_graph(partition: Partition, profile: Profile | None, hw: Hardware, *, name: str | None = None
                       ) -> DataflowGraph:
     """The unbound application: cluster actors, spike channels, buffer back-edges, self-loops.
 
@@ -139,6 +144,7 @@ def application_graph(partition: Partition, profile, hw: Hardware, *, name: str 
     return DataflowGraph(actors, tuple(channels), name or partition.network)
 
 
+@public
 def placement_binding(placement: Placement) -> dict[str, int]:
     """Cluster actor -> global crossbar ``core * crossbars_per_core + slot`` of a placement."""
     per = placement.hardware.core.crossbars_per_core
@@ -146,7 +152,8 @@ def placement_binding(placement: Placement) -> dict[str, int]:
     return {cluster_actor(i): int(x) for i, x in enumerate(xbar.tolist())}
 
 
-def build_sdfg(placement: Placement, profile, hw: Hardware | None = None, *, timesteps: int,
+@public
+def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | None = None, *, timesteps: int,
                schedule: Schedule | None = None, platform: Platform | None = None
                ) -> DataflowGraph:
     """The bound SDFG of a placed SNN (see the module docstring).
@@ -283,6 +290,7 @@ def describe_cycle(actors, partition: Partition | None, graph: DataflowGraph | N
     return " + ".join(parts) or "nothing (unbounded)"
 
 
+@public
 def guarantee(graph: DataflowGraph, timesteps: int, partition: Partition | None = None, *,
               simulate_limit: int = SIMULATE_LIMIT) -> Guarantee:
     """Analyse a bound SDFG: guaranteed throughput, latency per inference, bottleneck.

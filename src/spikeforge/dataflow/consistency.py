@@ -25,12 +25,14 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from spikeforge.api import public
 from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
 
 __all__ = ["repetition_vector", "check_deadlock", "blocked_cycle", "order_passes", "firing_sequence"]
 
 
+@public
 def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
     """Smallest positive integer solution :math:`q` of :math:`q_{src}\\,p_c = q_{dst}\\,c_c`.
 
@@ -102,6 +104,7 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
     return {a.name: q[i] for i, a in enumerate(graph.actors)}
 
 
+@public
 def order_passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
     """Passes over each static order per graph iteration.
 
@@ -140,6 +143,7 @@ def order_passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
     return passes
 
 
+@public
 def firing_sequence(graph: DataflowGraph, q: dict[str, int]) -> list[int]:
     """An admissible firing sequence (actor indices) of one iteration.
 
@@ -268,6 +272,7 @@ def _hsdf_blocked(graph: DataflowGraph):
     return tuple(u for u, _, _ in cycle), tuple(k for _, _, k in cycle)
 
 
+@public
 def blocked_cycle(graph: DataflowGraph) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """A blocked cycle of ``graph`` as (actors, channels), or None when it is deadlock-free.
 
@@ -294,6 +299,7 @@ def blocked_cycle(graph: DataflowGraph) -> tuple[tuple[str, ...], tuple[str, ...
     return _run_iteration(graph, q)[1]
 
 
+@public
 def check_deadlock(graph: DataflowGraph) -> None:
     """Raise if ``graph`` cannot complete an iteration.
 

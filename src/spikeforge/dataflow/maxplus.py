@@ -40,6 +40,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import DeadlockError, InvalidGraphError
 
 __all__ = ["MaxCycle", "max_cycle_ratio", "max_cycle_mean"]
@@ -78,8 +79,9 @@ def _segment_argmax(values: np.ndarray, owner: np.ndarray, starts: np.ndarray):
     return best, hits[new]
 
 
-def max_cycle_ratio(n: int, src, dst, weight, transit, *, exact: bool = False,
-                    hint=None) -> MaxCycle:
+@public
+def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, transit: ArrayLike, *,
+                    exact: bool = False, hint: ArrayLike | None = None) -> MaxCycle:
     """Maximum cycle ratio :math:`\\max_C \\sum_{e\\in C} w_e / \\sum_{e\\in C} t_e` (Howard).
 
     Parameters
@@ -283,7 +285,8 @@ def _evaluate(policy, d, w, t, k, exact, nodes, order):
     return eta, x, pointer, succ
 
 
-def max_cycle_mean(matrix) -> MaxCycle:
+@public
+def max_cycle_mean(matrix: ArrayLike) -> MaxCycle:
     """Maximum cycle mean (max-plus eigenvalue of the critical class) of a square matrix.
 
     Parameters

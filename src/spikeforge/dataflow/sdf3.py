@@ -44,6 +44,7 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.outputs import atomic_file
@@ -86,6 +87,7 @@ def _format_number(value) -> str:
     return str(int(value))
 
 
+@public
 def read_sdf3(source: str | os.PathLike) -> DataflowGraph:
     """Read an SDF3 XML document.
 
@@ -225,6 +227,7 @@ def _parse(root: ET.Element, label: str) -> DataflowGraph:
                          orders)
 
 
+@public
 def to_sdf3_string(graph: DataflowGraph) -> str:
     """The SDF3 XML text of ``graph`` (see the module docstring for the layout).
 
@@ -270,6 +273,7 @@ def to_sdf3_string(graph: DataflowGraph) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+@public
 def write_sdf3(graph: DataflowGraph, path: str | os.PathLike) -> None:
     """Write ``graph`` as SDF3 XML to ``path`` atomically (:func:`spikeforge.outputs.atomic_file`).
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from spikeforge.dataflow.consistency import check_deadlock, repetition_vector
+from spikeforge.api import public
 from spikeforge.errors import SimulationError
 from spikeforge.ir.dataflow import Actor, DataflowGraph
 
@@ -72,6 +73,7 @@ class SelfTimedResult:
     warmup: int
 
 
+@public
 def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None,
              execution_time: Callable[[Actor, int], float | Fraction] | None = None,
              auto_concurrency: bool = True) -> SelfTimedResult:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from spikeforge.api import public
 from spikeforge.errors import OutputPathError
 from spikeforge.ir import network as ir
 from spikeforge.outputs import atomic_file
@@ -74,6 +75,7 @@ def _update(h: Any, value: Any) -> None:
         h.update(repr(value).encode())
 
 
+@public
 def network_fingerprint(net: ir.Network) -> str:
     """SHA-256 of a network's structure and every parameter (names, types, fields, arrays).
 
@@ -95,6 +97,7 @@ def network_fingerprint(net: ir.Network) -> str:
     return h.hexdigest()
 
 
+@public
 def fingerprint(*parts: Any) -> str:
     """SHA-256 of arrays, numbers, strings and nested sequences, in order.
 

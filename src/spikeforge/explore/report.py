@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from spikeforge.api import public
 from spikeforge.explore.codesign import Evaluation, SweepResult
 
 __all__ = ["CSV_COLUMNS", "csv_rows", "plot_front", "sweep_table", "write_csv"]
@@ -18,6 +19,7 @@ CSV_COLUMNS = ("weight_bits", "timesteps", "pes", "crossbar_size", "accuracy", "
                "effective_gops", "crossbars", "on_front")
 
 
+@public
 def csv_rows(evaluations: Iterable[Evaluation], front: Iterable[Evaluation]) -> list[dict[str, object]]:
     """One dict per evaluation with the :data:`CSV_COLUMNS` (empty string for a missing figure)."""
     on_front = set(front)
@@ -30,6 +32,7 @@ def csv_rows(evaluations: Iterable[Evaluation], front: Iterable[Evaluation]) -> 
     return rows
 
 
+@public
 def write_csv(path: str | os.PathLike, evaluations: Iterable[Evaluation], front: Iterable[Evaluation]) -> Path:
     """Write :func:`csv_rows` to ``path`` (the caller makes the folder atomic)."""
     path = Path(path)
@@ -81,6 +84,7 @@ def _front_labels(front: list[Evaluation], attr: str, scale: float) -> list[tupl
     return labels
 
 
+@public
 def plot_front(result: SweepResult, path: str | os.PathLike) -> Path:
     """PNG with accuracy against energy and against latency; every point grey, the front
     highlighted and labelled (bits, T, hardware size). Uses matplotlib's Agg backend."""

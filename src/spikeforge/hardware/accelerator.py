@@ -57,13 +57,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError
+
+if TYPE_CHECKING:  # imported lazily in the functions (import cycles); for annotations
+    from spikeforge.ir.network import Network
+    from spikeforge.quantize.core import QuantizedNetwork
+    from spikeforge.quantize.integer_sim import SpikeTrace
 
 __all__ = [
     "AcceleratorLayer",
@@ -170,6 +176,7 @@ def accelerator_from_dict(data: dict[str, Any], *, source: str = "accelerator") 
         raise InvalidHardwareSpecError(f"{source}: {exc}") from None
 
 
+@public
 def list_accelerator_presets() -> list[str]:
     """Names of the shipped accelerator presets.
 
@@ -181,6 +188,7 @@ def list_accelerator_presets() -> list[str]:
     return sorted(p.name[:-5] for p in _PRESETS.iterdir() if p.name.endswith(".toml"))
 
 
+@public
 def load_accelerator(name_or_path: str | os.PathLike[str] | AcceleratorSpec) -> AcceleratorSpec:
     """Load an accelerator spec by preset name or from a TOML file (a spec is returned as is).
 
@@ -317,7 +325,8 @@ def _layer_cycles(layer, hw: AcceleratorSpec, memory_cycles: float) -> tuple[np.
                     "bound": max(terms, key=terms.get)}
 
 
-def accelerator_report(trace, hw: AcceleratorSpec | str, *, input_bits: int = 8,
+@public
+def accelerator_report(trace: SpikeTrace, hw: AcceleratorSpec | str | os.PathLike, *, input_bits: int = 8,
                        neurons: int | None = None) -> AcceleratorReport:
     """Evaluate a recorded :class:`~spikeforge.quantize.integer_sim.SpikeTrace` on an accelerator.
 
@@ -384,8 +393,9 @@ def accelerator_report(trace, hw: AcceleratorSpec | str, *, input_bits: int = 8,
         hw.reference, assumptions)
 
 
-def accelerate(net, x: np.ndarray, hw: AcceleratorSpec | str, timesteps: int, *,
-               batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> AcceleratorReport:
+@public
+def accelerate(net: QuantizedNetwork | Network, x: ArrayLike, hw: AcceleratorSpec | str | os.PathLike,
+               timesteps: int, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> AcceleratorReport:
     """Run ``net`` on ``x`` and evaluate its actual spike trains on the accelerator ``hw``.
 
     Parameters

@@ -12,6 +12,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.ir.hardware import Hardware
 
@@ -76,6 +77,7 @@ class EnergyBreakdown:
         ]
 
 
+@public(own_checks="spikes synops neuron_updates hops interchip_transfers time_s cores_used chips_used")
 def estimate_energy(
     hw: Hardware,
     *,

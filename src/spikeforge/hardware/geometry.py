@@ -34,12 +34,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.ir.hardware import Hardware
 
 __all__ = ["core_coordinates", "core_ids", "hop_counts", "hop_distance"]
 
 
+@public
 def core_coordinates(hw: Hardware) -> NDArray[np.int64]:
     """Coordinates ``(chip, x, y)`` of every core, indexed by global core id.
 
@@ -66,6 +68,7 @@ def core_coordinates(hw: Hardware) -> NDArray[np.int64]:
     return coords
 
 
+@public
 def core_ids(hw: Hardware, chip: ArrayLike, x: ArrayLike, y: ArrayLike) -> NDArray[np.int64]:
     """Global core ids of cores given as ``(chip, x, y)``; the inverse of :func:`core_coordinates`.
 
@@ -153,6 +156,7 @@ def hop_counts(
     return noc.astype(np.int64), (inter_x + inter_y).astype(np.int64)
 
 
+@public
 def hop_distance(hw: Hardware, core_a: ArrayLike, core_b: ArrayLike) -> NDArray[np.int64]:
     """Total links traversed (on-chip plus inter-chip hops) from ``core_a`` to ``core_b``.
 

@@ -13,6 +13,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidHardwareSpecError
 from spikeforge.ir.hardware import Hardware, hardware_from_dict
 
@@ -31,6 +32,7 @@ _UNITS = (
 )
 
 
+@public
 def list_presets() -> list[str]:
     """Names of the shipped hardware presets, sorted.
 
@@ -47,6 +49,7 @@ def list_presets() -> list[str]:
     return sorted(p.name[: -len(".toml")] for p in _PRESETS.iterdir() if p.name.endswith(".toml"))
 
 
+@public
 def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
     """Load a hardware description by preset name or from a TOML file.
 
@@ -105,6 +108,7 @@ def _parse(content: str, *, source: str) -> Hardware:
     return hardware_from_dict(data, source=source)
 
 
+@public
 def hardware_to_toml(hw: Hardware) -> str:
     """Write a spec as TOML text that :func:`load_hardware` reads back to an equal value.
 
@@ -146,6 +150,7 @@ def _toml_value(value: object) -> str:
     return str(value)
 
 
+@public
 def hardware_table_rows(hw: Hardware) -> list[tuple[str, str]]:
     """Rows ``(field, value with unit)`` describing a spec, for a CLI table.
 

@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidHardwareSpecError
 
 __all__ = [
@@ -320,6 +321,7 @@ class Hardware(_Section):
                 target[leaf] = value
         return hardware_from_dict(data, source=f"{self.name} (replace)")
 
+    @public(own_checks="chips")
     def with_chips(self, chips: int) -> Hardware:
         """Return a copy with ``chips`` chips on a board arranged by :func:`board_arrangement`.
 
@@ -372,6 +374,7 @@ class Hardware(_Section):
         )
 
 
+@public
 def board_arrangement(chips: int) -> tuple[int, int]:
     """Board grid ``(mesh_x, mesh_y)`` for ``chips`` chips.
 
@@ -412,6 +415,7 @@ def board_arrangement(chips: int) -> tuple[int, int]:
     return width, -(-chips // width)
 
 
+@public
 def hardware_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Hardware:
     """Validate a mapping (e.g. parsed TOML) into a :class:`Hardware`.
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from spikeforge.api import public
 from spikeforge.errors import InputPathError, ModelFileError, SpikeforgeError
 from spikeforge.ir.network import NODE_TYPES, Network, Node
 from spikeforge.outputs import atomic_directory
@@ -69,6 +70,7 @@ def write_network(net: Network, folder: Path, metadata: dict[str, Any] | None = 
     np.savez(folder / "arrays.npz", **arrays)
 
 
+@public
 def save_network(net: Network, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
     """Save ``net`` to the folder ``path`` atomically; return the path.
 
@@ -84,6 +86,7 @@ def save_network(net: Network, path: str | os.PathLike, metadata: dict[str, Any]
     return atomic_directory(path, lambda tmp: write_network(net, tmp, metadata))
 
 
+@public
 def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The ``metadata`` dict stored beside a saved network."""
     return _read_doc(Path(path))["metadata"]
@@ -286,6 +289,7 @@ def _load_node(spec: Path, i: int, entry: Any, arrays: dict[str, np.ndarray]) ->
                              f"({str(exc).splitlines()[0][:200]})") from None
 
 
+@public
 def load_network(path: str | os.PathLike) -> Network:
     """Load a network saved by :func:`save_network`.
 

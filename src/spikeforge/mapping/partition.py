@@ -34,16 +34,21 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
+from spikeforge.api import public
 from spikeforge.errors import InfeasibleMappingError, InvalidDataError
 from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.mapping.connectivity import Afferent, afferents, mapped_layers, shape3
+
+if TYPE_CHECKING:
+    from spikeforge.sim.simulator import Profile
 
 __all__ = ["partition", "PARTITIONERS", "unroll_chain", "chain_sum", "crossbar_limits", "DEFAULT_PARTITIONER"]
 
@@ -122,6 +127,7 @@ class _Limits:
         return {"rows": self.rows, "columns": self.columns, "memory_bits": self.memory_bits}
 
 
+@public
 def crossbar_limits(hw: Hardware) -> dict[str, int]:
     """Rows, columns and synapse memory (bits) of one crossbar cluster on ``hw``.
 
@@ -1119,7 +1125,8 @@ PARTITIONERS: dict[str, Callable[[_Ctx], Partition]] = {
 }
 
 
-def partition(snn: ir.Network, profile, hw: Hardware | str, *, strategy: str = DEFAULT_PARTITIONER,
+@public
+def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLike, *, strategy: str = DEFAULT_PARTITIONER,
               fan_in: str | None = "split") -> Partition:
     """Cut ``snn`` into clusters that each fit one crossbar of ``hw``.
 

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
+from spikeforge.api import PathLike, public
 from spikeforge.errors import CapacityError, InvalidDataError
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.hardware.spec import load_hardware
@@ -560,7 +562,8 @@ def _refine(p: Partition, hw: Hardware, core: np.ndarray, slot: np.ndarray, g: s
 
 
 
-def place(partition: Partition, hw: Hardware | str, *, strategy: str = DEFAULT_PLACER, chips: int | None = None,
+@public
+def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: str = DEFAULT_PLACER, chips: int | None = None,
           refine: bool | None = None, seed: int = 0, refine_moves: int | None = None) -> Placement:
     """Bind every cluster of ``partition`` to a crossbar of a core of a chip of ``hw``.
 

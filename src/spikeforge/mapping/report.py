@@ -16,17 +16,21 @@ inter-chip transfers from the routes; static power over the inference time, whic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
+
+if TYPE_CHECKING:
+    from spikeforge.sim.simulator import Profile
 
 __all__ = ["InterchipBound", "MappingReport", "interchip_bound", "link_loads", "traffic_summary"]
 
@@ -111,6 +115,7 @@ def _all_but_largest(m: sp.csr_matrix, keep: int) -> float:
     return float(m.data[order][rank >= keep].sum())
 
 
+@public
 def interchip_bound(partition: Partition, crossbars_per_chip: int) -> InterchipBound:
     r"""Lower bounds on the spikes and partial sums that *any* placement of ``partition`` sends
     between chips of ``crossbars_per_chip`` crossbars each, per inference.
@@ -173,6 +178,7 @@ def interchip_bound(partition: Partition, crossbars_per_chip: int) -> InterchipB
     return InterchipBound(spike_bound * T, partial_bound * T)
 
 
+@public
 def link_loads(pl: Placement, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[float, str]:
     """Busiest directed link under X-then-Y routing on the global core grid: (load, description).
 
@@ -212,7 +218,8 @@ def link_loads(pl: Placement, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -
     return best, where
 
 
-def traffic_summary(pl: Placement, profile=None) -> MappingReport:
+@public
+def traffic_summary(pl: Placement, profile: Profile | None = None) -> MappingReport:
     """Utilisation, traffic by level, hops, busiest link, time and energy of a placement.
 
     Parameters

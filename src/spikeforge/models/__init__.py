@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from spikeforge.api import public
 from spikeforge.convert.qcfs import relu_to_qcfs
 from spikeforge.errors import ModelFileError
 from spikeforge.models.zoo import (
@@ -165,6 +166,7 @@ def _check_memory(arch: Architecture, options: dict[str, Any]) -> None:
     check_memory(2 * parameters, f"building {described}")
 
 
+@public
 def build_model(name: str, **options: Any) -> tuple[nn.Module, tuple[int, ...]]:
     """Build a named architecture; return the model and its input shape.
 

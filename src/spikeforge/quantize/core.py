@@ -76,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.convert.normalise import per_element
 from spikeforge.errors import QuantizationError, SpikeforgeError
 from spikeforge.ir import network as ir
@@ -104,6 +105,7 @@ def require_snn(net: ir.Network, error: type[SpikeforgeError]) -> None:
                     "were not converted to neurons")
 
 
+@public
 def check_bits(name: str, value: object, low: int, high: int) -> int:
     """Validate a bit-width: an integer in ``low..high``.
 
@@ -192,7 +194,8 @@ class QuantizedNetwork:
                 "layer_scales": {k: np.asarray(v, np.float64).tolist() for k, v in self.layer_scales.items()}}
 
 
-def quantize_weights(weight: np.ndarray, bits: int, *, axis: int | None = None,
+@public(own_checks="bits")
+def quantize_weights(weight: ArrayLike, bits: int, *, axis: int | None = None,
                      min_step: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     r"""Symmetric uniform quantisation: ``weight ≈ step × q`` with ``|q| ≤ 2^(bits-1) - 1``.
 
@@ -343,9 +346,10 @@ def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: i
     return dataclasses.replace(node, weight=q, bias=bias), step
 
 
+@public(own_checks="weight_bits threshold_bits input_bits membrane_bits")
 def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16, membrane_bits: int | None = None,
              per_channel: bool = False, input_bits: int = 8, input_range: float | None = None,
-             calib: np.ndarray | None = None) -> QuantizedNetwork:
+             calib: ArrayLike | None = None) -> QuantizedNetwork:
     """Quantise a converted SNN into an integer network (see the module docstring for the folding).
 
     Parameters
@@ -493,6 +497,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
                             float(input_scale), signed, outputs, scales)
 
 
+@public
 def save_quantized(q: QuantizedNetwork, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
     """Save the integer network and its scales (in the metadata) to a folder, atomically."""
     from spikeforge.ir.serialize import save_network
@@ -500,6 +505,7 @@ def save_quantized(q: QuantizedNetwork, path: str | os.PathLike, extra: Mapping[
     return save_network(q.network, path, {**q.metadata(), **(extra or {})})
 
 
+@public
 def load_quantized(path: str | os.PathLike) -> QuantizedNetwork:
     """Load a folder written by :func:`save_quantized`.
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -61,6 +61,7 @@ from rich.progress import (
 from torch import nn
 from torch.nn.utils import parametrize
 
+from spikeforge.api import ArrayLike, public
 from spikeforge.convert.qcfs import QCFS
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, QuantizationError
@@ -127,6 +128,7 @@ class _FakeQuant(nn.Module):
                              transposed_groups=self.transposed_groups)
 
 
+@public
 def quantized_modules(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
     """Synaptic modules (Conv2d, Linear, ConvTranspose2d) as ``(name, module, per_channel)``.
 
@@ -314,9 +316,10 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
             progress.update(task, advance=1, loss=loss.item())
 
 
-def qat(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *, bits: int = 8, timesteps: int = 4,
+@public
+def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: int = 8, timesteps: int = 4,
         levels: int | None = None, epochs: float = 1.0, spike_epochs: float = 0.0,
-        spike_timesteps: tuple[int, ...] | None = None, lr: float = 3e-4,
+        spike_timesteps: Sequence[int] | None = None, lr: float = 3e-4,
         batch_size: int = 128, weight_decay: float = 0.0,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
         teacher: nn.Module | None = None, distill: float = 0.5, temperature: float = 2.0,

@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,8 +58,13 @@ from spikeforge.dataflow.binding import (
     schedule_of,
     with_schedule,
 )
+from spikeforge.api import public
 from spikeforge.errors import AdmissionError, DeadlockError, InvalidGraphError, SpikeforgeError
 from spikeforge.ir.dataflow import DataflowGraph
+
+if TYPE_CHECKING:
+    from spikeforge.artifact import Artifact
+    from spikeforge.ir.hardware import Hardware
 from spikeforge.resources import check_count
 
 __all__ = ["AdmissionResult", "Design", "Runtime", "hardware_shortfalls"]
@@ -82,7 +88,8 @@ def _field(hw, path: str):
     return value
 
 
-def hardware_shortfalls(compiled, target) -> list[str]:
+@public
+def hardware_shortfalls(compiled: Hardware, target: Hardware) -> list[str]:
     """Why ``target`` cannot run, as designed, an application compiled for ``compiled`` (both
     :class:`~spikeforge.ir.hardware.Hardware`): one ``"<field> <op> <needed> needed, <target> has
     <value>"`` per property of the cores, bit-widths and timing the design depends on; empty when
@@ -168,6 +175,7 @@ class Design:
             object.__setattr__(self, "name", self.application.name)
 
     @classmethod
+    @public
     def from_schedule(cls, app: DataflowGraph, schedule: Schedule, platform: Platform, *,
                       timesteps: int | None = None) -> Design:
         """The design of ``app`` bound by ``schedule`` (from :func:`bind` on ``platform``)."""
@@ -343,7 +351,8 @@ class Runtime:
                 out[i] = x
         return out
 
-    def admit(self, app, *, min_throughput: float | Fraction | None = None,
+    @public(own_checks="app")
+    def admit(self, app: DataflowGraph | Design | Artifact, *, min_throughput: float | Fraction | None = None,
               crossbars: int | None = None, name: str | None = None) -> AdmissionResult:
         """Decide whether ``app`` can run now, bind it, and give its throughput guarantee.
 
@@ -490,6 +499,7 @@ class Runtime:
         self._admitted[name] = result
         return result
 
+    @public
     def release(self, name: str) -> tuple[int, ...]:
         """Remove an admitted application; returns the crossbars freed.
 
