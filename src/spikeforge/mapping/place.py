@@ -42,7 +42,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from spikeforge.api import PathLike, public
+from spikeforge.api import public
 from spikeforge.errors import CapacityError, InvalidDataError
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.hardware.spec import load_hardware

@@ -316,7 +316,7 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
             progress.update(task, advance=1, loss=loss.item())
 
 
-@public
+@public(own_checks="bits timesteps levels epochs spike_epochs lr batch_size spike_timesteps distill temperature")
 def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: int = 8, timesteps: int = 4,
         levels: int | None = None, epochs: float = 1.0, spike_epochs: float = 0.0,
         spike_timesteps: Sequence[int] | None = None, lr: float = 3e-4,
