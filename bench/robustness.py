@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import re
 import os
 import shutil
 import subprocess
@@ -74,6 +75,41 @@ def source_info(src: str | None) -> dict:
     return info
 
 
+def cause(record: dict) -> str:
+    """A key that groups failing cases by what went wrong (exception and place, kind of refusal, ...)."""
+    outcome, detail = record.get("outcome", ""), record.get("detail", "")
+    verb = (record.get("command", "").split() + ["", ""])[1] if record.get("kind") == "cli" else "API"
+    if outcome == "traceback":
+        if "usage:" in detail:
+            return "traceback: argparse prints its usage and an error (2+ stderr lines)"
+        if "lines on stderr" in detail:
+            return "traceback: warnings or extra lines on stderr besides the error"
+        if detail.startswith("killed by signal"):
+            return f"traceback: {detail.split(';')[0]}"
+        if detail.startswith("the worker process died"):
+            return "traceback: the process died"
+        exc = detail.split(":")[0].split(".")[-1].strip()
+        where = re.search(r"\[at (spikeforge/[^\],:]+)(?:, line |:)(\d+),? (?:in )?(\w+)", detail)
+        place = f" in {where.group(1)} {where.group(3) or ''}".rstrip() if where else ""
+        return f"traceback: {exc}{place}"
+    if outcome == "hung":
+        return f"hung: {verb}" + (" (size case: must be refused fast)" if record.get("seconds", 99) < 45 else "")
+    if outcome == "silently wrong":
+        if "pickled code ran" in detail:
+            return "silently wrong: pickled code ran"
+        if "valid request refused" in detail:
+            return "silently wrong: a valid request refused"
+        if "wrong result" in detail:
+            return f"silently wrong: wrong result ({record['class']})"
+        return f"silently wrong: accepted ({record['class']}: {record['name'].split('/')[0]})"
+    if outcome == "data lost":
+        return f"data lost: {record['name'].split('/')[0]}"
+    if outcome == "left behind":
+        kind = "hidden temporaries" if "hidden leftover" in detail else "output written despite the error"
+        return f"left behind: {kind}"
+    return outcome
+
+
 def markdown(doc: dict) -> str:
     rows = doc["table"]
     cols = ("tried",) + OUTCOMES
@@ -83,7 +119,8 @@ def markdown(doc: dict) -> str:
              f"{doc['machine']['cpu'] or 'this machine'}; {doc['machine']['date']}. "
              f"Tested: {doc['source']['spikeforge_package']} (repository HEAD "
              f"{str(doc['source'].get('repository_head', ''))[:10]}, {doc['source'].get('src_modified_files', '?')} "
-             "modified files under src/).", "",
+             "modified files under src/)" + (f"; valid inputs built by {doc['base_built_by']}" if doc["options"]["base_src"]
+                                               else "") + ".", "",
              "A case is **clean** when bad input got a one-line error (CLI: exactly one stderr line "
              "`spikeforge CMD: error: ...`, exit ≠ 0; API: a `SpikeforgeError` subclass) or valid input a correct "
              "result. Otherwise, first that applies: **data lost** (a user file or folder changed or gone), **hung** "
@@ -101,6 +138,16 @@ def markdown(doc: dict) -> str:
     if doc.get("skipped") or doc.get("setup_failed"):
         lines += ["", f"Skipped: {len(doc.get('skipped', []))} ({'; '.join(sorted({s['detail'] for s in doc.get('skipped', [])}))}). "
                   f"Setup failures (generator bugs, not counted): {len(doc.get('setup_failed', []))}."]
+    failing = [c for c in doc["cases"] if c.get("outcome") in FAILING]
+    groups: dict[str, list[dict]] = {}
+    for c in failing:
+        groups.setdefault(cause(c), []).append(c)
+    lines += ["", "## Failing cases by cause", "",
+              "| cause | cases | example (id — command — first line) |", "|---|---:|---|"]
+    for key, members in sorted(groups.items(), key=lambda kv: (FAILING.index(kv[1][0]["outcome"]), -len(kv[1]))):
+        ex = members[0]
+        text = f"`{ex['id']}` — `{ex.get('command', '')[:160]}` — {ex.get('detail', '')[:200]}"
+        lines.append(f"| {key} | {len(members)} | " + text.replace("|", "\\|").replace("\n", " ") + " |")
     lines += ["", "## Failing cases", "",
               "Re-run one with `python -m bench.robustness --case 'ID' --keep /tmp/cases` (its folder is kept; "
               "commands run from it).", ""]
@@ -125,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", default=[], metavar="GLOB",
                         help="only cases whose id matches (fnmatch, e.g. 'sdf3/rate-*')")
     parser.add_argument("--src", help="source tree to test (put first on PYTHONPATH), e.g. a git archive of a commit")
+    parser.add_argument("--base-src", help="source tree that builds the valid inputs (default: the one under test); "
+                        "for a tree that cannot compile them itself")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--fast-timeout", type=float, default=FAST_TIMEOUT)
     parser.add_argument("--keep", help="keep every case folder under this folder")
@@ -138,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown input class {', '.join(unknown)}; known: {', '.join(GENERATORS)}")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
-    if args.src and not Path(args.src, "spikeforge").is_dir():
-        parser.error(f"--src {args.src}: no spikeforge package in it")
+    for flag, value in (("--src", args.src), ("--base-src", args.base_src)):
+        if value and not Path(value, "spikeforge").is_dir():
+            parser.error(f"{flag} {value}: no spikeforge package in it")
     cases = all_cases(classes or None)
     if args.quick:
         cases = [c for c in cases if c.quick]
@@ -158,10 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="spikeforge-hostile-"))
     root.mkdir(parents=True, exist_ok=True)
     env = subprocess_env(args.src, cache=str(root / "_cache"))
+    base_env = subprocess_env(args.base_src, cache=str(root / "_cache")) if args.base_src else env
     start = time.monotonic()
     print(f"building the valid inputs in {root / '_base'} ...", file=sys.stderr)
     try:
-        base = build_base(root / "_base", env)
+        base = build_base(root / "_base", base_env, timeout=300)
     except BaseBuildError as exc:
         print(f"robustness: the spikeforge under test cannot build the valid inputs: {exc}", file=sys.stderr)
         return 2
@@ -210,9 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     records.sort(key=lambda r: order.get(r["id"], 0))
     table = {cls: tally.rows[cls] for cls in GENERATORS if cls in tally.rows}
     doc = {
-        "options": {"jobs": args.jobs, "only": classes, "quick": args.quick, "case": args.case,
+        "options": {"jobs": args.jobs, "only": classes, "quick": args.quick, "case": args.case, "src": args.src,
+                    "base_src": args.base_src,
                     "timeout": args.timeout, "fast_timeout": args.fast_timeout},
         "source": source_info(args.src),
+        "base_built_by": source_info(args.base_src)["spikeforge_package"] if args.base_src else "the tree under test",
         "wall_seconds": round(wall, 1),
         "cases_total": len(records),
         "cli_cases": sum(1 for r in records if r.get("kind") == "cli"),

@@ -154,8 +154,11 @@ def build_base(folder: str | os.PathLike, env: dict[str, str] | None = None, *,
         shutil.copytree(SHARED_SDF, folder / "sdf", dirs_exist_ok=True)
 
     def run(*argv: str) -> None:
-        r = subprocess.run(cli_command() + list(argv), cwd=folder, env=env, capture_output=True,
-                           text=True, timeout=timeout)
+        try:
+            r = subprocess.run(cli_command() + list(argv), cwd=folder, env=env, capture_output=True,
+                               text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BaseBuildError(f"spikeforge {' '.join(argv)}: no answer in {timeout:.0f} s") from None
         if r.returncode != 0:
             raise BaseBuildError(f"spikeforge {' '.join(argv)} failed ({r.returncode}): "
                                  f"{r.stderr.strip()[-2000:]}")

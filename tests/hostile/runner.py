@@ -183,7 +183,9 @@ def compare(root: Path, before: dict[str, tuple], after: dict[str, tuple], run: 
         name = os.path.basename(rel)
         parent = os.path.dirname(rel)
         in_output = _under(parent, outputs + replaceable) if parent else False
-        if name.startswith(".") and not (name == ".spikeforge" and in_output):
+        # the marker of an output folder: in a declared output, or in a folder that is new
+        marker = name == ".spikeforge" and (in_output or (bool(parent) and parent not in before))
+        if name.startswith(".") and not marker:
             left.append(f"hidden leftover {rel}")
             reported.append(rel)
         elif failed and not _under(rel, replaceable):
@@ -451,7 +453,7 @@ def run_case(case: Case, base: Base, root: Path, *, env: dict[str, str], worker:
             r = run_cli(run, cwd, env, limit)
             problem, detail = classify_cli(run, r, case_dir)
             record.update(returncode=r["returncode"], seconds=round(r["seconds"], 2),
-                          stderr=r["stderr"][-4000:], stdout_tail=r["stdout"][-800:])
+                          stderr=r["stderr"][-1500:], stdout_tail=r["stdout"][-400:])
             failed = r["hung"] or r["returncode"] != 0
         else:
             w = fast_worker if (run.fast and fast_worker is not None) else worker
