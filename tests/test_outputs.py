@@ -249,3 +249,4 @@ def test_writes_nested_inside_an_output_folder(tmp_path):
     out = atomic_directory(tmp_path / "out", fill)
     assert json.loads((out / "a.json").read_text()) == {"a": 1} and _contents(out / "sub") == {"c.txt": "c"}
     assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "a.json", "sub"]
+

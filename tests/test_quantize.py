@@ -2,6 +2,7 @@
 saturation counting, error messages, and the accuracy of an 8-bit digits SNN."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -343,3 +344,18 @@ def test_8bit_digits_snn_within_one_point_of_float(digits_snn):
         r = simulate_integer(q, test.x, T)
         assert abs(r.accuracy(test.y) - float_acc) <= 0.011, (per_channel, r.accuracy(test.y), float_acc)
         assert r.total_overflows == 0
+
+
+def test_a_quantised_folder_edited_by_hand_is_refused(tmp_path):
+    net = ir.Network((ir.Input("x", (), (2,)), ir.Linear("w", ("x",), np.ones((2, 2), np.float32)),
+                      ir.IF("n", ("w",), threshold=np.float32(1))), ("n",))
+    folder = save_quantized(quantize(net, calib=np.ones((1, 2), np.float32) * [[0.5, 1.0]]), tmp_path / "q")
+    doc = json.loads((folder / "network.json").read_text())
+    for key, value, message in (("output_scales", [1.0], "malformed quantisation metadata .*list"),
+                                ("output_scales", {"n": -1}, r"output_scales\['n'\]: must be a layer's finite"),
+                                ("weight_bits", 99, "weight_bits=99: must be in 2..8")):
+        bad = json.loads(json.dumps(doc))
+        bad["metadata"][key] = value
+        (folder / "network.json").write_text(json.dumps(bad))
+        with pytest.raises(QuantizationError, match=message):
+            load_quantized(folder)

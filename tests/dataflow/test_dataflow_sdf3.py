@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from spikeforge.dataflow.sdf3 import read_sdf3, to_sdf3_string, write_sdf3
-from spikeforge.errors import InvalidGraphError
+from spikeforge.errors import InvalidGraphError, OutputPathError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
@@ -53,8 +53,11 @@ def test_round_trip_mapping_and_numbers(tmp_path):
 
 def test_write_failure_names_path(tmp_path):
     g = DataflowGraph((Actor("A", 1),), ())
-    with pytest.raises(InvalidGraphError, match="cannot write SDF3 file"):
-        write_sdf3(g, tmp_path / "missing" / "g.xml")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputPathError, match=r"g.xml: .*file is a file, not a folder"):
+        write_sdf3(g, tmp_path / "file" / "g.xml")
+    write_sdf3(g, tmp_path / "missing" / "g.xml")  # missing folders are made, as for every output
+    assert read_sdf3(tmp_path / "missing" / "g.xml").actors[0].name == "A"
 
 
 GOOD = """<sdf3 type="sdf"><applicationGraph><sdf name="g" type="G">

@@ -155,6 +155,26 @@ class QuantizedNetwork:
     output_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
     layer_scales: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        # The rules quantize() follows, so that a hand-edited folder is held to them as well.
+        check_bits("weight_bits", self.weight_bits, 2, 8)
+        check_bits("threshold_bits", self.threshold_bits, 2, 24)
+        check_bits("input_bits", self.input_bits, 1, 16)
+        if self.membrane_bits is not None:
+            check_bits("membrane_bits", self.membrane_bits, 2, 53)
+        if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise QuantizationError(f"input_scale={self.input_scale!r}: must be finite and > 0")
+        layers = {node.name for node in self.network.nodes}
+        for what, scales in (("output_scales", self.output_scales), ("layer_scales", self.layer_scales)):
+            if not isinstance(scales, Mapping):
+                raise QuantizationError(f"{what}: must map layer names to scales, not {type(scales).__name__}")
+            for name, scale in scales.items():
+                arr = np.asarray(scale)
+                if name not in layers or arr.dtype.kind not in "iuf" or arr.ndim > 1 \
+                        or not (np.isfinite(arr).all() and (arr > 0).all()):
+                    raise QuantizationError(f"{what}[{name!r}]: must be a layer's finite positive scale "
+                                            "(a number or one per channel)")
+
     @property
     def input_range(self) -> tuple[int, int]:
         """Smallest and largest integer input."""
@@ -529,5 +549,7 @@ def load_quantized(path: str | os.PathLike) -> QuantizedNetwork:
             int(meta["input_bits"]), float(meta["input_scale"]), bool(meta.get("input_signed", False)),
             {k: np.asarray(v, np.float64) for k, v in meta["output_scales"].items()},
             {k: np.asarray(v, np.float64) for k, v in meta.get("layer_scales", {}).items()})
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise QuantizationError(f"{path}: malformed quantisation metadata ({exc})") from None
+    except QuantizationError as exc:
+        raise QuantizationError(f"{path}: malformed quantisation metadata: {exc}") from None

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from spikeforge.api import ArrayLike, public
-from spikeforge.errors import InvalidDataError, SimulationError
+from spikeforge.errors import ArgumentError, InvalidDataError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.resources import check_memory
 from spikeforge.sim.ops import compile_layer, unit_fanout
@@ -199,6 +199,9 @@ def iterate_ann(net: ir.Network, x: ArrayLike, *, record: Sequence[str] = (),
         raise SimulationError(f"network {net.name} is an SNN; use simulate()")
     x = _check_input(net, x, "input data")
     kernels = {n.name: compile_layer(n, net) for n in net.nodes if not isinstance(n, ir.Input)}
+    if isinstance(record, str):  # a str is a sequence of one-letter names
+        raise ArgumentError(f"iterate_ann(): parameter 'record' must be a sequence of layer names, "
+                            f"got the str {record!r}; write ({record!r},)")
     keep = set(record) | set(net.outputs)
     with torch.inference_mode():
         for batch in _batches(x, batch_size):
