@@ -250,3 +250,30 @@ def test_writes_nested_inside_an_output_folder(tmp_path):
     assert json.loads((out / "a.json").read_text()) == {"a": 1} and _contents(out / "sub") == {"c.txt": "c"}
     assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "a.json", "sub"]
 
+
+
+def test_an_earlier_output_with_files_added_by_the_user_is_kept(tmp_path):
+    out = atomic_directory(tmp_path / "out", _fill(OLD))
+    marker = json.loads((out / OUTPUT_MARKER).read_text())
+    assert marker["entries"] == ["a.txt", "b.txt", "sub", "sub/c.txt"]
+    (out / "sub" / "notes.md").write_text("mine")
+    with pytest.raises(OutputPathError, match=r"also holds 1 entries spikeforge did not write \(e.g. sub/notes.md\)"):
+        atomic_directory(out, _fill(NEW))
+    assert (out / "sub" / "notes.md").read_text() == "mine" and _contents(out)["a.txt"] == "old a"
+    (out / "sub" / "notes.md").unlink()
+    assert _contents(atomic_directory(out, _fill(NEW))) == NEW
+
+
+def test_a_marker_not_spikeforges_or_another_users_proves_nothing(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "thesis.tex").write_text("mine")
+    (shared / OUTPUT_MARKER).write_text("spikeforge output folder\n")
+    with pytest.raises(OutputPathError, match="did not write"):
+        atomic_directory(shared, _fill(NEW))
+    (shared / OUTPUT_MARKER).write_text(json.dumps({"format": "spikeforge.output", "entries": ["thesis.tex"]}))
+    if os.geteuid() == 0:
+        os.chown(shared / OUTPUT_MARKER, 65534, 65534)
+        with pytest.raises(OutputPathError, match="did not write"):
+            atomic_directory(shared, _fill(NEW))
+    assert (shared / "thesis.tex").read_text() == "mine"

@@ -3,8 +3,10 @@
 Four rules:
 
 1. **Ownership.** A folder is replaced only if it is empty or holds the marker file
-   ``.spikeforge`` that every output folder gets; never because it looks like an output (a
-   ``network.json`` is not proof). A file the user names is replaced, as by any program's ``-o``.
+   ``.spikeforge`` that every output folder gets, written by this user, and nothing the marker does
+   not list among the entries spikeforge wrote (a file the user added later is never lost); never
+   because it looks like an output (a ``network.json`` is not proof). A file the user names is
+   replaced, as by any program's ``-o``.
 2. **Inputs.** An output that is, holds, or lies inside one of the command's inputs is refused
    before any work starts.
 3. **Crash safety.** New content is built in a hidden sibling ``.NAME.<hash>.spikeforge-tmp.*``
@@ -61,7 +63,9 @@ __all__ = ["OUTPUT_MARKER", "atomic_directory", "atomic_file", "check_output_fil
 
 #: Written into every output folder; only a folder holding it (or an empty one) is ever replaced.
 OUTPUT_MARKER = ".spikeforge"
-_MARKER_TEXT = "spikeforge output folder: the next run writing here replaces it whole\n"
+_MARKER_FORMAT = "spikeforge.output"
+#: The marker's text before it listed the entries written (outputs of earlier versions).
+_LEGACY_MARKER_TEXT = "spikeforge output folder: the next run writing here replaces it whole\n"
 
 Inputs = Iterable["str | os.PathLike | None"]
 
@@ -107,8 +111,8 @@ def check_output_folder(dest: str | os.PathLike, inputs: Inputs = ()) -> Path:
     ------
     OutputPathError
         ``dest`` is a file or a link, is or holds the working directory, is a non-empty folder
-        without the ``.spikeforge`` marker, is, holds or lies inside one of ``inputs``, or the
-        system refuses the path (e.g. a name too long).
+        without this user's ``.spikeforge`` marker or holding entries the marker does not list, is,
+        holds or lies inside one of ``inputs``, or the system refuses the path (e.g. a name too long).
     """
     dest = Path(dest)
     with _refused_by_system(dest):
@@ -119,11 +123,43 @@ def check_output_folder(dest: str | os.PathLike, inputs: Inputs = ()) -> Path:
             if Path.cwd().resolve().is_relative_to(dest.resolve()):
                 raise OutputPathError(f"output {dest}: is the working directory or holds it; choose a new folder")
             entries = sum(1 for _ in dest.iterdir())
-            marker = dest / OUTPUT_MARKER
-            if entries and not (marker.is_file() and not marker.is_symlink()):
+            written = _written_by_us(dest) if entries else set()  # an empty folder is anyone's
+            if written is None:
                 raise OutputPathError(f"output {dest}: a folder of {entries} entries that spikeforge did not write "
                                       f"(no {OUTPUT_MARKER} marker); choose another path, or empty it first")
+            foreign = sorted(name for name in _entries(dest) if name not in written)
+            if foreign:
+                raise OutputPathError(f"output {dest}: an earlier output that now also holds {len(foreign)} entries "
+                                      f"spikeforge did not write (e.g. {foreign[0]}); move them out or choose "
+                                      "another path")
     return dest
+
+
+def _entries(folder: Path) -> list[str]:
+    """Every file and folder under ``folder`` (the marker excepted), as relative POSIX paths."""
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.relative_to(folder).as_posix()
+            != OUTPUT_MARKER]
+
+
+def _written_by_us(folder: Path) -> set[str] | None:
+    """The entries spikeforge's marker in ``folder`` says it wrote; None if there is no valid marker
+    of this user (missing, not a regular file, another user's, or not spikeforge's format)."""
+    marker = folder / OUTPUT_MARKER
+    try:
+        if marker.is_symlink() or not marker.is_file() or marker.stat().st_uid != os.geteuid():
+            return None
+        text = marker.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text == _LEGACY_MARKER_TEXT:  # written before markers listed their entries: trusted whole
+        return set(_entries(folder))
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(doc, dict) and doc.get("format") == _MARKER_FORMAT and isinstance(doc.get("entries"), list)):
+        return None
+    return {e for e in doc["entries"] if isinstance(e, str)}
 
 
 def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
@@ -250,8 +286,6 @@ def _locked_temporary(dest: Path, folder: bool) -> Iterator[tuple[Path, int]]:
             tmp = Path(name)
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        if folder:
-            os.write(fd, _MARKER_TEXT.encode())
         _with_umask_mode(tmp, 0o777 if folder else 0o666)
         yield tmp, fd
     except BaseException:
@@ -322,8 +356,13 @@ def atomic_directory(dest: str | os.PathLike, fill: Callable[[Path], None], inpu
         also when the system refuses a write (no space, no permission, read-only), naming the path.
     """
     dest = check_output_folder(dest, inputs)
-    with _refused_by_system(dest), _new_parents(dest.parent), _locked_temporary(dest, folder=True) as (tmp, _):
+    with _refused_by_system(dest), _new_parents(dest.parent), _locked_temporary(dest, folder=True) as (tmp, fd):
         fill(tmp)
+        # The marker lists what was written: a later run replaces the folder only while it holds no more.
+        manifest = {"format": _MARKER_FORMAT, "version": 1,
+                    "note": "spikeforge output folder: the next run writing here replaces it whole",
+                    "entries": sorted(_entries(tmp))}
+        os.write(fd, json.dumps(manifest, indent=1).encode())
         with _folder_lock(dest.parent):
             check_output_folder(dest, inputs)  # a user may have put something there meanwhile
             _swap_in(tmp, dest)
