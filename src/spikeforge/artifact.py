@@ -132,6 +132,87 @@ def write_artifact(path: str | os.PathLike, compiled: Compiled, inputs: Iterable
     return atomic_directory(path, fill, inputs)
 
 
+# Types of the fields of artifact.json as write_artifact writes them: name -> type rule, a nested
+# dict for an object, a 1-tuple (rule,) for a list of that rule, ("dict", rule) for an object of any
+# keys. Fields whose values are checked elsewhere (name, hardware.spec_toml, timesteps,
+# schedule.period_ns, schedule.critical, the clusters' rows and columns) are left to those checks.
+_INT, _STR, _STR_OR_NONE, _ANY = "an integer", "a string", "a string or null", "any JSON value"
+_SCHEMA: dict[str, Any] = {
+    "hardware": {"name": _STR, "chips": _INT},
+    "network": {"name": _STR, "kind": _STR, "neurons": _INT, "synapses": _INT,
+                "layers": ({"name": _STR, "type": _STR, "shape": (_INT,), "neurons": _INT,
+                            "synapses": _INT},)},
+    "options": ("dict", _ANY),
+    "mapping": {"partitioner": _STR, "placer": _STR, "binding": _STR,
+                "clusters": ({"id": _INT, "layer": _STR_OR_NONE, "crossbar": _INT, "core": _INT,
+                              "chip": _INT, "x": _INT, "y": _INT},)},
+    "schedule": {"binding": ("dict", _INT), "orders": ("dict", (_STR,))},
+    "figures": ("dict", _ANY),
+    "files": (_STR,),
+}
+# Containers whose absence or wrong type the checks that read them report (_check_document,
+# _check_mapping), in their own words; here only their contents are checked, when present.
+_LENIENT = {"hardware", "schedule", "mapping", "mapping.clusters"}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else \
+        f"<{'object' if isinstance(value, dict) else 'list' if isinstance(value, list) else type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_rule(value: Any, rule: Any, field: str, spec: Path) -> None:
+    """Raise :class:`ModelFileError` naming ``field`` unless ``value`` has the type ``rule`` says."""
+    if field in _LENIENT and not isinstance(value, list if isinstance(rule, tuple) else dict):
+        return
+    if isinstance(rule, dict):
+        if not isinstance(value, dict):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be an object")
+        for key, sub in rule.items():
+            if key not in value:
+                if f"{field}.{key}" in _LENIENT:
+                    continue
+                raise ModelFileError(f"{spec}: {field}.{key}: missing")
+            _check_rule(value[key], sub, f"{field}.{key}", spec)
+    elif isinstance(rule, tuple) and len(rule) == 1:
+        if not isinstance(value, list):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be a list")
+        for i, item in enumerate(value):
+            _check_rule(item, rule[0], f"{field}[{i}]", spec)
+    elif isinstance(rule, tuple):
+        if not isinstance(value, dict):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be an object")
+        for key, item in value.items():
+            _check_rule(item, rule[1], f"{field}.{key}", spec)
+    elif rule == _INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be an integer")
+    elif rule == _STR:
+        if not isinstance(value, str):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be a string")
+    elif rule == _STR_OR_NONE:
+        if value is not None and not isinstance(value, str):
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be a string or null")
+
+
+def _check_types(doc: dict[str, Any], spec: Path) -> None:
+    """Every field of ``artifact.json`` present and of the type :func:`write_artifact` writes.
+
+    Raises
+    ------
+    ModelFileError
+        A field is missing or of another type; the message names the field (dotted, with list
+        indices) and the value found, e.g. ``artifact.json: mapping.clusters[3].core = "7": must
+        be an integer``.
+    """
+    for key, rule in _SCHEMA.items():
+        if key not in doc:
+            if key in _LENIENT:
+                continue
+            raise ModelFileError(f"{spec}: {key}: missing")
+        _check_rule(doc[key], rule, key, spec)
+
+
 @dataclass(frozen=True, eq=False)
 class Artifact:
     """A loaded deployment artifact."""
@@ -186,6 +267,7 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     folder = Path(path)
     spec = folder / "artifact.json"
     doc = read_versioned_json(folder, "artifact.json", FORMAT, VERSION, "a spikeforge artifact")
+    _check_types(doc, spec)
     _check_document(doc, spec)
     try:
         arrays = read_arrays(folder / "arrays.npz")

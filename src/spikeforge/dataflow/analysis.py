@@ -58,11 +58,11 @@ from types import MappingProxyType
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.dataflow.consistency import (blocked_cycle, check_deadlock, firing_sequence,
-                                             repetition_vector)
+from spikeforge.dataflow.consistency import (blocked_cycle, check_deadlock, check_iteration,
+                                             firing_sequence, repetition_vector)
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_mean, max_cycle_ratio
 from spikeforge.dataflow.selftimed import simulate
-from spikeforge.errors import InvalidGraphError
+from spikeforge.errors import DeadlockError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
 
 __all__ = ["CriticalCycle", "ThroughputResult", "MaxPlusMatrix", "BufferPoint", "maxplus_matrix",
@@ -139,6 +139,60 @@ class BufferPoint:
     throughput: float | Fraction
 
 
+#: Largest product of one iteration's work (Σ q_a e_a) and the tokens of the graph: path sums of
+#: the max-plus analyses are below the work, cycle ratios times token counts below the product,
+#: so float64 arithmetic (up to 1.8e308) never overflows to inf or NaN.
+MAX_WORK_TOKENS = 1e300
+#: Largest number of tokens (initial tokens plus implicit ones): int64 sums of them never overflow.
+MAX_TOKENS_TOTAL = 2**62
+#: Bytes per firing of the self-timed simulation behind :func:`latency` (the trace record, the
+#: completion time and the event; about 200 measured).
+_SIMULATION_BYTES_PER_FIRING = 256
+#: Most state tokens of the symbolic execution of a multi-rate graph: its iteration matrix is
+#: dense, size × size, and building it takes time quadratic in the size (18,549 tokens: 5.5 GB and
+#: about 45 s measured); 10^4 keeps it below a second or two and 0.8 GB.
+MAX_SYMBOLIC_STATES = 10_000
+#: Largest ``max_steps`` of :func:`buffer_tradeoff`, and the most one-token capacity increments
+#: its search for the smallest deadlock-free capacities makes (each is a graph analysis).
+MAX_TRADEOFF_STEPS = 10_000
+
+
+def _check_numbers(graph: DataflowGraph, q: dict[str, int]) -> None:
+    """Refuse a graph whose execution times or token counts overflow the analyses' arithmetic.
+
+    Raises
+    ------
+    InvalidGraphError
+        One iteration's work :math:`\\sum_a q_a e_a` is not finite, the tokens exceed
+        :data:`MAX_TOKENS_TOTAL`, or work × tokens exceeds :data:`MAX_WORK_TOKENS`.
+    """
+    arr = graph.arrays
+    if not len(arr.execution_time):
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if graph.is_homogeneous:  # q is all ones (and this runs per candidate of a binding search)
+            each = arr.execution_time
+        else:
+            each = arr.execution_time * np.array([q[a.name] for a in graph.actors], dtype=np.float64)
+        work = float(np.sum(each))
+    tokens = float(np.sum(arr.tokens, dtype=np.float64)) + len(graph.actors) + \
+        len(graph.static_orders) + 1
+    if not math.isfinite(work):
+        top = int(np.argmax(each))
+        raise InvalidGraphError(
+            f"graph {graph.name!r}: the execution times of one iteration sum to more than 1.8e308 "
+            f"(actor {graph.actors[top].name}: {q[graph.actors[top].name]} × "
+            f"{float(arr.execution_time[top]):.3g}); they must stay finite")
+    if tokens > MAX_TOKENS_TOTAL:
+        raise InvalidGraphError(f"graph {graph.name!r}: {tokens:.3g} tokens in all, more than "
+                                f"2^62 = {MAX_TOKENS_TOTAL:,}")
+    if work * tokens > MAX_WORK_TOKENS:
+        raise InvalidGraphError(
+            f"graph {graph.name!r}: execution times too large to analyse: one iteration takes "
+            f"{work:.3g} time units over {tokens:.3g} tokens, a product above 1e300 (float "
+            "arithmetic would overflow)")
+
+
 def _times(graph: DataflowGraph, exact: bool) -> list:
     if exact:
         return [Fraction(a.execution_time) for a in graph.actors]
@@ -172,9 +226,14 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
     Raises
     ------
     InvalidGraphError
-        The graph is inconsistent, or a static order does not fit the repetition vector.
+        The graph is inconsistent, a static order does not fit the repetition vector, or the
+        execution times overflow the arithmetic.
     DeadlockError
         The graph deadlocks.
+    ResourceError
+        More than :data:`MAX_SYMBOLIC_STATES` state tokens, more firings than
+        :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS`, or more memory than is
+        available (checked before the execution starts).
 
     Examples
     --------
@@ -186,6 +245,20 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
            [2., 2.]])
     """
     q = repetition_vector(graph)
+    _check_numbers(graph, q)
+    # state tokens, each a vector over the state: the unit vectors and the matrix (size² each),
+    # and at most one new vector per firing, before a long firing sequence is even computed
+    size = (sum(c.initial_tokens for c in graph.channels) + len(graph.static_orders)
+            + (0 if auto_concurrency else len(graph.actors)))
+    item = 120 if exact else 8  # a pointer and a new Fraction, or a float64
+    if size > MAX_SYMBOLIC_STATES:
+        raise ResourceError(
+            f"graph {graph.name!r}: symbolic execution over {size:,} state tokens (the initial "
+            f"tokens of a multi-rate graph): its {size:,} × {size:,} iteration matrix is beyond the "
+            f"{MAX_SYMBOLIC_STATES:,} × {MAX_SYMBOLIC_STATES:,} spikeforge builds")
+    check_iteration(graph, q, f"symbolic execution over {size:,} state tokens",
+                    bytes_per_firing=item * size,
+                    extra_bytes=(2 * item * size + 120) * size)
     sequence = firing_sequence(graph, q)
     times = _times(graph, exact)
     states: list[tuple[str, int]] = [(c.name, i) for c in graph.channels
@@ -320,9 +393,13 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     Raises
     ------
     InvalidGraphError
-        The graph is inconsistent or a static order does not fit the repetition vector.
+        The graph is inconsistent or a static order does not fit the repetition vector, or its
+        execution times overflow the arithmetic (one iteration's work times the tokens above
+        :data:`MAX_WORK_TOKENS`).
     DeadlockError
         The graph deadlocks (the message names the blocked cycle).
+    ResourceError
+        A multi-rate graph too large to execute symbolically (see :func:`maxplus_matrix`).
 
     Examples
     --------
@@ -333,6 +410,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     (Fraction(1, 5), {'A': 5, 'B': 2}, {'A': Fraction(1, 1), 'B': Fraction(2, 5)})
     """
     q = repetition_vector(graph)
+    _check_numbers(graph, q)
     if graph.is_homogeneous:
         check_deadlock(graph)
         value, cycle = _homogeneous_ratio(graph, auto_concurrency, exact)
@@ -386,11 +464,16 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     Raises
     ------
     InvalidGraphError
-        ``actor`` is not in the graph, or the graph is inconsistent.
+        ``actor`` is not in the graph, the graph is inconsistent, or its execution times
+        overflow the arithmetic.
     DeadlockError
         The graph deadlocks.
     SimulationError
         The graph has no actors.
+    ResourceError
+        One iteration has more than
+        :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS` firings, or its
+        simulation more memory than is available.
 
     Examples
     --------
@@ -401,6 +484,10 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     """
     if actor is not None:
         graph.actor(actor)
+    q = repetition_vector(graph)
+    _check_numbers(graph, q)
+    check_iteration(graph, q, "latency (self-timed simulation)",
+                    bytes_per_firing=_SIMULATION_BYTES_PER_FIRING)
     run = simulate(graph, 1, warmup=0, auto_concurrency=auto_concurrency)
     if actor is None:
         return run.iteration_end[0]
@@ -459,7 +546,7 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     exact : bool, optional
         Fraction arithmetic (default: when no execution time is a float).
     max_steps : int
-        Maximum number of capacity increments in step 2.
+        Maximum number of capacity increments in step 2, 0 .. :data:`MAX_TRADEOFF_STEPS`.
 
     Returns
     -------
@@ -472,6 +559,10 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
         An unknown channel name, or an inconsistent graph.
     DeadlockError
         The graph deadlocks even with unbounded buffers.
+    ResourceError
+        ``max_steps`` above :data:`MAX_TRADEOFF_STEPS`, or step 1 needs more increments than that.
+    ArgumentError
+        ``max_steps`` is not an integer ≥ 0.
 
     Examples
     --------
@@ -482,6 +573,9 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g, max_steps=2)]
     [(1, Fraction(1, 2)), (2, Fraction(1, 1)), (3, Fraction(3, 2))]
     """
+    from spikeforge.resources import check_count
+
+    check_count(max_steps, "buffer_tradeoff: max_steps", low=0, high=MAX_TRADEOFF_STEPS)
     exact = graph.exact_times if exact is None else exact
     target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput
     if channels is None:
@@ -493,9 +587,20 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
             raise InvalidGraphError(f"buffer_tradeoff: unknown channel(s) {', '.join(unknown)}")
     by_name = {c.name: c for c in graph.channels}
     caps = {c: _capacity_lower_bound(by_name[c]) for c in names}
+    increments = 0
     while (blocked := blocked_cycle(_bounded(graph, caps))) is not None:
-        grow = next(ch[len("<capacity "):-1] for ch in blocked[1] if ch.startswith("<capacity "))
+        grow = next((ch[len("<capacity "):-1] for ch in blocked[1] if ch.startswith("<capacity ")),
+                    None)
+        if grow is None:
+            raise DeadlockError(f"buffer_tradeoff: graph {graph.name!r} with bounded channels "
+                                f"blocks on cycle {' -> '.join(blocked[0])} of no bounded channel")
+        if increments == MAX_TRADEOFF_STEPS:
+            raise ResourceError(
+                f"buffer_tradeoff: graph {graph.name!r} still deadlocks after {increments:,} "
+                f"one-token capacity increments above the per-channel bounds (channel {grow} "
+                f"at {caps[grow]:,}); too many to search")
         caps[grow] += 1
+        increments += 1
 
     def point(capacities, result) -> BufferPoint:
         total = sum(v * by_name[c].token_size for c, v in capacities.items())

@@ -73,6 +73,22 @@ __all__ = [
 
 #: Largest (actors x timesteps) for which the inference latency is simulated, not estimated.
 SIMULATE_LIMIT = 200_000
+#: Memory per actor or channel of a graph (the objects and their names, ~400 bytes measured) plus
+#: its analysis (~150).
+BYTES_PER_GRAPH_ELEMENT = 560
+
+
+def _check_graph_size(partition: Partition, bound: bool, what: str) -> None:
+    """Refuse, before any actor is made, a graph that does not fit in memory: per cluster an actor
+    and its self-loop, per connection a channel and its buffer back-edge, and when ``bound`` per
+    crossing channel a communication actor, its self-loop and one more channel."""
+    from spikeforge.resources import check_memory
+
+    n = partition.n_clusters
+    edges = int(partition.traffic.nnz) + int(partition.partial_traffic.nnz)
+    elements = 2 * n + 2 * edges + ((2 * n + 8 * edges) if bound else 0)
+    check_memory(elements * BYTES_PER_GRAPH_ELEMENT,
+                 f"{what} of {partition.network}: {n:,} clusters and {edges:,} connections")
 
 
 def cluster_actor(i: int) -> str:
@@ -119,7 +135,10 @@ def application_graph(partition: Partition, profile: Profile | None, hw: Hardwar
     ------
     InvalidDataError
         The partition has no clusters.
+    ResourceError
+        The graph would not fit in memory.
     """
+    _check_graph_size(partition, False, "application graph")
     k = partition.n_clusters
     if k == 0:
         raise InvalidDataError(f"partition of {partition.network}: no clusters to build a graph of")
@@ -185,6 +204,8 @@ def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | Non
         ``timesteps`` below 1, or an empty partition.
     InvalidGraphError
         A schedule that does not bind every cluster.
+    ResourceError
+        The graph would not fit in memory (checked before it is built).
 
     Examples
     --------
@@ -206,6 +227,7 @@ def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | Non
     """
     if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
         raise InvalidDataError(f"build_sdfg: timesteps must be an integer >= 1, got {timesteps!r}")
+    _check_graph_size(placement.partition, True, "dataflow graph")
     hw = hw or placement.hardware
     app = application_graph(placement.partition, profile, hw)
     platform = platform or Platform.from_hardware(placement.hardware)

@@ -4,6 +4,11 @@ Both are untimed properties: the repetition vector solves the balance equations,
 is deadlock-free when one full iteration can fire by the token-counting rule (after which the
 token distribution, and so the whole execution, repeats).
 
+Sizes: a repetition count above :data:`MAX_REPETITION` is refused while the balance equations
+are solved (so the fractions stay small, whatever the rates), and an analysis that fires one
+iteration firing by firing refuses more than :data:`MAX_ITERATION_FIRINGS` firings, or more
+memory than the machine has, before it starts (:func:`check_iteration`).
+
 Examples
 --------
 >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
@@ -26,10 +31,90 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from spikeforge.api import public
-from spikeforge.errors import DeadlockError, InvalidGraphError
+from spikeforge.errors import DeadlockError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import DataflowGraph
 
-__all__ = ["repetition_vector", "check_deadlock", "blocked_cycle", "order_passes", "firing_sequence"]
+__all__ = ["repetition_vector", "check_deadlock", "blocked_cycle", "order_passes", "firing_sequence",
+           "check_iteration", "MAX_REPETITION", "MAX_ITERATION_FIRINGS"]
+
+#: Largest firing count of one actor in one iteration. The balance equations are solved with
+#: fractions whose numerators and denominators never exceed it (a chain of many multi-rate
+#: channels would otherwise grow them without bound).
+MAX_REPETITION = 2**31 - 1
+#: Largest number of firings of one iteration that an analysis replays one by one (deadlock
+#: check and symbolic execution of multi-rate graphs, self-timed simulation): about 1.5 µs each
+#: to sequence, 6 µs to execute symbolically and 5-15 µs to simulate (measured, the latter on a
+#: loaded machine), so at most about 15 s.
+MAX_ITERATION_FIRINGS = 1_000_000
+
+
+@public
+def check_iteration(graph: DataflowGraph, q: dict[str, int], what: str, *,
+                    bytes_per_firing: float = 8, iterations: int = 1, extra_bytes: float = 0) -> int:
+    """Refuse before it starts an analysis that fires ``iterations`` iterations one by one.
+
+    Parameters
+    ----------
+    graph : DataflowGraph
+    q : dict[str, int]
+        Its repetition vector.
+    what : str
+        The analysis, for the message (e.g. ``"symbolic execution"``).
+    bytes_per_firing, extra_bytes : float
+        Memory the analysis keeps per firing, and besides.
+
+    Returns
+    -------
+    int
+        The number of firings, :math:`K \\sum_a q_a`.
+
+    Raises
+    ------
+    ResourceError
+        More than :data:`MAX_ITERATION_FIRINGS` firings, or more memory than is available; the
+        message names the graph, the actor firing most and the numbers.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("c", "A", "B", 10**8, 1),))
+    >>> check_iteration(g, repetition_vector(g), "deadlock check")
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.ResourceError: graph '': deadlock check: one iteration fires 100,000,001 actors (q[B] = 100,000,000), more than the 1,000,000 firings spikeforge replays one by one
+    """
+    from spikeforge.resources import check_memory
+
+    firings = sum(q.values()) * iterations
+    if firings > MAX_ITERATION_FIRINGS:
+        top = max(q, key=q.get)
+        runs = "one iteration fires" if iterations == 1 else f"{iterations:,} iterations fire"
+        raise ResourceError(
+            f"graph {graph.name!r}: {what}: {runs} {firings:,} actors (q[{top}] = {q[top]:,}), "
+            f"more than the {MAX_ITERATION_FIRINGS:,} firings spikeforge replays one by one")
+    check_memory(firings * bytes_per_firing + extra_bytes,
+                 f"graph {graph.name!r}: {what} of {firings:,} firings")
+    return firings
+
+
+def _check_vector(graph: DataflowGraph, q) -> None:
+    """A repetition vector given by the caller: one positive integer per actor of ``graph``."""
+    if not isinstance(q, dict):
+        raise InvalidGraphError(f"graph {graph.name!r}: repetition vector must be a dict, got "
+                                f"{type(q).__name__}")
+    for a in graph.actors:
+        v = q.get(a.name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InvalidGraphError(f"graph {graph.name!r}: repetition vector entry q[{a.name}] = "
+                                    f"{v!r}: must be an integer ≥ 1")
+
+
+def _too_many(graph: DataflowGraph, actor: int, ratio: Fraction, start: int, channel) -> InvalidGraphError:
+    a, s = graph.actors[actor].name, graph.actors[start].name
+    return InvalidGraphError(
+        f"channel {channel.name} ({channel.src} -> {channel.dst}): rates "
+        f"{channel.production}:{channel.consumption} give q[{a}]/q[{s}] = {ratio}, so one "
+        f"iteration fires an actor more than {MAX_REPETITION:,} times (too large to analyse)")
 
 
 @public
@@ -52,7 +137,8 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
     ------
     InvalidGraphError
         The rates are inconsistent; the message names a channel closing a cycle whose rates
-        conflict with the ratio fixed by the other channels.
+        conflict with the ratio fixed by the other channels. Or an entry would exceed
+        :data:`MAX_REPETITION`; the message names the channel that drives it there.
 
     Examples
     --------
@@ -82,12 +168,18 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
             for k in adjacent[a]:
                 c = graph.channels[k]
                 s, d = int(arr.src[k]), int(arr.dst[k])
+                # q[x]/q[start] in lowest terms has numerator ≤ q[x] and denominator ≤ q[start]:
+                # either above MAX_REPETITION means an entry is, so stop before they grow further
                 if ratio[s] is None:
                     ratio[s] = ratio[d] * c.consumption / c.production
+                    if max(ratio[s].numerator, ratio[s].denominator) > MAX_REPETITION:
+                        raise _too_many(graph, s, ratio[s], start, c)
                     component.append(s)
                     todo.append(s)
                 elif ratio[d] is None:
                     ratio[d] = ratio[s] * c.production / c.consumption
+                    if max(ratio[d].numerator, ratio[d].denominator) > MAX_REPETITION:
+                        raise _too_many(graph, d, ratio[d], start, c)
                     component.append(d)
                     todo.append(d)
                 elif ratio[s] * c.production != ratio[d] * c.consumption:
@@ -96,11 +188,24 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
                         f"channel {c.name} ({c.src} -> {c.dst}): rates {c.production}:{c.consumption} "
                         f"conflict with the other channels, which fix q[{c.dst}]/q[{c.src}] = {want} "
                         f"(graph is inconsistent, no repetition vector exists)")
-        scale = math.lcm(*(ratio[a].denominator for a in component))
+        scale = 1  # divides q[start], so it stays ≤ MAX_REPETITION on a graph that fits
+        for a in component:
+            scale = math.lcm(scale, ratio[a].denominator)
+            if scale > MAX_REPETITION:
+                raise InvalidGraphError(
+                    f"graph {graph.name!r}: the rates make one iteration fire actor "
+                    f"{graph.actors[start].name} at least {scale:,} times, more than "
+                    f"{MAX_REPETITION:,} (too large to analyse)")
         ints = [int(ratio[a] * scale) for a in component]
         g = math.gcd(*ints)
         for a, v in zip(component, ints):
             q[a] = v // g
+            if q[a] > MAX_REPETITION:
+                top = max(component, key=lambda b: ratio[b])
+                raise InvalidGraphError(
+                    f"graph {graph.name!r}: the rates make one iteration fire actor "
+                    f"{graph.actors[top].name} {max(ints) // g:,} times, more than "
+                    f"{MAX_REPETITION:,} (too large to analyse)")
     return {a.name: q[i] for i, a in enumerate(graph.actors)}
 
 
@@ -123,8 +228,10 @@ def order_passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
     ------
     InvalidGraphError
         An actor's repetition count is not the same whole multiple of its occurrences in the
-        order as the other actors of that processor.
+        order as the other actors of that processor, or ``q`` lacks an actor or has an entry
+        that is not an integer ≥ 1.
     """
+    _check_vector(graph, q)
     passes: dict[str, int] = {}
     for proc, order in graph.static_orders.items():
         counts: dict[str, int] = {}
@@ -155,7 +262,9 @@ def firing_sequence(graph: DataflowGraph, q: dict[str, int]) -> list[int]:
     DeadlockError
         The iteration cannot complete; the message names the blocked cycle.
     InvalidGraphError
-        A static order does not fit the repetition vector.
+        A static order does not fit the repetition vector, or ``q`` is not one.
+    ResourceError
+        The iteration has more than :data:`MAX_ITERATION_FIRINGS` firings.
     """
     sequence, blocked = _run_iteration(graph, q)
     if blocked is not None:
@@ -166,6 +275,7 @@ def firing_sequence(graph: DataflowGraph, q: dict[str, int]) -> list[int]:
 def _run_iteration(graph: DataflowGraph, q: dict[str, int]):
     """Fire one iteration by counting tokens; return the sequence and a blocked cycle or None."""
     passes = order_passes(graph, q)
+    check_iteration(graph, q, "deadlock check", bytes_per_firing=9)
     n = len(graph.actors)
     arr = graph.arrays
     tokens = arr.tokens.tolist()

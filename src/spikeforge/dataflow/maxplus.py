@@ -42,10 +42,68 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import DeadlockError, InvalidGraphError
+from spikeforge.resources import check_memory
 
 __all__ = ["MaxCycle", "max_cycle_ratio", "max_cycle_mean"]
 
 NEG_INF = -math.inf
+#: Largest product of the total absolute edge weight and the total transit (plus one): cycle
+#: ratios times transits stay below it, so float64 arithmetic never overflows to inf or NaN.
+MAX_WEIGHT_TRANSIT = 1e300
+#: Bytes per node and per edge that Howard's iteration keeps (index arrays, the sparse matrix).
+_BYTES_PER_NODE, _BYTES_PER_EDGE = 48, 160
+
+
+def _edge_arrays(n, src, dst, weight, transit, exact: bool, hint):
+    """The edge arrays of :func:`max_cycle_ratio` as numpy arrays, checked before any work."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InvalidGraphError(f"max_cycle_ratio: n = {n!r}: must be an integer ≥ 0")
+    try:
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        transit = np.asarray(transit, dtype=np.int64)
+        hint = None if hint is None else np.asarray(hint, dtype=np.int64)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidGraphError(f"max_cycle_ratio: src, dst, transit and hint must be integer "
+                                f"arrays ({exc})") from None
+    try:
+        if exact:
+            raw = np.asarray(weight, dtype=object)
+            weight = np.array([Fraction(w) for w in raw], dtype=object) if raw.ndim == 1 else raw
+        else:
+            weight = np.asarray(weight, dtype=float)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+        raise InvalidGraphError(f"max_cycle_ratio: weights must be finite numbers ({exc})") from None
+    for name, a in (("src", src), ("dst", dst), ("weight", weight), ("transit", transit)):
+        if a.ndim != 1:
+            raise InvalidGraphError(f"max_cycle_ratio: {name} must be one-dimensional, got shape "
+                                    f"{a.shape}")
+    m = len(src)
+    check_memory(n * _BYTES_PER_NODE + m * _BYTES_PER_EDGE,
+                 f"max_cycle_ratio: a graph of {n:,} nodes and {m:,} edges")
+    if not (len(dst) == len(weight) == len(transit) == m):
+        raise InvalidGraphError(
+            f"max_cycle_ratio: edge arrays differ in length (src {m}, dst {len(dst)}, "
+            f"weight {len(weight)}, transit {len(transit)})")
+    if m and transit.min() < 0:
+        raise InvalidGraphError(f"max_cycle_ratio: transit {int(transit.min())} of edge "
+                                f"{int(np.argmin(transit))} is negative")
+    if hint is not None and (hint.ndim != 1 or (len(hint) and (hint.min() < 0 or hint.max() >= m))):
+        raise InvalidGraphError(f"max_cycle_ratio: hint must list edge indices in 0..{m - 1}")
+    if m and not exact:
+        if not np.all(np.isfinite(weight)):
+            e = int(np.flatnonzero(~np.isfinite(weight))[0])
+            raise InvalidGraphError(f"max_cycle_ratio: weight {weight[e]} of edge {e} is not finite")
+        total_t = float(np.sum(transit, dtype=np.float64)) + 1
+        with np.errstate(over="ignore"):
+            total_w = float(np.sum(np.abs(weight)))
+        if not total_w * total_t <= MAX_WEIGHT_TRANSIT:
+            raise InvalidGraphError(
+                f"max_cycle_ratio: weights summing to {total_w:.3g} over a transit of "
+                f"{total_t:.3g}: their product exceeds 1e300 (float arithmetic would overflow)")
+        if total_t > 2**62:
+            raise InvalidGraphError(f"max_cycle_ratio: transits sum to {total_t:.3g}, more than 2^62")
+    return src, dst, weight, transit, hint
 
 
 @dataclass(frozen=True)
@@ -118,18 +176,8 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
     >>> r.value, r.nodes, r.edges
     (2.5, (0, 1), (0, 1))
     """
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    transit = np.asarray(transit, dtype=np.int64)
-    if exact:
-        weight = np.array([Fraction(w) for w in weight], dtype=object)
-    else:
-        weight = np.asarray(weight, dtype=float)
+    src, dst, weight, transit, hint = _edge_arrays(n, src, dst, weight, transit, exact, hint)
     m = len(src)
-    if not (len(dst) == len(weight) == len(transit) == m):
-        raise InvalidGraphError(
-            f"max_cycle_ratio: edge arrays differ in length (src {m}, dst {len(dst)}, "
-            f"weight {len(weight)}, transit {len(transit)})")
     if m and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
         raise InvalidGraphError(f"max_cycle_ratio: an edge endpoint is outside 0..{n - 1}")
     if m == 0:
@@ -317,6 +365,10 @@ def max_cycle_mean(matrix: ArrayLike) -> MaxCycle:
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise InvalidGraphError(f"max_cycle_mean: matrix must be square, got shape {a.shape}")
     exact = a.dtype == object
+    if not exact and not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise InvalidGraphError(f"max_cycle_mean: matrix must hold numbers, got dtype {a.dtype}")
+    # a float copy, its finite mask and the edge arrays of the finite entries
+    check_memory(a.size * 33, f"max_cycle_mean: a {a.shape[0]:,} × {a.shape[0]:,} matrix")
     values = a.astype(float) if not exact else a
     finite_mask = np.asarray(a != NEG_INF, dtype=bool) if exact else np.isfinite(values)
     if not exact and np.any(np.isnan(values) | (values == np.inf)):

@@ -22,6 +22,12 @@ in a ``<spikeforgeMapping>`` element after ``applicationGraph``, which SDF3 igno
 
 Documents with a DTD or entity declarations are refused (no entity expansion).
 
+Limits (hostile or damaged files are refused with one line naming the element, never read
+until memory runs out): a file must be a regular file of at most :data:`MAX_SDF3_BYTES`, and
+parsing it must fit in memory (about :data:`PARSE_BYTES_PER_BYTE` bytes per byte of XML,
+measured); rates and token sizes are integers up to :data:`MAX_RATE`, initial tokens up to
+:data:`MAX_TOKENS`; an execution time must be a finite number ≥ 0 that a float can hold.
+
 Examples
 --------
 >>> text = '''<sdf3 type="sdf"><applicationGraph><sdf name="g" type="G">
@@ -45,13 +51,26 @@ from fractions import Fraction
 from pathlib import Path
 
 from spikeforge.api import public
-from spikeforge.errors import InvalidGraphError
+from spikeforge.errors import InputPathError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.outputs import atomic_file
 
 __all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
 
 _FORBIDDEN = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+
+#: Largest port rate and token size read: SDF3's 32-bit rates. Repetition counts built from
+#: them are bounded separately (:data:`spikeforge.dataflow.consistency.MAX_REPETITION`).
+MAX_RATE = 2**31 - 1
+#: Largest number of initial tokens on a channel: exact in a float64.
+MAX_TOKENS = 2**53
+#: Largest SDF3 file read. The real limit is memory, checked before parsing; this one only
+#: refuses sizes no graph has (a file of ~1 KB per actor: 16 M actors).
+MAX_SDF3_BYTES = 16 << 30
+#: Peak memory of reading an SDF3 file per byte of XML: 12.5 measured (the element tree and the
+#: graph; a 100 MB graph of 10^5 actors and 3·10^5 channels peaked at 1.28 GB), with a margin.
+PARSE_BYTES_PER_BYTE = 16
 
 
 def _attr(element: ET.Element, name: str, where: str) -> str:
@@ -61,22 +80,33 @@ def _attr(element: ET.Element, name: str, where: str) -> str:
     return value
 
 
-def _integer(text: str, what: str, where: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidGraphError(f"{where}: {what} must be an integer, got {text!r}") from None
+def _integer(text: str, what: str, where: str, high: int) -> int:
+    """``text`` as an int of at most ``high`` (decimal digits only; lower bounds are the graph's)."""
+    if not _INTEGER.fullmatch(text) or len(text) > 40:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise InvalidGraphError(f"{where}: {what} must be an integer, got {shown!r}")
+    value = int(text)
+    if value > high:
+        raise InvalidGraphError(f"{where}: {what} {value} is larger than {high}, the largest supported")
+    return value
 
 
 def _number(text: str, where: str) -> int | float | Fraction:
+    shown = text if len(text) <= 40 else text[:37] + "..."
     try:
-        if re.fullmatch(r"\s*[+-]?\d+\s*", text):
-            return int(text)
-        if "/" in text:
-            return Fraction(text)
-        return float(text)
-    except (ValueError, ZeroDivisionError):
-        raise InvalidGraphError(f"{where}: execution time must be a number, got {text!r}") from None
+        if _INTEGER.fullmatch(text):
+            value = int(text)
+        elif "/" in text:
+            value = Fraction(text)
+        else:
+            value = float(text)
+        float(value)  # a time a float cannot hold (an int or fraction above 1.8e308)
+    except (ValueError, ZeroDivisionError):  # also more than 4300 digits
+        raise InvalidGraphError(f"{where}: execution time must be a number, got {shown!r}") from None
+    except OverflowError:
+        raise InvalidGraphError(f"{where}: execution time {shown} is too large (more than "
+                                "1.8e308, the largest float)") from None
+    return value
 
 
 def _format_number(value) -> str:
@@ -94,7 +124,8 @@ def read_sdf3(source: str | os.PathLike) -> DataflowGraph:
     Parameters
     ----------
     source : str or path-like
-        A path, or the XML text itself (a string starting with ``<`` after whitespace).
+        A path, or the XML text itself (a string starting with ``<`` after whitespace, or one
+        that cannot be a path: holding a line break or longer than 4096 characters).
 
     Returns
     -------
@@ -103,7 +134,9 @@ def read_sdf3(source: str | os.PathLike) -> DataflowGraph:
     Raises
     ------
     InvalidGraphError
-        Unreadable file, malformed XML, a DTD or entity declaration, a missing element or
+        Unreadable file, not a regular file, a file too large to parse in the memory available
+        (or above :data:`MAX_SDF3_BYTES`), malformed XML, a DTD or entity declaration, a rate,
+        token count or execution time out of range, a missing element or
         attribute, an unknown actor or port, a port used by two channels, a port of the wrong
         direction, an actor without execution time, or an invalid graph; the message names the
         file and the element.
@@ -115,13 +148,16 @@ def read_sdf3(source: str | os.PathLike) -> DataflowGraph:
     ...
     spikeforge.errors.InvalidGraphError: <string>: <applicationGraph> has no <sdf> element
     """
-    if isinstance(source, str) and source.lstrip().startswith("<"):
+    if isinstance(source, str) and (source.lstrip().startswith("<") or "\n" in source
+                                    or len(source) > 4096):
         label, text = "<string>", source
+        _check_parse_memory(len(text), label, "an SDF3 document")
     else:
         label = str(source)
+        _check_file(Path(source), label)
         try:
             text = Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
+        except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL in the path
             raise InvalidGraphError(f"{label}: cannot read SDF3 file: {err}") from None
     if _FORBIDDEN.search(text):
         raise InvalidGraphError(
@@ -136,6 +172,30 @@ def read_sdf3(source: str | os.PathLike) -> DataflowGraph:
         message = str(err)
         raise InvalidGraphError(message if message.startswith(label) else f"{label}: {message}") \
             from None
+
+
+def _check_file(path: Path, label: str) -> None:
+    """Refuse, before reading, a path that is not a readable regular file of at most
+    :data:`MAX_SDF3_BYTES`, or whose parse would not fit in memory (``/dev/zero``, a FIFO, a
+    multi-gigabyte file). A missing file is left to the read, which names it."""
+    from spikeforge.resources import check_input_file
+
+    if not path.exists():
+        return
+    try:
+        size = check_input_file(path, MAX_SDF3_BYTES, "SDF3 file").stat().st_size
+    except InputPathError as err:
+        raise InvalidGraphError(str(err)) from None
+    _check_parse_memory(size, label, "an SDF3 file")
+
+
+def _check_parse_memory(size: int, label: str, what: str) -> None:
+    from spikeforge.resources import check_memory, format_bytes
+
+    try:
+        check_memory(size * PARSE_BYTES_PER_BYTE, f"{label}: reading {what} of {format_bytes(size)}")
+    except ResourceError as err:
+        raise InvalidGraphError(str(err)) from None
 
 
 def _parse(root: ET.Element, label: str) -> DataflowGraph:
@@ -160,7 +220,7 @@ def _parse(root: ET.Element, label: str) -> DataflowGraph:
             if kind not in ("in", "out"):
                 raise InvalidGraphError(f"{where}, port {pname}: type must be in or out, got {kind!r}")
             rate = _integer(_attr(port, "rate", f"{where}, port {pname}"), "rate",
-                            f"{where}, port {pname}")
+                            f"{where}, port {pname}", MAX_RATE)
             ports[name][pname] = (kind, rate)
     times: dict[str, int | float | Fraction] = {}
     token_size: dict[str, int] = {}
@@ -183,7 +243,8 @@ def _parse(root: ET.Element, label: str) -> DataflowGraph:
         ts = cp.find("tokenSize")
         if ts is not None:
             token_size[name] = _integer(_attr(ts, "sz", f"{label}: channelProperties of {name}"),
-                                        "token size", f"{label}: channelProperties of {name}")
+                                        "token size", f"{label}: channelProperties of {name}",
+                                        MAX_RATE)
     binding: dict[str, str] = {}
     orders: dict[str, tuple[str, ...]] = {}
     mapping = root.find("spikeforgeMapping")
@@ -220,7 +281,7 @@ def _parse(root: ET.Element, label: str) -> DataflowGraph:
                     f"{where}: port {actor}.{port} is already used by channel {used[actor, port]}")
             used[actor, port] = name
             rates.append((actor, ports[actor][port][1]))
-        tokens = _integer(ch.get("initialTokens", "0"), "initialTokens", where)
+        tokens = _integer(ch.get("initialTokens", "0"), "initialTokens", where, MAX_TOKENS)
         channels.append(Channel(name, rates[0][0], rates[1][0], rates[0][1], rates[1][1], tokens,
                                 token_size.get(name, 1)))
     return DataflowGraph(tuple(actors), tuple(channels), sdf.get("name", app.get("name", "")),

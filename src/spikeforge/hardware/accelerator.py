@@ -60,11 +60,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError
+from spikeforge.ir.hardware import MAX_COUNT, MAX_QUANTITY
 
 if TYPE_CHECKING:  # imported lazily in the functions (import cycles); for annotations
     from spikeforge.ir.network import Network
@@ -88,7 +88,7 @@ _PRESETS = resources.files("spikeforge.hardware") / "presets" / "accelerators"
 class ReferenceFigures(BaseModel):
     """Published figures of the real design, shown beside the model's."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     source: str = ""
     gops: float | None = None
     gops_per_pe: float | None = None
@@ -99,7 +99,8 @@ class ReferenceFigures(BaseModel):
 class AcceleratorSpec(BaseModel):
     """A PE-array spiking accelerator (see the module docstring for the execution model)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: "64" or true is not a count, "100" not a clock (TOML has numbers); ints are floats
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     name: str
     description: str = ""
     pes: int
@@ -129,6 +130,13 @@ class AcceleratorSpec(BaseModel):
                  ("weight_bits", 1 <= self.weight_bits <= 32, "must be in 1..32"),
                  ("membrane_bits", 2 <= self.membrane_bits <= 64, "must be in 2..64"),
                  ("power_w", self.power_w > 0, "must be > 0"))
+        # upper bounds, as for crossbar hardware: counts a C int, quantities at most 1e30
+        rules += tuple((name, getattr(self, name) <= MAX_COUNT, f"must be ≤ {MAX_COUNT}")
+                       for name in ("pes", "dsp_slices"))
+        rules += tuple((name, getattr(self, name) <= MAX_QUANTITY, f"must be ≤ {MAX_QUANTITY:g}")
+                       for name in ("clock_mhz", "ops_per_cycle_per_pe", "neuron_updates_per_cycle_per_pe",
+                                    "event_dispatch_cycles", "layer_overhead_cycles", "on_chip_memory_kib",
+                                    "off_chip_bandwidth_gb_s", "power_w"))
         for name, ok, rule in rules:
             value = getattr(self, name)
             if not ok or (isinstance(value, float) and not math.isfinite(value)):
@@ -151,6 +159,7 @@ class AcceleratorSpec(BaseModel):
         InvalidHardwareSpecError
             A changed field is out of range or unknown.
         """
+        changes = {k: v.item() if isinstance(v, np.generic) else v for k, v in changes.items()}
         return accelerator_from_dict({**self.model_dump(), **changes}, source=f"accelerator {self.name}")
 
 
@@ -206,6 +215,9 @@ def load_accelerator(name_or_path: str | os.PathLike[str] | AcceleratorSpec) -> 
     if not path.is_file():
         raise InvalidHardwareSpecError(f"{text}: unknown accelerator; not a preset "
                                        f"({', '.join(list_accelerator_presets())}) and no such file")
+    from spikeforge.hardware.spec import check_hardware_file
+
+    check_hardware_file(path)
     try:
         return _parse(path.read_text(encoding="utf-8"), text)
     except (OSError, UnicodeDecodeError) as exc:
@@ -213,11 +225,9 @@ def load_accelerator(name_or_path: str | os.PathLike[str] | AcceleratorSpec) -> 
 
 
 def _parse(content: str, source: str) -> AcceleratorSpec:
-    try:
-        data = tomllib.loads(content)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidHardwareSpecError(f"{source}: not a valid TOML file: {exc}") from None
-    return accelerator_from_dict(data, source=source)
+    from spikeforge.hardware.spec import parse_toml
+
+    return accelerator_from_dict(parse_toml(content, source=source), source=source)
 
 
 @dataclass(frozen=True)

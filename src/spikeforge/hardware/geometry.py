@@ -60,7 +60,15 @@ def core_coordinates(hw: Hardware) -> NDArray[np.int64]:
     >>> from spikeforge.hardware import load_hardware
     >>> core_coordinates(load_hardware("xbar-mesh").with_chips(2))[[0, 5, 16]].tolist()
     [[0, 0, 0], [0, 1, 1], [1, 0, 0]]
+
+    Raises
+    ------
+    spikeforge.errors.ResourceError
+        The array and its temporaries (about 64 bytes per core) do not fit in memory.
     """
+    from spikeforge.resources import check_memory
+
+    check_memory(hw.total_cores * 64, f"core coordinates of {hw.name}: {hw.total_cores:,} cores")
     ids = np.arange(hw.total_cores, dtype=np.int64)
     chip, local = np.divmod(ids, hw.cores_per_chip)
     coords = np.stack([chip, local % hw.chip.mesh_x, local // hw.chip.mesh_x], axis=1)

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 
 from spikeforge.api import public
-from spikeforge.errors import InvalidHardwareSpecError
+from spikeforge.errors import InputPathError, InvalidHardwareSpecError
 from spikeforge.ir.hardware import Hardware, hardware_from_dict
 
 __all__ = ["load_hardware", "list_presets", "hardware_to_toml", "hardware_table_rows"]
 
 _PRESETS = resources.files("spikeforge.hardware") / "presets"
+
+#: Largest hardware file read (the presets are about 2 KB): a larger "TOML file" is refused
+#: before it is read, as a device or FIFO is.
+MAX_HARDWARE_FILE_BYTES = 1 << 20
 
 # Unit suffixes of field names, longest first, and how to print them.
 _UNITS = (
@@ -67,9 +72,10 @@ def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
     Raises
     ------
     InvalidHardwareSpecError
-        If the name is neither a preset nor an existing file, the file is not valid TOML,
-        or any field is unknown, missing, mistyped or out of range. The message names the
-        file, the dotted field path and the bad value.
+        If the name is neither a preset nor an existing regular file, the file is larger
+        than :data:`MAX_HARDWARE_FILE_BYTES` or unreadable, not valid TOML, or any field is
+        unknown, missing, mistyped or out of range. The message names the file, the dotted
+        field path and the bad value.
 
     Examples
     --------
@@ -93,6 +99,7 @@ def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
             f"{text}: unknown hardware; not a preset ({', '.join(list_presets())}) "
             "and no such file"
         )
+    check_hardware_file(path)
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -100,12 +107,60 @@ def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
     return _parse(content, source=text)
 
 
-def _parse(content: str, *, source: str) -> Hardware:
+def check_hardware_file(path: Path) -> None:
+    """Refuse a hardware file that is not a readable regular file of plausible size, before
+    reading it (:func:`~spikeforge.resources.check_input_file`, raised as
+    :class:`InvalidHardwareSpecError`)."""
+    from spikeforge.resources import check_input_file
+
     try:
-        data = tomllib.loads(content)
+        check_input_file(path, MAX_HARDWARE_FILE_BYTES, "hardware file")
+    except InputPathError as exc:
+        raise InvalidHardwareSpecError(str(exc)) from None
+
+
+def _parse(content: str, *, source: str) -> Hardware:
+    return hardware_from_dict(parse_toml(content, source=source), source=source)
+
+
+#: Deepest dotted key or table header read (a hardware file nests two levels): tomllib takes time
+#: quadratic in a dotted key's depth (8,000 levels: 1 s; 50,000: about a minute).
+MAX_KEY_DEPTH = 16
+_KEY_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")
+
+
+def parse_toml(content: str, *, source: str) -> dict:
+    """``content`` parsed as TOML, for a hardware or accelerator file named ``source``.
+
+    Raises
+    ------
+    InvalidHardwareSpecError
+        Not valid TOML, a key or table header nested more than :data:`MAX_KEY_DEPTH` levels
+        (refused before parsing), or values nested too deeply to parse (``[[[[...]]]]``).
+
+    Examples
+    --------
+    >>> parse_toml("[core]\\ncrossbar_rows = 4", source="hw.toml")
+    {'core': {'crossbar_rows': 4}}
+    >>> parse_toml("a" + ".a" * 50 + " = 1", source="hw.toml")
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.InvalidHardwareSpecError: hw.toml: line 1: a key 51 levels deep; keys nest at most 16 levels
+    """
+    for number, line in enumerate(content.splitlines(), 1):
+        key = line.strip()
+        key = key[1:key.find("]")] if key.startswith("[") else key.split("=", 1)[0]
+        dots = len(_KEY_DOT.findall(key))  # not the decimal points of numbers in an array
+        if dots >= MAX_KEY_DEPTH:
+            raise InvalidHardwareSpecError(f"{source}: line {number}: a key {dots + 1} levels "
+                                           f"deep; keys nest at most {MAX_KEY_DEPTH} levels")
+    try:
+        return tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidHardwareSpecError(f"{source}: not a valid TOML file: {exc}") from None
-    return hardware_from_dict(data, source=source)
+    except RecursionError:
+        raise InvalidHardwareSpecError(f"{source}: not a valid hardware file (values nested too "
+                                       "deeply to parse)") from None
 
 
 @public

@@ -17,6 +17,12 @@ The model is hierarchical:
 Every quantity with a unit carries it in its field name (``hop_latency_ns``,
 ``per_synop_pj``, ``static_per_core_w``, ``link_bandwidth_spikes_per_s``).
 
+Bounds: counts are integers in 1 .. :data:`MAX_COUNT` (2^31 − 1); the board's crossbars and
+neuron slots and a core's synapse memory bits at most :data:`MAX_TOTAL` (2^53); physical
+quantities finite and at most :data:`MAX_QUANTITY` (10^30). Whether a board that large can be
+*mapped* depends on the memory of the machine: :func:`spikeforge.mapping.place.place` estimates
+its arrays before allocating them.
+
 Build a value with :func:`hardware_from_dict` (or load a file with
 :func:`spikeforge.hardware.load_hardware`); derive variants with :meth:`Hardware.replace`
 and :meth:`Hardware.with_chips`, both of which re-validate.
@@ -53,10 +59,21 @@ __all__ = [
 Topology = Literal["mesh2d", "torus2d"]
 """Supported network topologies: a 2-D mesh, or a 2-D mesh with wrap-around links."""
 
-_Count = Annotated[int, Field(ge=1)]
+MAX_COUNT = 2**31 - 1
+"""Largest value of a count field (rows, columns, crossbars, neurons, mesh sides, chips, buffer
+sizes): a C ``int``, the index type of METIS and KaHyPar."""
+MAX_TOTAL = 2**53
+"""Largest derived total (crossbars or neuron slots of the board, synapse memory bits of a core):
+exact in float64, so ids and sums of the mapper's int64 and float64 arrays never overflow."""
+MAX_QUANTITY = 1e30
+"""Largest value of a physical quantity (time in ns, energy in pJ, power in W, bandwidth in
+spikes/s): far beyond any chip, and small enough that products with event counts and sums over
+millions of actors stay finite in float64."""
+
+_Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 _Bits = Annotated[int, Field(ge=1, le=64)]
-_NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-_Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_NonNeg = Annotated[float, Field(ge=0.0, le=MAX_QUANTITY, allow_inf_nan=False)]
+_Positive = Annotated[float, Field(gt=0.0, le=MAX_QUANTITY, allow_inf_nan=False)]
 
 
 class _FieldRuleError(ValueError):
@@ -221,6 +238,22 @@ class Hardware(_Section):
     timing: TimingSpec
     energy: EnergySpec
 
+    @model_validator(mode="after")
+    def _totals_fit(self) -> Hardware:
+        """Totals the mapper computes with (ids, sums) must stay below :data:`MAX_TOTAL`."""
+        for field, value, total, what in (
+                ("board.chips", self.board.chips, self.total_crossbars,
+                 "crossbars (chips × cores per chip × crossbars per core)"),
+                ("board.chips", self.board.chips, self.total_neurons,
+                 "neuron slots (chips × cores per chip × neurons per core)"),
+                ("core.crossbar_rows", self.core.crossbar_rows,
+                 self.crosspoints_per_core * self.precision.weight_bits,
+                 "bits of synapse memory per core (crossbars × rows × columns × weight bits)")):
+            if total > MAX_TOTAL:
+                raise _FieldRuleError(field, value,
+                                      f"gives {total:.3g} {what}, more than 2^53 = {MAX_TOTAL:,}")
+        return self
+
     @property
     def cores_per_chip(self) -> int:
         """Cores on one chip (``chip.mesh_x × chip.mesh_y``)."""
@@ -338,7 +371,8 @@ class Hardware(_Section):
         Raises
         ------
         InvalidHardwareSpecError
-            If ``chips`` is not an integer ≥ 1.
+            If ``chips`` is not an integer in 1 .. :data:`MAX_COUNT`, or the board's totals
+            exceed :data:`MAX_TOTAL`.
 
         Examples
         --------
@@ -351,6 +385,9 @@ class Hardware(_Section):
                 f"{self.name} (with_chips): board.chips = {chips!r}: must be an integer ≥ 1"
             )
         chips = int(chips)
+        if chips > MAX_COUNT:
+            raise InvalidHardwareSpecError(
+                f"{self.name} (with_chips): board.chips = {chips}: must be ≤ {MAX_COUNT}")
         mesh_x, mesh_y = board_arrangement(chips)
         return self.replace(board={"chips": chips, "mesh_x": mesh_x, "mesh_y": mesh_y})
 
@@ -396,7 +433,7 @@ def board_arrangement(chips: int) -> tuple[int, int]:
     Raises
     ------
     InvalidHardwareSpecError
-        If ``chips`` < 1.
+        If ``chips`` < 1 or > :data:`MAX_COUNT` (the factorisation search is O(√chips)).
 
     Examples
     --------
@@ -405,6 +442,8 @@ def board_arrangement(chips: int) -> tuple[int, int]:
     """
     if chips < 1:
         raise InvalidHardwareSpecError(f"board.chips = {chips}: must be ≥ 1")
+    if chips > MAX_COUNT:
+        raise InvalidHardwareSpecError(f"board.chips = {chips}: must be ≤ {MAX_COUNT}")
     width = math.isqrt(chips)
     while chips % width:
         width -= 1

@@ -61,7 +61,22 @@ def axis_map(n_out: int, n_in: int, k: int, stride: int, pad: int, dil: int, tra
 
     Padding taps (outside the input) are excluded. ``transposed`` gives the map of a transposed
     convolution (input ``i`` feeds output ``i·stride − pad + j·dil``).
+
+    Raises
+    ------
+    spikeforge.errors.ArgumentError
+        A size below its least value (``n_out``, ``n_in``, ``pad`` ≥ 0; ``k``, ``stride``,
+        ``dil`` ≥ 1) or not an integer.
+    spikeforge.errors.ResourceError
+        The window's index arrays (``n × k``) do not fit in memory.
     """
+    from spikeforge.resources import check_count, check_memory
+
+    for name, value, low in (("n_out", n_out, 0), ("n_in", n_in, 0), ("k", k, 1),
+                             ("stride", stride, 1), ("pad", pad, 0), ("dil", dil, 1)):
+        check_count(value, f"axis_map: {name}", low=low)
+    taps = (n_in if transposed else n_out) * k
+    check_memory(taps * 40, f"axis_map: {taps:,} window taps ({n_out:,} outputs × {k:,})")
     if not transposed:
         o = np.repeat(np.arange(n_out), k)
         i = o * stride - pad + np.tile(np.arange(k), n_out) * dil

@@ -55,6 +55,9 @@ __all__ = ["partition", "PARTITIONERS", "unroll_chain", "chain_sum", "crossbar_l
 DEFAULT_PARTITIONER = "hypergraph"
 FAN_IN_MODES = ("split", "unroll", None)
 NEURON_LEVEL_LIMIT = 20_000_000  # synapses materialised by neuron-level strategies
+# Peak memory of the tile partitioners per tile (piece): U-Net-512 on xbar-mesh, 1,490,944 clusters,
+# peaked at 4.3 GB (about 2.9 KB each; its tiles are its clusters). Checked before tiles are built.
+BYTES_PER_TILE = 3072
 PLAN_SEARCH_WORK = 10_000  # tiles × alternative shapes: one round of the tile-shape search
 
 
@@ -658,6 +661,19 @@ def _packed_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, sp.csr_mat
     return built, traffic, partial, _pack(ctx, built, (traffic + partial).tocsr())
 
 
+def _check_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> None:
+    """Refuse, before any tile is built, a tiling whose tiles do not fit in memory (a crossbar of
+    a few rows and columns cuts a large network into as many tiles as it has synapses)."""
+    from spikeforge.resources import check_memory
+
+    tiles = sum(p.clusters for p in plans)
+    top = max(plans, key=lambda p: p.clusters)
+    check_memory(tiles * BYTES_PER_TILE,
+                 f"partition of {ctx.net.name} on {ctx.hw.name}: {tiles:,} tiles of crossbars of "
+                 f"{ctx.lim.rows} rows × {ctx.lim.columns} columns (layer {ctx.layers[top.layer]}: "
+                 f"{top.clusters:,})")
+
+
 def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
     """Tile every layer, pack the tiles, and re-plan layers whose other shortlisted shapes pack into fewer crossbars.
 
@@ -672,6 +688,7 @@ def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
     """
     options = [_plan_layer(ctx, li, objective) for li in range(len(ctx.layers))]
     plans = [o[0] for o in options]
+    _check_tiles(ctx, plans)
     built, traffic, partial, assign = _packed_tiles(ctx, plans)
     if len(built.rows) * sum(len(o) - 1 for o in options) <= PLAN_SEARCH_WORK:
         improved = True

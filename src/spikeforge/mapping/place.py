@@ -44,13 +44,14 @@ import scipy.sparse as sp
 
 from spikeforge.api import public
 from spikeforge.errors import CapacityError, InvalidDataError
+from spikeforge.resources import check_count, check_memory, format_bytes
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
 
-__all__ = ["place", "PLACERS", "DEFAULT_PLACER"]
+__all__ = ["place", "check_place_request", "PLACERS", "DEFAULT_PLACER"]
 
 DEFAULT_PLACER = "min-cut"
 # _refine_chips keeps the cluster × chip matrix dense (float64) up to 1 GiB: U-Net-512 on Loihi (112,445
@@ -59,6 +60,13 @@ _DENSE_LIMIT = 2 ** 30 // 8
 _RESTART_BUDGET = 10_000  # clusters × k-way partition starts of min-cut
 _FLAT_CHIPS = 2048  # beyond, min-cut partitions in two levels (groups of chips, then chips)
 _MAX_RESTARTS = 16
+# Bytes per core of the board grid (chip mesh × board mesh, empty board slots included) that a placement
+# and its report allocate: core coordinates of the swap refinement (7 int64 arrays), the placement's per-core
+# neuron and memory sums (2), the report's per-core loads (3) and link loads over the grid (2 float64).
+_BYTES_PER_CORE = 14 * 8
+# Bytes per core of one chip: the serpentine order of the chip's mesh, built as a Python list.
+_BYTES_PER_CHIP_CORE = 48
+_MAX_REFINE_MOVES = 10_000_000
 
 
 def _graph(p: Partition) -> sp.csr_matrix:
@@ -81,6 +89,50 @@ def _check_capacity(p: Partition, hw: Hardware) -> None:
         cores = -(-need // per)
         raise CapacityError(f"{p.network} needs {cores:,} cores ({need:,} crossbars); {hw.chips} chip(s) × "
                             f"{hw.cores_per_chip:,} = {hw.total_cores:,} cores on {hw.name}")
+
+
+@public
+def check_place_request(hw: Hardware | str | os.PathLike, *, chips: int | None = None, seed: int = 0,
+                        refine_moves: int | None = None) -> Hardware:
+    """The board :func:`place` would use, checked as :func:`place` checks it before any work; a
+    command can call this before its expensive steps (profiling, partitioning).
+
+    Returns
+    -------
+    Hardware
+        ``hw`` loaded, with ``chips`` chips when given.
+
+    Raises
+    ------
+    InvalidHardwareSpecError
+        An unknown or invalid hardware, or ``chips`` not in 1 .. 2^31 − 1.
+    ResourceError
+        The board's per-core arrays need more memory than is available, ``seed`` is above
+        2^31 − 1 or ``refine_moves`` above 10^7.
+    ArgumentError
+        ``seed`` or ``refine_moves`` is not an integer ≥ 0.
+
+    Examples
+    --------
+    >>> check_place_request("loihi", chips=4).chips
+    4
+    >>> check_place_request("loihi", seed=-1)
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.ArgumentError: place: seed -1: must be ≥ 0
+    """
+    hw = load_hardware(hw)
+    if chips is not None:
+        hw = hw.with_chips(chips)
+    check_count(seed, "place: seed", low=0, high=2**31 - 1)
+    if refine_moves is not None:
+        check_count(refine_moves, "place: refine_moves", low=0, high=_MAX_REFINE_MOVES)
+    grid = hw.cores_per_chip * hw.board.mesh_x * hw.board.mesh_y
+    need = grid * _BYTES_PER_CORE + hw.cores_per_chip * _BYTES_PER_CHIP_CORE
+    check_memory(need, f"place on {hw.name}: {hw.chips:,} chip(s) of {hw.chip.mesh_x:,} × "
+                       f"{hw.chip.mesh_y:,} cores ({grid:,} core positions on the board, "
+                       f"{format_bytes(_BYTES_PER_CORE)} each)")
+    return hw
 
 
 def _fill(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
@@ -590,6 +642,12 @@ def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: s
         Not enough crossbars/cores on the chips, with needed vs available.
     InvalidDataError
         Unknown strategy.
+    ResourceError
+        The board's per-core arrays need more memory than is available (checked before any is
+        allocated: a board of 10^8 chips, or a chip of 100,000 × 100,000 cores), ``seed`` is
+        above 2^31 − 1 or ``refine_moves`` above 10^7.
+    ArgumentError
+        ``seed`` or ``refine_moves`` is not an integer ≥ 0.
 
     Examples
     --------
@@ -604,9 +662,7 @@ def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: s
     >>> place(part, "xbar-mesh", strategy="fill").cluster_core.tolist()
     [0, 1]
     """
-    hw = load_hardware(hw)
-    if chips is not None:
-        hw = hw.with_chips(chips)
+    hw = check_place_request(hw, chips=chips, seed=seed, refine_moves=refine_moves)
     if strategy not in PLACERS:
         raise InvalidDataError(f"unknown placer {strategy!r}; known: {', '.join(sorted(PLACERS))}")
     _check_capacity(partition, hw)
