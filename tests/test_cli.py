@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -167,3 +168,16 @@ def test_qcfs_model_still_checks_calibration_data(files, capsys):
     assert main(["convert", str(files / "qcfs.pt"), "--calib", str(files / "wrong.npz"), "-o", str(files / "o")]) == 2
     assert "wrong.npz: shape (5, 1, 28, 28) does not match network input (N, 1, 8, 8)" in capsys.readouterr().err
     assert not (files / "o").exists()
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv, message in ((["frobnicate"], r"spikeforge: error: argument command: invalid choice"),
+                          (["simulate", "x", "--data", "d", "-T", "eight"],
+                           r"spikeforge simulate: error: argument --timesteps/-T: invalid int value: 'eight'"),
+                          (["demo", "--epochs", "1000000000"], r"spikeforge demo: error: --epochs 1000000000: at most")):
+        try:
+            status = main(argv)
+        except SystemExit as exit:  # argparse's own errors
+            status = exit.code
+        err = capsys.readouterr().err
+        assert status == 2 and err.count("\n") == 1 and re.match(message, err), err

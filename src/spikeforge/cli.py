@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from rich.markup import escape
 
 from spikeforge.errors import InvalidDataError, ModelFileError, SpikeforgeError
 from spikeforge.report.console import console
+from spikeforge.resources import check_count
 
 
 def _options(pairs: Sequence[str]) -> dict:
@@ -62,10 +64,9 @@ def _load_quantized(path: str):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from spikeforge.demo import run_demo
+    from spikeforge.demo import MAX_EPOCHS, run_demo
 
-    if args.epochs < 1:
-        raise InvalidDataError(f"--epochs {args.epochs}: must be ≥ 1")
+    check_count(args.epochs, "--epochs", high=MAX_EPOCHS)
     run_demo(args.out, epochs=args.epochs, console=console)
 
 
@@ -150,8 +151,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         write_json_atomic(args.json, report, inputs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other error (sub-commands too)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spikeforge", description="Deep networks to SNNs on neuromorphic hardware.")
+    parser = _Parser(prog="spikeforge", description="Deep networks to SNNs on neuromorphic hardware.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="train, convert and simulate the digits CNN end to end")

@@ -81,7 +81,7 @@ def cmd_admit(args: argparse.Namespace, out: Console | None = None):
         if args.min_throughput is not None:
             t = getattr(app, "timesteps", None)
             # --min-throughput is in inferences/s for artifacts, iterations/s for graphs
-            req = args.min_throughput * (t or 1) / 1e9
+            req = args.min_throughput / 1e9 * (t or 1)  # in this order: 1e308 inferences/s stays finite
         r = rt.admit(app, name=label, min_throughput=req)
         results.append(r)
         if r.admitted:

@@ -31,6 +31,7 @@ from spikeforge.train import fit
 TIMESTEPS = (1, 2, 4, 8, 16, 32)
 QCFS_LEVELS = 4
 EPOCHS = 60
+MAX_EPOCHS = 1000  # about an hour on two cores; the demo converges in 60
 
 
 def _progress(console: Console) -> Progress:

@@ -38,6 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from spikeforge.errors import InvalidDataError, InvalidNetworkError, ShapeError
+from spikeforge.resources import check_memory
 
 Shape = tuple[int, ...]
 
@@ -621,6 +622,8 @@ class Network:
         ------
         InvalidDataError
             Wrong shape, no samples, or values that are not finite numbers (named by ``what``).
+        ResourceError
+            Too many samples to hold in memory.
         """
         arr = np.asarray(x)
         shape = self.input.shape
@@ -631,6 +634,8 @@ class Network:
             raise InvalidDataError(f"{what}: no samples")
         if arr.dtype.kind not in "fiub":
             raise InvalidDataError(f"{what}: values must be numbers, not {arr.dtype}")
+        # The finiteness test and the simulators' float copies each take the array's size again.
+        check_memory(arr.size * 8, f"{what}: {arr.shape[0]:,} samples of {shape}")
         bad = int(arr.size - np.isfinite(arr).sum())
         if bad:
             raise InvalidDataError(f"{what}: {bad} values are NaN or Inf")
