@@ -7,7 +7,7 @@ from rich.console import Console
 
 from spikeforge.dataflow.commands import add_commands
 from spikeforge.dataflow.sdf3 import write_sdf3
-from spikeforge.errors import DeadlockError, InvalidDataError, InvalidGraphError
+from spikeforge.errors import ArgumentError, DeadlockError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
@@ -60,5 +60,7 @@ def test_analyse_shows_bracketed_names_and_rejects_negative_steps(tmp_path):
     write_sdf3(g, tmp_path / "links.xml")
     _, text = run(["analyse", str(tmp_path / "links.xml")])
     assert "c[0] -> link[c0>c1]" in text and "to[link]" in text  # not eaten as rich markup
-    with pytest.raises(InvalidDataError, match=r"--max-steps -1: must be ≥ 0"):
+    with pytest.raises(ArgumentError, match=r"--max-steps -1: must be ≥ 0"):
         run(["analyse", str(tmp_path / "links.xml"), "--max-steps", "-1"])
+    with pytest.raises(ResourceError, match=r"--max-steps 100000: at most 10000 is supported"):
+        run(["analyse", str(tmp_path / "links.xml"), "--max-steps", "100000"])

@@ -148,10 +148,6 @@ MAX_TOKENS_TOTAL = 2**62
 #: Bytes per firing of the self-timed simulation behind :func:`latency` (the trace record, the
 #: completion time and the event; about 200 measured).
 _SIMULATION_BYTES_PER_FIRING = 256
-#: Most state tokens of the symbolic execution of a multi-rate graph: its iteration matrix is
-#: dense, size × size, and building it takes time quadratic in the size (18,549 tokens: 5.5 GB and
-#: about 45 s measured); 10^4 keeps it below a second or two and 0.8 GB.
-MAX_SYMBOLIC_STATES = 10_000
 #: Largest ``max_steps`` of :func:`buffer_tradeoff`, and the most one-token capacity increments
 #: its search for the smallest deadlock-free capacities makes (each is a graph analysis).
 MAX_TRADEOFF_STEPS = 10_000
@@ -231,7 +227,7 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
     DeadlockError
         The graph deadlocks.
     ResourceError
-        More than :data:`MAX_SYMBOLIC_STATES` state tokens, more firings than
+        More firings than
         :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS`, or more memory than is
         available (checked before the execution starts).
 
@@ -251,11 +247,7 @@ def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
     size = (sum(c.initial_tokens for c in graph.channels) + len(graph.static_orders)
             + (0 if auto_concurrency else len(graph.actors)))
     item = 120 if exact else 8  # a pointer and a new Fraction, or a float64
-    if size > MAX_SYMBOLIC_STATES:
-        raise ResourceError(
-            f"graph {graph.name!r}: symbolic execution over {size:,} state tokens (the initial "
-            f"tokens of a multi-rate graph): its {size:,} × {size:,} iteration matrix is beyond the "
-            f"{MAX_SYMBOLIC_STATES:,} × {MAX_SYMBOLIC_STATES:,} spikeforge builds")
+    # The iteration matrix is dense, size × size: its memory is checked with the firings'.
     check_iteration(graph, q, f"symbolic execution over {size:,} state tokens",
                     bytes_per_firing=item * size,
                     extra_bytes=(2 * item * size + 120) * size)

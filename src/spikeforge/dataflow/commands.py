@@ -23,11 +23,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-
-from spikeforge.report.console import console as default_console
 from rich.table import Table
 
-from spikeforge.errors import InvalidDataError
+from spikeforge.dataflow.analysis import MAX_TRADEOFF_STEPS
+from spikeforge.report.console import console as default_console
+from spikeforge.resources import check_count
 
 __all__ = ["add_commands", "analyse_report", "cmd_analyse"]
 
@@ -114,8 +114,8 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
         Unreadable, malformed or inconsistent graph.
     DeadlockError
         The graph deadlocks.
-    InvalidDataError
-        ``--max-steps`` is negative.
+    ArgumentError, ResourceError
+        ``--max-steps`` is negative or above :data:`~spikeforge.dataflow.analysis.MAX_TRADEOFF_STEPS`.
     OutputPathError
         ``--json`` names a folder or lies under a file (checked before the analysis), or cannot
         be written.
@@ -124,8 +124,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
     from spikeforge.outputs import check_output_file, write_json_atomic
 
     console = console or default_console
-    if args.max_steps < 0:
-        raise InvalidDataError(f"--max-steps {args.max_steps}: must be ≥ 0")
+    check_count(args.max_steps, "--max-steps", low=0, high=MAX_TRADEOFF_STEPS)
     if args.json:
         check_output_file(args.json, (args.graph,))
     graph = read_sdf3(args.graph)

@@ -86,7 +86,7 @@ def cmd_map(args: argparse.Namespace) -> None:
     from spikeforge.hardware import load_hardware
     from spikeforge.ir.serialize import load_network
     from spikeforge.mapping.partition import partition
-    from spikeforge.mapping.place import place
+    from spikeforge.mapping.place import check_place_request, place
     from spikeforge.mapping.report import traffic_summary
     from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
@@ -100,6 +100,7 @@ def cmd_map(args: argparse.Namespace) -> None:
         raise InvalidDataError(f"--samples {args.samples}: must be ≥ 1")
     inputs = (args.network, args.hw, args.calib)
     check_output_file(args.output, inputs)
+    check_place_request(args.hw, chips=args.chips, seed=args.seed)  # before the profile run
     hw = load_hardware(args.hw)
     net = load_network(args.network)
     data = load_data(args.calib)
