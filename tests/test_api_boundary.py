@@ -61,11 +61,6 @@ EXEMPT = {
     "spikeforge.dataflow.commands.cmd_analyse": "CLI plumbing",
     "spikeforge.report.progress.sample_progress": "CLI progress bars",
     "spikeforge.explore.report.sweep_table": "table rendering, duck-typed (any result with its attributes)",
-    "spikeforge.resources.available_memory": "resource checks, called by other functions",
-    "spikeforge.resources.check_memory": "resource checks, called by other functions",
-    "spikeforge.resources.check_count": "a validator itself",
-    "spikeforge.resources.check_input_file": "a validator itself",
-    "spikeforge.resources.format_bytes": "message formatting",
 }
 EXEMPT_MODULES = {
     "spikeforge.outputs": "output-path plumbing used by the writers",

@@ -22,11 +22,13 @@ import os
 import stat
 from pathlib import Path
 
+from spikeforge.api import public
 from spikeforge.errors import ArgumentError, InputPathError, ResourceError
 
 __all__ = ["available_memory", "check_memory", "check_count", "check_input_file", "format_bytes"]
 
 
+@public
 def format_bytes(n: float) -> str:
     """``n`` bytes in binary units, e.g. ``format_bytes(3 << 30) == '3.0 GiB'``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
@@ -36,9 +38,15 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} EiB"
 
 
+@public
 def available_memory() -> int:
     """Bytes of memory a new allocation can take: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
-    else the free physical pages, else total physical memory."""
+    else the free physical pages, and no more than the process's address-space limit
+    (``ulimit -v``) leaves beyond what it already maps."""
+    return min(_system_available(), _address_space_left())
+
+
+def _system_available() -> int:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -54,6 +62,21 @@ def available_memory() -> int:
     return 1 << 62  # no way to tell: refuse nothing
 
 
+def _address_space_left() -> int:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 62
+    try:
+        with open("/proc/self/status") as f:
+            mapped = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, ValueError, StopIteration):
+        mapped = 0
+    return max(soft - mapped, 0)
+
+
+@public
 def check_memory(nbytes: float, what: str) -> None:
     """Refuse a request of ``nbytes`` bytes that does not fit in the available memory.
 
@@ -68,6 +91,7 @@ def check_memory(nbytes: float, what: str) -> None:
                             f"{format_bytes(available)} available")
 
 
+@public(own_checks="value")  # its own message names the flag
 def check_count(value: int, name: str, *, low: int = 1, high: int | None = None) -> int:
     """``value`` as an int if ``low <= value <= high``; the one range check of counts a user gives
     (timesteps, samples, chips, seeds).
@@ -98,6 +122,7 @@ def check_count(value: int, name: str, *, low: int = 1, high: int | None = None)
     return value
 
 
+@public
 def check_input_file(path: str | os.PathLike, max_bytes: int, what: str) -> Path:
     """``path`` as a Path if it is a readable regular file of at most ``max_bytes`` bytes.
 
