@@ -71,9 +71,6 @@ from spikeforge.quantize import (
     record_trace,
     simulate_integer,
 )
-
-if TYPE_CHECKING:
-    from rich.console import Console
 from spikeforge.sim.simulator import check_labels
 
 if TYPE_CHECKING:
