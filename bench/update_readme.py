@@ -12,7 +12,7 @@ import re
 from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "admission",
-         "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite")
+         "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
           "app_suite": "# Standard SNN application suite (issue 6): one table on xbar-mesh and loihi"}
@@ -30,6 +30,9 @@ def main() -> None:
             if name == "mapping_quality" and "| network | hardware | partitioner" in text:
                 text = text[:text.index("| network | hardware | partitioner")].rstrip()
                 text += "\n\nEvery partitioner × placer combination: `bench/results/mapping_quality.md`."
+            if name == "robustness" and "## Failing cases" in text:
+                text = text[:text.index("## Failing cases")].rstrip()
+                text += "\n\nEvery case and what it printed: `bench/results/robustness.md`."
             text = re.sub(r"^## ", "#### ", text, flags=re.M)
             parts.append(re.sub(r"^# ", "### ", text, flags=re.M))
     body = "\n\n".join(parts) if parts else "_No benchmark results yet: run `make bench`._"
