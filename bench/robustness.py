@@ -21,7 +21,7 @@ Usage::
     python -m bench.robustness --quick                   # the fast subset
     python -m bench.robustness --only sdf3,output        # some input classes
     python -m bench.robustness --case 'model/pickled*' --keep /tmp/cases   # re-run cases, keep folders
-    python -m bench.robustness --src /tmp/head/src       # test another source tree (e.g. a git archive)
+    python -m bench.robustness --ref HEAD --jobs 2       # test a commit, not the working tree
 """
 
 from __future__ import annotations
@@ -58,13 +58,20 @@ from hostile.runner import (  # noqa: E402
 FAILING = ("data lost", "hung", "silently wrong", "traceback", "left behind")
 
 
-def source_info(src: str | None) -> dict:
-    """Which spikeforge was tested: its folder, and the repository's commit and dirty state."""
+def source_info(src: str | None, ref: str | None = None) -> dict:
+    """Which spikeforge was tested: its folder and commit (``ref``: a ``git archive`` of that commit),
+    else the repository's commit and its modified files under src/ (when the working tree was tested)."""
     env = subprocess_env(src)
     probe = subprocess.run([sys.executable, "-c", "import spikeforge, os; print(os.path.dirname(spikeforge.__file__))"],
                            env=env, capture_output=True, text=True)
     folder = probe.stdout.strip() or f"(not importable: {probe.stderr.strip()[-300:]})"
     info = {"spikeforge_package": folder, "src_option": src}
+    if ref:
+        commit = subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return {**info, "git_ref": ref, "repository_head": commit, "src_modified_files": 0,
+                "note": f"git archive of {ref} ({commit[:10]})"}
+    if src:
+        return {**info, "note": "a source tree given with --src (commit unknown)"}
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
@@ -117,9 +124,9 @@ def markdown(doc: dict) -> str:
              f"{doc['cases_total']} cases ({doc['cli_cases']} CLI subprocesses, {doc['api_cases']} API calls in a "
              f"worker subprocess), {doc['wall_seconds'] / 60:.1f} min with {doc['options']['jobs']} job(s) on "
              f"{doc['machine']['cpu'] or 'this machine'}; {doc['machine']['date']}. "
-             f"Tested: {doc['source']['spikeforge_package']} (repository HEAD "
-             f"{str(doc['source'].get('repository_head', ''))[:10]}, {doc['source'].get('src_modified_files', '?')} "
-             "modified files under src/)" + (f"; valid inputs built by {doc['base_built_by']}" if doc["options"]["base_src"]
+             "Tested: " + (doc["source"].get("note") or f"the working tree (HEAD "
+                           f"{str(doc['source'].get('repository_head', ''))[:10]} and "
+                           f"{doc['source'].get('src_modified_files', '?')} modified files under src/)") + (f"; valid inputs built by {doc['base_built_by']}" if doc["options"]["base_src"]
                                                else "") + ".", "",
              "A case is **clean** when bad input got a one-line error (CLI: exactly one stderr line "
              "`spikeforge CMD: error: ...`, exit ≠ 0; API: a `SpikeforgeError` subclass) or valid input a correct "
@@ -171,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="only the fast subset")
     parser.add_argument("--case", action="append", default=[], metavar="GLOB",
                         help="only cases whose id matches (fnmatch, e.g. 'sdf3/rate-*')")
-    parser.add_argument("--src", help="source tree to test (put first on PYTHONPATH), e.g. a git archive of a commit")
+    parser.add_argument("--src", help="source tree to test (put first on PYTHONPATH)")
+    parser.add_argument("--ref", help="test this commit of the repository (a git archive of its src/), e.g. HEAD: "
+                        "the working tree may hold others' unfinished edits")
     parser.add_argument("--base-src", help="source tree that builds the valid inputs (default: the one under test); "
                         "for a tree that cannot compile them itself")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
@@ -201,6 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     if not cases:
         parser.error("no case selected")
     partial = bool(classes or args.quick or args.case)
+    ref_tree = None
+    if args.ref:
+        if args.src:
+            parser.error("--ref and --src exclude each other")
+        tree = ref_tree = Path(tempfile.mkdtemp(prefix="spikeforge-ref-"))
+        archive = subprocess.run(["git", "archive", args.ref, "src"], cwd=ROOT, capture_output=True)
+        if archive.returncode != 0:
+            parser.error(f"--ref {args.ref}: {archive.stderr.decode(errors='replace').strip()}")
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        args.src = str(tree / "src")
     name = args.out or ("robustness-partial" if partial else "robustness")
 
     if args.src:
@@ -215,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         base = build_base(root / "_base", base_env, timeout=300)
     except BaseBuildError as exc:
         print(f"robustness: the spikeforge under test cannot build the valid inputs: {exc}", file=sys.stderr)
+        for folder in ([] if args.keep else [root]) + ([ref_tree] if ref_tree else []):
+            shutil.rmtree(folder, ignore_errors=True)
         return 2
     cases_root = root / "cases"
     cases_root.mkdir(exist_ok=True)
@@ -255,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             w.close()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+        if ref_tree is not None:
+            shutil.rmtree(ref_tree, ignore_errors=True)
     wall = time.monotonic() - start
 
     order = {c.id: i for i, c in enumerate(cases)}
@@ -264,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {"jobs": args.jobs, "only": classes, "quick": args.quick, "case": args.case, "src": args.src,
                     "base_src": args.base_src,
                     "timeout": args.timeout, "fast_timeout": args.fast_timeout},
-        "source": source_info(args.src),
+        "source": source_info(args.src, args.ref),
         "base_built_by": source_info(args.base_src)["spikeforge_package"] if args.base_src else "the tree under test",
         "wall_seconds": round(wall, 1),
         "cases_total": len(records),
