@@ -26,15 +26,6 @@ FAST_CLI = {
     "artifact/timesteps-zero/admit",
 }
 
-def _register_slow() -> None:
-    """Register the ``slow`` marker if the configuration does not (so ``--strict-markers`` accepts it)."""
-    config = getattr(pytest.mark, "_config", None)
-    if config is not None and not any(line.split(":")[0].strip() == "slow" for line in config.getini("markers")):
-        config.addinivalue_line("markers", "slow: long-running tests (run with -m slow)")
-
-
-_register_slow()
-
 CASES = all_cases()
 _API_QUICK = [c for c in CASES if c.quick and (c.cls == "api" or "/api" in c.name)]
 FAST = [c for c in CASES if c.id in FAST_CLI] + _API_QUICK
@@ -77,9 +68,6 @@ def test_hostile_fast(case, base, env, in_process, worker, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SLOW, ids=[c.id for c in SLOW])
-def test_hostile_campaign(case, request, base, env, worker, tmp_path):
-    # ~1,400 cases (20+ minutes): only when asked for, whatever the default marker expression is
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the whole hostile campaign runs with -m slow (or python -m bench.robustness)")
+def test_hostile_campaign(case, base, env, worker, tmp_path):
     record = run_case(case, base, tmp_path, env=env, worker=worker)
     assert record["outcome"] in ("clean", "skipped"), _explain(record)
