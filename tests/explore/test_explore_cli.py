@@ -12,6 +12,7 @@ from spikeforge.datasets import Dataset, digits, save_data
 from spikeforge.frontends.model_file import save_model
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.serialize import save_network
+from spikeforge.outputs import atomic_directory
 from spikeforge.models import build_model
 from spikeforge.quantize import quantize, save_quantized
 
@@ -100,9 +101,8 @@ def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(files, tmp_pa
 
 def test_existing_output_survives_a_failed_run(files, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / ".spikeforge").write_text("")  # an earlier output: the run may replace it, but fails first
-    (out / "keep.txt").write_text("old")
+    # an earlier output: the run may replace it, but fails first
+    atomic_directory(out, lambda tmp: (tmp / "keep.txt").write_text("old"))
     rc = main(["codesign", str(files / "snn"), "--data", str(files / "test.npz"), "--bits", "1", "-o", str(out)])
     assert rc == 2 and "bits[0]=1" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "keep.txt").read_text() == "old"
