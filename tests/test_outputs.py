@@ -277,3 +277,9 @@ def test_a_marker_not_spikeforges_or_another_users_proves_nothing(tmp_path):
         with pytest.raises(OutputPathError, match="did not write"):
             atomic_directory(shared, _fill(NEW))
     assert (shared / "thesis.tex").read_text() == "mine"
+
+
+def test_an_empty_output_name_is_refused(tmp_path):
+    for check in (check_output_file, outputs.check_output_folder):
+        with pytest.raises(OutputPathError, match="output path is empty"):
+            check("")

@@ -299,3 +299,22 @@ def test_cli_inspect_prints_names_as_they_are(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "snn")]) == 0
     out = capsys.readouterr().out
     assert "[red]x[/] (SNN)" in out and "a[/]b" in out
+
+
+def test_a_threshold_must_be_numbers():
+    from spikeforge.errors import InvalidNetworkError
+    from spikeforge.ir.network import IF
+
+    for bad in ("x", "1.5", True):
+        with pytest.raises(InvalidNetworkError, match=r"layer n \(IF\): threshold of dtype .* must be numbers"):
+            IF("n", ("c",), bad)
+
+
+def test_qcfs_options_are_checked_even_without_a_relu():
+    from torch import nn
+
+    from spikeforge.convert.qcfs import relu_to_qcfs
+    from spikeforge.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="clip=nan a finite number > 0"):
+        relu_to_qcfs(nn.Linear(2, 2), clip=float("nan"))

@@ -117,7 +117,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if value is not None and value < 1:
             raise InvalidDataError(f"{flag} {value}: must be ≥ 1")
     inputs = (args.network, args.data)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, inputs)
     quantized = _load_quantized(args.network)
     net = quantized.network if quantized else _load_any(args.network)
@@ -142,7 +142,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if result.accuracy:
         console.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
                                      {"SNN": result.accuracy}))
-    if args.json:
+    if args.json is not None:
         report = {"timesteps": args.timesteps, "samples": len(data),
                   "accuracy": {str(k): v for k, v in (result.accuracy or {}).items()},
                   "spikes_per_sample": result.profile.spikes_per_sample,

@@ -104,6 +104,11 @@ def _check_not_input(out: Path, inputs: Inputs) -> None:
             raise OutputPathError(f"output {out}: lies inside the input {given}; choose a path outside it")
 
 
+def _check_named(path: str | os.PathLike) -> None:
+    if not os.fspath(path):  # Path("") would be the working directory
+        raise OutputPathError("output path is empty; name a file or folder")
+
+
 def check_output_folder(dest: str | os.PathLike, inputs: Inputs = ()) -> Path:
     """``dest`` as a Path if a new output folder may be written there, else raise.
 
@@ -114,6 +119,7 @@ def check_output_folder(dest: str | os.PathLike, inputs: Inputs = ()) -> Path:
         without this user's ``.spikeforge`` marker or holding entries the marker does not list, is,
         holds or lies inside one of ``inputs``, or the system refuses the path (e.g. a name too long).
     """
+    _check_named(dest)
     dest = Path(dest)
     with _refused_by_system(dest):
         if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
@@ -172,6 +178,7 @@ def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
         ``path`` is a folder, a file stands where one of its parent folders would be, ``path`` is
         or lies inside one of ``inputs``, or the system refuses the path (e.g. a name too long).
     """
+    _check_named(path)
     out = Path(path)
     with _refused_by_system(out):
         if out.is_dir():

@@ -25,6 +25,7 @@ import numpy as np
 
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, ModelFileError
+from spikeforge.resources import check_count
 
 if TYPE_CHECKING:  # imported lazily in the passes
     from rich.console import Console
@@ -332,6 +333,9 @@ def compile_model(options: CompileOptions, *, console: Console | None = None, qu
         raise InvalidDataError(f"--timesteps {o.timesteps}: must be an integer >= 1")
     if o.chips is not None and o.chips < 1:
         raise InvalidDataError(f"--chips {o.chips}: must be >= 1")
+    for flag, value in (("--calib-samples", o.calib_samples), ("--samples", o.data_samples)):
+        if value is not None:
+            check_count(value, flag)
     if o.crossbars is not None and o.crossbars < 1:
         raise InvalidDataError(f"--crossbars {o.crossbars}: must be >= 1")
     for what, name, known in (("partitioner", o.partitioner, PARTITIONERS),

@@ -101,7 +101,7 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
     _positive("--timesteps", args.timesteps)
     _positive("--samples", args.samples)
     inputs = (args.network, args.data, args.hw)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, inputs)
     hw = load_accelerator(args.hw)
     if args.pes is not None:
@@ -129,7 +129,7 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
                        f"{layer.cycles:,.0f}", str(layer.active_pes), f"{layer.imbalance:.2f}", layer.bound)
     out.print(layers)
     out.print(escape("assumptions: " + "; ".join(report.assumptions)))
-    if args.json:
+    if args.json is not None:
         figures = {k: v for k, v in report.__dict__.items() if k not in ("layers", "reference", "assumptions")}
         figures["layers"] = [layer.__dict__ for layer in report.layers]
         figures["reference"] = None if report.reference is None else report.reference.model_dump()

@@ -14,6 +14,8 @@ The floor passes gradients straight through; :math:`\lambda` (``clip``) is train
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -40,8 +42,7 @@ class QCFS(nn.Module):
 
     def __init__(self, levels: int = 8, clip: float = 4.0) -> None:
         super().__init__()
-        if levels < 1 or clip <= 0:
-            raise ConversionError(f"QCFS: levels={levels} must be ≥ 1 and clip={clip} > 0")
+        _check_options(levels, clip)
         self.levels = int(levels)
         self.clip = nn.Parameter(torch.tensor(float(clip)))
 
@@ -54,12 +55,23 @@ class QCFS(nn.Module):
         return f"levels={self.levels}, clip={float(self.clip):.4g}"
 
 
+def _check_options(levels: int, clip: float) -> None:
+    if levels < 1 or not (math.isfinite(clip) and clip > 0):
+        raise ConversionError(f"QCFS: levels={levels} must be ≥ 1 and clip={clip} a finite number > 0")
+
+
 @public
 def relu_to_qcfs(model: nn.Module, levels: int = 8, clip: float = 4.0) -> nn.Module:
     """Replace every ``nn.ReLU`` module of ``model`` in place with a :class:`QCFS`; return ``model``.
 
     Functional ``F.relu`` calls cannot be swapped: write such models with ``nn.ReLU`` modules.
+
+    Raises
+    ------
+    ConversionError
+        ``levels`` below 1, or ``clip`` not a finite number > 0.
     """
+    _check_options(levels, clip)
     for name, child in model.named_children():
         if isinstance(child, nn.ReLU):
             setattr(model, name, QCFS(levels, clip))

@@ -125,7 +125,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
 
     console = console or default_console
     check_count(args.max_steps, "--max-steps", low=0, high=MAX_TRADEOFF_STEPS)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, (args.graph,))
     graph = read_sdf3(args.graph)
     report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
@@ -162,7 +162,7 @@ def cmd_analyse(args: argparse.Namespace, console: Console | None = None) -> dic
                            escape(caps if len(caps) <= 80 else caps[:77] + "..."))
         console.print(pareto)
 
-    if args.json:
+    if args.json is not None:
         console.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
     return report
 

@@ -479,7 +479,11 @@ class _Neuron(Node):
     def __post_init__(self) -> None:
         if self.threshold is None:
             raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): no threshold")
-        object.__setattr__(self, "threshold", np.asarray(self.threshold, dtype=np.float32))
+        threshold = np.asarray(self.threshold)
+        if threshold.dtype.kind not in "iuf":  # not strings, booleans or objects that float() would take
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): threshold of dtype "
+                                      f"{threshold.dtype} must be numbers")
+        object.__setattr__(self, "threshold", threshold.astype(np.float32))
         super().__post_init__()
         if (self.threshold <= 0).any():
             raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): thresholds must be > 0, "
