@@ -48,7 +48,6 @@ EXEMPT = {
     "spikeforge.mapping.connectivity.mapped_layers": "mapping internals",
     "spikeforge.mapping.connectivity.shape3": "per layer in loops",
     "spikeforge.mapping.connectivity.axis_map": "per layer and axis in loops",
-    "spikeforge.hardware.geometry.hop_counts": "the placer refinement's cost, called in its loop",
     "spikeforge.dataflow.binding.crossbar_name": "per actor",
     "spikeforge.dataflow.binding.link_name": "per channel",
     "spikeforge.dataflow.build.actor_cluster": "per actor",

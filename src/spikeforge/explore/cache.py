@@ -182,6 +182,7 @@ class SimulationCache:
     (0.9, 4)
     """
 
+    @public
     def __init__(self, folder: str | os.PathLike | None = None) -> None:
         self.folder = None if folder is None else Path(folder)
         if self.folder is not None and os.path.lexists(self.folder) and not self.folder.is_dir():

@@ -109,8 +109,9 @@ def core_ids(hw: Hardware, chip: ArrayLike, x: ArrayLike, y: ArrayLike) -> NDArr
     return chip_a * hw.cores_per_chip + y_a * hw.chip.mesh_x + x_a
 
 
+@public
 def hop_counts(
-    hw: Hardware, core_a: ArrayLike, core_b: ArrayLike
+    hw: Hardware, core_a: ArrayLike | int, core_b: ArrayLike | int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """On-chip and inter-chip hops of the route from ``core_a`` to ``core_b``.
 
