@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tomllib
 
 from spikeforge.api import public
 from spikeforge.errors import ModelFileError, SpikeforgeError
@@ -134,11 +133,14 @@ def write_artifact(path: str | os.PathLike, compiled: Compiled, inputs: Iterable
 
 # Types of the fields of artifact.json as write_artifact writes them: name -> type rule, a nested
 # dict for an object, a 1-tuple (rule,) for a list of that rule, ("dict", rule) for an object of any
-# keys. Fields whose values are checked elsewhere (name, hardware.spec_toml, timesteps,
-# schedule.period_ns, schedule.critical, the clusters' rows and columns) are left to those checks.
-_INT, _STR, _STR_OR_NONE, _ANY = "an integer", "a string", "a string or null", "any JSON value"
+# keys. Counts and ids are integers >= 0 (_INT), the chips >= 1. Fields whose values are checked
+# elsewhere (name, hardware.spec_toml, timesteps, schedule.period_ns, schedule.critical, the
+# clusters' rows and columns) are left to those checks.
+_INT, _CHIPS = "an integer ≥ 0", "an integer ≥ 1"
+_STR, _STR_OR_NONE, _ANY = "a string", "a string or null", "any JSON value"
+_LOWEST = {_INT: 0, _CHIPS: 1}
 _SCHEMA: dict[str, Any] = {
-    "hardware": {"name": _STR, "chips": _INT},
+    "hardware": {"name": _STR, "chips": _CHIPS},
     "network": {"name": _STR, "kind": _STR, "neurons": _INT, "synapses": _INT,
                 "layers": ({"name": _STR, "type": _STR, "shape": (_INT,), "neurons": _INT,
                             "synapses": _INT},)},
@@ -184,9 +186,9 @@ def _check_rule(value: Any, rule: Any, field: str, spec: Path) -> None:
             raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be an object")
         for key, item in value.items():
             _check_rule(item, rule[1], f"{field}.{key}", spec)
-    elif rule == _INT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be an integer")
+    elif rule in _LOWEST:
+        if isinstance(value, bool) or not isinstance(value, int) or value < _LOWEST[rule]:
+            raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be {rule}")
     elif rule == _STR:
         if not isinstance(value, str):
             raise ModelFileError(f"{spec}: {field} = {_shown(value)}: must be a string")
@@ -203,7 +205,7 @@ def _check_types(doc: dict[str, Any], spec: Path) -> None:
     ModelFileError
         A field is missing or of another type; the message names the field (dotted, with list
         indices) and the value found, e.g. ``artifact.json: mapping.clusters[3].core = "7": must
-        be an integer``.
+        be an integer ≥ 0``.
     """
     for key, rule in _SCHEMA.items():
         if key not in doc:
@@ -256,12 +258,17 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     ------
     ModelFileError
         Not an artifact folder, another format version, a corrupt file, no record of the
-        hardware it was compiled for, or a recorded figure out of range (timesteps below 1, a
-        negative or non-finite period, clusters larger than the recorded crossbars, a cluster
-        count the application graph does not have); the message names the field.
+        hardware it was compiled for (or a hardware spec that is not valid TOML, nests too
+        deeply or is out of range), an application graph that deadlocks, or a recorded figure
+        out of range (timesteps below 1, a period that is not finite and > 0, a negative count
+        or id, an array holding NaN, infinite or negative values, clusters larger than the
+        recorded crossbars, a cluster count the application graph does not have); the message
+        names the field.
     """
+    from spikeforge.dataflow.consistency import check_deadlock
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.hardware import hardware_from_dict
+    from spikeforge.hardware.spec import parse_toml
     from spikeforge.ir.serialize import load_network, read_arrays, read_versioned_json
 
     folder = Path(path)
@@ -271,16 +278,21 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     _check_document(doc, spec)
     try:
         arrays = read_arrays(folder / "arrays.npz")
-        hw = hardware_from_dict(tomllib.loads(doc["hardware"]["spec_toml"]),
-                                source=f"{spec}: hardware")
+        source = f"{spec}: hardware.spec_toml"
+        hw = hardware_from_dict(parse_toml(doc["hardware"]["spec_toml"], source=source), source=source)
         graph = read_sdf3(folder / "graph.xml")
         application = read_sdf3(folder / "application.xml")
         snn = load_network(folder / "snn")
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{folder}: corrupt artifact ({type(exc).__name__}: {exc})") from None
     except SpikeforgeError as exc:
         raise ModelFileError(f"{folder}: corrupt artifact ({exc})") from None
+    try:
+        check_deadlock(application)  # under its static orders, which admission keeps
+    except SpikeforgeError as exc:  # a deadlock, or no repetition vector
+        raise ModelFileError(f"{folder / 'application.xml'}: {exc}") from None
     _check_mapping(doc, spec, hw, application)
+    _check_arrays(arrays, folder / "arrays.npz")
     return Artifact(folder, doc, arrays, snn, graph, application, hw)
 
 
@@ -305,8 +317,8 @@ def _check_document(doc: dict[str, Any], spec: Path) -> None:
         raise ModelFileError(f"{spec}: {exc}") from None
     schedule = doc.get("schedule") if isinstance(doc.get("schedule"), dict) else {}
     period = schedule.get("period_ns")
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or not (math.isfinite(period) and period >= 0):
-        raise _refuse(spec, "schedule.period_ns", period, "must be a finite number ≥ 0")
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not (math.isfinite(period) and period > 0):
+        raise _refuse(spec, "schedule.period_ns", period, "must be a finite number > 0")
     critical = schedule.get("critical")
     if not isinstance(critical, list) or not all(isinstance(a, str) for a in critical):
         raise _refuse(spec, "schedule.critical", critical, "must be a list of actor names")
@@ -330,3 +342,22 @@ def _check_mapping(doc: dict[str, Any], spec: Path, hw, application) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
                 raise _refuse(spec, f"mapping.clusters[{i}].{key}", value,
                               f"must be an integer in 0..{limit} (crossbars of {hw.name})")
+
+
+#: Least value of each array of ``arrays.npz`` (a cluster without a layer has layer -1).
+_ARRAY_LOWEST = {"cluster_crossbar": 0, "cluster_core": 0, "cluster_layer": -1, "execution_ns": 0,
+                 "traffic_row": 0, "traffic_col": 0, "traffic_spikes": 0}
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """The arrays :func:`write_artifact` writes: real numbers, finite and not below their least value."""
+    for key, low in _ARRAY_LOWEST.items():
+        values = arrays.get(key)
+        if values is None:
+            raise ModelFileError(f"{path}: no array {key!r}")
+        if values.dtype.kind not in "iuf":
+            raise ModelFileError(f"{path}: {key} holds {values.dtype} values, not numbers")
+        bad = ~np.isfinite(values) | (values < low)
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            raise ModelFileError(f"{path}: {key}[{i}] = {values.ravel()[i]}: must be finite and ≥ {low}")

@@ -669,14 +669,16 @@ STRATEGIES: Mapping[str, Callable[..., Schedule]] = MappingProxyType({
 })
 
 
-def _crossbar_list(platform: Platform, crossbars) -> list[int]:
+def _crossbar_list(platform: Platform, crossbars, clusters: int) -> list[int]:
+    """The crossbars allowed; of the first ones (a count or all), only as many as there are
+    ``clusters``: no strategy uses more, and a board may have up to 2^53 crossbars."""
     if crossbars is None:
-        return list(range(platform.crossbars))
+        return list(range(min(platform.crossbars, clusters)))
     if isinstance(crossbars, (int, np.integer)) and not isinstance(crossbars, bool):
         if not 1 <= crossbars <= platform.crossbars:
             raise CapacityError(f"bind: {crossbars} crossbars requested, platform has "
                                 f"{platform.crossbars}")
-        return list(range(int(crossbars)))
+        return list(range(min(int(crossbars), clusters)))
     out = [int(x) for x in crossbars]
     bad = [x for x in out if not 0 <= x < platform.crossbars]
     if bad:
@@ -730,7 +732,7 @@ def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search",
     if strategy not in STRATEGIES:
         raise InvalidGraphError(f"bind: unknown strategy {strategy!r}; choose from "
                                 f"{', '.join(STRATEGIES)}")
-    xs = _crossbar_list(platform, crossbars)
+    xs = _crossbar_list(platform, crossbars, len(app.actors))
     problem = _Problem(app, platform, xs)
     k = min(len(xs), problem.n)
     return STRATEGIES[strategy](problem, k, budget_per_step=budget_per_step)

@@ -25,8 +25,12 @@ Documents with a DTD or entity declarations are refused (no entity expansion).
 Limits (hostile or damaged files are refused with one line naming the element, never read
 until memory runs out): a file must be a regular file of at most :data:`MAX_SDF3_BYTES`, and
 parsing it must fit in memory (about :data:`PARSE_BYTES_PER_BYTE` bytes per byte of XML,
-measured); rates and token sizes are integers up to :data:`MAX_RATE`, initial tokens up to
-:data:`MAX_TOKENS`; an execution time must be a finite number ≥ 0 that a float can hold.
+measured); rates and token sizes are integers up to
+:data:`~spikeforge.ir.dataflow.MAX_RATE`, initial tokens up to
+:data:`~spikeforge.ir.dataflow.MAX_TOKENS`; an execution time must be a finite number ≥ 0 that
+a float can hold. These are the rules of :class:`~spikeforge.ir.dataflow.Channel` and
+:class:`~spikeforge.ir.dataflow.Actor`; the reader applies the upper bounds as it parses, to
+name the port or element.
 
 Examples
 --------
@@ -52,7 +56,7 @@ from pathlib import Path
 
 from spikeforge.api import public
 from spikeforge.errors import InputPathError, InvalidGraphError, ResourceError
-from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.dataflow import MAX_RATE, MAX_TOKENS, Actor, Channel, DataflowGraph
 from spikeforge.outputs import atomic_file
 
 __all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
@@ -60,11 +64,6 @@ __all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
 _FORBIDDEN = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 
-#: Largest port rate and token size read: SDF3's 32-bit rates. Repetition counts built from
-#: them are bounded separately (:data:`spikeforge.dataflow.consistency.MAX_REPETITION`).
-MAX_RATE = 2**31 - 1
-#: Largest number of initial tokens on a channel: exact in a float64.
-MAX_TOKENS = 2**53
 #: Largest SDF3 file read. The real limit is memory, checked before parsing; this one only
 #: refuses sizes no graph has (a file of ~1 KB per actor: 16 M actors).
 MAX_SDF3_BYTES = 16 << 30

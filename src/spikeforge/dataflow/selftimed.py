@@ -22,6 +22,10 @@ Examples
 >>> r = simulate(g, 4, warmup=1)
 >>> r.iteration_end, r.throughput
 ((5, 10, 15, 20), Fraction(1, 5))
+>>> simulate(g, 10**9)
+Traceback (most recent call last):
+...
+spikeforge.errors.ResourceError: graph '': self-timed simulation: 1,000,000,000 iterations fire 2,000,000,000 actors (q[A] = 1), more than the 1,000,000 firings spikeforge replays one by one
 """
 
 from __future__ import annotations
@@ -32,12 +36,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from spikeforge.dataflow.consistency import check_deadlock, repetition_vector
+from spikeforge.dataflow.consistency import check_deadlock, check_iteration, repetition_vector
 from spikeforge.api import public
 from spikeforge.errors import SimulationError
 from spikeforge.ir.dataflow import Actor, DataflowGraph
 
-__all__ = ["Firing", "SelfTimedResult", "simulate"]
+__all__ = ["BYTES_PER_FIRING", "Firing", "SelfTimedResult", "simulate"]
+
+#: Memory :func:`simulate` keeps per firing: the trace record, the completion time and the event
+#: (about 200 bytes measured).
+BYTES_PER_FIRING = 256
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,8 @@ def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None
     ----------
     graph : DataflowGraph
     iterations : int
-        Iterations :math:`K \\ge 1` to run; actor ``a`` fires :math:`K\\,q_a` times.
+        Iterations :math:`K \\ge 1` to run; actor ``a`` fires :math:`K\\,q_a` times, at most
+        :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS` firings in all.
     warmup : int, optional
         Iterations excluded from the throughput measurement (default ``iterations // 2``).
     execution_time : callable, optional
@@ -101,6 +110,9 @@ def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None
     SimulationError
         ``iterations < 1``, an empty graph, ``warmup`` outside ``0 .. iterations-1``, or a drawn execution
         time outside ``[0, worst case]``.
+    ResourceError
+        The run has more than :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS`
+        firings, or needs more memory than is available; refused before it starts.
     DeadlockError
         The graph deadlocks.
     InvalidGraphError
@@ -114,8 +126,10 @@ def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None
             f"simulate: warmup must be an integer in 0..{iterations - 1}, got {warmup!r}")
     if not graph.actors:
         raise SimulationError(f"simulate: graph {graph.name!r} has no actors")
-    check_deadlock(graph)
     q = repetition_vector(graph)
+    check_iteration(graph, q, "self-timed simulation", bytes_per_firing=BYTES_PER_FIRING,
+                    iterations=iterations)
+    check_deadlock(graph)
     n = len(graph.actors)
     idx = graph.actor_index
     inputs: list[list[tuple[int, int]]] = [[] for _ in range(n)]

@@ -37,7 +37,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -47,7 +47,30 @@ import numpy as np
 
 from spikeforge.errors import InvalidGraphError
 
-__all__ = ["Actor", "Channel", "DataflowGraph", "GraphArrays"]
+__all__ = ["MAX_RATE", "MAX_TOKENS", "Actor", "Channel", "DataflowGraph", "GraphArrays"]
+
+#: Largest rate and token size of a channel: SDF3's 32-bit rates. Repetition counts built from
+#: them are bounded separately (:data:`spikeforge.dataflow.consistency.MAX_REPETITION`).
+MAX_RATE = 2**31 - 1
+#: Largest number of initial tokens on a channel: exact in a float64.
+MAX_TOKENS = 2**53
+
+
+def _shown(value: int | float | Fraction) -> str:
+    """``value`` for a message; an int or fraction of 40 digits or more by its order of magnitude
+    (Python refuses to print an int of more than 4300 digits)."""
+    if isinstance(value, float):
+        return str(value)
+    v = Fraction(value)
+    if max(abs(v.numerator), v.denominator) < 10**40:
+        return str(value)
+    exponent = math.log10(abs(v.numerator)) - math.log10(v.denominator)
+    return f"about {'-' if v < 0 else ''}10^{exponent:.0f}"
+
+
+def _check_name(value, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidGraphError(f"{what} must be a non-empty string, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -59,14 +82,16 @@ class Actor:
     name : str
         Unique, non-empty name.
     execution_time : float or Fraction
-        Worst-case duration of one firing, :math:`\\ge 0` and finite (ints are accepted).
+        Worst-case duration of one firing, :math:`\\ge 0` and finite (ints are accepted), within
+        a float's range.
     processor : str or None
         Processor (crossbar/core) the actor is bound to, if mapped.
 
     Raises
     ------
     InvalidGraphError
-        Empty name, or a negative, NaN or infinite execution time.
+        A name or processor that is not a non-empty string, or an execution time that is not a
+        number, is negative, NaN, infinite or beyond a float's range (1.8e308).
 
     Examples
     --------
@@ -79,15 +104,21 @@ class Actor:
     processor: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidGraphError(f"actor name must be a non-empty string, got {self.name!r}")
+        _check_name(self.name, "actor name")
         t = self.execution_time
         if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)):
             raise InvalidGraphError(
                 f"actor {self.name}: execution time must be a number, got {t!r}")
-        if not math.isfinite(t) or t < 0:
+        try:
+            ok = t >= 0 and math.isfinite(t)
+        except OverflowError:  # an int or Fraction above a float's range
+            raise InvalidGraphError(f"actor {self.name}: execution time {_shown(t)} is too large "
+                                    "(more than 1.8e308, the largest float)") from None
+        if not ok:
             raise InvalidGraphError(
-                f"actor {self.name}: execution time must be finite and >= 0, got {t}")
+                f"actor {self.name}: execution time must be finite and >= 0, got {_shown(t)}")
+        if self.processor is not None:
+            _check_name(self.processor, f"actor {self.name}: processor")
 
 
 @dataclass(frozen=True)
@@ -101,16 +132,19 @@ class Channel:
     src, dst : str
         Producing and consuming actor (equal for a self-loop).
     production, consumption : int
-        Tokens produced per firing of ``src`` / consumed per firing of ``dst`` (:math:`\\ge 1`).
+        Tokens produced per firing of ``src`` / consumed per firing of ``dst``
+        (:math:`1 \\dots` :data:`MAX_RATE`).
     initial_tokens : int
-        Tokens present before the first firing (:math:`\\ge 0`).
+        Tokens present before the first firing (:math:`0 \\dots` :data:`MAX_TOKENS`).
     token_size : int
-        Size of one token (e.g. bytes or spikes), :math:`\\ge 1`; used for buffer sizing.
+        Size of one token (e.g. bytes or spikes), :math:`1 \\dots` :data:`MAX_RATE`; used for
+        buffer sizing.
 
     Raises
     ------
     InvalidGraphError
-        Empty name, a rate or token size below 1, or negative initial tokens.
+        A name or endpoint that is not a non-empty string, a rate, token count or token size
+        that is not an integer or out of its range.
 
     Examples
     --------
@@ -127,17 +161,21 @@ class Channel:
     token_size: int = 1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidGraphError(f"channel name must be a non-empty string, got {self.name!r}")
-        for what, value, low in (("production rate", self.production, 1),
-                                 ("consumption rate", self.consumption, 1),
-                                 ("initial tokens", self.initial_tokens, 0),
-                                 ("token size", self.token_size, 1)):
+        _check_name(self.name, "channel name")
+        _check_name(self.src, f"channel {self.name}: source actor")
+        _check_name(self.dst, f"channel {self.name}: destination actor")
+        for what, value, low, high in (("production rate", self.production, 1, MAX_RATE),
+                                       ("consumption rate", self.consumption, 1, MAX_RATE),
+                                       ("initial tokens", self.initial_tokens, 0, MAX_TOKENS),
+                                       ("token size", self.token_size, 1, MAX_RATE)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise InvalidGraphError(
                     f"channel {self.name}: {what} must be an integer, got {value!r}")
             if value < low:
-                raise InvalidGraphError(f"channel {self.name}: {what} must be >= {low}, got {value}")
+                raise InvalidGraphError(f"channel {self.name}: {what} must be >= {low}, got {_shown(value)}")
+            if value > high:
+                raise InvalidGraphError(f"channel {self.name}: {what} {_shown(value)} is larger than "
+                                        f"{high}, the largest supported")
 
 
 @dataclass(frozen=True)
@@ -173,9 +211,11 @@ class DataflowGraph:
     Raises
     ------
     InvalidGraphError
-        Duplicate actor or channel names, a channel endpoint that is not an actor, or a static
-        order that names an unknown actor, an actor bound to another processor, is empty, or
-        omits an actor bound to its processor.
+        ``actors`` or ``channels`` not a sequence of :class:`Actor` or :class:`Channel`, a name
+        that is not a string, ``static_orders`` not a mapping of processor names to sequences
+        of actor names, duplicate actor or channel names, a channel endpoint that is not an
+        actor, or a static order that names an unknown actor, an actor bound to another
+        processor, is empty, or omits an actor bound to its processor.
 
     Examples
     --------
@@ -191,9 +231,24 @@ class DataflowGraph:
     static_orders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "actors", tuple(self.actors))
-        object.__setattr__(self, "channels", tuple(self.channels))
-        orders = {str(p): tuple(order) for p, order in dict(self.static_orders).items()}
+        if not isinstance(self.name, str):
+            raise InvalidGraphError(f"graph name must be a string, got {self.name!r}")
+        for what, kind in (("actors", "Actor"), ("channels", "Channel")):
+            items = getattr(self, what)
+            if not isinstance(items, Iterable) or isinstance(items, (str, bytes, Mapping)):
+                raise InvalidGraphError(f"graph {self.name!r}: {what} must be a sequence of {kind}, "
+                                        f"got {type(items).__name__}")
+            object.__setattr__(self, what, tuple(items))
+        if not isinstance(self.static_orders, Mapping):
+            raise InvalidGraphError(f"graph {self.name!r}: static_orders must be a mapping of processor "
+                                    f"names to actor names, got {type(self.static_orders).__name__}")
+        orders = {}
+        for proc, order in self.static_orders.items():
+            _check_name(proc, f"graph {self.name!r}: a processor of the static orders")
+            if not isinstance(order, Iterable) or isinstance(order, (str, bytes, Mapping)):
+                raise InvalidGraphError(f"static order of processor {proc}: must be a sequence of actor "
+                                        f"names, got {type(order).__name__}")
+            orders[proc] = tuple(order)
         object.__setattr__(self, "static_orders", MappingProxyType(orders))
         index: dict[str, int] = {}
         for i, a in enumerate(self.actors):
@@ -221,6 +276,9 @@ class DataflowGraph:
             if not order:
                 raise InvalidGraphError(f"static order of processor {proc}: empty")
             for name in order:
+                if not isinstance(name, str):
+                    raise InvalidGraphError(f"static order of processor {proc}: actor names must be "
+                                            f"strings, got {name!r}")
                 if name not in index:
                     raise InvalidGraphError(f"static order of processor {proc}: unknown actor {name!r}")
                 bound = self.actors[index[name]].processor

@@ -29,20 +29,23 @@ Examples
 ...                     name="app")
 >>> rt = Runtime(Platform(3))
 >>> r = rt.admit(app, crossbars=2)
->>> r.admitted, r.crossbars, r.throughput, rt.free
+>>> r.admitted, r.crossbars, r.throughput, tuple(rt.free)
 (True, (0, 1), 0.3333333333333333, (2,))
 >>> rt.admit(DataflowGraph(app.actors, app.channels, name="other"), crossbars=2).reason
 'application other needs 2 crossbars, 1 free'
->>> rt.release("app"), rt.free
+>>> rt.release("app"), tuple(rt.free)
 ((0, 1), (0, 1, 2))
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import operator
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
@@ -61,13 +64,13 @@ from spikeforge.dataflow.binding import (
 from spikeforge.api import public
 from spikeforge.errors import AdmissionError, DeadlockError, InvalidGraphError, SpikeforgeError
 from spikeforge.ir.dataflow import DataflowGraph
+from spikeforge.resources import check_count
 
 if TYPE_CHECKING:
     from spikeforge.artifact import Artifact
     from spikeforge.ir.hardware import Hardware
-from spikeforge.resources import check_count
 
-__all__ = ["AdmissionResult", "Design", "Runtime", "hardware_shortfalls"]
+__all__ = ["AdmissionResult", "Design", "FreeCrossbars", "Runtime", "hardware_shortfalls"]
 
 # What a design compiled for one hardware spec assumes of the target, field by field: at least
 # as much (capacities, limits, bit-widths: None is no limit), at most as long (times: a slower
@@ -253,6 +256,64 @@ def _virtual_number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+class FreeCrossbars(Sequence[int]):
+    """The free crossbars of a platform, in increasing order, without listing them: a board of
+    10^10 crossbars costs what its occupied ones cost. Compares equal to the tuple of them.
+
+    Examples
+    --------
+    >>> free = FreeCrossbars(10**10, {0: "app", 2: "app"})
+    >>> len(free), free[:3], 2 in free, free[-1]
+    (9999999998, (1, 3, 4), False, 9999999999)
+    >>> FreeCrossbars(4, {1: "app"}) == (0, 2, 3)
+    True
+    """
+
+    def __init__(self, crossbars: int, occupied: Iterable[int]) -> None:
+        self._crossbars = crossbars
+        self._occupied = sorted(occupied)
+
+    def __len__(self) -> int:
+        return self._crossbars - len(self._occupied)
+
+    def __iter__(self) -> Iterator[int]:
+        start = 0
+        for x in self._occupied:
+            yield from range(start, x)
+            start = x + 1
+        yield from range(start, self._crossbars)
+
+    def __contains__(self, x: object) -> bool:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not 0 <= x < self._crossbars:
+            return False
+        i = bisect.bisect_left(self._occupied, x)
+        return i == len(self._occupied) or self._occupied[i] != x
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(len(self))[index])
+        i = operator.index(index)
+        i += len(self) if i < 0 else 0
+        if not 0 <= i < len(self):
+            raise IndexError(f"free crossbar {index} of {len(self)}")
+        # the least x with x - (occupied crossbars <= x) == i
+        x = i
+        while (y := i + bisect.bisect_right(self._occupied, x)) != x:
+            x = y
+        return x
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (tuple, FreeCrossbars)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(str, itertools.islice(self, 8))) + (", ..." if len(self) > 8 else "")
+        return f"FreeCrossbars({len(self):,} of {self._crossbars:,}: {shown})"
+
+
 class Runtime:
     """Occupancy of a platform and the admission of applications onto it.
 
@@ -284,9 +345,9 @@ class Runtime:
         self._admitted: dict[str, AdmissionResult] = {}
 
     @property
-    def free(self) -> tuple[int, ...]:
-        """Crossbars not used by any admitted application."""
-        return tuple(x for x in range(self.platform.crossbars) if x not in self._owner)
+    def free(self) -> FreeCrossbars:
+        """Crossbars not used by any admitted application, in increasing order (a snapshot)."""
+        return FreeCrossbars(self.platform.crossbars, self._owner)
 
     @property
     def admitted(self) -> Mapping[str, AdmissionResult]:
@@ -297,57 +358,88 @@ class Runtime:
         """Crossbar -> name of the application using it."""
         return MappingProxyType(dict(self._owner))
 
-    def _pick(self, need: int, free: tuple[int, ...]) -> list[int]:
-        """``need`` free crossbars, fullest-free cores first, in crossbar order within a core."""
+    # The free crossbars are never listed: a board may have up to 2^53 of them. Cores are
+    # visited lazily, so a decision costs what the occupied crossbars and the application cost.
+
+    def _core_size(self, core: int) -> int:
+        p = self.platform
+        return min(p.crossbars_per_core, p.crossbars - core * p.crossbars_per_core)
+
+    def _free_in(self, core: int) -> Iterator[int]:
+        """The free crossbars of ``core``, in increasing order."""
+        start = core * self.platform.crossbars_per_core
+        return (x for x in range(start, start + self._core_size(core)) if x not in self._owner)
+
+    def _used_per_core(self) -> dict[int, int]:
+        """Core -> occupied crossbars on it, for the cores with any."""
         per = self.platform.crossbars_per_core
-        cores: dict[int, list[int]] = {}
-        for x in free:
-            cores.setdefault(x // per, []).append(x)
-        ranked = sorted(cores.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        used: dict[int, int] = {}
+        for x in self._owner:
+            used[x // per] = used.get(x // per, 0) + 1
+        return used
+
+    def _free_cores(self) -> Iterator[int]:
+        """The cores with a free crossbar, fullest-free first, then in core order."""
+        p = self.platform
+        per = p.crossbars_per_core
+        cores = -(-p.crossbars // per)
+        used = self._used_per_core()
+        irregular = set(used) | ({cores - 1} if p.crossbars % per else set())
+        # whole free cores have the most free crossbars: in core order, skipping the others
+        yield from (c for c in range(cores) if c not in irregular)
+        room = {c: self._core_size(c) - used.get(c, 0) for c in irregular}
+        yield from sorted((c for c in irregular if room[c]), key=lambda c: (-room[c], c))
+
+    def _pick(self, need: int) -> list[int]:
+        """``need`` free crossbars, fullest-free cores first, in crossbar order within a core."""
         out: list[int] = []
-        for _, xs in ranked:
-            out += xs[:need - len(out)]
+        for core in self._free_cores():
+            out += itertools.islice(self._free_in(core), need - len(out))
             if len(out) == need:
                 break
         return out
 
-    def _pick_design(self, virtual: list[str], free: tuple[int, ...]) -> list[int] | None:
+    def _pick_design(self, virtual: list[str]) -> list[int] | None:
         """Physical crossbars that keep the design's geometry, if free: the design's own
         crossbars, else the same layout shifted by whole chips, else whole cores for whole
         cores (same-core relation kept). None when none of these fits."""
         numbers = [_virtual_number(v) for v in virtual]
         if any(x is None for x in numbers):
             return None
-        free_set = set(free)
         p = self.platform
-        if all(x in free_set for x in numbers) and max(numbers) < p.crossbars:
+
+        def free(xs: list[int]) -> bool:
+            return all(0 <= x < p.crossbars and x not in self._owner for x in xs)
+
+        if free(numbers):
             return numbers
         hw = p.hardware
         if hw is not None:
             step = hw.crossbars_per_chip
-            for d in range(1, p.crossbars // step + 1):
+            # beyond this shift both directions leave the board
+            last = max(p.crossbars - 1 - max(numbers), min(numbers)) // step
+            for d in range(1, last + 1):
                 for sign in (1, -1):
                     shifted = [x + sign * d * step for x in numbers]
-                    if all(0 <= y < p.crossbars and y in free_set for y in shifted):
+                    if free(shifted):
                         return shifted
         per = p.crossbars_per_core
         vcores: dict[int, list[int]] = {}
         for i, x in enumerate(numbers):
             vcores.setdefault(x // per, []).append(i)
-        pcores: dict[int, list[int]] = {}
-        for x in free:
-            pcores.setdefault(x // per, []).append(x)
-        available = sorted(pcores)
+        cores = -(-p.crossbars // per)
+        used = self._used_per_core()
         out = [0] * len(numbers)
-        used: set[int] = set()
+        taken: set[int] = set()
         for vc in sorted(vcores):
             members = vcores[vc]
-            target = next((c for c in available if c not in used and
-                           len(pcores[c]) >= len(members)), None)
+            # the first core with room: a whole free core has room, so few cores are visited
+            target = next((c for c in range(cores) if c not in taken and
+                           self._core_size(c) - used.get(c, 0) >= len(members)), None)
             if target is None:
                 return None
-            used.add(target)
-            for i, x in zip(members, pcores[target]):
+            taken.add(target)
+            for i, x in zip(members, self._free_in(target)):
                 out[i] = x
         return out
 
@@ -422,7 +514,7 @@ class Runtime:
             binding, orders = schedule_of(app)
         except InvalidGraphError as exc:
             raise AdmissionError(f"admit: application {name}: {exc}") from None
-        free = self.free
+        free = self.platform.crossbars - len(self._owner)
 
         def reject(reason: str, **kw) -> AdmissionResult:
             return AdmissionResult(False, reason, name, MappingProxyType(kw.get("binding", {})),
@@ -445,10 +537,10 @@ class Runtime:
             if binding:
                 virtual = sorted(set(binding.values()), key=_virtual_key)
                 need = len(virtual)
-                if need > len(free):
-                    return reject(f"application {name} needs {need} crossbars, {len(free)} free")
-                picked = self._pick_design(virtual, free) if design is not None else None
-                picked = picked or self._pick(need, free)
+                if need > free:
+                    return reject(f"application {name} needs {need} crossbars, {free} free")
+                picked = self._pick_design(virtual) if design is not None else None
+                picked = picked or self._pick(need)
                 slot_of = {p: i for i, p in enumerate(virtual)}
                 assign = np.fromiter((slot_of[a.processor] for a in app.actors), np.int64,
                                      len(app.actors))
@@ -465,11 +557,11 @@ class Runtime:
             else:
                 need = crossbars if crossbars is not None else len(app.actors)
                 if crossbars is None:
-                    need = min(need, len(free))
-                if need == 0 or need > len(free):
+                    need = min(need, free)
+                if need == 0 or need > free:
                     return reject(f"application {name} needs {max(need, 1)} crossbars, "
-                                  f"{len(free)} free")
-                picked = self._pick(need, free)
+                                  f"{free} free")
+                picked = self._pick(need)
                 problem = _Problem(app, self.platform, picked)
                 assign = _pipeline(problem, min(need, len(app.actors)))
                 sequence = None
