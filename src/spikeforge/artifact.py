@@ -302,6 +302,8 @@ def _refuse(spec: Path, field: str, value: Any, rule: str) -> ModelFileError:
 
 def _check_document(doc: dict[str, Any], spec: Path) -> None:
     """The recorded fields admission relies on: name, hardware record, timesteps, schedule."""
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
+
     from spikeforge.resources import check_count
 
     name = doc.get("name")
@@ -312,7 +314,7 @@ def _check_document(doc: dict[str, Any], spec: Path) -> None:
         raise ModelFileError(f"{spec}: no hardware.spec_toml: the artifact does not record the hardware it was "
                              "compiled for (an older or damaged artifact); compile it again")
     try:
-        timesteps = check_count(doc.get("timesteps"), "timesteps")
+        timesteps = check_count(doc.get("timesteps"), "timesteps", high=MAX_TIMESTEPS)
     except SpikeforgeError as exc:
         raise ModelFileError(f"{spec}: {exc}") from None
     schedule = doc.get("schedule") if isinstance(doc.get("schedule"), dict) else {}
