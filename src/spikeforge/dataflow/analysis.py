@@ -61,7 +61,7 @@ from spikeforge.api import public
 from spikeforge.dataflow.consistency import (blocked_cycle, check_deadlock, check_iteration,
                                              firing_sequence, repetition_vector)
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_mean, max_cycle_ratio
-from spikeforge.dataflow.selftimed import simulate
+from spikeforge.dataflow.selftimed import BYTES_PER_FIRING, simulate
 from spikeforge.errors import DeadlockError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
 
@@ -145,9 +145,6 @@ class BufferPoint:
 MAX_WORK_TOKENS = 1e300
 #: Largest number of tokens (initial tokens plus implicit ones): int64 sums of them never overflow.
 MAX_TOKENS_TOTAL = 2**62
-#: Bytes per firing of the self-timed simulation behind :func:`latency` (the trace record, the
-#: completion time and the event; about 200 measured).
-_SIMULATION_BYTES_PER_FIRING = 256
 #: Largest ``max_steps`` of :func:`buffer_tradeoff`, and the most one-token capacity increments
 #: its search for the smallest deadlock-free capacities makes (each is a graph analysis).
 MAX_TRADEOFF_STEPS = 10_000
@@ -479,7 +476,7 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     q = repetition_vector(graph)
     _check_numbers(graph, q)
     check_iteration(graph, q, "latency (self-timed simulation)",
-                    bytes_per_firing=_SIMULATION_BYTES_PER_FIRING)
+                    bytes_per_firing=BYTES_PER_FIRING)
     run = simulate(graph, 1, warmup=0, auto_concurrency=auto_concurrency)
     if actor is None:
         return run.iteration_end[0]
