@@ -58,7 +58,7 @@ from hostile.runner import (  # noqa: E402
 FAILING = ("data lost", "hung", "silently wrong", "traceback", "left behind")
 
 
-def source_info(src: str | None, ref: str | None = None) -> dict:
+def source_info(src: str | None, ref: tuple[str, str] | None = None) -> dict:
     """Which spikeforge was tested: its folder and commit (``ref``: a ``git archive`` of that commit),
     else the repository's commit and its modified files under src/ (when the working tree was tested)."""
     env = subprocess_env(src)
@@ -67,7 +67,7 @@ def source_info(src: str | None, ref: str | None = None) -> dict:
     folder = probe.stdout.strip() or f"(not importable: {probe.stderr.strip()[-300:]})"
     info = {"spikeforge_package": folder, "src_option": src}
     if ref:
-        commit = subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        ref, commit = ref  # the commit was resolved when the archive was taken
         return {**info, "git_ref": ref, "repository_head": commit, "src_modified_files": 0,
                 "note": f"git archive of {ref} ({commit[:10]})"}
     if src:
@@ -214,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ref:
         if args.src:
             parser.error("--ref and --src exclude each other")
+        commit = subprocess.run(["git", "rev-parse", "--verify", f"{args.ref}^{{commit}}"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        if not commit:
+            parser.error(f"--ref {args.ref}: not a commit of this repository")
         tree = ref_tree = Path(tempfile.mkdtemp(prefix="spikeforge-ref-"))
-        archive = subprocess.run(["git", "archive", args.ref, "src"], cwd=ROOT, capture_output=True)
+        archive = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True)
         if archive.returncode != 0:
             parser.error(f"--ref {args.ref}: {archive.stderr.decode(errors='replace').strip()}")
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {"jobs": args.jobs, "only": classes, "quick": args.quick, "case": args.case, "src": args.src,
                     "base_src": args.base_src,
                     "timeout": args.timeout, "fast_timeout": args.fast_timeout},
-        "source": source_info(args.src, args.ref),
+        "source": source_info(args.src, (args.ref, commit) if args.ref else None),
         "base_built_by": source_info(args.base_src)["spikeforge_package"] if args.base_src else "the tree under test",
         "wall_seconds": round(wall, 1),
         "cases_total": len(records),

@@ -349,7 +349,8 @@ class InProcess:
         pass
 
 
-_ERROR_LINE = re.compile(r"^spikeforge [\w-]+: error: ")
+#: ``spikeforge COMMAND: error: ...``, or ``spikeforge: error: ...`` when there is no valid command
+_ERROR_LINE = re.compile(r"^spikeforge( [\w-]+)?: error: ")
 
 
 def _first(text: str, limit: int = 300) -> str:
