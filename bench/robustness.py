@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         args.src = str(tree / "src")
     name = args.out or ("robustness-partial" if partial else "robustness")
 
+    source = source_info(args.src, (args.ref, commit) if args.ref else None)  # before the archive is removed
     if args.src:
         sys.path.insert(0, str(Path(args.src).resolve()))  # base.preset_text reads the presets under test
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="spikeforge-hostile-"))
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "options": {"jobs": args.jobs, "only": classes, "quick": args.quick, "case": args.case, "src": args.src,
                     "base_src": args.base_src,
                     "timeout": args.timeout, "fast_timeout": args.fast_timeout},
-        "source": source_info(args.src, (args.ref, commit) if args.ref else None),
+        "source": source,
         "base_built_by": source_info(args.base_src)["spikeforge_package"] if args.base_src else "the tree under test",
         "wall_seconds": round(wall, 1),
         "cases_total": len(records),
