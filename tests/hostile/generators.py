@@ -1965,7 +1965,7 @@ API_FUNCTIONS: list[tuple[str, str, str, list[str], dict[str, str]]] = [
     ("traffic_summary", "from spikeforge.mapping.report import traffic_summary", "traffic_summary",
      ["F.placement", "?F.profile"], {}),
     ("interchip_bound", "from spikeforge.mapping.report import interchip_bound", "interchip_bound", ["F.part", "16"], {}),
-    ("build_sdfg", "from spikeforge.dataflow.build import build_sdfg", "build_sdfg", ["F.placement", "F.profile", "?F.hw"],
+    ("build_sdfg", "from spikeforge.dataflow.build import build_sdfg", "build_sdfg", ["F.placement", "?F.profile", "?F.hw"],
      {"timesteps": "4"}),
     ("read_sdf3", "from spikeforge.dataflow import read_sdf3", "read_sdf3", ["F['graph.xml']"], {}),
     ("write_sdf3", "from spikeforge.dataflow import write_sdf3", "write_sdf3", ["F.graph", "D / 'g.xml'"], {}),
