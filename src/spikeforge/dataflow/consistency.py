@@ -232,6 +232,12 @@ def order_passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
         that is not an integer ≥ 1.
     """
     _check_vector(graph, q)
+    return _passes(graph, q)
+
+
+def _passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
+    """:func:`order_passes` for a ``q`` computed here (already checked: a check per actor costs
+    more than the rest of a homogeneous graph's deadlock test)."""
     passes: dict[str, int] = {}
     for proc, order in graph.static_orders.items():
         counts: dict[str, int] = {}
@@ -404,7 +410,7 @@ def blocked_cycle(graph: DataflowGraph) -> tuple[tuple[str, ...], tuple[str, ...
     """
     q = repetition_vector(graph)
     if graph.is_homogeneous:
-        order_passes(graph, q)
+        _passes(graph, q)
         return _hsdf_blocked(graph)
     return _run_iteration(graph, q)[1]
 
