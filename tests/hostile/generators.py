@@ -1073,7 +1073,8 @@ def hardware_cases() -> Iterator[Case]:
                 ctx.copy("data.npz")
                 return cli(*compile_argv("snn", hw="hw.toml"), expect=e, fast=fast, outputs=(ctx.path("out"),))
 
-            def admit(ctx: Ctx, lay=lay, fast=fast, e=e) -> Run:
+            # admission never lists a board's crossbars: on a huge board it answers, fast
+            def admit(ctx: Ctx, lay=lay, fast=fast, e="either" if name in _HW_HUGE else e) -> Run:
                 lay(ctx)
                 ctx.copy("app")
                 return cli("admit", "app", "--hw", "hw.toml", expect=e, fast=fast)
