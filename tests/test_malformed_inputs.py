@@ -476,17 +476,21 @@ def test_data_is_checked_against_memory_before_reading(tmp_path, monkeypatch):
         load_data(path)
 
 
+def _damaged(raw: bytes, data) -> bytes:
+    """``raw`` truncated, or with up to 8 bytes overwritten, as hypothesis draws it."""
+    if data.draw(st.booleans(), label="truncate"):
+        return raw[:data.draw(st.integers(0, len(raw) - 1), label="length")]
+    content = bytearray(raw)
+    for at in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=8), label="positions"):
+        content[at] = data.draw(st.integers(0, 255), label="byte")
+    return bytes(content)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_truncated_or_corrupted_data_gives_an_invalid_data_error(tmp_path, data):
     raw = npz_of(x=X, y=Y) if data.draw(st.booleans(), label="stored") else _compressed(x=X, y=Y)
-    if data.draw(st.booleans(), label="truncate"):
-        content = raw[:data.draw(st.integers(0, len(raw) - 1), label="length")]
-    else:
-        content = bytearray(raw)
-        for at in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=8), label="positions"):
-            content[at] = data.draw(st.integers(0, 255), label="byte")
-        content = bytes(content)
+    content = _damaged(raw, data)
     path = tmp_path / "d.npz"
     path.write_bytes(content)
     try:
@@ -640,13 +644,7 @@ def test_pickled_code_is_never_run(tmp_path):
 @given(data=st.data())
 def test_truncated_or_corrupted_model_files_give_a_model_file_error(model_file, tmp_path, data):
     raw = model_file.read_bytes()
-    if data.draw(st.booleans(), label="truncate"):
-        content = raw[:data.draw(st.integers(0, len(raw) - 1), label="length")]
-    else:
-        content = bytearray(raw)
-        for at in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=8), label="positions"):
-            content[at] = data.draw(st.integers(0, 255), label="byte")
-        content = bytes(content)
+    content = _damaged(raw, data)
     path = tmp_path / "m.pt"
     path.write_bytes(content)
     try:
