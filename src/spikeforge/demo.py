@@ -96,9 +96,11 @@ def run_demo(out: str | Path = "out/demo", *, epochs: int = EPOCHS, console: Con
 
     out = atomic_directory(out, fill)
     console.print(f"wrote {escape(str(out))}/: snn/ (converted network), digits_cnn_qcfs.pt, calib.npz, test.npz, results.json")
+    # The suggested convert writes beside this folder, not into it: a folder added here would make
+    # the next demo run refuse to replace it (outputs.py keeps what spikeforge did not write here).
     console.print("next: [bold]spikeforge inspect {0}/snn[/]; [bold]spikeforge simulate {0}/snn --data {0}/test.npz "
                   "--timesteps 8[/]; [bold]spikeforge convert {0}/digits_cnn_qcfs.pt --calib {0}/calib.npz -o "
-                  "{0}/snn2[/]".format(out))
+                  "{1}[/]".format(escape(str(out)), escape(str(out.parent / f"{out.name}-snn2"))))
     return results
 
 
