@@ -49,6 +49,10 @@ class InvalidNetworkError(SpikeforgeError):
     """A network is malformed: dangling inputs, cycles, duplicate names, NaN/Inf parameters."""
 
 
+class NotConvertedError(InvalidNetworkError):
+    """A stage that needs a spiking network was given an ANN, or an SNN with ReLU layers left."""
+
+
 class InvalidDataError(SpikeforgeError):
     """Input or calibration data is empty, of the wrong shape or type, or not finite."""
 

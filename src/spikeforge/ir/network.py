@@ -37,7 +37,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.errors import InvalidDataError, InvalidNetworkError, ShapeError
+from spikeforge.errors import InvalidDataError, InvalidNetworkError, NotConvertedError, ShapeError
 from spikeforge.resources import check_memory
 
 Shape = tuple[int, ...]
@@ -649,6 +649,21 @@ class Network:
     def kind(self) -> str:
         """``'snn'`` if any layer is a spiking neuron, else ``'ann'``."""
         return "snn" if any(n.is_neuron for n in self.nodes) else "ann"
+
+    def require_snn(self, where: str) -> None:
+        """The one precondition of every stage after conversion: spiking neurons, no ReLU left.
+
+        Raises
+        ------
+        NotConvertedError
+            If the network has no spiking neuron, or still has ReLU layers.
+        """
+        if self.kind != "snn":
+            raise NotConvertedError(f"{where}: network {self.name} has no spiking neurons; convert it first")
+        relus = [n.name for n in self.nodes if isinstance(n, ReLU)]
+        if relus:
+            raise NotConvertedError(f"{where}: network {self.name}: {len(relus)} ReLU layers "
+                                    f"({', '.join(relus[:3])}) were not converted to neurons")
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
