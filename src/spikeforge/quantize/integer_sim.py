@@ -38,7 +38,7 @@ import torch
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import InvalidDataError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
-from spikeforge.quantize.core import QuantizedNetwork, check_bits, require_snn
+from spikeforge.quantize.core import QuantizedNetwork, check_bits
 from spikeforge.resources import check_memory
 from spikeforge.sim.ops import compile_layer
 from spikeforge.sim.simulator import check_integer, check_run, gated_maxpool
@@ -287,7 +287,7 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     network = q.network if q else net
     if not isinstance(network, ir.Network):
         raise SimulationError(f"expected a Network or QuantizedNetwork, got {type(net).__name__}")
-    require_snn(network, SimulationError)
+    network.require_snn("integer simulation")
     arr = network.check_input(x)
     check_run(network, timesteps, min(batch_size, len(arr)), 8)
     if q is not None:
