@@ -29,12 +29,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from beartype.door import is_bearable
 from torch import nn
 
 import spikeforge
 from spikeforge import api
-from spikeforge.api import CONF, ArgumentError, describe, hints_of, is_public, public, public_functions
+from spikeforge.api import ArgumentError, accepts, describe, hints_of, is_public, public, public_functions
 from spikeforge.errors import SpikeforgeError
 
 MODULES = [importlib.import_module(m.name) for m in pkgutil.walk_packages(spikeforge.__path__, "spikeforge.")]
@@ -163,7 +162,7 @@ def test_annotations_resolve_and_defaults_fit(name, func):
     assert not unresolved, f"{name}: annotations that do not resolve: {unresolved}"
     for pname, param in inspect.signature(func).parameters.items():
         if pname in hints and param.default is not inspect.Parameter.empty:
-            assert is_bearable(param.default, hints[pname], conf=CONF), \
+            assert accepts(param.default, hints[pname]), \
                 f"{name}: default {param.default!r} of {pname!r} contradicts its annotation {describe(hints[pname])}"
 
 
@@ -258,7 +257,7 @@ def sample(hint: Any) -> Any:
 def wrong_value(hint: Any) -> Any:
     """A value of a clearly wrong type for ``hint`` (None when every candidate fits)."""
     for value in ("not-a-value", {"key": 1}, object()):
-        if not is_bearable(value, hint, conf=CONF):
+        if not accepts(value, hint):
             return value
     return None
 
@@ -303,7 +302,7 @@ def _cases() -> tuple[list, list]:
         for pname, param in inspect.signature(func).parameters.items():
             if pname not in hints or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue
-            if param.default is inspect.Parameter.empty and not is_bearable(None, hints[pname], conf=CONF):
+            if param.default is inspect.Parameter.empty and not accepts(None, hints[pname]):
                 none_cases.append(pytest.param(name, func, pname, id=f"{name}-{pname}"))
             if wrong_value(hints[pname]) is not None:
                 wrong_cases.append(pytest.param(name, func, pname, id=f"{name}-{pname}"))
@@ -318,7 +317,7 @@ def test_samples_fit_their_annotations():
         hints, _ = hints_of(func)
         for pname, value in _valid_arguments(name, func).items():
             if pname in hints:
-                assert is_bearable(value, hints[pname], conf=CONF), (name, pname)
+                assert accepts(value, hints[pname]), (name, pname)
 
 
 @pytest.mark.parametrize("name, func, param", NONE_CASES)

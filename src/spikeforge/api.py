@@ -64,34 +64,53 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from beartype import BeartypeConf, beartype
-from beartype.door import is_bearable
-from beartype.roar import BeartypeCallHintParamViolation
-
-try:  # beartype >= 0.23 renamed the hint-override mapping
-    from beartype import FrozenDict as _Overrides
-except ImportError:  # pragma: no cover - beartype 0.22
-    from beartype import BeartypeHintOverrides as _Overrides
 
 from spikeforge.errors import ArgumentError
 
-__all__ = ["ArgumentError", "ArrayLike", "PathLike", "public", "public_functions", "is_public", "hints_of"]
+__all__ = ["ArgumentError", "ArrayLike", "PathLike", "accepts", "public", "public_functions", "is_public", "hints_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+class _TensorType(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        # A tensor can only exist once torch is imported: no need to import it to check.
+        torch = sys.modules.get("torch")
+        return torch is not None and isinstance(obj, torch.Tensor)
+
+
+class Tensor(metaclass=_TensorType):
+    """``torch.Tensor`` in type hints, without importing torch (which takes seconds): commands
+    that never touch a model, like ``spikeforge analyse``, start without it."""
+
+
+Tensor.__module__ = "torch"  # named torch.Tensor in error messages
+
 #: Array data as public functions take it: a numpy array, a torch tensor, or (nested) lists or
 #: tuples of numbers — whatever ``np.asarray`` turns into the array the function needs.
-ArrayLike = np.ndarray | torch.Tensor | list | tuple
+ArrayLike = np.ndarray | Tensor | list | tuple
 #: A file or folder path.
 PathLike = str | os.PathLike
 
-#: How beartype reads the numbers in annotations: numpy scalars count as Python numbers.
-CONF = BeartypeConf(hint_overrides=_Overrides({
-    int: int | np.integer,
-    float: float | int | np.integer | np.floating,
-    complex: complex | float | int | np.number,
-}))
+
+@functools.cache
+def _beartype() -> types.SimpleNamespace:
+    """beartype, imported at the first checked call rather than with every module (0.2 s)."""
+    from beartype import BeartypeConf, beartype
+    from beartype.door import is_bearable
+    from beartype.roar import BeartypeCallHintParamViolation
+
+    try:  # beartype >= 0.23 renamed the hint-override mapping
+        from beartype import FrozenDict as overrides
+    except ImportError:  # pragma: no cover - beartype 0.22
+        from beartype import BeartypeHintOverrides as overrides
+    # numpy scalars count as Python numbers
+    conf = BeartypeConf(hint_overrides=overrides({
+        int: int | np.integer,
+        float: float | int | np.integer | np.floating,
+        complex: complex | float | int | np.number,
+    }))
+    return types.SimpleNamespace(conf=conf, beartype=beartype, is_bearable=is_bearable,
+                                 violation=BeartypeCallHintParamViolation)
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
@@ -118,6 +137,16 @@ class _Check:
         self.fast = _twin(func, self.hints)
 
 
+def accepts(value: Any, hint: Any) -> bool:
+    """Whether ``value`` satisfies ``hint`` as :func:`public` checks it (numpy scalars are numbers).
+
+    >>> accepts(np.int64(3), int), accepts("3", int)
+    (True, False)
+    """
+    bt = _beartype()
+    return bool(bt.is_bearable(value, hint, conf=bt.conf))
+
+
 def _twin(func: Callable[..., Any], hints: dict[str, tuple[inspect._ParameterKind, Any]]) -> Callable[..., Any] | None:
     """``func``'s code under beartype, checking ``hints``; None when beartype cannot take it."""
     if not isinstance(func, types.FunctionType) or inspect.isgeneratorfunction(func) \
@@ -130,7 +159,7 @@ def _twin(func: Callable[..., Any], hints: dict[str, tuple[inspect._ParameterKin
     twin.__module__ = func.__module__
     twin.__annotations__ = {name: hint for name, (_, hint) in hints.items()}
     try:
-        return beartype(conf=CONF)(twin)
+        return _beartype().beartype(conf=_beartype().conf)(twin)
     except Exception:  # noqa: BLE001 - e.g. a default that contradicts its hint: check one by one
         return None
 
@@ -240,19 +269,20 @@ def _check(func: Callable[..., Any], check: _Check, args: tuple, kwargs: dict) -
     except TypeError as exc:
         raise ArgumentError(f"{func.__qualname__}(): {exc}") from None
     arguments = bound.arguments
+    bt = _beartype()
     for name, (kind, hint) in check.hints.items():
         if name not in arguments:
             continue
         value = arguments[name]
         if kind is inspect.Parameter.VAR_POSITIONAL:
             for i, item in enumerate(value):
-                if not is_bearable(item, hint, conf=CONF):
+                if not bt.is_bearable(item, hint, conf=bt.conf):
                     raise _fail(func, f"*{name}", hint, item, f" (item {i})")
         elif kind is inspect.Parameter.VAR_KEYWORD:
             for key, item in value.items():
-                if not is_bearable(item, hint, conf=CONF):
+                if not bt.is_bearable(item, hint, conf=bt.conf):
                     raise _fail(func, key, hint, item)
-        elif not is_bearable(value, hint, conf=CONF):
+        elif not bt.is_bearable(value, hint, conf=bt.conf):
             raise _fail(func, name, hint, value)
 
 
@@ -305,11 +335,11 @@ def _decorate(func: F, own_checks: frozenset[str]) -> F:
             return func(*args, **kwargs)
         try:
             return check.fast(*args, **kwargs)
-        except (BeartypeCallHintParamViolation, TypeError) as exc:
+        except (_beartype().violation, TypeError) as exc:
             # Name the culprit (raises ArgumentError); if the arguments are fine, the error came
             # from the body (a missing argument never reaches it): pass it on unchanged.
             _check(func, check, args, kwargs)
-            if isinstance(exc, BeartypeCallHintParamViolation) and not _raised_in(exc, func.__code__):
+            if isinstance(exc, _beartype().violation) and not _raised_in(exc, func.__code__):
                 # beartype's own check of this call, stricter than one by one: keep its word
                 raise ArgumentError(f"{func.__qualname__}(): {str(exc).splitlines()[0]}") from None
             raise
