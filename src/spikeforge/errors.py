@@ -14,6 +14,7 @@ __all__ = [
     "ShapeError",
     "InvalidNetworkError",
     "InvalidDataError",
+    "UnknownStrategyError",
     "ModelFileError",
     "ConversionError",
     "SimulationError",
@@ -30,6 +31,7 @@ __all__ = [
     "InputPathError",
     "ResourceError",
     "ArgumentError",
+    "PipelineInvariantError",
 ]
 
 
@@ -55,6 +57,11 @@ class NotConvertedError(InvalidNetworkError):
 
 class InvalidDataError(SpikeforgeError):
     """Input or calibration data is empty, of the wrong shape or type, or not finite."""
+
+
+class UnknownStrategyError(InvalidDataError):
+    """A partitioner, placer or binder was asked for by a name no registry knows
+    (:class:`spikeforge.strategies.Registry`); the message lists the known names."""
 
 
 class ModelFileError(SpikeforgeError):
@@ -123,3 +130,9 @@ class ResourceError(SpikeforgeError):
 class ArgumentError(SpikeforgeError, TypeError):
     """A public function was called with an argument of the wrong type or ``None``; the message
     names the parameter, the function and the type given."""
+
+
+class PipelineInvariantError(SpikeforgeError):
+    """An internal error: a pass of the compile pipeline produced a value that breaks an
+    invariant the next passes rely on (a neuron mapped twice, a cluster without a core); the
+    message names the pass. A bug in spikeforge, not in the input: please report it."""
