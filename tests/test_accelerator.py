@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from spikeforge.errors import (
     InvalidDataError,
     InvalidHardwareSpecError,
+    NotConvertedError,
     SimulationError,
 )
 from spikeforge.hardware import list_presets
@@ -178,7 +179,7 @@ def test_mismatched_data_and_networks(data):
     with pytest.raises(SimulationError, match="timesteps=0"):
         accelerate(q, data, "pynq-z2-accel", 0)
     ann = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.ones((2, 2), np.float32))), ("fc",))
-    with pytest.raises(SimulationError, match="no spiking neurons"):
+    with pytest.raises(NotConvertedError, match="integer simulation: network network has no spiking neurons"):
         accelerate(ann, np.ones((1, 2)), "pynq-z2-accel", 4)
     trace = record_trace(q, data, 2)
     broken = dataclasses.replace(trace, samples=7)
