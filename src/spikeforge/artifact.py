@@ -267,9 +267,10 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     """
     from spikeforge.dataflow.consistency import check_deadlock
     from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.fileio import read_arrays, read_versioned_json
     from spikeforge.hardware import hardware_from_dict
     from spikeforge.hardware.spec import parse_toml
-    from spikeforge.ir.serialize import load_network, read_arrays, read_versioned_json
+    from spikeforge.ir.serialize import load_network
 
     folder = Path(path)
     spec = folder / "artifact.json"

@@ -17,7 +17,7 @@ import numpy as np
 
 from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
-from spikeforge.ir.serialize import npz_headers, read_npz
+from spikeforge.fileio import npz_headers, read_npz
 from spikeforge.outputs import atomic_file
 from spikeforge.resources import check_memory
 

@@ -9,10 +9,11 @@ from dataflow_strategies import eventually_periodic
 from spikeforge.dataflow import binding as binding_module
 from spikeforge.dataflow import commands as commands_module
 from spikeforge.dataflow.analysis import throughput
-from spikeforge.dataflow.binding import (STRATEGIES, Platform, apply_binding, bind, crossbar_name,
-                                         evaluate, topological_order, with_schedule)
+from spikeforge.dataflow.binding import (BINDERS, LocalSearchBinder, Platform, apply_binding, bind,
+                                         crossbar_name, evaluate, topological_order, with_schedule)
 from spikeforge.dataflow.selftimed import simulate
-from spikeforge.errors import CapacityError, DeadlockError, InvalidGraphError, InvalidHardwareSpecError
+from spikeforge.errors import (CapacityError, DeadlockError, InvalidGraphError, InvalidHardwareSpecError,
+                               UnknownStrategyError)
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 
@@ -55,7 +56,7 @@ def layered(widths=(2, 2, 2), times=None, buffer=2):
 
 
 @settings(max_examples=25, deadline=None)
-@given(layered_apps(), platforms, st.sampled_from(sorted(STRATEGIES)))
+@given(layered_apps(), platforms, st.sampled_from(sorted(BINDERS)))
 def test_every_actor_bound_exactly_once(app, platform, strategy):
     s = bind(app, platform, strategy, budget_per_step=6)
     assert set(s.binding) == {a.name for a in app.actors}
@@ -84,9 +85,19 @@ def test_analysis_equals_self_timed_simulation_on_bound_graphs(app, platform, st
 @settings(max_examples=12, deadline=None)
 @given(layered_apps(max_layers=3), st.integers(0, 3), st.sampled_from([2, float("inf")]))
 def test_more_crossbars_never_lower_local_search_guarantee(app, latency, bandwidth):
-    rates = [bind(app, Platform(k, 2, latency, bandwidth, 1), "local-search",
-                  budget_per_step=8).throughput for k in range(1, 5)]
+    rates = [bind(app, Platform(k, 2, latency, bandwidth, 1), LocalSearchBinder(budget_per_step=8)).throughput
+             for k in range(1, 5)]
     assert all(b >= a * (1 - 1e-9) for a, b in zip(rates, rates[1:])), rates
+
+
+def test_binder_object_carries_its_budget():
+    """The old keyword and the option of the object give the same schedule; it reaches no other binder."""
+    app = layered((2, 3, 2), times=[1, 2, 3, 1, 2, 1, 2])
+    by_object = bind(app, Platform(3), LocalSearchBinder(budget_per_step=3))
+    by_keyword = bind(app, Platform(3), "local-search", budget_per_step=3)
+    assert dict(by_object.binding) == dict(by_keyword.binding) and by_object.period == by_keyword.period
+    assert by_object.strategy == "local-search"
+    assert bind(app, Platform(3), "pipeline", budget_per_step=3).strategy == "pipeline"
 
 
 def test_static_orders_and_links_in_bound_graph():
@@ -129,7 +140,8 @@ def test_with_schedule_round_trip():
 
 def test_errors():
     app = layered((1, 1))
-    with pytest.raises(InvalidGraphError, match="unknown strategy 'greedy'; choose from in-order"):
+    with pytest.raises(UnknownStrategyError, match="unknown binder 'greedy'; known: in-order, load-balance, "
+                                                   "pipeline, local-search"):
         bind(app, Platform(2), "greedy")
     with pytest.raises(CapacityError, match="crossbar 7 does not exist, platform has 2"):
         bind(app, Platform(2), crossbars=[0, 7])

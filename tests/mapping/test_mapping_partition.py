@@ -7,13 +7,26 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from spikeforge.errors import CapacityError, InfeasibleMappingError, InvalidDataError, InvalidHardwareSpecError
+from spikeforge.errors import (
+    CapacityError,
+    InfeasibleMappingError,
+    InvalidDataError,
+    InvalidHardwareSpecError,
+    NotConvertedError,
+    UnknownStrategyError,
+)
 from spikeforge.hardware import load_hardware
 from spikeforge.ir import network as ir
-from spikeforge.mapping.partition import PARTITIONERS, chain_sum, partition, unroll_chain
-from spikeforge.mapping.place import PLACERS, place
+from spikeforge.mapping.partition import (
+    PARTITIONERS,
+    chain_sum,
+    partition,
+    unroll_chain,
+)
+from spikeforge.mapping.place import PLACERS, MinCutPlacer, place
 from spikeforge.mapping.report import interchip_bound, traffic_summary
 from spikeforge.sim.simulator import simulate
 
@@ -223,17 +236,26 @@ def test_capacity_error_quotes_needed_and_available():
 def test_unknown_strategies_and_bad_profile():
     net = _conv()
     prof = _profile(net)
-    with pytest.raises(InvalidDataError, match="unknown partitioner 'nope'"):
+    with pytest.raises(UnknownStrategyError, match="unknown partitioner 'nope'; known: greedy, tiles, hypergraph"):
         partition(net, prof, _hw(), strategy="nope")
     with pytest.raises(InvalidDataError, match="fan_in='both'"):
         partition(net, prof, _hw(), fan_in="both")
     with pytest.raises(InvalidDataError, match="profile (has no spike counts for|of layer) n1"):
         partition(net, _profile(_dense()), _hw(64, 8))
     p = partition(net, prof, _hw(64, 8), strategy="tiles")
-    with pytest.raises(InvalidDataError, match="unknown placer 'x'"):
+    with pytest.raises(UnknownStrategyError, match="unknown placer 'x'; known: fill, round-robin, greedy-interchip, "
+                                                   "min-cut"):
         place(p, _hw(64, 8), strategy="x")
     with pytest.raises(InvalidHardwareSpecError, match="unknown hardware"):
         partition(net, prof, "no-such-chip")
+
+
+def test_partition_needs_a_converted_snn():
+    relu = ir.Network((ir.Input("x", (), (4,)),
+                       ir.Linear("fc", ("x",), np.ones((2, 4), np.float32)), ir.ReLU("r", ("fc",))),
+                      outputs=("r",), name="ann")
+    with pytest.raises(NotConvertedError, match="partition: network ann has no spiking neurons; convert it first"):
+        partition(relu, _profile(_dense()), _hw())
 
 
 # -- CLI commands ---------------------------------------------------------------------------------
@@ -369,8 +391,7 @@ def test_refine_chips_sparse_path_same_guarantees(monkeypatch):
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 3))
 def test_min_cut_uses_fill_chip_count_and_beats_fill(flat_chips, seed):
-    """Flat, and in two levels (groups of chips first) beyond ``_FLAT_CHIPS`` chips: the same guarantees."""
-    import spikeforge.mapping.place as pm
+    """Flat, and in two levels (groups of chips first) beyond ``flat_chips`` chips: the same guarantees."""
     net = _conv(c=3, seed=seed)
     prof = _profile(net, seed)
     hw = _hw(64, 6)
@@ -378,9 +399,7 @@ def test_min_cut_uses_fill_chip_count_and_beats_fill(flat_chips, seed):
     chips = -(-p.n_clusters // 4) + 2
     fill = place(p, hw, strategy="fill", chips=chips, seed=seed)
     assert fill.chips_used > 4
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(pm, "_FLAT_CHIPS", flat_chips)
-        mc = place(p, hw, strategy="min-cut", chips=chips, seed=seed)
+    mc = place(p, hw, strategy=MinCutPlacer(flat_chips=flat_chips), chips=chips, seed=seed)
     assert mc.chips_used == fill.chips_used  # same number of chips as fill
     rf, rm = traffic_summary(fill, prof), traffic_summary(mc, prof)
     assert (rm.spikes_between_chips + rm.partial_sums_between_chips

@@ -23,7 +23,7 @@ self-timed throughput, :func:`~spikeforge.dataflow.analysis.throughput`, is the 
   the destination. A zero :math:`\\tau_c` adds no actor.
 
 Which binding and orders maximise the guarantee is decided by named strategies in
-:data:`STRATEGIES` (see :func:`bind`):
+:data:`BINDERS` (see :func:`bind`; each a :class:`Binder` object carrying its options):
 
 ``in-order``
     the seed's baseline: clusters in layer (topological) order are dealt to the crossbars in
@@ -67,13 +67,15 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 
@@ -84,15 +86,24 @@ from spikeforge.dataflow.maxplus import max_cycle_ratio
 from spikeforge.errors import (
     CapacityError,
     DeadlockError,
+    InvalidDataError,
     InvalidGraphError,
     InvalidHardwareSpecError,
 )
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.ir.hardware import Hardware
+from spikeforge.strategies import Registry
 
 __all__ = [
+    "BINDERS",
+    "DEFAULT_BINDER",
     "STRATEGIES",
+    "Binder",
+    "InOrderBinder",
+    "LoadBalanceBinder",
+    "LocalSearchBinder",
+    "PipelineBinder",
     "Platform",
     "Schedule",
     "apply_binding",
@@ -616,17 +627,45 @@ def _best_of(problem: _Problem, assigns, tol_rel=1e-9):
     return best
 
 
-def _strategy_in_order(problem, k, **_):
-    a = _in_order(problem, k)
-    return problem.schedule(a, "in-order")
+@dataclass(frozen=True)
+class Binder:
+    """A binding strategy with its options: :meth:`bind` binds a problem's actors to ``k``
+    crossbars and orders them."""
+
+    name: ClassVar[str]
+
+    def bind(self, problem: _Problem, k: int) -> Schedule:
+        raise NotImplementedError
 
 
-def _strategy_load_balance(problem, k, **_):
-    return problem.schedule(_load_balance(problem, k), "load-balance")
+@dataclass(frozen=True)
+class InOrderBinder(Binder):
+    """Clusters in layer order dealt to the crossbars in turn (the seed's baseline)."""
+
+    name: ClassVar[str] = "in-order"
+
+    def bind(self, problem: _Problem, k: int) -> Schedule:
+        return problem.schedule(_in_order(problem, k), self.name)
 
 
-def _strategy_pipeline(problem, k, **_):
-    return problem.schedule(_pipeline(problem, k), "pipeline")
+@dataclass(frozen=True)
+class LoadBalanceBinder(Binder):
+    """Longest processing time first: each cluster, heaviest first, onto the least-loaded crossbar."""
+
+    name: ClassVar[str] = "load-balance"
+
+    def bind(self, problem: _Problem, k: int) -> Schedule:
+        return problem.schedule(_load_balance(problem, k), self.name)
+
+
+@dataclass(frozen=True)
+class PipelineBinder(Binder):
+    """The topological order cut into contiguous segments of balanced work, one per crossbar."""
+
+    name: ClassVar[str] = "pipeline"
+
+    def bind(self, problem: _Problem, k: int) -> Schedule:
+        return problem.schedule(_pipeline(problem, k), self.name)
 
 
 #: Applications with more actors than this skip the local search's sweep (only ``u = k``).
@@ -648,25 +687,40 @@ def _sweep(k: int, full: int = 64) -> list[int]:
     return steps + [k]
 
 
-def _strategy_local_search(problem, k, *, budget_per_step: int = 40, **_):
-    previous = None
-    full = 0 if problem.n > LARGE else min(64, max(1, 64_000 // problem.n))
-    for u in _sweep(k, full):
-        starts = [_load_balance(problem, u), _pipeline(problem, u)]
-        if previous is not None:
-            starts.append(previous)
-        start, _, _ = _best_of(problem, starts)
-        previous = _local_search(problem, u, start, budget_per_step)
-    return problem.schedule(previous, "local-search")
+@dataclass(frozen=True)
+class LocalSearchBinder(Binder):
+    """The best of load-balance and pipeline, improved by moves and swaps on the critical cycle.
+
+    ``budget_per_step``: analyses per crossbar count of the sweep.
+    """
+
+    name: ClassVar[str] = "local-search"
+    budget_per_step: int = 40
+
+    def __post_init__(self) -> None:
+        b = self.budget_per_step
+        if isinstance(b, bool) or not isinstance(b, int) or b < 0:
+            raise InvalidDataError(f"local-search binder: budget_per_step {b!r}; must be an integer >= 0")
+
+    def bind(self, problem: _Problem, k: int) -> Schedule:
+        previous = None
+        full = 0 if problem.n > LARGE else min(64, max(1, 64_000 // problem.n))
+        for u in _sweep(k, full):
+            starts = [_load_balance(problem, u), _pipeline(problem, u)]
+            if previous is not None:
+                starts.append(previous)
+            start, _, _ = _best_of(problem, starts)
+            previous = _local_search(problem, u, start, self.budget_per_step)
+        return problem.schedule(previous, self.name)
 
 
-#: Binding strategies by name: ``fn(problem, k, **options) -> Schedule``.
-STRATEGIES: Mapping[str, Callable[..., Schedule]] = MappingProxyType({
-    "in-order": _strategy_in_order,
-    "load-balance": _strategy_load_balance,
-    "pipeline": _strategy_pipeline,
-    "local-search": _strategy_local_search,
-})
+#: Binding strategies by name (see the module docstring).
+BINDERS: Registry[Binder] = Registry("binder", Binder,
+                                     (InOrderBinder, LoadBalanceBinder, PipelineBinder, LocalSearchBinder))
+#: The binder ``bind`` and ``compile`` use unless told otherwise.
+DEFAULT_BINDER = "local-search"
+#: The registry's former name, still imported by :mod:`spikeforge.dataflow` and the CLI.
+STRATEGIES = BINDERS
 
 
 def _crossbar_list(platform: Platform, crossbars, clusters: int) -> list[int]:
@@ -690,24 +744,26 @@ def _crossbar_list(platform: Platform, crossbars, clusters: int) -> list[int]:
 
 
 @public
-def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search", *,
-         crossbars: int | Sequence[int] | np.ndarray | None = None, budget_per_step: int = 40) -> Schedule:
-    """Bind the clusters of ``app`` to crossbars and order them, by a named strategy.
+def bind(app: DataflowGraph, platform: Platform, strategy: str | Binder = DEFAULT_BINDER, *,
+         crossbars: int | Sequence[int] | np.ndarray | None = None, budget_per_step: int | None = None) -> Schedule:
+    """Bind the clusters of ``app`` to crossbars and order them, by a strategy.
 
     Parameters
     ----------
     app : DataflowGraph
         The application (clusters and channels); processors already set are ignored.
     platform : Platform
-    strategy : str
-        A key of :data:`STRATEGIES`: ``"in-order"``, ``"load-balance"``, ``"pipeline"`` or
-        ``"local-search"``.
+    strategy : str or Binder
+        A name of :data:`BINDERS` (``"in-order"``, ``"load-balance"``, ``"pipeline"`` or
+        ``"local-search"``, options at their defaults) or a binder object with its options,
+        e.g. ``LocalSearchBinder(budget_per_step=10)``.
     crossbars : int or sequence of int, optional
         The crossbars allowed: a count (the first ones) or a list of crossbar numbers (e.g.
         those still free). Default: all. With fewer crossbars than clusters they are
         time-multiplexed.
-    budget_per_step : int
-        ``local-search``: analyses per crossbar count of the sweep.
+    budget_per_step : int, optional
+        ``local-search``: analyses per crossbar count of the sweep, replacing the binder's
+        (other binders have no budget).
 
     Returns
     -------
@@ -715,8 +771,10 @@ def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search",
 
     Raises
     ------
+    UnknownStrategyError
+        Unknown strategy.
     InvalidGraphError
-        Unknown strategy, an empty or inconsistent application.
+        An empty or inconsistent application.
     CapacityError
         A crossbar outside the platform, or more crossbars asked for than it has.
     DeadlockError
@@ -729,13 +787,13 @@ def bind(app: DataflowGraph, platform: Platform, strategy: str = "local-search",
     >>> bind(app, Platform(2), "load-balance").period, bind(app, Platform(2), "in-order").period
     (4.0, 5.0)
     """
-    if strategy not in STRATEGIES:
-        raise InvalidGraphError(f"bind: unknown strategy {strategy!r}; choose from "
-                                f"{', '.join(STRATEGIES)}")
+    binder = BINDERS.resolve(strategy)
+    if budget_per_step is not None and isinstance(binder, LocalSearchBinder):
+        binder = dataclasses.replace(binder, budget_per_step=budget_per_step)
     xs = _crossbar_list(platform, crossbars, len(app.actors))
     problem = _Problem(app, platform, xs)
     k = min(len(xs), problem.n)
-    return STRATEGIES[strategy](problem, k, budget_per_step=budget_per_step)
+    return binder.bind(problem, k)
 
 
 @public

@@ -32,9 +32,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,13 +45,18 @@ from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.mapping.connectivity import Afferent, afferents, mapped_layers, shape3
+from spikeforge.strategies import Registry
 
 if TYPE_CHECKING:
     from spikeforge.sim.simulator import Profile
 
-__all__ = ["partition", "PARTITIONERS", "unroll_chain", "chain_sum", "crossbar_limits", "DEFAULT_PARTITIONER"]
+__all__ = ["partition", "PARTITIONERS", "Partitioner", "GreedyPartitioner", "TilesPartitioner",
+           "HypergraphPartitioner", "unroll_chain", "chain_sum", "crossbar_limits", "DEFAULT_PARTITIONER"]
 
+#: The partitioner ``partition``, ``compile`` and ``map`` use unless told otherwise.
 DEFAULT_PARTITIONER = "hypergraph"
+_OBJECTIVES = ("rows", "connectivity")
+_BACKENDS = ("auto", "kahypar", "metis")
 FAN_IN_MODES = ("split", "unroll", None)
 NEURON_LEVEL_LIMIT = 20_000_000  # synapses materialised by neuron-level strategies
 # Peak memory of the tile partitioners per tile (piece): U-Net-512 on xbar-mesh, 1,490,944 clusters,
@@ -167,8 +171,7 @@ class _Ctx:
 def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx:
     if fan_in not in FAN_IN_MODES:
         raise InvalidDataError(f"fan_in={fan_in!r}: use 'split', 'unroll' or None")
-    if snn.kind != "snn":
-        raise InvalidDataError(f"network {snn.name} has no spiking neurons; convert it first")
+    snn.require_snn("partition")
     layers = mapped_layers(snn)
     memo: dict = {}
     shapes = [shape3(snn.shape(n)) for n in layers]
@@ -1135,16 +1138,78 @@ def _cut(p: Partition) -> float:
     return float(p.traffic.sum() - p.traffic.diagonal().sum())
 
 
-PARTITIONERS: dict[str, Callable[[_Ctx], Partition]] = {
-    "greedy": _greedy,
-    "tiles": lambda ctx: _tiles_partition(ctx, "rows", "tiles"),
-    "hypergraph": _hypergraph,
-}
+@dataclass(frozen=True)
+class Partitioner:
+    """A partitioning strategy with its options; :meth:`partition` cuts a prepared network."""
+
+    name: ClassVar[str]
+
+    def partition(self, ctx: _Ctx) -> Partition:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class GreedyPartitioner(Partitioner):
+    """Neuron-level greedy clustering in layer order (Song et al., LCTES 2020); small networks only."""
+
+    name: ClassVar[str] = "greedy"
+
+    def partition(self, ctx: _Ctx) -> Partition:
+        return _greedy(ctx)
+
+
+@dataclass(frozen=True)
+class TilesPartitioner(Partitioner):
+    """Structure-aware tiles of each layer, packed into shared crossbars.
+
+    ``objective``: ``"rows"`` picks each layer's tile shape by crossbars needed (then input
+    rows), ``"connectivity"`` by the spike traffic between crossbars.
+    """
+
+    name: ClassVar[str] = "tiles"
+    objective: str = "rows"
+
+    def __post_init__(self) -> None:
+        if self.objective not in _OBJECTIVES:
+            raise InvalidDataError(f"tiles partitioner: objective {self.objective!r}; use "
+                                   f"{' or '.join(map(repr, _OBJECTIVES))}")
+
+    def partition(self, ctx: _Ctx) -> Partition:
+        return _tiles_partition(ctx, self.objective, self.name)
+
+
+@dataclass(frozen=True)
+class HypergraphPartitioner(Partitioner):
+    """Minimises the rate-weighted connectivity (KaHyPar km1 or METIS at neuron level, tile grids beyond).
+
+    ``backend``: ``"auto"`` (KaHyPar when installed), ``"kahypar"`` or ``"metis"``;
+    networks of at most ``neuron_limit`` neurons are partitioned neuron by neuron.
+    """
+
+    name: ClassVar[str] = "hypergraph"
+    backend: str = "auto"
+    neuron_limit: int = 6_000
+
+    def __post_init__(self) -> None:
+        if self.backend not in _BACKENDS:
+            raise InvalidDataError(f"hypergraph partitioner: backend {self.backend!r}; use "
+                                   f"{', '.join(map(repr, _BACKENDS))}")
+        if isinstance(self.neuron_limit, bool) or not isinstance(self.neuron_limit, int) or self.neuron_limit < 0:
+            raise InvalidDataError(f"hypergraph partitioner: neuron_limit {self.neuron_limit!r}; "
+                                   "must be an integer >= 0")
+
+    def partition(self, ctx: _Ctx) -> Partition:
+        return _hypergraph(ctx, self.backend, self.neuron_limit)
+
+
+#: Partitioners by name (see the module docstring).
+PARTITIONERS: Registry[Partitioner] = Registry(
+    "partitioner", Partitioner, (GreedyPartitioner, TilesPartitioner, HypergraphPartitioner))
 
 
 @public
-def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLike, *, strategy: str = DEFAULT_PARTITIONER,
-              fan_in: str | None = "split") -> Partition:
+def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLike, *,
+              strategy: str | Partitioner = DEFAULT_PARTITIONER, fan_in: str | None = "split") -> Partition:
     """Cut ``snn`` into clusters that each fit one crossbar of ``hw``.
 
     Parameters
@@ -1156,8 +1221,10 @@ def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLik
         rates weight the traffic.
     hw : Hardware or str
         Target, or a preset name / TOML path.
-    strategy : {'hypergraph', 'tiles', 'greedy'}
-        Partitioner, see the module docstring.
+    strategy : str or Partitioner
+        A name of :data:`PARTITIONERS` (``'hypergraph'``, ``'tiles'``, ``'greedy'``, options at
+        their defaults) or a partitioner object with its options, e.g.
+        ``HypergraphPartitioner(backend="metis")``; see the module docstring.
     fan_in : {'split', 'unroll', None}
         How neurons with more inputs than crossbar rows are handled.
 
@@ -1170,8 +1237,12 @@ def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLik
     InfeasibleMappingError
         A neuron's fan-in exceeds the rows with ``fan_in=None``, no tile fits a crossbar, or a
         neuron-level strategy is asked for a network too large for it.
+    UnknownStrategyError
+        Unknown strategy.
+    NotConvertedError
+        ``snn`` is not a converted SNN.
     InvalidDataError
-        Unknown strategy or fan-in mode, or a profile that does not match the network.
+        Unknown fan-in mode, or a profile that does not match the network.
     UnsupportedLayerError
         A layer has no hardware mapping.
 
@@ -1188,7 +1259,6 @@ def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLik
     1
     """
     hw = load_hardware(hw)
-    if strategy not in PARTITIONERS:
-        raise InvalidDataError(f"unknown partitioner {strategy!r}; known: {', '.join(sorted(PARTITIONERS))}")
+    partitioner = PARTITIONERS.resolve(strategy)
     ctx = _context(snn, profile, hw, fan_in)
-    return PARTITIONERS[strategy](ctx)
+    return partitioner.partition(ctx)

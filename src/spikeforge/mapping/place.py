@@ -37,7 +37,8 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,9 +51,12 @@ from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
+from spikeforge.strategies import Registry
 
-__all__ = ["place", "check_place_request", "PLACERS", "DEFAULT_PLACER"]
+__all__ = ["place", "check_place_request", "PLACERS", "DEFAULT_PLACER", "Placer", "FillPlacer",
+           "RoundRobinPlacer", "GreedyInterchipPlacer", "MinCutPlacer"]
 
+#: The placer ``place``, ``compile`` and ``map`` use unless told otherwise.
 DEFAULT_PLACER = "min-cut"
 # _refine_chips keeps the cluster × chip matrix dense (float64) up to 1 GiB: U-Net-512 on Loihi (112,445
 # clusters × 879 chips) then places in 20–30 s instead of ~60 s with rows recomputed from neighbours
@@ -135,16 +139,8 @@ def check_place_request(hw: Hardware | str | os.PathLike, *, chips: int | None =
     return hw
 
 
-def _fill(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+def _fill(p: Partition, hw: Hardware) -> np.ndarray:
     return np.arange(p.n_clusters) // _chip_capacity(hw)
-
-
-def _round_robin(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
-    return np.arange(p.n_clusters) % hw.chips
-
-
-def _greedy_interchip(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
-    return _greedy_growth(_graph(p), _chip_capacity(hw))
 
 
 def _greedy_growth(g: sp.csr_matrix, cap: int) -> np.ndarray:
@@ -186,18 +182,19 @@ def _greedy_growth(g: sp.csr_matrix, cap: int) -> np.ndarray:
     return chip
 
 
-def _min_cut(p: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+def _min_cut(p: Partition, hw: Hardware, k: int, seed: int, max_restarts: int, restart_budget: int,
+             flat_chips: int) -> np.ndarray:
     """Fewest chips (as ``fill``); multi-start min-cut of the cluster graph, refined by FM moves/swaps
-    (in two levels beyond :data:`_FLAT_CHIPS` chips)."""
+    (in two levels beyond ``flat_chips`` chips)."""
     n, cap = p.n_clusters, _chip_capacity(hw)
     if k <= 1:
         return np.zeros(n, np.int64)
     g = _graph(p)
-    if k > _FLAT_CHIPS:
+    if k > flat_chips:
         return _two_level_min_cut(g, k, cap, seed)
     # k-way partitioners are randomised: more seeds where a start is cheap (~1.5 s per 1,000 clusters)
-    restarts = min(_MAX_RESTARTS, max(1, _RESTART_BUDGET // max(n, 1)))
-    starts = [_graph_partition(g, k, cap, seed + r) for r in range(restarts)] + [_fill(p, hw, k, seed)]
+    restarts = min(max_restarts, max(1, restart_budget // max(n, 1)))
+    starts = [_graph_partition(g, k, cap, seed + r) for r in range(restarts)] + [_fill(p, hw)]
     if n <= 50_000:  # a third start; on 10^5+ clusters each start costs tens of seconds
         starts.append(_greedy_growth(g, cap))
     return _best_refined(starts, g, cap, k)
@@ -438,13 +435,77 @@ def _repair(chip: np.ndarray, g: sp.csr_matrix, cap: int | np.ndarray, k: int) -
     return chip
 
 
-PLACERS: dict[str, Callable[[Partition, Hardware, int, int], np.ndarray]] = {
-    "fill": _fill,
-    "round-robin": _round_robin,
-    "greedy-interchip": _greedy_interchip,
-    "min-cut": _min_cut,
-}
-_REFINED = {"greedy-interchip", "min-cut"}
+@dataclass(frozen=True)
+class Placer:
+    """A placement strategy with its options: :meth:`chips` puts each cluster on a chip."""
+
+    name: ClassVar[str]
+    #: Chips arranged on the board by traffic, and cores refined by swaps unless ``place(refine=False)``.
+    refined: ClassVar[bool] = False
+
+    def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+        """The chip of each cluster; ``k`` is the fewest chips that hold the clusters."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FillPlacer(Placer):
+    """Clusters in partition order, chip after chip."""
+
+    name: ClassVar[str] = "fill"
+
+    def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+        return _fill(partition, hw)
+
+
+@dataclass(frozen=True)
+class RoundRobinPlacer(Placer):
+    """Cluster i on chip i mod K, all chips of the board used."""
+
+    name: ClassVar[str] = "round-robin"
+
+    def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+        return np.arange(partition.n_clusters) % hw.chips
+
+
+@dataclass(frozen=True)
+class GreedyInterchipPlacer(Placer):
+    """Grows one chip at a time with the unplaced cluster most connected to it (nengo-loihi's greedy allocator)."""
+
+    name: ClassVar[str] = "greedy-interchip"
+    refined: ClassVar[bool] = True
+
+    def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+        return _greedy_growth(_graph(partition), _chip_capacity(hw))
+
+
+@dataclass(frozen=True)
+class MinCutPlacer(Placer):
+    """The fewest chips, chosen to minimise the traffic between chips (multi-start k-way min-cut, FM-refined).
+
+    ``max_restarts`` and ``restart_budget`` (clusters × starts) bound the randomised k-way
+    starts; beyond ``flat_chips`` chips the cut is made in two levels.
+    """
+
+    name: ClassVar[str] = "min-cut"
+    refined: ClassVar[bool] = True
+    max_restarts: int = _MAX_RESTARTS
+    restart_budget: int = _RESTART_BUDGET
+    flat_chips: int = _FLAT_CHIPS
+
+    def __post_init__(self) -> None:
+        for option in ("max_restarts", "restart_budget", "flat_chips"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidDataError(f"min-cut placer: {option} {value!r}; must be an integer >= 1")
+
+    def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
+        return _min_cut(partition, hw, k, seed, self.max_restarts, self.restart_budget, self.flat_chips)
+
+
+#: Placers by name (see the module docstring).
+PLACERS: Registry[Placer] = Registry("placer", Placer,
+                                     (FillPlacer, RoundRobinPlacer, GreedyInterchipPlacer, MinCutPlacer))
 
 
 def _weights(hw: Hardware) -> tuple[float, float]:
@@ -615,8 +676,9 @@ def _refine(p: Partition, hw: Hardware, core: np.ndarray, slot: np.ndarray, g: s
 
 
 @public
-def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: str = DEFAULT_PLACER, chips: int | None = None,
-          refine: bool | None = None, seed: int = 0, refine_moves: int | None = None) -> Placement:
+def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: str | Placer = DEFAULT_PLACER,
+          chips: int | None = None, refine: bool | None = None, seed: int = 0,
+          refine_moves: int | None = None) -> Placement:
     """Bind every cluster of ``partition`` to a crossbar of a core of a chip of ``hw``.
 
     Parameters
@@ -624,11 +686,15 @@ def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: s
     partition : Partition
     hw : Hardware or str
         Target, or a preset name / TOML path.
-    strategy : {'min-cut', 'greedy-interchip', 'fill', 'round-robin'}
+    strategy : str or Placer
+        A name of :data:`PLACERS` (``'min-cut'``, ``'greedy-interchip'``, ``'fill'``,
+        ``'round-robin'``, options at their defaults) or a placer object with its options,
+        e.g. ``MinCutPlacer(max_restarts=4)``.
     chips : int, optional
         Chips on the board (default: as in ``hw``).
     refine : bool, optional
-        Swap refinement (default: on for ``min-cut`` and ``greedy-interchip``).
+        Swap refinement (default: the placer's ``refined``, on for ``min-cut`` and
+        ``greedy-interchip``).
     seed : int
         Random seed of the partitioners and the refinement.
 
@@ -640,7 +706,7 @@ def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: s
     ------
     CapacityError
         Not enough crossbars/cores on the chips, with needed vs available.
-    InvalidDataError
+    UnknownStrategyError
         Unknown strategy.
     ResourceError
         The board's per-core arrays need more memory than is available (checked before any is
@@ -663,20 +729,19 @@ def place(partition: Partition, hw: Hardware | str | os.PathLike, *, strategy: s
     [0, 1]
     """
     hw = check_place_request(hw, chips=chips, seed=seed, refine_moves=refine_moves)
-    if strategy not in PLACERS:
-        raise InvalidDataError(f"unknown placer {strategy!r}; known: {', '.join(sorted(PLACERS))}")
+    placer = PLACERS.resolve(strategy)
     _check_capacity(partition, hw)
     n = partition.n_clusters
     k = max(1, -(-n // _chip_capacity(hw)))
-    chip = PLACERS[strategy](partition, hw, k, seed).astype(np.int64)
+    chip = placer.chips(partition, hw, k, seed).astype(np.int64)
     g = _graph(partition)
-    if strategy in _REFINED:
+    if placer.refined:
         chip = _arrange_chips(chip, g, hw)
     core, slot = _layout_cores(partition, hw, chip, g)
-    do_refine = strategy in _REFINED if refine is None else refine
+    do_refine = placer.refined if refine is None else refine
     notes = []
     if do_refine:
         moves = refine_moves if refine_moves is not None else min(20000, 20 * n)
         core, slot = _refine(partition, hw, core, slot, g, seed, moves)
         notes.append(f"refined with {moves} swap proposals")
-    return Placement(partition, hw, strategy, core, slot, tuple(notes))
+    return Placement(partition, hw, placer.name, core, slot, tuple(notes))
