@@ -1,18 +1,23 @@
 """Hardware targets: spec loading, presets, mesh geometry and the energy model."""
 
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
-from spikeforge.hardware.geometry import core_coordinates, core_ids, hop_counts, hop_distance
+from spikeforge.hardware.geometry import core_ids, hop_counts, hop_distance
 from spikeforge.hardware.spec import (
     hardware_table_rows,
     hardware_to_toml,
     list_presets,
     load_hardware,
 )
-from spikeforge.ir.hardware import Hardware, board_arrangement, hardware_from_dict
+from spikeforge.ir.hardware import (
+    Hardware,
+    board_arrangement,
+    core_coordinates,
+    hardware_from_dict,
+)
 
 __all__ = [
-    "Hardware",
     "EnergyBreakdown",
+    "Hardware",
     "board_arrangement",
     "core_coordinates",
     "core_ids",

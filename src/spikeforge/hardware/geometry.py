@@ -1,6 +1,6 @@
 """Mesh geometry of a hardware target: core coordinates and hop distances.
 
-Numbering
+Numbering (:func:`~spikeforge.ir.hardware.core_coordinates`)
     Global core id ``g`` lives on chip ``g // cores_per_chip``; within the chip, local id
     ``l = g % cores_per_chip`` sits at column ``x = l % chip.mesh_x`` and row
     ``y = l // chip.mesh_x``. Chips fill the board grid the same way, row-major:
@@ -38,47 +38,13 @@ from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.ir.hardware import Hardware
 
-__all__ = ["core_coordinates", "core_ids", "hop_counts", "hop_distance"]
-
-
-@public
-def core_coordinates(hw: Hardware) -> NDArray[np.int64]:
-    """Coordinates ``(chip, x, y)`` of every core, indexed by global core id.
-
-    Parameters
-    ----------
-    hw : Hardware
-        The target.
-
-    Returns
-    -------
-    numpy.ndarray
-        Read-only int64 array of shape ``(hw.total_cores, 3)``.
-
-    Examples
-    --------
-    >>> from spikeforge.hardware import load_hardware
-    >>> core_coordinates(load_hardware("xbar-mesh").with_chips(2))[[0, 5, 16]].tolist()
-    [[0, 0, 0], [0, 1, 1], [1, 0, 0]]
-
-    Raises
-    ------
-    spikeforge.errors.ResourceError
-        The array and its temporaries (about 64 bytes per core) do not fit in memory.
-    """
-    from spikeforge.resources import check_memory
-
-    check_memory(hw.total_cores * 64, f"core coordinates of {hw.name}: {hw.total_cores:,} cores")
-    ids = np.arange(hw.total_cores, dtype=np.int64)
-    chip, local = np.divmod(ids, hw.cores_per_chip)
-    coords = np.stack([chip, local % hw.chip.mesh_x, local // hw.chip.mesh_x], axis=1)
-    coords.flags.writeable = False
-    return coords
+__all__ = ["core_ids", "hop_counts", "hop_distance"]
 
 
 @public
 def core_ids(hw: Hardware, chip: ArrayLike, x: ArrayLike, y: ArrayLike) -> NDArray[np.int64]:
-    """Global core ids of cores given as ``(chip, x, y)``; the inverse of :func:`core_coordinates`.
+    """Global core ids of cores given as ``(chip, x, y)``; the inverse of
+    :func:`~spikeforge.ir.hardware.core_coordinates`.
 
     Parameters
     ----------

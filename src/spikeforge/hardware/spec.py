@@ -18,7 +18,7 @@ from spikeforge.api import public
 from spikeforge.errors import InputPathError, InvalidHardwareSpecError
 from spikeforge.ir.hardware import Hardware, hardware_from_dict
 
-__all__ = ["load_hardware", "list_presets", "hardware_to_toml", "hardware_table_rows"]
+__all__ = ["hardware_table_rows", "hardware_to_toml", "list_presets", "load_hardware"]
 
 _PRESETS = resources.files("spikeforge.hardware") / "presets"
 

@@ -36,24 +36,27 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from spikeforge.api import public
 from spikeforge.errors import InvalidHardwareSpecError
+from spikeforge.resources import check_memory
 
 __all__ = [
-    "Topology",
-    "CoreSpec",
-    "PrecisionSpec",
-    "ChipSpec",
     "BoardSpec",
-    "NocSpec",
-    "InterchipSpec",
-    "TimingSpec",
+    "ChipSpec",
+    "CoreSpec",
     "EnergySpec",
     "Hardware",
-    "hardware_from_dict",
+    "InterchipSpec",
+    "NocSpec",
+    "PrecisionSpec",
+    "TimingSpec",
+    "Topology",
     "board_arrangement",
+    "core_coordinates",
+    "hardware_from_dict",
 ]
 
 Topology = Literal["mesh2d", "torus2d"]
@@ -452,6 +455,43 @@ def board_arrangement(chips: int) -> tuple[int, int]:
         return width, height
     width = math.isqrt(chips - 1) + 1
     return width, -(-chips // width)
+
+
+@public
+def core_coordinates(hw: Hardware) -> NDArray[np.int64]:
+    """Coordinates ``(chip, x, y)`` of every core, indexed by global core id.
+
+    Global core ``g`` lives on chip ``g // cores_per_chip`` at local id ``l = g % cores_per_chip``,
+    column ``l % chip.mesh_x`` and row ``l // chip.mesh_x`` (see :mod:`spikeforge.hardware.geometry`
+    for routes and hop counts).
+
+    Parameters
+    ----------
+    hw : Hardware
+        The target.
+
+    Returns
+    -------
+    numpy.ndarray
+        Read-only int64 array of shape ``(hw.total_cores, 3)``.
+
+    Examples
+    --------
+    >>> from spikeforge.hardware import load_hardware
+    >>> core_coordinates(load_hardware("xbar-mesh").with_chips(2))[[0, 5, 16]].tolist()
+    [[0, 0, 0], [0, 1, 1], [1, 0, 0]]
+
+    Raises
+    ------
+    spikeforge.errors.ResourceError
+        The array and its temporaries (about 64 bytes per core) do not fit in memory.
+    """
+    check_memory(hw.total_cores * 64, f"core coordinates of {hw.name}: {hw.total_cores:,} cores")
+    ids = np.arange(hw.total_cores, dtype=np.int64)
+    chip, local = np.divmod(ids, hw.cores_per_chip)
+    coords = np.stack([chip, local % hw.chip.mesh_x, local // hw.chip.mesh_x], axis=1)
+    coords.flags.writeable = False
+    return coords
 
 
 @public

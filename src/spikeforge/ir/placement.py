@@ -1,8 +1,8 @@
 """Placement IR: every cluster of a :class:`~spikeforge.ir.partition.Partition` bound to a crossbar
 slot of a core of a chip.
 
-Global core ids follow :mod:`spikeforge.hardware.geometry` (chip-major, row-major within a
-chip). A placement is valid when every cluster has a core, no core holds more clusters than
+Global core ids follow :func:`~spikeforge.ir.hardware.core_coordinates` (chip-major, row-major
+within a chip). A placement is valid when every cluster has a core, no core holds more clusters than
 crossbars, more neurons than ``neurons_per_core`` or more synapse memory than it has.
 
 Examples
@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from spikeforge.errors import CapacityError, InvalidDataError
-from spikeforge.hardware.geometry import core_coordinates
-from spikeforge.ir.hardware import Hardware
+from spikeforge.ir.hardware import Hardware, core_coordinates
 from spikeforge.ir.partition import Partition
 
 __all__ = ["Placement"]
@@ -90,11 +89,11 @@ class Placement:
 
     @property
     def cores_used(self) -> int:
-        return int(len(np.unique(self.cluster_core)))
+        return len(np.unique(self.cluster_core))
 
     @property
     def chips_used(self) -> int:
-        return int(len(np.unique(self.cluster_chip)))
+        return len(np.unique(self.cluster_chip))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready description: hardware, strategies, and per cluster its place and pieces."""
