@@ -121,7 +121,7 @@ def checkpoint(name: str, spec: dict, levels: int | None, epochs: int, seed: int
 def qcfs_from_relu(relu: torch.nn.Module, qcfs: torch.nn.Module, x: np.ndarray, percentile: float = 99.9) -> None:
     """Start a QCFS model from a trained ReLU model: copy its weights and set each clip λ to the
     ``percentile`` of the positive activations of the ReLU it replaces (on training images ``x``)."""
-    from spikeforge.convert.qcfs import QCFS
+    from spikeforge.models.layers import QCFS
 
     acts: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: acts.append(out.detach().flatten()))

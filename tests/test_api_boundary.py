@@ -73,7 +73,7 @@ README_API = [
     "spikeforge.models.build_model",
     "spikeforge.convert.normalise.convert",
     "spikeforge.convert.normalise.activation_scales",
-    "spikeforge.convert.qcfs.relu_to_qcfs",
+    "spikeforge.models.layers.relu_to_qcfs",
     "spikeforge.convert.calibrate.calibrate_biases",
     "spikeforge.sim.simulator.simulate",
     "spikeforge.sim.simulator.run_ann",

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from spikeforge.convert.normalise import convert
-from spikeforge.convert.qcfs import QCFS
+from spikeforge.models.layers import QCFS
 from spikeforge.datasets import Dataset, digits
 from spikeforge.errors import InvalidDataError, QuantizationError
 from spikeforge.frontends.torch_fx import import_torch

@@ -313,7 +313,7 @@ def test_a_threshold_must_be_numbers():
 def test_qcfs_options_are_checked_even_without_a_relu():
     from torch import nn
 
-    from spikeforge.convert.qcfs import relu_to_qcfs
+    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.errors import ConversionError
 
     with pytest.raises(ConversionError, match="clip=nan a finite number > 0"):

@@ -16,7 +16,7 @@ statistics (as ``numpy.percentile``), so :math:`\mathcal{L}` has a gradient at t
 around the percentile of each neuron.
 
 :class:`ActivationRecorder` collects what the loss needs during training: forward hooks on every
-``nn.ReLU`` and :class:`~spikeforge.convert.qcfs.QCFS` module. A QCFS output is recorded divided
+``nn.ReLU`` and :class:`~spikeforge.models.layers.QCFS` module. A QCFS output is recorded divided
 by its clip :math:`\lambda`, i.e. as the firing probability per timestep the converted IF neuron
 will have, so ``lo`` and ``hi`` are rates in [0, 1]; a ReLU output is recorded as it is.
 
@@ -42,7 +42,7 @@ from typing import Self
 import torch
 from torch import nn
 
-from spikeforge.convert.qcfs import QCFS
+from spikeforge.models.layers import QCFS
 from spikeforge.errors import RegularizerError
 
 __all__ = ["ActivationRecorder", "PercentileRegularizer", "RegularizerError", "percentile",

@@ -100,7 +100,7 @@ def test_load_isbi_split(shared_data: Path):
 
 def test_tiny_unet_end_to_end(shared_data: Path):
     from spikeforge.convert.normalise import convert
-    from spikeforge.convert.qcfs import relu_to_qcfs
+    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.frontends.torch_fx import import_torch
     from spikeforge.hardware import load_hardware
     from spikeforge.mapping.place import PLACERS

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.convert.qcfs import QCFS
+from spikeforge.models.layers import QCFS
 from spikeforge.regularize import (
     ActivationRecorder,
     PercentileRegularizer,

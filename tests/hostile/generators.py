@@ -1936,7 +1936,7 @@ API_FUNCTIONS: list[tuple[str, str, str, list[str], dict[str, str]]] = [
      ["F.model", "(1, 8, 8)"], {"name": "'m'"}),
     ("convert", "from spikeforge.convert.normalise import convert", "convert", ["F.ann", "F.x"],
      {"statistic": "'p99.9'", "neuron": "'IF'", "v_init": "0.5"}),
-    ("relu_to_qcfs", "from spikeforge.convert.qcfs import relu_to_qcfs", "relu_to_qcfs", ["F.model", "4"], {}),
+    ("relu_to_qcfs", "from spikeforge.models.layers import relu_to_qcfs", "relu_to_qcfs", ["F.model", "4"], {}),
     ("calibrate_biases", "from spikeforge.convert.calibrate import calibrate_biases", "calibrate_biases",
      ["F.snn", "F.ann", "F.x", "2"], {}),
     ("simulate", "from spikeforge.sim.simulator import simulate", "simulate", ["F.snn", "F.x"],
@@ -2233,8 +2233,8 @@ def _api_values() -> list[tuple[str, str, str, bool]]:
         ("qat/epochs-negative", "from spikeforge.quantize import qat\nqat(F.model, (F.x, F.y), epochs=-1)", E, False),
         ("qat/epochs-nan", "from spikeforge.quantize import qat\nqat(F.model, (F.x, F.y), epochs=float('nan'))", E, False),
         ("qat/timesteps-0", "from spikeforge.quantize import qat\nqat(F.model, (F.x, F.y), timesteps=0, epochs=0.1)", E, False),
-        ("relu_to_qcfs/levels-0", "from spikeforge.convert.qcfs import relu_to_qcfs\nrelu_to_qcfs(F.model, levels=0)", E, False),
-        ("relu_to_qcfs/clip-nan", "from spikeforge.convert.qcfs import relu_to_qcfs\nrelu_to_qcfs(F.model, clip=float('nan'))", E, False),
+        ("relu_to_qcfs/levels-0", "from spikeforge.models.layers import relu_to_qcfs\nrelu_to_qcfs(F.model, levels=0)", E, False),
+        ("relu_to_qcfs/clip-nan", "from spikeforge.models.layers import relu_to_qcfs\nrelu_to_qcfs(F.model, clip=float('nan'))", E, False),
         ("calibrate_biases/timesteps-0", "from spikeforge.convert.calibrate import calibrate_biases\n"
          "calibrate_biases(F.snn, F.ann, F.x, 0)", E, False),
         ("import_torch/wrong-input-shape", "from spikeforge.frontends.torch_fx import import_torch\n"

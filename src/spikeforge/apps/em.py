@@ -390,7 +390,7 @@ def train_or_load(data: EMData, recipe: Mapping[str, Any] = RECIPE, cache: str |
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from spikeforge.convert.qcfs import relu_to_qcfs
+    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.frontends.model_file import load_model, save_model
     from spikeforge.models import build_model
 

@@ -62,7 +62,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikeforge.api import ArrayLike, public
-from spikeforge.convert.qcfs import QCFS
+from spikeforge.models.layers import QCFS
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, QuantizationError
 from spikeforge.quantize.core import check_bits
