@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from spikeforge.convert.qcfs import QCFS
 from spikeforge.errors import ShapeError, UnsupportedLayerError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir import network as ir
 from spikeforge.models import build_model
+from spikeforge.models.layers import QCFS
 from spikeforge.sim.simulator import run_ann
 
 

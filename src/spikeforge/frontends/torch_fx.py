@@ -21,9 +21,9 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from spikeforge.api import public
-from spikeforge.convert.qcfs import QCFS
 from spikeforge.errors import ShapeError, UnsupportedLayerError
 from spikeforge.ir import network as ir
+from spikeforge.models.layers import QCFS
 from spikeforge.resources import check_memory
 
 SUPPORTED = (

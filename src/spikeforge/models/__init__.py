@@ -3,7 +3,7 @@
 Each entry builds a ``torch.nn.Module`` from keyword options and knows its input shape and the
 options it takes (type and range), checked here, in one place, however the options arrive (a
 model file, ``--option``, Python). Models use ``nn.ReLU`` modules (not ``F.relu``) so
-:func:`~spikeforge.convert.qcfs.relu_to_qcfs` can swap them for QCFS activations.
+:func:`~spikeforge.models.layers.relu_to_qcfs` can swap them for QCFS activations.
 
 Examples
 --------
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from spikeforge.api import public
-from spikeforge.convert.qcfs import relu_to_qcfs
 from spikeforge.errors import ModelFileError
+from spikeforge.models.layers import relu_to_qcfs
 from spikeforge.models.zoo import (
     VGG_CONFIGS,
     digits_cnn,

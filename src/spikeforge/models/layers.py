@@ -1,4 +1,5 @@
-r"""Quantisation clip-floor-shift (QCFS) activation for low-latency ANN→SNN conversion.
+r"""Torch layers of the models: the quantisation clip-floor-shift (QCFS) activation, for low-latency
+ANN→SNN conversion.
 
 Bu et al., "Optimal ANN-SNN Conversion for High-accuracy and Ultra-low-latency Spiking Neural
 Networks", ICLR 2022. Training the ANN with QCFS in place of ReLU makes its activations take the
@@ -21,6 +22,8 @@ from torch import nn
 
 from spikeforge.api import public
 from spikeforge.errors import ConversionError
+
+__all__ = ["QCFS", "relu_to_qcfs"]
 
 
 class QCFS(nn.Module):
