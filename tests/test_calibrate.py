@@ -5,10 +5,10 @@ from torch import nn
 
 from spikeforge.convert.calibrate import calibrate_biases, infer_scales
 from spikeforge.convert.normalise import activation_scales, convert
-from spikeforge.models.layers import relu_to_qcfs
 from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir import network as ir
+from spikeforge.models.layers import relu_to_qcfs
 from spikeforge.sim.simulator import iterate_ann, simulate
 
 

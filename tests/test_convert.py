@@ -4,10 +4,10 @@ import torch
 from torch import nn
 
 from spikeforge.convert.normalise import activation_scales, convert
-from spikeforge.models.layers import QCFS, relu_to_qcfs
 from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir import network as ir
+from spikeforge.models.layers import QCFS, relu_to_qcfs
 from spikeforge.sim.simulator import run_ann, simulate
 
 

@@ -10,11 +10,11 @@ from hypothesis.extra import numpy as hnp
 from torch import nn
 
 from spikeforge.convert.normalise import convert
-from spikeforge.models.layers import QCFS
 from spikeforge.datasets import Dataset, digits
 from spikeforge.errors import InvalidDataError, QuantizationError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.models import build_model
+from spikeforge.models.layers import QCFS
 from spikeforge.quantize import qat, quantize, simulate_integer
 from spikeforge.quantize.qat import _loss, fake_quantize, quantized_modules
 from spikeforge.train import fit

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
+from spikeforge.compile_commands import add_commands
 
 from spikeforge.artifact import load_artifact
 from spikeforge.cli import main
-from spikeforge.compile_commands import add_commands
 from spikeforge.convert.calibrate import calibrate_biases
 from spikeforge.convert.normalise import convert
 from spikeforge.dataflow.binding import Platform, bind
@@ -313,8 +313,8 @@ def test_a_threshold_must_be_numbers():
 def test_qcfs_options_are_checked_even_without_a_relu():
     from torch import nn
 
-    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.errors import ConversionError
+    from spikeforge.models.layers import relu_to_qcfs
 
     with pytest.raises(ConversionError, match="clip=nan a finite number > 0"):
         relu_to_qcfs(nn.Linear(2, 2), clip=float("nan"))

@@ -42,8 +42,8 @@ from typing import Self
 import torch
 from torch import nn
 
-from spikeforge.models.layers import QCFS
 from spikeforge.errors import RegularizerError
+from spikeforge.models.layers import QCFS
 
 __all__ = ["ActivationRecorder", "PercentileRegularizer", "RegularizerError", "percentile",
            "percentile_loss"]

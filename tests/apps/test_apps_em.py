@@ -100,11 +100,11 @@ def test_load_isbi_split(shared_data: Path):
 
 def test_tiny_unet_end_to_end(shared_data: Path):
     from spikeforge.convert.normalise import convert
-    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.frontends.torch_fx import import_torch
     from spikeforge.hardware import load_hardware
     from spikeforge.mapping.place import PLACERS
     from spikeforge.mapping.report import traffic_summary
+    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.models.zoo import UNet
     from spikeforge.pipeline import (
         analyse_pass,

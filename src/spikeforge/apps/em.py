@@ -390,9 +390,9 @@ def train_or_load(data: EMData, recipe: Mapping[str, Any] = RECIPE, cache: str |
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from spikeforge.models.layers import relu_to_qcfs
     from spikeforge.frontends.model_file import load_model, save_model
     from spikeforge.models import build_model
+    from spikeforge.models.layers import relu_to_qcfs
 
     cache = Path(cache or os.environ.get("SPIKEFORGE_CACHE", Path.home() / ".cache" / "spikeforge"))
     key = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]

@@ -62,9 +62,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from spikeforge.api import ArrayLike, public
-from spikeforge.models.layers import QCFS
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, QuantizationError
+from spikeforge.models.layers import QCFS
 from spikeforge.quantize.core import check_bits
 
 __all__ = ["fake_quantize", "qat", "quantized_modules"]
