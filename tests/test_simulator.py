@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from spikeforge.convert.normalise import convert
-from spikeforge.errors import InvalidDataError, SimulationError
+from spikeforge.errors import InvalidDataError, NotConvertedError, SimulationError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.network import IF, LIF, Conv2d, Flatten, Input, Linear, MaxPool2d, Network, ReLU
 from spikeforge.models import build_model
@@ -156,7 +156,7 @@ def test_bad_data():
 
 def test_ann_cannot_be_simulated_as_snn():
     ann = Network((Input("x", (), (1,)), Linear("w", ("x",), np.ones((1, 1), np.float32)), ReLU("r", ("w",))), ("r",))
-    with pytest.raises(SimulationError, match="no spiking neurons; convert it first"):
+    with pytest.raises(NotConvertedError, match="simulate: network network has no spiking neurons; convert it first"):
         simulate(ann, np.ones((1, 1), np.float32), timesteps=2)
 
 
@@ -289,7 +289,7 @@ def test_counter_accumulator_any_layout(seed, spikes, mode, layouts, exact_below
                 expected += (a != 0).sum((0, 1))
             else:  # the same at each of the 6 steps: a static value, or a read-out's last checkpoint
                 expected += ((a[-1] if mode == "readout" else a) != 0).sum(0) * 6
-            counters.count("k", simulator._Value(data, mode, spikes), 6, inplace=inplace)
+            counters.count("k", simulator.Value(data, mode, spikes), 6, inplace=inplace)
             # Left as it was or, if allowed, mapped to its non-zero pattern in place.
             assert np.array_equal(data.numpy(), a) or (inplace and np.array_equal(data.numpy(), a != 0))
     np.testing.assert_array_equal(counters.counts("k"), expected)

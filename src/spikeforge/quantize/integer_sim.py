@@ -27,7 +27,6 @@ landing on each output channel (or neuron): the input of
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,12 +39,11 @@ from spikeforge.errors import InvalidDataError, QuantizationError, SimulationErr
 from spikeforge.ir import network as ir
 from spikeforge.quantize.core import QuantizedNetwork, check_bits
 from spikeforge.resources import check_memory
-from spikeforge.sim.ops import compile_layer
-from spikeforge.sim.simulator import check_integer, check_run, gated_maxpool
+from spikeforge.sim.neuron import IntegerArithmetic, Tally
+from spikeforge.sim.ops import compile_layer, synapse_layer
+from spikeforge.sim.simulator import Value, check_run, compiled, run_batches
 
 __all__ = ["IntegerResult", "LayerTrace", "SpikeTrace", "record_trace", "simulate_integer"]
-
-_SYNAPTIC = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d)
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,137 +146,40 @@ class SpikeTrace:
         return float(sum(layer.ops.sum(dtype=np.float64) for layer in self.layers))
 
 
-@dataclass
-class _V:
-    data: torch.Tensor
-    static: bool  # (B, ...) the same at every timestep, else (T, B, ...)
-    spikes: bool = False
+class _Tracer:
+    """Records, per synaptic layer, timestep and sample, the input events and the synaptic
+    operations landing on each work unit (an observer of :func:`~spikeforge.sim.simulator.run_batch`)."""
 
-
-class _Run:
-    """Accumulated state of a run over batches."""
-
-    def __init__(self, net: ir.Network, timesteps: int, integer: bool, membrane_bits: int | None,
-                 granularity: str | None):
-        self.net = net
+    def __init__(self, net: ir.Network, timesteps: int, granularity: str):
         self.T = timesteps
-        self.integer = integer
-        self.dtype = torch.float64 if integer else torch.float32
-        self.lo = self.hi = None
-        if membrane_bits is not None:
-            self.lo, self.hi = -(2 ** (membrane_bits - 1)), 2 ** (membrane_bits - 1) - 1
         self.granularity = granularity
-        self.kernels = {n.name: compile_layer(n, net, self.dtype) for n in net.nodes
-                        if not (isinstance(n, ir.Input) or n.is_neuron)}
-        self.ones = {}
-        if granularity:
-            for n in net.nodes:
-                if isinstance(n, ir.AvgPool2d):
-                    c = net.shape(n.name)[0]
-                    ones = ir.Conv2d(n.name, n.inputs, np.ones((c, 1, *n.kernel), np.float32), None,
-                                     stride=n.stride, padding=n.padding, groups=c)
-                    self.ones[n.name] = compile_layer(ones, net, torch.float64)
-                elif isinstance(n, _SYNAPTIC):
-                    ones = dataclasses.replace(n, weight=np.ones(n.weight.shape, np.float32), bias=None)
-                    self.ones[n.name] = compile_layer(ones, net, torch.float64)
-        self.thresholds = {}
-        for n in net.nodes:
-            if n.is_neuron:
-                ndim = len(net.shape(n.name)) + 1
-                theta = torch.as_tensor(np.array(n.threshold), dtype=self.dtype)
-                self.thresholds[n.name] = theta.reshape(-1, *([1] * (ndim - 2))) if theta.ndim else theta
-        self.outputs: dict[str, list[np.ndarray]] = {o: [] for o in net.outputs}
-        self.spikes = {n.name: torch.zeros(net.shape(n.name), dtype=torch.float64) for n in net.nodes if n.is_neuron}
-        self.overflows = {n.name: 0 for n in net.nodes if n.is_neuron}
-        self.peak = {n.name: 0.0 for n in net.nodes if n.is_neuron}
-        for o in net.outputs:
-            if not net.node(o).is_neuron:
-                self.overflows[o] = 0
-                self.peak[o] = 0.0
+        # Each synaptic layer with every weight one: its output counts the synaptic operations.
+        self.ones = {n.name: compile_layer(ones, net, torch.float64) for n in net.nodes
+                     if (ones := synapse_layer(n, net)) is not None}
         self.events: dict[str, list[np.ndarray]] = {n: [] for n in self.ones}
         self.ops: dict[str, list[np.ndarray]] = {n: [] for n in self.ones}
         self.kind: dict[str, str] = {}
 
-    def _saturate(self, name: str, v: torch.Tensor) -> torch.Tensor:
-        self.peak[name] = max(self.peak[name], float(v.abs().max()) if v.numel() else 0.0)
-        if self.lo is None:
-            return v
-        self.overflows[name] += int(((v < self.lo) | (v > self.hi)).sum())
-        return v.clamp_(self.lo, self.hi)
-
-    def _neuron(self, node: ir.Node, current: _V) -> torch.Tensor:
-        theta = self.thresholds[node.name]
-        first = current.data if current.static else current.data[0]
-        out = torch.empty((self.T, *first.shape), dtype=self.dtype)
-        v = torch.full_like(first, node.v_init) * theta
-        if self.integer:
-            v = torch.floor(v)
-        beta = getattr(node, "beta", 1.0)
-        for t in range(self.T):
-            if beta != 1.0:
-                v.mul_(beta)
-            v.add_(current.data if current.static else current.data[t])
-            v = self._saturate(node.name, v)
-            torch.ge(v, theta, out=out[t])
-            v.addcmul_(out[t], theta, value=-1.0) if theta.ndim else v.sub_(out[t], alpha=float(theta))
-        return out
-
-    def _record(self, node: ir.Node, value: _V) -> None:
+    def __call__(self, node: ir.Node, inputs: list[Value], output: Value) -> None:
+        if node.name not in self.ones:
+            return
+        value = inputs[0]
+        static = value.mode == "static"
         ind = (value.data != 0).to(torch.float64)
-        counts = self.ones[node.name](ind if value.static else ind.flatten(0, 1))
-        if isinstance(node, ir.AvgPool2d):
-            counts = torch.round(counts)
-        lead = (1,) if value.static else (self.T,)
-        counts = counts.reshape(*lead, ind.shape[0 if value.static else 1], *counts.shape[1:])
-        events = ind.flatten(1 if value.static else 2).sum(-1).reshape(*lead, -1)
+        counts = self.ones[node.name](ind if static else ind.flatten(0, 1))
+        lead = (1,) if static else (self.T,)
+        counts = counts.reshape(*lead, ind.shape[0 if static else 1], *counts.shape[1:])
+        events = ind.flatten(1 if static else 2).sum(-1).reshape(*lead, -1)
         if self.granularity == "channel" and counts.ndim > 3:
             units = counts.flatten(3).sum(-1)
         else:
             units = counts.flatten(2)
-        if value.static:
+        if static:
             units = units.expand(self.T, *units.shape[1:])
             events = events.expand(self.T, *events.shape[1:])
         self.ops[node.name].append(units.numpy().astype(np.float32 if units.max() < 2**24 else np.float64))
         self.events[node.name].append(events.numpy())
-        self.kind[node.name] = "analog" if value.static else ("spikes" if value.spikes else "graded")
-
-    def batch(self, x: torch.Tensor) -> None:
-        values: dict[str, _V] = {}
-        T = self.T
-        for node in self.net.nodes:
-            if isinstance(node, ir.Input):
-                values[node.name] = _V(x.to(self.dtype), True)
-                continue
-            ins = [values[i] for i in node.inputs]
-            if node.name in self.ones:
-                self._record(node, ins[0])
-            if node.is_neuron:
-                spikes = self._neuron(node, ins[0])
-                self.spikes[node.name] += spikes.to(torch.float64).sum((0, 1))
-                values[node.name] = _V(spikes, False, True)
-            elif all(v.static for v in ins):
-                values[node.name] = _V(self.kernels[node.name](*(v.data for v in ins)), True)
-            else:
-                data = [v.data.unsqueeze(0).expand(T, *v.data.shape) if v.static else v.data for v in ins]
-                if isinstance(node, ir.MaxPool2d) and ins[0].spikes:
-                    out = gated_maxpool(node, data[0])
-                else:
-                    flat = [d.reshape(T * d.shape[1], *d.shape[2:]) for d in data]
-                    out = self.kernels[node.name](*flat)
-                    out = out.reshape(T, data[0].shape[1], *out.shape[1:])
-                keeps = isinstance(node, (ir.MaxPool2d, ir.Upsample, ir.Flatten, ir.Concat)) and \
-                    all(v.spikes for v in ins)
-                values[node.name] = _V(out, False, keeps)
-        for name in self.net.outputs:
-            v = values[name]
-            if v.spikes or self.net.node(name).is_neuron:
-                acc = v.data.to(torch.float64).sum(0)
-            else:
-                acc = torch.zeros_like(v.data if v.static else v.data[0], dtype=torch.float64)
-                for t in range(T):
-                    acc = acc + (v.data if v.static else v.data[t]).to(torch.float64)
-                    acc = self._saturate(name, acc)
-            self.outputs[name].append(acc.numpy())
+        self.kind[node.name] = "analog" if static else ("spikes" if value.spikes else "graded")
 
 
 def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, integer: bool | None,
@@ -294,20 +195,10 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
         arr = q.quantize_input(arr)
     if integer is None:
         integer = q is not None
-    if integer:
-        check_integer(network)
-        if not np.array_equal(arr, np.round(arr)):
-            raise InvalidDataError("input data: integer mode needs integer inputs (or pass a QuantizedNetwork)")
-    return q, network, torch.as_tensor(np.asarray(arr, np.float64)), bool(integer)
-
-
-def _run_batches(run: _Run, xt: torch.Tensor, batch_size: int, on_batch: Callable[[int], None] | None) -> None:
-    """Feed ``xt`` to ``run`` in batches, calling ``on_batch(samples done)`` after each."""
-    with torch.inference_mode():
-        for start in range(0, xt.shape[0], batch_size):
-            run.batch(xt[start:start + batch_size])
-            if on_batch is not None:
-                on_batch(min(start + batch_size, xt.shape[0]))
+    c = compiled(network, bool(integer))
+    if integer and not np.array_equal(arr, np.round(arr)):
+        raise InvalidDataError("input data: integer mode needs integer inputs (or pass a QuantizedNetwork)")
+    return q, c, torch.as_tensor(np.asarray(arr, np.float64))
 
 
 @public
@@ -352,7 +243,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     >>> int(r.spike_counts["n"][0]), r.overflows["n"], r.membrane_bits_needed
     (4, 3, 5)
     """
-    q, network, xt, _ = _prepare(qnet, x, timesteps, True, batch_size)
+    q, c, xt = _prepare(qnet, x, timesteps, True, batch_size)
+    network = c.net
     if membrane_bits is None and q is not None:
         membrane_bits = q.membrane_bits
     if membrane_bits is not None:
@@ -362,15 +254,37 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
             if node.is_neuron and float(np.max(node.threshold)) > top:
                 raise QuantizationError(f"layer {node.name}: threshold {float(np.max(node.threshold)):.0f} "
                                         f"does not fit the {membrane_bits}-bit membrane (max {top})")
-    run = _Run(network, int(timesteps), True, membrane_bits, None)
-    _run_batches(run, xt, batch_size, on_batch)
-    outputs = {k: np.round(np.concatenate(v)).astype(np.int64) for k, v in run.outputs.items()}
-    spikes = {k: v.numpy().astype(np.int64) for k, v in run.spikes.items()}
+    # One register per neuron layer and per read-out that is not a neuron layer's spikes.
+    readouts = [o for o in network.outputs if not network.node(o).is_neuron]
+    tallies = {name: Tally() for name in [n.name for n in network.nodes if n.is_neuron] + readouts}
+    registers = {name: IntegerArithmetic(bits=membrane_bits, tally=tally) for name, tally in tallies.items()}
+    spikes = {n.name: torch.zeros(network.shape(n.name), dtype=torch.float64) for n in network.nodes if n.is_neuron}
+
+    def count(node: ir.Node, inputs: list[Value], output: Value) -> None:
+        if node.is_neuron:
+            spikes[node.name] += output.data.to(torch.float64).sum((0, 1))
+
+    def accumulate(name: str, value: Value) -> torch.Tensor:
+        """The read-out register after T steps: A_t = reg(A_{t-1} + y_t)."""
+        if value.spikes or name not in registers:
+            return value.data.to(torch.float64).sum(0)
+        static = value.mode == "static"
+        acc = torch.zeros_like(value.data if static else value.data[0], dtype=torch.float64)
+        for t in range(int(timesteps)):
+            acc = registers[name].register(acc + (value.data if static else value.data[t]).to(torch.float64))
+        return acc
+
+    outputs = run_batches(c, xt, int(timesteps), torch.as_tensor([int(timesteps)]), accumulate,
+                          batch_size=batch_size, on_batch=on_batch, collapse=False, registers=registers,
+                          observe=count)
     scale = 1.0
     if q is not None:
         scale = q.output_scales.get(network.outputs[0], 1.0)
-    return IntegerResult(network.name, int(timesteps), int(xt.shape[0]), membrane_bits, outputs, spikes,
-                         dict(run.overflows), {k: int(v) for k, v in run.peak.items()}, scale)
+    return IntegerResult(network.name, int(timesteps), int(xt.shape[0]), membrane_bits,
+                         {k: np.round(torch.cat(v).numpy()).astype(np.int64) for k, v in outputs.items()},
+                         {k: v.numpy().astype(np.int64) for k, v in spikes.items()},
+                         {k: t.overflows for k, t in tallies.items()}, {k: int(t.peak) for k, t in tallies.items()},
+                         scale)
 
 
 @public
@@ -414,25 +328,27 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
     """
     if granularity not in ("channel", "neuron"):
         raise QuantizationError(f"granularity={granularity!r}: use 'channel' or 'neuron'")
-    _, network, xt, integer = _prepare(net, x, timesteps, integer, batch_size)
+    _, c, xt = _prepare(net, x, timesteps, integer, batch_size)
+    network = c.net
     # The trace keeps ops[t, n, unit] of every synaptic layer for all samples: refuse it before running.
-    units = sum(network.shape(n.name)[0] if granularity == "channel" else math.prod(network.shape(n.name))
-                for n in network.nodes if n.is_synaptic or isinstance(n, ir.AvgPool2d))
+    tracer = _Tracer(network, int(timesteps), granularity)
+    units = sum(network.shape(name)[0] if granularity == "channel" else math.prod(network.shape(name))
+                for name in tracer.ones)
     check_memory(8 * int(timesteps) * xt.shape[0] * max(units, 1),
                  f"recording a trace of {network.name} at T={timesteps} for {xt.shape[0]} samples ({units:,} units)")
-    run = _Run(network, int(timesteps), integer, None, granularity)
-    _run_batches(run, xt, batch_size, on_batch)
+    run_batches(c, xt, int(timesteps), torch.as_tensor([int(timesteps)]), lambda _, v: v.data,
+                batch_size=batch_size, on_batch=on_batch, collapse=False, observe=tracer)
     layers = []
     for node in network.nodes:
-        if node.name not in run.ones:
+        if node.name not in tracer.ones:
             continue
         out_shape = network.shape(node.name)
-        ops = np.concatenate(run.ops[node.name], axis=1)
+        ops = np.concatenate(tracer.ops[node.name], axis=1)
         units = ops.shape[2]
         per_unit = np.full(units, int(np.prod(out_shape)) // units, dtype=np.int64)
         params = 0 if isinstance(node, ir.AvgPool2d) else int(node.weight.size)
-        layers.append(LayerTrace(node.name, type(node).__name__, run.kind[node.name],
-                                 np.concatenate(run.events[node.name], axis=1), ops, per_unit, params,
+        layers.append(LayerTrace(node.name, type(node).__name__, tracer.kind[node.name],
+                                 np.concatenate(tracer.events[node.name], axis=1), ops, per_unit, params,
                                  network.synapse_count(node)))
     return SpikeTrace(network.name, int(timesteps), int(xt.shape[0]), granularity,
                       int(np.prod(network.input.shape)), tuple(layers))

@@ -21,26 +21,26 @@ from __future__ import annotations
 import functools
 import math
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import ArgumentError, InvalidDataError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.resources import check_memory
-from spikeforge.sim.ops import compile_layer, unit_fanout
-
-LINEAR_LAYERS = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d, ir.Upsample,
-                 ir.Flatten, ir.Add, ir.Concat)
-# Cheap layers applied to spike trains as they are, even in the read-out region, so the synaptic
-# layer after them still sees (and counts) each timestep's events before averaging over time.
-STRUCTURAL_LAYERS = (ir.Flatten, ir.Upsample, ir.Concat, ir.AvgPool2d, ir.Add)
-# Layers whose kernels return a new tensor (never a view of their input).
-_FRESH = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear, ir.AvgPool2d)
+from spikeforge.sim.neuron import (
+    FLOAT,
+    Arithmetic,
+    IntegerArithmetic,
+    NeuronParams,
+    initial_state,
+    neuron_params,
+    neuron_step,
+)
+from spikeforge.sim.ops import LAYERS, compile_layer, layer_type, unit_fanout
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,9 +165,13 @@ def top1_accuracy(outputs: np.ndarray, labels, what: str = "labels") -> float:
 
 
 @dataclass
-class _Value:
+class Value:
+    """A layer's output in one batch: ``mode`` ``"static"`` (B, ...), the same at every timestep;
+    ``"temporal"`` (T, B, ...); or ``"readout"`` (K, B, ...), averaged over the first t steps at
+    each of K checkpoints. ``spikes``: binary."""
+
     data: torch.Tensor
-    mode: str  # "static" (B, ...), "temporal" (T, B, ...), "readout" (K, B, ...)
+    mode: str
     spikes: bool = False
 
 
@@ -223,14 +227,15 @@ def _collapsible(net: ir.Network) -> set[str]:
     """Layers from which no neuron is reachable and which are linear: evaluated on time-averages."""
     result: set[str] = set()
     for node in reversed(net.nodes):
-        if isinstance(node, LINEAR_LAYERS) and all(c.name in result for c in net.consumers(node.name)):
+        entry = LAYERS.get(type(node))
+        if entry is not None and entry.linear and all(c.name in result for c in net.consumers(node.name)):
             result.add(node.name)
     return result
 
 
 def check_integer(net: ir.Network) -> None:
     """Integer mode needs integer weights, biases, gains and thresholds, IF neurons, and no averaging
-    layer.
+    layers; parameters must fit in 31 bits so that float64 sums stay exact.
 
     Raises
     ------
@@ -238,13 +243,12 @@ def check_integer(net: ir.Network) -> None:
         A layer that integer arithmetic cannot evaluate exactly, named with an offending value.
     """
     for node in net.nodes:
-        if isinstance(node, ir.AvgPool2d):
-            raise SimulationError(f"integer mode: layer {node.name} (AvgPool2d) divides by "
-                                  f"{node.kernel[0] * node.kernel[1]}; quantise the network so pooling is "
-                                  f"folded into integer weights")
-        if isinstance(node, ir.LIF) and node.beta != 1.0:
-            raise SimulationError(f"integer mode: layer {node.name} (LIF) leak {node.beta} is not integer "
-                                  f"arithmetic; use IF neurons")
+        entry = LAYERS.get(type(node))
+        if entry is not None and entry.integer is not None:
+            raise SimulationError(f"integer mode: layer {node.name} ({type(node).__name__}) {entry.integer(node)}")
+        if node.is_neuron and (beta := neuron_params(node, 2).beta) != 1.0:
+            raise SimulationError(f"integer mode: layer {node.name} ({type(node).__name__}) leak {beta} is not "
+                                  f"integer arithmetic; use IF neurons")
         arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
         arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
         for a in arrays:
@@ -256,55 +260,56 @@ def check_integer(net: ir.Network) -> None:
                 raise SimulationError(f"integer mode: layer {node.name} has parameters beyond 31 bits")
 
 
-class _Compiled:
-    """A network prepared for repeated simulation: torch kernels, fan-outs, neuron constants."""
+class Compiled:
+    """A network prepared for repeated simulation: torch kernels, fan-outs, neuron parameters."""
 
     def __init__(self, net: ir.Network, integer: bool):
-        if net.kind != "snn":
-            raise SimulationError(f"network {net.name} has no spiking neurons; convert it first")
-        relus = [n.name for n in net.nodes if isinstance(n, ir.ReLU)]
-        if relus:
-            raise SimulationError(f"network {net.name}: ReLU layers {relus} were not converted to neurons")
+        net.require_snn("simulate")
         if integer:
             check_integer(net)
         # Integer mode computes in float64: every integer below 2**53 is exact, so sums of up to
         # ~2**21 products of 31-bit values are bit-exact, with torch's fast float kernels.
-        dtype = torch.float64 if integer else torch.float32
+        self.arithmetic: Arithmetic = IntegerArithmetic() if integer else FLOAT
+        dtype = self.arithmetic.dtype
         self.net = net
         self.dtype = dtype
-        self.integer = integer
-        self.kernels = {n.name: compile_layer(n, net, dtype) for n in net.nodes
-                        if not (isinstance(n, ir.Input) or n.is_neuron)}
+        self.types = {n.name: layer_type(n) for n in net.nodes if not (isinstance(n, ir.Input) or n.is_neuron)}
+        self.kernels = {name: t.compile(net.node(name), net, dtype) for name, t in self.types.items()}
         # Synapses per input element (float64, flat) of each synaptic layer, for the synop counts.
         self.fanout = {n.name: f.to(torch.float64).numpy().ravel() for n in net.nodes
                        if (f := unit_fanout(n, net)) is not None}
         self.inputs = {n.name for n in net.nodes if isinstance(n, ir.Input)}
         self.collapsible = _collapsible(net)
         # Values read by one neuron layer only (and not outputs): their buffer can take the spikes.
-        self.exclusive = {n.name for n in net.nodes if isinstance(n, _FRESH) and n.name not in net.outputs
-                          and [c.is_neuron for c in net.consumers(n.name)] == [True]}
-        self.thresholds = {}
-        for n in net.nodes:
-            if n.is_neuron:
-                ndim = len(net.shape(n.name)) + 1
-                theta = torch.as_tensor(np.array(n.threshold), dtype=dtype)
-                self.thresholds[n.name] = theta.reshape(-1, *([1] * (ndim - 2))) if theta.ndim else theta
+        self.exclusive = {name for name, t in self.types.items() if t.fresh and name not in net.outputs
+                          and [c.is_neuron for c in net.consumers(name)] == [True]}
+        self.params = {n.name: neuron_params(n, len(net.shape(n.name)) + 1, dtype) for n in net.nodes if n.is_neuron}
 
 
 # Networks are immutable, so their compiled kernels are kept while the network lives.
-_CACHE: weakref.WeakKeyDictionary[ir.Network, dict[bool, _Compiled]] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[ir.Network, dict[bool, Compiled]] = weakref.WeakKeyDictionary()
 
 
-def _compiled(net: ir.Network, integer: bool) -> _Compiled:
+def compiled(net: ir.Network, integer: bool) -> Compiled:
+    """The :class:`Compiled` form of ``net`` for float or integer arithmetic, cached while ``net`` lives.
+
+    Raises
+    ------
+    NotConvertedError
+        ``net`` has no spiking neurons, or ReLU layers left.
+    SimulationError
+        ``integer`` and a layer that integer arithmetic cannot evaluate (:func:`check_integer`).
+    """
     per_net = _CACHE.setdefault(net, {})
     if integer not in per_net:
-        per_net[integer] = _Compiled(net, integer)
+        per_net[integer] = Compiled(net, integer)
     return per_net[integer]
 
 
-def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: int,
-                integer: bool, inplace: bool = False) -> torch.Tensor:
-    """Step a layer of IF/LIF neurons through T timesteps; return binary spikes (T, B, ...).
+def _neuron_run(params: NeuronParams, current: Value, timesteps: int, arithmetic: Arithmetic,
+                inplace: bool = False) -> torch.Tensor:
+    """Step a layer of neurons through T timesteps with :func:`~spikeforge.sim.neuron.neuron_step`;
+    return binary spikes (T, B, ...).
 
     With ``inplace`` the spikes overwrite the (temporal, exclusively owned) input current: step t
     no longer needs its current once it is added to the membrane potential. Float spikes of
@@ -312,7 +317,7 @@ def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: 
     """
     static = current.mode == "static"
     data = current.data
-    channels_last = data.ndim - (0 if static else 1) == 4 and not integer
+    channels_last = data.ndim - (0 if static else 1) == 4 and arithmetic.dtype == torch.float32
     if static and channels_last:
         data = data.contiguous(memory_format=torch.channels_last)
     first = data if static else data[0]
@@ -323,49 +328,22 @@ def _neuron_run(node: ir.Node, current: _Value, theta: torch.Tensor, timesteps: 
                           dtype=first.dtype).permute(0, 1, 4, 2, 3)
     else:
         out = torch.empty((timesteps, *first.shape), dtype=first.dtype)
-    v = torch.full_like(out[0], node.v_init) * theta  # same memory layout as the spikes
-    if integer:
-        v = torch.floor(v)
-    beta = getattr(node, "beta", 1.0)
-    scalar = theta.ndim == 0
-    for t in range(timesteps):
-        if beta != 1.0:
-            v.mul_(beta)
-        v.add_(data if static else data[t])
-        spikes = out[t]
-        torch.ge(v, theta, out=spikes)  # written as 0./1. straight into the spike train
-        if scalar:
-            v.sub_(spikes, alpha=float(theta))
-        else:
-            v.addcmul_(spikes, theta, value=-1.0)
+    state = initial_state(params, out[0], arithmetic)  # same memory layout as the spikes
+    for t in range(timesteps):  # spikes written as 0./1. straight into the spike train
+        _, state = neuron_step(state, data if static else data[t], params, arithmetic=arithmetic, out=out[t])
     return out
 
 
-def gated_maxpool(node: ir.MaxPool2d, spikes: torch.Tensor) -> torch.Tensor:
-    """Max pooling of spike trains: pass the spikes of the window's neuron with most spikes so far.
-
-    A plain max of binary spikes (an OR) overestimates the maximum rate; gating by the
-    running spike count (Rueckauer et al. 2017) keeps the output rate at the winner's rate.
-    """
-    T, B = spikes.shape[:2]
-    flat = spikes.reshape(T * B, *spikes.shape[2:])
-    counts = spikes.cumsum(0).reshape_as(flat)
-    # Break ties between equal counts in favour of earlier-firing order deterministically: first index.
-    _, idx = F.max_pool2d(counts, node.kernel, node.stride, node.padding, return_indices=True)
-    picked = flat.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape)
-    return picked.reshape(T, B, *picked.shape[1:])
-
-
-def _to_readout(value: _Value, checkpoints: torch.Tensor) -> _Value:
+def _to_readout(value: Value, checkpoints: torch.Tensor) -> Value:
     if value.mode == "readout":
         return value
     if value.mode == "static":
-        return _Value(value.data.unsqueeze(0).expand(len(checkpoints), *value.data.shape), "readout")
+        return Value(value.data.unsqueeze(0).expand(len(checkpoints), *value.data.shape), "readout")
     sums = value.data.cumsum(0)[checkpoints - 1]
-    return _Value(sums / checkpoints.reshape(-1, *([1] * (sums.ndim - 1))).to(sums.dtype), "readout")
+    return Value(sums / checkpoints.reshape(-1, *([1] * (sums.ndim - 1))).to(sums.dtype), "readout")
 
 
-def _apply(kernel: Callable, values: list[_Value]) -> torch.Tensor:
+def _apply(kernel: Callable, values: list[Value]) -> torch.Tensor:
     """Apply a batch-first kernel to values with a leading time (or checkpoint) axis."""
     lead = values[0].data.shape[:2]
     flat = [v.data.reshape(lead[0] * lead[1], *v.data.shape[2:]) for v in values]
@@ -423,7 +401,7 @@ class _Counters:
         self.kind: dict[str, str] = {}  # synaptic layer -> kind of its input
         self.ones: dict[int, torch.Tensor] = {}
 
-    def count(self, key: str, value: _Value, timesteps: int, inplace: bool = False) -> None:
+    def count(self, key: str, value: Value, timesteps: int, inplace: bool = False) -> None:
         """Add the non-zero entries of ``value`` (one batch) to the counts of ``key``.
 
         With ``inplace``, a non-spike value is overwritten by its 0./1. pattern (it must be dead).
@@ -471,16 +449,28 @@ class _Counters:
         return self.total[key]
 
 
-def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
-               counters: _Counters | None) -> dict[str, torch.Tensor]:
-    values: dict[str, _Value] = {}
+#: ``observe(node, inputs, output)``, called after each layer of a batch is computed.
+Observer = Callable[[ir.Node, list[Value], Value], None]
+
+
+def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
+              readout: Callable[[str, Value], torch.Tensor], *, counters: _Counters | None = None,
+              collapse: bool = True, registers: Mapping[str, Arithmetic] | None = None,
+              observe: Observer | None = None) -> dict[str, torch.Tensor]:
+    """Simulate one batch ``x`` layer by layer; return ``readout(name, value)`` of each output.
+
+    ``collapse`` evaluates the read-out region on time averages at the ``checkpoints`` (exact
+    unless the read-out is a saturating register); ``registers`` gives neuron layers an
+    arithmetic of their own (e.g. counting saturations), else ``c.arithmetic``.
+    """
+    values: dict[str, Value] = {}
     counted: set[str] = set()  # values counted in this batch (a value may feed several layers)
     # Temporal non-spike values are counted once the batch is done, mapping them to 0./1. in
     # place: no buffer to allocate (and fault in) for a mapped copy.
-    deferred: list[tuple[str, _Value]] = []
+    deferred: list[tuple[str, Value]] = []
     for node in c.net.nodes:
         if isinstance(node, ir.Input):
-            values[node.name] = _Value(x.to(c.dtype), "static")
+            values[node.name] = Value(x.to(c.dtype), "static")
             continue
         ins = [values[i] for i in node.inputs]
         if counters is not None and node.name in c.fanout:
@@ -496,37 +486,54 @@ def _run_batch(c: _Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch
         if node.is_neuron:
             src = node.inputs[0]
             inplace = src in c.exclusive
-            spikes = _neuron_run(node, ins[0], c.thresholds[node.name], timesteps, c.integer, inplace)
+            arithmetic = c.arithmetic if registers is None else registers.get(node.name, c.arithmetic)
+            spikes = _neuron_run(c.params[node.name], ins[0], timesteps, arithmetic, inplace)
             if inplace:
                 del values[src]  # its buffer now holds the spikes
-            values[node.name] = _Value(spikes, "temporal", spikes=True)
+            values[node.name] = Value(spikes, "temporal", spikes=True)
             if counters is not None:
                 counters.count(node.name, values[node.name], timesteps)
                 counted.add(node.name)
-            continue
-        kernel = c.kernels[node.name]
-        modes = {v.mode for v in ins}
-        if modes == {"static"}:
-            values[node.name] = _Value(kernel(*(v.data for v in ins)), "static")
-        elif "readout" in modes or (node.name in c.collapsible and not isinstance(node, STRUCTURAL_LAYERS)):
-            ins = [_to_readout(v, checkpoints) for v in ins]
-            values[node.name] = _Value(_apply(kernel, ins), "readout")
         else:
-            ins = [v if v.mode == "temporal" else
-                   _Value(v.data.unsqueeze(0).expand(timesteps, *v.data.shape), "temporal", v.spikes)
-                   for v in ins]
-            if isinstance(node, ir.MaxPool2d) and ins[0].spikes:
-                out = gated_maxpool(node, ins[0].data)
+            kind, kernel = c.types[node.name], c.kernels[node.name]
+            modes = {v.mode for v in ins}
+            if modes == {"static"}:
+                values[node.name] = Value(kernel(*(v.data for v in ins)), "static")
+            elif "readout" in modes or (collapse and node.name in c.collapsible and not kind.structural):
+                values[node.name] = Value(_apply(kernel, [_to_readout(v, checkpoints) for v in ins]), "readout")
             else:
-                out = _apply(kernel, ins)
-            keeps_spikes = isinstance(node, (ir.MaxPool2d, ir.Upsample, ir.Flatten, ir.Concat)) and \
-                all(v.spikes for v in ins)
-            values[node.name] = _Value(out, "temporal", keeps_spikes)
-    outputs = {name: _to_readout(values[name], checkpoints).data for name in c.net.outputs}
+                steps = [v if v.mode == "temporal" else
+                         Value(v.data.unsqueeze(0).expand(timesteps, *v.data.shape), "temporal", v.spikes)
+                         for v in ins]
+                if kind.on_spikes is not None and steps[0].spikes:
+                    out = kind.on_spikes(node, steps[0].data)
+                else:
+                    out = _apply(kernel, steps)
+                values[node.name] = Value(out, "temporal", kind.keeps_spikes and all(v.spikes for v in ins))
+        if observe is not None:
+            observe(node, ins, values[node.name])
+    outputs = {name: readout(name, values[name]) for name in c.net.outputs}
     # The read-outs are new tensors (temporal values are summed over time), so every value is dead
     # now. Mapping one to 0./1. keeps the non-zero pattern of any value sharing its memory.
     for src, v in deferred:
         counters.count(src, v, timesteps, inplace=True)
+    return outputs
+
+
+def run_batches(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
+                readout: Callable[[str, Value], torch.Tensor], *, batch_size: int,
+                on_batch: Callable[[int], None] | None = None, **options) -> dict[str, list[torch.Tensor]]:
+    """:func:`run_batch` over ``x`` in batches (``options`` are its keywords); the read-outs of
+    each output, batch by batch. ``on_batch(samples done)`` is called after each batch."""
+    outputs: dict[str, list[torch.Tensor]] = {o: [] for o in c.net.outputs}
+    done = 0
+    with torch.inference_mode():
+        for batch in _batches(x, batch_size):
+            for name, value in run_batch(c, batch, timesteps, checkpoints, readout, **options).items():
+                outputs[name].append(value)
+            done += batch.shape[0]
+            if on_batch:
+                on_batch(done)
     return outputs
 
 
@@ -599,9 +606,11 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
 
     Raises
     ------
+    NotConvertedError
+        ``net`` has no spiking neurons, or ReLU layers left.
     SimulationError
-        ``net`` is not an SNN, ``timesteps``/``checkpoints``/``batch_size`` are out of range, or
-        integer mode is asked for a network that is not integer.
+        ``timesteps``/``checkpoints``/``batch_size`` are out of range, or integer mode is asked
+        for a network that is not integer.
     ResourceError
         A batch's tensors would not fit in memory (:func:`check_run`); use a smaller batch.
     InvalidDataError
@@ -614,7 +623,7 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
-    c = _compiled(net, integer)
+    c = compiled(net, integer)
     x = _check_input(net, x, "input data")
     if integer and not torch.equal(x, torch.round(x)):
         raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
@@ -622,20 +631,13 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
         labels = check_labels(labels, x.shape[0], net.shape(net.outputs[0]))
     checkpoints_t = torch.as_tensor(cps)
     stats = _Counters(c.dtype) if counters else None
-    outputs: dict[str, list[torch.Tensor]] = {o: [] for o in net.outputs}
-    done = 0
-    with torch.inference_mode():
-        for batch in _batches(x, batch_size):
-            result = _run_batch(c, batch, int(timesteps), checkpoints_t, stats)
-            for name, value in result.items():
-                outputs[name].append(value)
-            done += batch.shape[0]
-            if on_batch:
-                on_batch(done)
-        if stats is not None:  # the analog input, the same at every timestep: counted once for all batches
+    outputs = run_batches(c, x, int(timesteps), checkpoints_t, lambda _, v: _to_readout(v, checkpoints_t).data,
+                          batch_size=batch_size, on_batch=on_batch, counters=stats)
+    if stats is not None:  # the analog input, the same at every timestep: counted once for all batches
+        with torch.inference_mode():
             for name in c.inputs & {n.inputs[0] for n in net.nodes if n.name in c.fanout}:
                 for chunk in _batches(x, 8192):
-                    stats.count(name, _Value(chunk.to(c.dtype), "static"), int(timesteps))
+                    stats.count(name, Value(chunk.to(c.dtype), "static"), int(timesteps))
     first = torch.cat(outputs[net.outputs[0]], dim=1).numpy()
     per_checkpoint = {t: first[i] for i, t in enumerate(cps)}
     layers = []

@@ -1,0 +1,241 @@
+r"""The one spiking-neuron kernel: a pure step function over an immutable state and parameters.
+
+The float simulator, the integer (saturating-register) simulation and the spike-domain phase of
+QAT all step their neurons with :func:`neuron_step`; they differ only in the
+:class:`Arithmetic` (float, or integers with floored fractions and saturating registers) and in
+whether the spike has a surrogate gradient. One timestep, with input current :math:`I`:
+
+.. math::
+    i' = \alpha\, i + I \ \text{(CUBA only, else } i' = I\text{)}, \qquad
+    v' = \mathrm{reg}(\beta\, v + i'), \qquad
+    s = [v' \ge \theta], \qquad
+    v'' = v' - s\,\theta \ \text{(reset by subtraction)}
+    \ \text{or}\ v'' = (1 - s)\, v' + s\, v_\mathrm{reset}\theta
+
+with :math:`\beta = 1` an IF neuron, :math:`\mathrm{reg}` the membrane register of the arithmetic
+(the identity in float; a clamp to a signed bit width in saturating integer arithmetic), and
+every product with a fraction (:math:`\beta v`, :math:`\alpha i`, the initial potential
+:math:`v_\mathrm{init}\theta`) rounded by the arithmetic (floored in integer arithmetic). Ready
+for recurrent input: a recurrent layer adds its synaptic output of step :math:`t-1` to
+:math:`I` before the step.
+
+Examples
+--------
+>>> import torch
+>>> params = NeuronParams(torch.tensor(1.0), v_init=0.0)
+>>> state = initial_state(params, torch.zeros(1))
+>>> for current in (0.4, 0.4, 0.4):
+...     s, state = neuron_step(state, torch.tensor([current]), params)
+...     print(float(s[0]), round(float(state.v[0]), 2))
+0.0 0.4
+0.0 0.8
+1.0 0.2
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spikeforge.errors import SimulationError
+from spikeforge.ir import network as ir
+
+__all__ = ["FLOAT", "Arithmetic", "IntegerArithmetic", "NeuronParams", "NeuronState", "Tally",
+           "TriangleSurrogate", "initial_state", "neuron_params", "neuron_step"]
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronParams:
+    r"""Parameters of a layer of neurons (see the module docstring for the equations).
+
+    Attributes
+    ----------
+    threshold : tensor
+        :math:`\theta > 0`, a scalar or one per channel shaped to broadcast over the membrane
+        (e.g. ``(C, 1, 1)`` for batch-first ``(B, C, H, W)``). May require a gradient (QAT).
+    beta : float
+        Membrane leak factor per step in (0, 1]; 1 is IF.
+    v_init : float
+        Initial membrane potential as a fraction of :math:`\theta`, in [0, 1).
+    v_reset : float or None
+        None: reset by subtraction (residual charge carries over). A number: after a spike the
+        potential is set to ``v_reset`` × θ.
+    alpha : float or None
+        Synaptic current decay per step in (0, 1] (current-based synapses, CUBA); None: the
+        input current enters the membrane directly.
+    """
+
+    threshold: torch.Tensor
+    beta: float = 1.0
+    v_init: float = 0.5
+    v_reset: float | None = None
+    alpha: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class NeuronState:
+    """Membrane potential ``v`` and, with CUBA synapses, synaptic current ``i_syn`` of a layer."""
+
+    v: torch.Tensor
+    i_syn: torch.Tensor | None = None
+
+
+@dataclass
+class Tally:
+    """Saturation events and the largest |potential| seen by one register (mutable counters)."""
+
+    overflows: int = 0
+    peak: float = 0.0
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """Float arithmetic: products round only to the dtype, registers never saturate."""
+
+    dtype: torch.dtype = torch.float32
+
+    def fraction(self, x: torch.Tensor) -> torch.Tensor:
+        """A product with a non-integer factor (leak, initial potential), as the hardware keeps it."""
+        return x
+
+    def register(self, v: torch.Tensor) -> torch.Tensor:
+        """A register after an addition (``v`` is fresh: it may be updated in place)."""
+        return v
+
+
+#: Plain float32 arithmetic, the simulator's default.
+FLOAT = Arithmetic()
+
+
+@dataclass(frozen=True)
+class IntegerArithmetic(Arithmetic):
+    r"""Integer arithmetic held exactly in float64 (every integer below :math:`2^{53}`).
+
+    Fractions are floored (an arithmetic right shift for :math:`\beta = 1 - 2^{-k}`). With
+    ``bits`` = :math:`m`, a register is signed and **saturates** to
+    :math:`[-2^{m-1}, 2^{m-1}-1]`; a ``tally`` counts the values that left that range and keeps
+    the largest :math:`|v|` seen before clamping.
+
+    Examples
+    --------
+    >>> tally = Tally()
+    >>> IntegerArithmetic(bits=4, tally=tally).register(torch.tensor([9.0, -3.0, -12.0])).tolist()
+    [7.0, -3.0, -8.0]
+    >>> tally
+    Tally(overflows=2, peak=12.0)
+    """
+
+    dtype: torch.dtype = torch.float64
+    bits: int | None = None
+    tally: Tally | None = None
+
+    def fraction(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.floor(x)
+
+    def register(self, v: torch.Tensor) -> torch.Tensor:
+        if self.tally is not None:
+            self.tally.peak = max(self.tally.peak, float(v.abs().max()) if v.numel() else 0.0)
+        if self.bits is None:
+            return v
+        lo, hi = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        if self.tally is not None:
+            self.tally.overflows += int(((v < lo) | (v > hi)).sum())
+        return v.clamp_(lo, hi)
+
+
+class TriangleSurrogate(torch.autograd.Function):
+    r"""Heaviside step :math:`H(u)` of ``u = v - θ`` whose backward pass is the triangular
+    surrogate :math:`H'(u) \approx \max(0, 1 - |u|/\theta)/\theta` (no gradient to θ through it)."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(u, theta)
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        u, theta = ctx.saved_tensors
+        return grad * torch.clamp(1 - u.abs() / theta, min=0) / theta, None
+
+
+def neuron_params(node: ir.Node, ndim: int, dtype: torch.dtype = torch.float32) -> NeuronParams:
+    """The parameters of an IR neuron layer, its threshold shaped for batch-first tensors of
+    ``ndim`` dimensions (batch included).
+
+    Raises
+    ------
+    SimulationError
+        ``node`` is not a neuron layer.
+
+    Examples
+    --------
+    >>> n = ir.LIF("n", ("x",), threshold=np.array([1.0, 2.0], np.float32), beta=0.9)
+    >>> p = neuron_params(n, 4)
+    >>> tuple(p.threshold.shape), p.beta, p.v_init
+    ((2, 1, 1), 0.9, 0.5)
+    """
+    if not node.is_neuron:
+        raise SimulationError(f"layer {node.name}: {type(node).__name__} is not a neuron layer")
+    theta = torch.as_tensor(np.array(node.threshold), dtype=dtype)
+    if theta.ndim:
+        theta = theta.reshape(-1, *([1] * (ndim - 2)))
+    return NeuronParams(theta, beta=float(getattr(node, "beta", 1.0)), v_init=float(node.v_init))
+
+
+def initial_state(params: NeuronParams, like: torch.Tensor, arithmetic: Arithmetic = FLOAT) -> NeuronState:
+    """The state before the first step: ``v = v_init·θ`` (rounded by the arithmetic) with the
+    shape, dtype and memory layout of ``like``; no synaptic current."""
+    v = arithmetic.fraction(torch.full_like(like, params.v_init) * params.threshold)
+    return NeuronState(v, None if params.alpha is None else torch.zeros_like(v))
+
+
+def neuron_step(state: NeuronState, current: torch.Tensor, params: NeuronParams, *,
+                arithmetic: Arithmetic = FLOAT, surrogate: type[torch.autograd.Function] | None = None,
+                out: torch.Tensor | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """One timestep of a layer of neurons (equations in the module docstring).
+
+    Pure: ``state`` is not modified and the new state shares no memory with it.
+
+    Parameters
+    ----------
+    state : NeuronState
+    current : tensor
+        Input current :math:`I` of this step (broadcasts to the membrane).
+    params : NeuronParams
+    arithmetic : Arithmetic
+        :data:`FLOAT`, or an :class:`IntegerArithmetic` (floored fractions, saturating registers).
+    surrogate : autograd Function, optional
+        E.g. :class:`TriangleSurrogate`: the spike is ``surrogate.apply(v - θ, θ)`` and the
+        whole step is differentiable (training); ``None``: a plain comparison.
+    out : tensor, optional
+        Buffer for the spikes (without a surrogate), e.g. one step of a spike train.
+
+    Returns
+    -------
+    spikes : tensor
+        0./1. in the membrane's dtype.
+    state : NeuronState
+        After the reset.
+    """
+    theta, i_syn = params.threshold, None
+    if params.alpha is not None:
+        i_syn = arithmetic.fraction(state.i_syn * params.alpha) + current
+        current = i_syn
+    v = state.v if params.beta == 1.0 else arithmetic.fraction(state.v * params.beta)
+    v = arithmetic.register(v + current)  # a new tensor: the steps below may update it in place
+    if surrogate is not None:
+        spikes = surrogate.apply(v - theta, theta)
+    elif out is not None:
+        spikes = torch.ge(v, theta, out=out)
+    else:
+        spikes = (v >= theta).to(v.dtype)
+    if params.v_reset is not None:
+        v = v * (1 - spikes) + spikes * arithmetic.fraction(params.v_reset * theta)
+    elif surrogate is not None:  # out of place: autograd needs the graph
+        v = v - spikes * theta
+    else:
+        v.addcmul_(spikes, theta, value=-1.0)  # exact: spikes · θ is 0 or θ
+    return spikes, NeuronState(v, i_syn)
+
