@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.app_suite import reference_cifar_checkpoint
 from bench.common import CACHE, DATA
-from spikeforge.apps.suite import main
+from spikeforge.cli import main
 
 if __name__ == "__main__":
     reference = reference_cifar_checkpoint()
-    args = ["--apps", "cifar-cnn", "--data", str(DATA), "--cache", str(CACHE)]
+    args = ["suite", "--apps", "cifar-cnn", "--data", str(DATA), "--cache", str(CACHE)]
     raise SystemExit(main(args + (["--cifar-checkpoint", reference] if reference else []) + sys.argv[1:]))

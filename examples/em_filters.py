@@ -12,8 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, DATA
-from spikeforge.apps.suite import main
+from spikeforge.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["--apps", "em-smoothing", "em-edges", "--data", str(DATA), "--cache", str(CACHE),
+    raise SystemExit(main(["suite", "--apps", "em-smoothing", "em-edges", "--data", str(DATA), "--cache", str(CACHE),
                            *sys.argv[1:]]))

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import CACHE, DATA
-from spikeforge.apps.suite import main
+from spikeforge.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["--apps", "mnist-lenet5", "--data", str(DATA), "--cache", str(CACHE), *sys.argv[1:]]))
+    raise SystemExit(main(["suite", "--apps", "mnist-lenet5", "--data", str(DATA), "--cache", str(CACHE), *sys.argv[1:]]))

@@ -16,7 +16,7 @@ import pytest
 from test_malformed_hardware_graphs import _artifact, _artifact_doc, artifact_parts, watchdog  # noqa: F401
 
 from spikeforge.artifact import load_artifact
-from spikeforge.compile_commands import cmd_admit
+from spikeforge.cli.compile import run_admit
 from spikeforge.dataflow.binding import Platform, bind
 from spikeforge.dataflow.sdf3 import read_sdf3, to_sdf3_string
 from spikeforge.dataflow.selftimed import simulate
@@ -79,7 +79,7 @@ def test_admit_command_on_a_huge_board_answers_at_once(artifact_parts, tmp_path)
     (tmp_path / "hw.toml").write_text(hardware_to_toml(_huge(_BOARDS["chip mesh 100000 × 100000"])))
     out = Console(file=io.StringIO(), width=200)
     with watchdog(10, "spikeforge admit on a chip of 10^10 cores"):
-        cmd_admit(argparse.Namespace(apps=[str(app)], hw=str(tmp_path / "hw.toml"), min_throughput=None), out)
+        run_admit(argparse.Namespace(apps=[str(app)], hw=str(tmp_path / "hw.toml"), min_throughput=None), out)
     assert "9,999,999,998 of 10,000,000,000 crossbars free" in out.file.getvalue()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 from rich.console import Console
 
 from spikeforge.artifact import load_artifact
-from spikeforge.compile_commands import add_commands
+from spikeforge.cli import build_parser
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError, ModelFileError
 from spikeforge.frontends.model_file import save_model
@@ -19,14 +18,8 @@ from spikeforge.pipeline import PASSES
 from spikeforge.runtime.admission import Runtime
 
 
-def _parser():
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
-    return parser
-
-
 def _run(argv):
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Console(file=io.StringIO(), width=200)
     result = args.run(args, out)
     return result, out.file.getvalue()

@@ -1,12 +1,12 @@
-"""CLI commands ``quantize`` and ``accel`` (parser built here with add_commands)."""
+"""CLI commands ``quantize`` and ``accel``."""
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 from rich.console import Console
 
+from spikeforge.cli import build_parser
 from spikeforge.datasets import Dataset, save_data
 from spikeforge.errors import (
     InvalidDataError,
@@ -18,17 +18,10 @@ from spikeforge.errors import (
 from spikeforge.ir import network as ir
 from spikeforge.ir.serialize import load_metadata, save_network
 from spikeforge.quantize import load_quantized
-from spikeforge.quantize_commands import add_commands
-
-
-def parser():
-    p = argparse.ArgumentParser(prog="spikeforge")
-    add_commands(p.add_subparsers(dest="command", required=True))
-    return p
 
 
 def run(argv):
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Console(record=True, width=200)
     result = args.run(args, out)
     return result, out.export_text()
@@ -84,11 +77,8 @@ def test_accel_prints_model_and_paper_figures(files):
     (["quantize", "{d}/snn", "--threshold-bits", "1", "-o", "{d}/q"], QuantizationError, r"threshold_bits=1"),
     (["quantize", "{d}/missing", "-o", "{d}/q"], ModelFileError, "no such network folder"),
     (["quantize", "{d}/snn", "--calib", "{d}/nope.npz", "-o", "{d}/q"], InvalidDataError, "no such data file"),
-    (["quantize", "{d}/snn", "-T", "0", "--calib", "{d}/data.npz", "-o", "{d}/q"], InvalidDataError,
-     "--timesteps 0: must be ≥ 1"),
     (["accel", "{d}/snn", "--hw", "nope", "--data", "{d}/data.npz"], InvalidHardwareSpecError,
      "nope: unknown accelerator"),
-    (["accel", "{d}/snn", "--pes", "0", "--data", "{d}/data.npz"], InvalidHardwareSpecError, "pes = 0: must be ≥ 1"),
     (["accel", "{d}/snn", "--data", "digits:test"], InvalidDataError, r"does not match network input"),
 ])
 def test_errors_are_spikeforge_errors(files, argv, error, match):
@@ -96,6 +86,20 @@ def test_errors_are_spikeforge_errors(files, argv, error, match):
     with pytest.raises(error, match=match) as info:
         run(argv)
     assert isinstance(info.value, SpikeforgeError)
+    assert not (files / "q").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["quantize", "{d}/snn", "-T", "0", "--calib", "{d}/data.npz", "-o", "{d}/q"],
+     "spikeforge quantize: error: argument --timesteps/-T: must be an integer ≥ 1, got 0"),
+    (["accel", "{d}/snn", "--pes", "0", "--data", "{d}/data.npz"],
+     "spikeforge accel: error: argument --pes: must be an integer ≥ 1, got 0"),
+])
+def test_bad_counts_are_usage_errors(files, capsys, argv, message):
+    from spikeforge.cli import main
+
+    assert main([a.format(d=files) for a in argv]) == 2
+    assert capsys.readouterr().err.startswith(message)
     assert not (files / "q").exists()
 
 

@@ -4,7 +4,6 @@ and zero timesteps are errors; names echoed to the terminal are printed as they 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import shutil
@@ -14,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from spikeforge.compile_commands import add_commands
 
 from spikeforge.artifact import load_artifact
-from spikeforge.cli import main
+from spikeforge.cli import build_parser, main
 from spikeforge.convert.calibrate import calibrate_biases
 from spikeforge.convert.normalise import convert
 from spikeforge.dataflow.binding import Platform, bind
@@ -46,9 +44,7 @@ TINY = {"core.crossbar_rows": 2, "core.crossbar_columns": 2, "core.neurons_per_c
 
 
 def _run(argv):
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Console(file=io.StringIO(), width=300)
     return args.run(args, out), out.file.getvalue()
 

@@ -1,24 +1,24 @@
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from spikeforge.dataflow.commands import add_commands
+from spikeforge.cli import build_parser, main
 from spikeforge.dataflow.sdf3 import write_sdf3
-from spikeforge.errors import ArgumentError, DeadlockError, InvalidGraphError, ResourceError
+from spikeforge.errors import (
+    DeadlockError,
+    InvalidGraphError,
+)
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(prog="spikeforge")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     console = Console(record=True, width=120)
-    report = args.run(args, console=console)
+    report = args.run(args, console)
     return report, console.export_text()
 
 
@@ -53,14 +53,13 @@ def test_analyse_bad_file(tmp_path):
         run(["analyse", str(tmp_path / "missing.xml")])
 
 
-def test_analyse_shows_bracketed_names_and_rejects_negative_steps(tmp_path):
+def test_analyse_shows_bracketed_names_and_rejects_negative_steps(tmp_path, capsys):
     g = DataflowGraph((Actor("c[0]", 2), Actor("link[c0>c1]", 3)),
                       (Channel("to[link]", "c[0]", "link[c0>c1]", 1, 1),
                        Channel("back", "link[c0>c1]", "c[0]", 1, 1, 2)), name="links")
     write_sdf3(g, tmp_path / "links.xml")
     _, text = run(["analyse", str(tmp_path / "links.xml")])
     assert "c[0] -> link[c0>c1]" in text and "to[link]" in text  # not eaten as rich markup
-    with pytest.raises(ArgumentError, match=r"--max-steps -1: must be ≥ 0"):
-        run(["analyse", str(tmp_path / "links.xml"), "--max-steps", "-1"])
-    with pytest.raises(ResourceError, match=r"--max-steps 100000: at most 10000 is supported"):
-        run(["analyse", str(tmp_path / "links.xml"), "--max-steps", "100000"])
+    for steps, message in (("-1", "must be an integer ≥ 0, got -1"), ("100000", "at most 10,000 is supported")):
+        assert main(["analyse", str(tmp_path / "links.xml"), "--max-steps", steps]) == 2
+        assert f"spikeforge analyse: error: argument --max-steps: {message}" in capsys.readouterr().err

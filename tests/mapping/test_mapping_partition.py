@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -67,8 +66,9 @@ def _profile(net, seed=0):
 
 def _neuron_inputs(net):
     """Reference: presynaptic (source, flat index) sets of every mapped neuron, by brute force."""
-    from spikeforge.mapping.connectivity import afferents, mapped_layers
     import scipy.sparse as sp
+
+    from spikeforge.mapping.connectivity import afferents, mapped_layers
     out = {}
     for name in mapped_layers(net):
         for a in afferents(net, name):
@@ -260,10 +260,8 @@ def test_partition_needs_a_converted_snn():
 
 # -- CLI commands ---------------------------------------------------------------------------------
 def _run(argv):
-    from spikeforge.mapping.commands import add_commands
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    from spikeforge.cli import build_parser
+    args = build_parser().parse_args(argv)
     args.run(args)
 
 

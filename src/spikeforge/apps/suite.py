@@ -19,7 +19,6 @@ row as skipped with that reason. Trained models are cached under ``cache/checkpo
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -452,32 +451,3 @@ def suite_table(rows: Sequence[SuiteRow]) -> Table:
     for row in rows:
         table.add_row(*row_cells(row))
     return table
-
-
-@public
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: run the suite (or some applications) and print the table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("SPIKEFORGE_DATA"),
-                    help="folder holding mnist/, cifar10/, ecg/, isbi2012/ (default $SPIKEFORGE_DATA)")
-    ap.add_argument("--cache", default=os.environ.get("SPIKEFORGE_CACHE",
-                                                      str(Path.home() / ".cache" / "spikeforge")),
-                    help="where trained checkpoints are kept")
-    ap.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
-    ap.add_argument("--hw", nargs="+", default=list(HARDWARE))
-    ap.add_argument("--cifar-checkpoint", help="CIFAR-10 model file (default: train the fallback CNN)")
-    ap.add_argument("--tiny", action="store_true", help="seconds-long settings (smoke test)")
-    args = ap.parse_args(argv)
-    console = Console()
-    if not args.data:
-        console.print("[red]no data folder: pass --data or set SPIKEFORGE_DATA[/red]")
-        return 2
-    config = SuiteConfig.tiny() if args.tiny else SuiteConfig()
-    config = replace(config, cifar_checkpoint=args.cifar_checkpoint)
-    result = run_suite(args.data, args.cache, apps=args.apps, hardware=args.hw, config=config, console=console)
-    console.print(suite_table(result.rows))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,20 +5,28 @@ Modules: :mod:`~spikeforge.dataflow.sdf3` (XML), :mod:`~spikeforge.dataflow.cons
 :mod:`~spikeforge.dataflow.analysis` (throughput, critical cycle, latency, buffers) and
 :mod:`~spikeforge.dataflow.selftimed` (discrete-event simulation),
 :mod:`~spikeforge.dataflow.binding` (crossbar binding and static orders, design time) and
-:mod:`~spikeforge.dataflow.commands` (``spikeforge analyse``).
+:mod:`~spikeforge.dataflow.report` (the figures ``spikeforge analyse`` prints).
 """
 
-from spikeforge.dataflow.analysis import (BufferPoint, CriticalCycle, MaxPlusMatrix,
-                                          ThroughputResult, buffer_tradeoff, critical_cycle,
-                                          latency, maxplus_matrix, throughput)
-from spikeforge.dataflow.consistency import blocked_cycle, check_deadlock, repetition_vector
-from spikeforge.dataflow.binding import (STRATEGIES, Platform, Schedule, apply_binding, bind,
-                                         evaluate, with_schedule)
-from spikeforge.dataflow.sdf3 import read_sdf3, to_sdf3_string, write_sdf3
-from spikeforge.dataflow.selftimed import Firing, SelfTimedResult, simulate
+import importlib
 
-__all__ = ["BufferPoint", "CriticalCycle", "MaxPlusMatrix", "ThroughputResult", "buffer_tradeoff",
-           "critical_cycle", "latency", "maxplus_matrix", "throughput", "blocked_cycle",
-           "check_deadlock", "repetition_vector", "read_sdf3", "to_sdf3_string", "write_sdf3",
-           "Firing", "SelfTimedResult", "simulate", "STRATEGIES", "Platform", "Schedule",
-           "apply_binding", "bind", "evaluate", "with_schedule"]
+#: Where each exported name lives; a module is imported at the first use of one of its names, so
+#: that reading a graph does not import the binding (pydantic) or networkx.
+_EXPORTS = {
+    "analysis": ("BufferPoint", "CriticalCycle", "MaxPlusMatrix", "ThroughputResult", "buffer_tradeoff",
+                 "critical_cycle", "latency", "maxplus_matrix", "throughput"),
+    "consistency": ("blocked_cycle", "check_deadlock", "repetition_vector"),
+    "binding": ("STRATEGIES", "Platform", "Schedule", "apply_binding", "bind", "evaluate", "with_schedule"),
+    "sdf3": ("read_sdf3", "to_sdf3_string", "write_sdf3"),
+    "selftimed": ("Firing", "SelfTimedResult", "simulate"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value

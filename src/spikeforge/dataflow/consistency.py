@@ -25,7 +25,6 @@ import math
 from collections import deque
 from fractions import Fraction
 
-import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
@@ -376,6 +375,8 @@ def _hsdf_blocked(graph: DataflowGraph):
     if not len(bad):
         return None
     comp = label[s[bad[0]]]
+    import networkx as nx  # only on the deadlock path: 0.2 s of start-up for every analysis otherwise
+
     zero = nx.MultiDiGraph()
     for c in graph.channels:
         if c.initial_tokens == 0 and label[idx[c.src]] == comp and label[idx[c.dst]] == comp:

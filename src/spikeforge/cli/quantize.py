@@ -1,4 +1,4 @@
-"""CLI commands ``quantize`` and ``accel``, registered by :func:`add_commands`.
+"""Commands ``quantize`` and ``accel``.
 
 ``spikeforge quantize NET --weight-bits 8 --threshold-bits 16 [--per-channel] [--calib DATA] -o OUT``
 writes the integer network folder atomically, with every scale in its metadata
@@ -13,44 +13,28 @@ the data and prints the accelerator model's figures beside the paper's
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from spikeforge.cli.common import Command, console, count
 
-from spikeforge.errors import InvalidDataError, ModelFileError, QuantizationError
-from spikeforge.report.console import console
-from spikeforge.report.progress import sample_progress
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def _load_snn(path: str):
-    from spikeforge.ir.serialize import load_metadata, load_network
-    from spikeforge.quantize import load_quantized
+def run_quantize(args: argparse.Namespace, out: Console | None = None):
+    from rich.markup import escape
+    from rich.table import Table
 
-    p = Path(path)
-    if not p.is_dir():
-        raise ModelFileError(f"{p}: no such network folder (convert a model first: spikeforge convert)")
-    if load_metadata(p).get("quantized"):
-        return load_quantized(p)
-    return load_network(p)
-
-
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise InvalidDataError(f"{name} {value}: must be ≥ 1")
-
-
-def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.datasets import load_data
+    from spikeforge.errors import QuantizationError
+    from spikeforge.loaders import load_network
     from spikeforge.outputs import check_output_folder
     from spikeforge.quantize import quantize, save_quantized, simulate_integer
+    from spikeforge.report.progress import sample_progress
 
-    out = out or console
-    _positive("--timesteps", args.timesteps)
-    _positive("--calib-samples", args.calib_samples)
+    out = out or console()
     check_output_folder(args.output, inputs=(args.network, args.calib))
-    snn = _load_snn(args.network)
+    snn = load_network(args.network, quantized="quantized", model_file=False)
     if not hasattr(snn, "nodes"):
         raise QuantizationError(f"{args.network}: already quantised ({snn.weight_bits}-bit weights); "
                                 f"quantise the float SNN instead")
@@ -92,21 +76,24 @@ def cmd_quantize(args: argparse.Namespace, out: Console | None = None):
     return q
 
 
-def cmd_accel(args: argparse.Namespace, out: Console | None = None):
+def run_accel(args: argparse.Namespace, out: Console | None = None):
+    from rich.markup import escape
+    from rich.table import Table
+
     from spikeforge.datasets import load_data
     from spikeforge.hardware.accelerator import accelerate, load_accelerator
+    from spikeforge.loaders import load_network
     from spikeforge.outputs import check_output_file, write_json_atomic
+    from spikeforge.report.progress import sample_progress
 
-    out = out or console
-    _positive("--timesteps", args.timesteps)
-    _positive("--samples", args.samples)
+    out = out or console()
     inputs = (args.network, args.data, args.hw)
     if args.json is not None:
         check_output_file(args.json, inputs)
     hw = load_accelerator(args.hw)
     if args.pes is not None:
         hw = hw.replace(pes=args.pes)
-    net = _load_snn(args.network)
+    net = load_network(args.network, quantized="quantized", model_file=False)
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)
@@ -137,9 +124,9 @@ def cmd_accel(args: argparse.Namespace, out: Console | None = None):
     return report
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``quantize`` and ``accel`` on the CLI's subparsers."""
-    p = sub.add_parser("quantize", help="quantise an SNN to integer weights and thresholds (hardware bit-widths)")
+def _quantize(p: argparse.ArgumentParser) -> None:
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
+
     p.add_argument("network", help="saved SNN folder (from spikeforge convert)")
     p.add_argument("-o", "--output", required=True, help="output folder for the integer network")
     p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits, 2..8 (default 8)")
@@ -148,16 +135,25 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-bits", type=int, default=8, help="input bits (default 8)")
     p.add_argument("--per-channel", action="store_true", help="one weight step per output channel")
     p.add_argument("--calib", help="calibration data (.npz or 'digits:train'): input range and overflow check")
-    p.add_argument("--calib-samples", type=int, default=256, help="calibration samples used (default 256)")
-    p.add_argument("--timesteps", "-T", type=int, default=8, help="timesteps of the calibration run (default 8)")
-    p.set_defaults(run=cmd_quantize)
+    p.add_argument("--calib-samples", type=count(), default=256, help="calibration samples used (default 256)")
+    p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8, help="timesteps of the calibration run (default 8)")
+    p.set_defaults(run=run_quantize)
 
-    p = sub.add_parser("accel", help="cycle-approximate figures of an SNN on a spiking accelerator (PE array)")
+
+def _accel(p: argparse.ArgumentParser) -> None:
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
+
     p.add_argument("network", help="saved (quantised) SNN folder")
     p.add_argument("--hw", default="pynq-z2-accel", help="accelerator preset or TOML file (default pynq-z2-accel)")
     p.add_argument("--data", required=True, help="input data: .npz with x, or 'digits:test'")
-    p.add_argument("--timesteps", "-T", type=int, default=8)
-    p.add_argument("--samples", type=int, help="use only the first N samples")
-    p.add_argument("--pes", type=int, help="override the number of PEs")
+    p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)
+    p.add_argument("--samples", type=count(), help="use only the first N samples")
+    p.add_argument("--pes", type=count(), help="override the number of PEs")
     p.add_argument("--json", help="also write the figures to this JSON file")
-    p.set_defaults(run=cmd_accel)
+    p.set_defaults(run=run_accel)
+
+
+COMMANDS = (
+    Command("quantize", "quantise an SNN to integer weights and thresholds (hardware bit-widths)", _quantize),
+    Command("accel", "cycle-approximate figures of an SNN on a spiking accelerator (PE array)", _accel),
+)

@@ -1,4 +1,4 @@
-"""CLI command ``codesign``, registered by :func:`add_commands`.
+"""Command ``codesign``.
 
 ``spikeforge codesign NET --data DATA --bits 2,4,8 --timesteps 2,4,6,8 --pes 16,32,64,128
 [--hw pynq-z2-accel] [-o OUT_DIR] [--samples N]`` sweeps weight bits × timesteps × PEs (or,
@@ -11,60 +11,38 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
+from spikeforge.cli.common import Command, console, count, int_list
 
-from spikeforge.errors import (
-    ConversionError,
-    DesignSpaceError,
-    InvalidDataError,
-    QuantizationError,
-)
-from spikeforge.report.console import console
-
-
-def _int_list(flag: str, text: str | None) -> list[int] | None:
-    """``'2,4,8'`` → ``[2, 4, 8]``; the values themselves are checked by :func:`sweep`."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise DesignSpaceError(f"{flag} {text!r}: expected comma-separated integers, e.g. 2,4,8") from None
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _load_snn(path: str, arch: str | None, calib_x):
     """A saved SNN folder as is; an ANN (model file or folder) converted on ``calib_x``."""
-    from spikeforge.ir.serialize import load_metadata
-    from spikeforge.pipeline import convert_pass, import_pass
+    from spikeforge.errors import ConversionError
+    from spikeforge.loaders import load_network
+    from spikeforge.pipeline import convert_pass
 
-    p = Path(path)
-    if p.is_dir() and load_metadata(p).get("quantized"):
-        raise QuantizationError(f"{p}: already quantised; give the float SNN (or the model file) to sweep bits")
-    net = import_pass(path, arch)
+    net = load_network(path, arch=arch)
     if net.kind == "snn":
         return net
     if calib_x is None:
-        raise ConversionError(f"{p}: an ANN; pass --calib DATA to convert it to an SNN first")
+        raise ConversionError(f"{path}: an ANN; pass --calib DATA to convert it to an SNN first")
     return convert_pass(net, calib_x)
 
 
-def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
+def run_codesign(args: argparse.Namespace, out: Console | None = None):
+    from rich.markup import escape
+
     from spikeforge.datasets import load_data
     from spikeforge.explore.cache import SimulationCache
     from spikeforge.explore.codesign import sweep
     from spikeforge.explore.report import plot_front, sweep_table, write_csv
     from spikeforge.outputs import atomic_directory, check_output_folder
 
-    out = out or console
-    if args.samples is not None and args.samples < 1:
-        raise InvalidDataError(f"--samples {args.samples}: must be ≥ 1")
-    bits = _int_list("--bits", args.bits)
-    timesteps = _int_list("--timesteps", args.timesteps)
-    pes = _int_list("--pes", args.pes)
-    sizes = _int_list("--crossbar-sizes", args.crossbar_sizes)
+    out = out or console()
     inputs = (args.network, args.data, args.calib, args.hw, args.cache)
     check_output_folder(args.output, inputs)
     data = load_data(args.data)
@@ -72,7 +50,8 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
         data = data.take(args.samples)
     calib = load_data(args.calib).take(args.calib_samples) if args.calib else None
     snn = _load_snn(args.network, args.arch, None if calib is None else calib.x)
-    result = sweep(snn, data.x, data.y, args.hw, bits=bits, timesteps=timesteps, pes=pes, crossbar_sizes=sizes,
+    result = sweep(snn, data.x, data.y, args.hw, bits=args.bits, timesteps=args.timesteps, pes=args.pes,
+                   crossbar_sizes=args.crossbar_sizes,
                    per_channel=args.per_channel, calib=None if calib is None else calib.x,
                    cache=SimulationCache(args.cache) if args.cache else None, quiet=args.quiet, console=out)
 
@@ -93,24 +72,27 @@ def cmd_codesign(args: argparse.Namespace, out: Console | None = None):
     return result
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``codesign`` on the CLI's subparsers."""
-    p = sub.add_parser("codesign", help="co-design sweep over weight bits, timesteps and hardware size; "
-                                        "Pareto front of accuracy, latency and energy")
+def _codesign(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="saved SNN folder, or model file / ANN folder (with --calib)")
     p.add_argument("--data", required=True, help="labelled evaluation data: .npz with x and y, or 'digits:test'")
-    p.add_argument("--bits", default="2,4,8", help="weight bit-widths, comma-separated (default 2,4,8)")
-    p.add_argument("--timesteps", "-T", default="2,4,6,8", help="timesteps, comma-separated (default 2,4,6,8)")
-    p.add_argument("--pes", help="accelerator PE counts, comma-separated (default: the spec's)")
-    p.add_argument("--crossbar-sizes", help="crossbar chips: crossbar rows = columns, comma-separated")
+    p.add_argument("--bits", type=int_list, default=[2, 4, 8], help="weight bit-widths, comma-separated (default 2,4,8)")
+    p.add_argument("--timesteps", "-T", type=int_list, default=[2, 4, 6, 8], help="timesteps, comma-separated (default 2,4,6,8)")
+    p.add_argument("--pes", type=int_list, help="accelerator PE counts, comma-separated (default: the spec's)")
+    p.add_argument("--crossbar-sizes", type=int_list, help="crossbar chips: crossbar rows = columns, comma-separated")
     p.add_argument("--hw", default="pynq-z2-accel",
                    help="accelerator or crossbar preset, or TOML file (default pynq-z2-accel)")
     p.add_argument("-o", "--output", default="out/codesign", help="output folder (default out/codesign)")
-    p.add_argument("--samples", type=int, help="use only the first N samples of --data")
+    p.add_argument("--samples", type=count(), help="use only the first N samples of --data")
     p.add_argument("--calib", help="calibration data: converts an ANN and sets the input range")
-    p.add_argument("--calib-samples", type=int, default=256, help="calibration samples used (default 256)")
+    p.add_argument("--calib-samples", type=count(), default=256, help="calibration samples used (default 256)")
     p.add_argument("--arch", help="architecture of a bare state dict")
     p.add_argument("--per-channel", action="store_true", help="one weight step per output channel")
     p.add_argument("--cache", help="folder that keeps simulations across runs (keyed by network, data, bits, T)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(run=cmd_codesign)
+    p.set_defaults(run=run_codesign)
+
+
+COMMANDS = (
+    Command("codesign", "co-design sweep over weight bits, timesteps and hardware size; Pareto front of "
+                        "accuracy, latency and energy", _codesign),
+)

@@ -1,4 +1,4 @@
-"""CLI commands ``compile`` and ``admit``, registered by :func:`add_commands`.
+"""Commands ``compile`` and ``admit``.
 
 ``spikeforge compile MODEL --hw NAME --calib DATA -o OUT`` runs the pipeline of
 :mod:`spikeforge.pipeline` and writes the deployment artifact (:mod:`spikeforge.artifact`);
@@ -11,19 +11,21 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from spikeforge.cli.common import Command, console, count
 
-from spikeforge.errors import AdmissionError, InvalidDataError
-from spikeforge.report.console import console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def cmd_compile(args: argparse.Namespace, out: Console | None = None):
+def run_compile(args: argparse.Namespace, out: Console | None = None):
+    from rich.markup import escape
+    from rich.table import Table
+
     from spikeforge.pipeline import CompileOptions, compile_model, summary_rows
 
-    out = out or console
+    out = out or console()
     options = CompileOptions(model=args.model, hardware=args.hw, calib=args.calib,
                              output=args.output, arch=args.arch, timesteps=args.timesteps,
                              chips=args.chips, partitioner=args.partitioner, placer=args.placer,
@@ -46,6 +48,7 @@ def _load_app(path: str):
     """A compiled artifact folder, or an SDF3 XML file."""
     from spikeforge.artifact import load_artifact
     from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.errors import InvalidDataError
 
     p = Path(path)
     if p.is_dir():
@@ -55,12 +58,17 @@ def _load_app(path: str):
     raise InvalidDataError(f"{p}: no such artifact folder or SDF3 XML file")
 
 
-def cmd_admit(args: argparse.Namespace, out: Console | None = None):
+def run_admit(args: argparse.Namespace, out: Console | None = None):
+    from rich.markup import escape
+    from rich.table import Table
+
     from spikeforge.runtime.admission import Runtime
 
-    out = out or console
+    out = out or console()
     if args.min_throughput is not None and not (args.min_throughput > 0 and
                                                 math.isfinite(args.min_throughput)):
+        from spikeforge.errors import AdmissionError
+
         raise AdmissionError(f"--min-throughput {args.min_throughput}: must be > 0")
     apps = [_load_app(a) for a in args.apps]
     rt = Runtime(args.hw)
@@ -103,36 +111,40 @@ def cmd_admit(args: argparse.Namespace, out: Console | None = None):
     return results
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``compile`` and ``admit`` on the CLI's subparsers object."""
+def _compile(p: argparse.ArgumentParser) -> None:
     from spikeforge.dataflow.binding import STRATEGIES
     from spikeforge.mapping.partition import DEFAULT_PARTITIONER, PARTITIONERS
     from spikeforge.mapping.place import DEFAULT_PLACER, PLACERS
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
 
-    p = sub.add_parser("compile", help="import, convert, map and analyse a model; write the "
-                                       "deployment artifact")
     p.add_argument("model", help="model file, or saved ANN/SNN folder")
     p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
     p.add_argument("--calib", required=True, help="calibration data (.npz with x (and y), or 'digits')")
     p.add_argument("-o", "--output", required=True, help="artifact folder to write")
     p.add_argument("--arch", help="architecture of a bare state dict")
-    p.add_argument("--timesteps", "-T", type=int, default=8)
-    p.add_argument("--chips", type=int, help="chips on the board (default: as in the hardware file)")
+    p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)
+    p.add_argument("--chips", type=count(), help="chips on the board (default: as in the hardware file)")
     p.add_argument("--partitioner", choices=sorted(PARTITIONERS), default=DEFAULT_PARTITIONER)
     p.add_argument("--placer", choices=sorted(PLACERS), default=DEFAULT_PLACER)
     p.add_argument("--binding", choices=list(STRATEGIES), default="local-search",
                    help="binding/scheduling strategy when clusters share crossbars")
-    p.add_argument("--crossbars", type=int,
-                   help="time-multiplex the clusters onto this many crossbars")
+    p.add_argument("--crossbars", type=count(), help="time-multiplex the clusters onto this many crossbars")
     p.add_argument("--data", help="test data for the accuracy (default: the calibration data)")
-    p.add_argument("--samples", type=int, help="use only the first N test samples")
-    p.add_argument("--calib-samples", type=int, default=256,
+    p.add_argument("--samples", type=count(), help="use only the first N test samples")
+    p.add_argument("--calib-samples", type=count(), default=256,
                    help="calibration samples converted and profiled (default 256)")
-    p.set_defaults(run=cmd_compile)
+    p.set_defaults(run=run_compile)
 
-    p = sub.add_parser("admit", help="admit compiled applications one by one onto shared hardware")
+
+def _admit(p: argparse.ArgumentParser) -> None:
     p.add_argument("apps", nargs="+", metavar="APP", help="artifact folder or SDF3 XML file")
     p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
     p.add_argument("--min-throughput", type=float,
                    help="required inferences/s (artifacts) or iterations/s (SDF3 graphs)")
-    p.set_defaults(run=cmd_admit)
+    p.set_defaults(run=run_admit)
+
+
+COMMANDS = (
+    Command("compile", "import, convert, map and analyse a model; write the deployment artifact", _compile),
+    Command("admit", "admit compiled applications one by one onto shared hardware", _admit),
+)

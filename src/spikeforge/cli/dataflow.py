@@ -1,0 +1,109 @@
+"""Commands of the dataflow stage: ``spikeforge analyse GRAPH.xml``.
+
+Bad input raises a :class:`~spikeforge.errors.SpikeforgeError` (an unreadable file, a graph that
+is inconsistent or deadlocks: the message names the blocked cycle), which the CLI prints on one
+line before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spikeforge.cli.common import Command, console, count
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _show(value) -> str:
+    if isinstance(value, Fraction):
+        text = f"{value.numerator}/{value.denominator}" if value.denominator != 1 else \
+            str(value.numerator)
+        return f"{text} ({float(value):.6g})"
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:.6g}"
+    return str(value)
+
+
+def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
+    """Run ``spikeforge analyse``: print rich tables, optionally write JSON.
+
+    Raises
+    ------
+    InvalidGraphError
+        Unreadable, malformed or inconsistent graph.
+    DeadlockError
+        The graph deadlocks.
+    OutputPathError
+        ``--json`` names a folder or lies under a file (checked before the analysis), or cannot
+        be written.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from spikeforge.dataflow.report import analyse_report
+    from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.outputs import check_output_file, write_json_atomic
+
+    out = out or console()
+    if args.json is not None:
+        check_output_file(args.json, (args.graph,))
+    graph = read_sdf3(args.graph)
+    report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
+    raw = report.pop("_raw")
+
+    # Actor and channel names hold brackets (``link[s2_10]``) that rich would read as markup.
+    summary = Table(title=escape(f"dataflow graph {graph.name or Path(args.graph).name}"))
+    summary.add_column("quantity")
+    summary.add_column("value", justify="right")
+    summary.add_row("actors / channels", f"{len(graph.actors)} / {len(graph.channels)}")
+    summary.add_row("throughput (iterations per time unit)", _show(raw["throughput"]))
+    summary.add_row("period (time per iteration)", _show(raw["period"]))
+    summary.add_row("deadlock", "no")
+    summary.add_row("critical cycle", escape(" -> ".join(report["critical_cycle"]["actors"]) or "none"))
+    summary.add_row("critical channels", escape(", ".join(report["critical_cycle"]["channels"]) or "none"))
+    summary.add_row("latency (first iteration)", _show(raw["latency"]))
+    out.print(summary)
+
+    reps = Table(title="repetition vector")
+    reps.add_column("actor")
+    reps.add_column("firings per iteration", justify="right")
+    for actor, q in report["repetition_vector"].items():
+        reps.add_row(escape(actor), str(q))
+    out.print(reps)
+
+    if raw["points"]:
+        pareto = Table(title="buffer size / throughput trade-off (Pareto points)")
+        pareto.add_column("total buffer size", justify="right")
+        pareto.add_column("throughput", justify="right")
+        pareto.add_column("capacities")
+        for p in raw["points"]:
+            caps = ", ".join(f"{c}={v}" for c, v in p.capacities.items())
+            pareto.add_row(str(p.total_size), _show(p.throughput),
+                           escape(caps if len(caps) <= 80 else caps[:77] + "..."))
+        out.print(pareto)
+
+    if args.json is not None:
+        out.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
+    return report
+
+
+def _analyse(p: argparse.ArgumentParser) -> None:
+    from spikeforge.dataflow.analysis import MAX_TRADEOFF_STEPS
+
+    p.add_argument("graph", help="SDF3 XML file")
+    p.add_argument("--exact", action="store_true", help="exact arithmetic (fractions)")
+    p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    p.add_argument("--max-steps", type=count(low=0, high=MAX_TRADEOFF_STEPS), default=50,
+                   help="capacity increments of the buffer trade-off search (default 50)")
+    p.set_defaults(run=run_analyse)
+
+
+COMMANDS = (
+    Command("analyse", "throughput, deadlock, critical cycle, latency and buffer trade-off of an SDF3 "
+                       "dataflow graph", _analyse),
+)

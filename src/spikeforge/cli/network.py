@@ -1,0 +1,159 @@
+"""Commands on one network: ``demo``, ``inspect``, ``convert``, ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+from spikeforge.cli.common import Command, add_model_arguments, console, count
+
+
+def run_demo(args: argparse.Namespace, out: Console | None = None) -> None:
+    from spikeforge.demo import run_demo as demo
+
+    out = out or console()
+    demo(args.out, epochs=args.epochs, console=out)
+
+
+def run_inspect(args: argparse.Namespace, out: Console | None = None) -> None:
+    from spikeforge.loaders import load_network
+    from spikeforge.report.tables import network_table
+
+    out = out or console()
+    out.print(network_table(load_network(args.network, arch=args.arch, options=dict(args.option),
+                                               quantized="network")))
+
+
+def run_convert(args: argparse.Namespace, out: Console | None = None) -> None:
+    from rich.markup import escape
+
+    from spikeforge.convert.normalise import convert
+    from spikeforge.datasets import load_data
+    from spikeforge.ir.serialize import save_network
+    from spikeforge.loaders import load_network
+    from spikeforge.outputs import check_output_folder
+    from spikeforge.report.tables import network_table
+
+    out = out or console()
+    check_output_folder(args.output, inputs=(args.model, args.calib))
+    ann = load_network(args.model, arch=args.arch, options=dict(args.option), quantized="network")
+    calib = load_data(args.calib)
+    # Checked here too: a QCFS network converts with its trained clips and would never look at the data.
+    calib_x = ann.check_input(calib.x[: args.calib_samples], f"--calib {args.calib}")
+    snn = convert(ann, calib_x, statistic=args.statistic, per_channel=not args.per_layer,
+                  balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init)
+    if args.bias_calibration:
+        from spikeforge.convert.calibrate import calibrate_biases
+
+        snn = calibrate_biases(snn, ann, calib_x, args.bias_calibration)
+    meta = {"source": str(args.model), "calibration": str(args.calib), "statistic": args.statistic,
+            "per_channel": not args.per_layer, "balance": args.balance,
+            "bias_calibration_timesteps": args.bias_calibration}
+    path = save_network(snn, args.output, meta)
+    out.print(network_table(snn))
+    out.print(f"wrote {escape(str(path))}")
+
+
+def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from spikeforge.datasets import load_data
+    from spikeforge.loaders import load_network
+    from spikeforge.outputs import check_output_file, write_json_atomic
+    from spikeforge.report.progress import sample_progress
+    from spikeforge.report.tables import accuracy_table, profile_table
+    from spikeforge.sim.simulator import check_labels, simulate, top1_accuracy
+
+    out = out or console()
+    inputs = (args.network, args.data)
+    if args.json is not None:
+        check_output_file(args.json, inputs)
+    loaded = load_network(args.network, quantized="quantized")
+    quantized = None if hasattr(loaded, "nodes") else loaded
+    net = quantized.network if quantized else loaded
+    data = load_data(args.data)
+    if args.samples:
+        data = data.take(args.samples)
+    # A quantised network computes on integer inputs and its read-out is in integer units: quantise the
+    # data as the hardware would and rescale the outputs before the argmax (per-channel scales differ).
+    x = quantized.quantize_input(data.x) if quantized else data.x
+    labels = None if data.y is None else check_labels(data.y, len(data), net.shape(net.outputs[0]),
+                                                      f"data {data.name}")
+    checkpoints = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t < args.timesteps] + [args.timesteps]
+    with sample_progress(out, f"simulate T={args.timesteps}", len(data)) as on_batch:
+        result = simulate(net, x, timesteps=args.timesteps, checkpoints=checkpoints,
+                          labels=None if quantized else labels, batch_size=args.batch_size, integer=args.integer,
+                          on_batch=on_batch)
+    if quantized and labels is not None:
+        scale = np.asarray(quantized.output_scales.get(net.outputs[0], 1.0))
+        result = dataclasses.replace(result, accuracy={t: top1_accuracy(out * scale, labels)
+                                                       for t, out in result.outputs.items()})
+    out.print(profile_table(result.profile))
+    if result.accuracy:
+        out.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
+                                       {"SNN": result.accuracy}))
+    if args.json is not None:
+        report = {"timesteps": args.timesteps, "samples": len(data),
+                  "accuracy": {str(k): v for k, v in (result.accuracy or {}).items()},
+                  "spikes_per_sample": result.profile.spikes_per_sample,
+                  "synops_per_sample": result.profile.synops_per_sample,
+                  "layers": [{"name": l.name, "spikes": l.spikes, "synops": l.synops} for l in result.profile.layers]}
+        write_json_atomic(args.json, report, inputs)
+
+
+def _demo(p: argparse.ArgumentParser) -> None:
+    from spikeforge.demo import EPOCHS, MAX_EPOCHS
+
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--epochs", type=count(high=MAX_EPOCHS), default=EPOCHS,
+                   help=f"ANN training epochs (default {EPOCHS})")
+    p.set_defaults(run=run_demo)
+
+
+def _inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="saved network folder, or model file")
+    add_model_arguments(p)
+    p.set_defaults(run=run_inspect)
+
+
+def _convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file (torch.save of a state dict + architecture) or saved ANN folder")
+    p.add_argument("--calib", required=True, help="calibration data: .npz with x (and y), or 'digits'")
+    p.add_argument("-o", "--output", required=True, help="output folder for the SNN")
+    add_model_arguments(p)
+    p.add_argument("--statistic", default="p99.99", help="'max' or a percentile like p99.9 (default p99.99)")
+    p.add_argument("--per-layer", action="store_true", help="one scale per layer instead of per channel")
+    p.add_argument("--balance", choices=("weights", "thresholds"), default="weights")
+    p.add_argument("--neuron", choices=("IF", "LIF"), default="IF")
+    p.add_argument("--beta", type=float, default=1.0, help="LIF leak factor per timestep")
+    p.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / threshold")
+    p.add_argument("--calib-samples", type=count(), default=1000, help="calibration samples used (default 1000)")
+    p.add_argument("--bias-calibration", type=count(), metavar="T",
+                   help="after conversion, shift biases so mean firing rates at T timesteps match the ANN")
+    p.set_defaults(run=run_convert)
+
+
+def _simulate(p: argparse.ArgumentParser) -> None:
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
+
+    p.add_argument("network", help="saved SNN folder")
+    p.add_argument("--data", required=True, help=".npz with x (and y), or 'digits:test'")
+    p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)
+    p.add_argument("--samples", type=count(), help="use only the first N samples")
+    p.add_argument("--batch-size", type=count(), default=128)
+    p.add_argument("--integer", action="store_true", help="bit-exact integer arithmetic (quantised networks)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.set_defaults(run=run_simulate)
+
+
+COMMANDS = (
+    Command("demo", "train, convert and simulate the digits CNN end to end", _demo),
+    Command("inspect", "layers, shapes, neurons, synapses and parameters of a network", _inspect),
+    Command("convert", "convert an ANN (model file) to an SNN", _convert),
+    Command("simulate", "simulate an SNN on data; accuracy, spikes and synaptic operations", _simulate),
+)

@@ -1,0 +1,79 @@
+"""The figures of one dataflow graph as a JSON-ready report (``spikeforge analyse``)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from spikeforge.api import public
+
+if TYPE_CHECKING:
+    from spikeforge.ir.dataflow import DataflowGraph
+
+__all__ = ["analyse_report", "json_number"]
+
+
+def json_number(value):
+    """A Fraction as ``"p/q"``, infinity as ``"inf"``; other numbers unchanged (JSON has neither)."""
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return value
+
+
+@public
+def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int = 50) -> dict:
+    """Throughput, repetition vector, critical cycle, latency and buffer trade-off of a graph.
+
+    Parameters
+    ----------
+    graph : DataflowGraph
+    exact : bool
+        Fractions instead of floats.
+    max_steps : int
+        Capacity increments of the buffer trade-off search.
+
+    Returns
+    -------
+    dict
+        JSON-ready (Fractions as ``"p/q"`` strings, infinity as ``"inf"``).
+
+    Raises
+    ------
+    InvalidGraphError
+        The graph is inconsistent.
+    DeadlockError
+        The graph deadlocks; the message names the blocked cycle.
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+    >>> g = DataflowGraph((Actor("A", 2), Actor("B", 3)),
+    ...                   (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 1)))
+    >>> analyse_report(g, exact=True)["throughput"]
+    '1/5'
+    """
+    from spikeforge.dataflow.analysis import buffer_tradeoff, latency, throughput
+
+    r = throughput(graph, exact=exact)
+    points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps) if graph.channels else ()
+    first = latency(graph)
+    return {
+        "graph": graph.name,
+        "actors": len(graph.actors),
+        "channels": len(graph.channels),
+        "throughput": json_number(r.throughput),
+        "throughput_float": float(r.throughput),
+        "period": json_number(r.period),
+        "repetition_vector": dict(r.repetition_vector),
+        "deadlock": False,
+        "critical_cycle": {"actors": list(r.critical_cycle.actors),
+                           "channels": list(r.critical_cycle.channels)},
+        "latency": json_number(first),
+        "buffer_tradeoff": [{"total_size": p.total_size, "throughput": json_number(p.throughput),
+                             "capacities": dict(p.capacities)} for p in points],
+        "_raw": {"throughput": r.throughput, "period": r.period, "points": points,
+                 "latency": first},
+    }
