@@ -16,13 +16,13 @@ from spikeforge.errors import (
 )
 from spikeforge.hardware import list_presets
 from spikeforge.hardware.accelerator import (
-    accelerate,
     accelerator_report,
     list_accelerator_presets,
     load_accelerator,
 )
 from spikeforge.ir import network as ir
 from spikeforge.quantize import LayerTrace, SpikeTrace, quantize, record_trace
+from spikeforge.quantize.accelerator import accelerate
 from spikeforge.sim.simulator import simulate
 
 

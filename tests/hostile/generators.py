@@ -1113,7 +1113,7 @@ def hardware_cases() -> Iterator[Case]:
 
         def aload(ctx: Ctx, alay=alay, fast=fast, e=e) -> Run:
             alay(ctx)
-            return api("from spikeforge.hardware.accelerator import load_accelerator, accelerate\n"
+            return api("from spikeforge.hardware.accelerator import load_accelerator\nfrom spikeforge.quantize.accelerator import accelerate\n"
                        "spec = load_accelerator(D / 'acc.toml')\n"
                        "accelerate(F.q, F.x[:4], spec, 2)", fast=fast, expect=e)
 
@@ -1957,7 +1957,7 @@ API_FUNCTIONS: list[tuple[str, str, str, list[str], dict[str, str]]] = [
       "time_s": "1e-3", "cores_used": "1", "chips_used": "1"}),
     ("load_accelerator", "from spikeforge.hardware.accelerator import load_accelerator", "load_accelerator",
      ["'pynq-z2-accel'"], {}),
-    ("accelerate", "from spikeforge.hardware.accelerator import accelerate", "accelerate",
+    ("accelerate", "from spikeforge.quantize.accelerator import accelerate", "accelerate",
      ["F.q", "F.x[:8]", "F.accel", "2"], {}),
     ("partition", "from spikeforge.mapping.partition import partition", "partition", ["F.snn", "F.profile", "F.hw"],
      {"strategy": "'tiles'", "fan_in": "'split'"}),

@@ -1,4 +1,5 @@
-"""Hardware targets: spec loading, presets, mesh geometry and the energy model."""
+"""Hardware targets: spec loading (crossbar chips and accelerators, one reader), presets, mesh
+geometry and the energy model."""
 
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import core_ids, hop_counts, hop_distance
@@ -8,6 +9,7 @@ from spikeforge.hardware.spec import (
     list_presets,
     load_hardware,
 )
+from spikeforge.hardware.target import load_target
 from spikeforge.ir.hardware import (
     Hardware,
     board_arrangement,
@@ -29,4 +31,5 @@ __all__ = [
     "hop_distance",
     "list_presets",
     "load_hardware",
+    "load_target",
 ]

@@ -53,36 +53,29 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from spikeforge.api import ArrayLike, public
+from spikeforge.api import public
 from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError
+from spikeforge.hardware.spec import presets, read_spec
 from spikeforge.ir.hardware import MAX_COUNT, MAX_QUANTITY
-
-if TYPE_CHECKING:  # imported lazily in the functions (import cycles); for annotations
-    from spikeforge.ir.network import Network
-    from spikeforge.quantize.core import QuantizedNetwork
-    from spikeforge.quantize.integer_sim import SpikeTrace
 
 __all__ = [
     "AcceleratorLayer",
     "AcceleratorReport",
     "AcceleratorSpec",
+    "ActivityTrace",
+    "LayerActivity",
     "ReferenceFigures",
-    "accelerate",
     "accelerator_report",
     "list_accelerator_presets",
     "load_accelerator",
 ]
-
-_PRESETS = resources.files("spikeforge.hardware") / "presets" / "accelerators"
 
 
 class ReferenceFigures(BaseModel):
@@ -194,12 +187,13 @@ def list_accelerator_presets() -> list[str]:
     >>> list_accelerator_presets()
     ['pynq-z2-accel']
     """
-    return sorted(p.name[:-5] for p in _PRESETS.iterdir() if p.name.endswith(".toml"))
+    return presets("accelerator")
 
 
 @public
 def load_accelerator(name_or_path: str | os.PathLike[str] | AcceleratorSpec) -> AcceleratorSpec:
-    """Load an accelerator spec by preset name or from a TOML file (a spec is returned as is).
+    """Load an accelerator spec by preset name or from a TOML file (a spec is returned as is);
+    :func:`~spikeforge.hardware.spec.read_spec` reads it.
 
     Raises
     ------
@@ -208,26 +202,56 @@ def load_accelerator(name_or_path: str | os.PathLike[str] | AcceleratorSpec) -> 
     """
     if isinstance(name_or_path, AcceleratorSpec):
         return name_or_path
-    text = os.fspath(name_or_path)
-    if text in list_accelerator_presets():
-        return _parse((_PRESETS / f"{text}.toml").read_text(encoding="utf-8"), f"{text}.toml")
-    path = Path(text)
-    if not path.is_file():
-        raise InvalidHardwareSpecError(f"{text}: unknown accelerator; not a preset "
-                                       f"({', '.join(list_accelerator_presets())}) and no such file")
-    from spikeforge.hardware.spec import check_hardware_file
-
-    check_hardware_file(path)
-    try:
-        return _parse(path.read_text(encoding="utf-8"), text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidHardwareSpecError(f"{text}: cannot read accelerator file: {exc}") from None
+    spec = read_spec(name_or_path, "accelerator")
+    return accelerator_from_dict(spec.document, source=spec.source)
 
 
-def _parse(content: str, source: str) -> AcceleratorSpec:
-    from spikeforge.hardware.spec import parse_toml
+@runtime_checkable
+class LayerActivity(Protocol):
+    """What the model reads of one synaptic layer's activity over a run
+    (:class:`~spikeforge.quantize.LayerTrace` records it).
 
-    return accelerator_from_dict(parse_toml(content, source=source), source=source)
+    ``events[t, n]`` counts the non-zero input values of sample n at timestep t, ``ops[t, n, u]``
+    the synaptic operations landing on work unit u (an output channel or neuron) with
+    ``neurons_per_unit[u]`` neurons; ``parameters`` counts the layer's weights.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def input_kind(self) -> str: ...
+    @property
+    def events(self) -> np.ndarray: ...
+    @property
+    def ops(self) -> np.ndarray: ...
+    @property
+    def neurons_per_unit(self) -> np.ndarray: ...
+    @property
+    def parameters(self) -> int: ...
+
+
+@runtime_checkable
+class ActivityTrace(Protocol):
+    """What the model reads of a network run: per synaptic layer, timestep and sample, the
+    activity it evaluates (:class:`~spikeforge.quantize.SpikeTrace`, recorded by
+    :func:`~spikeforge.quantize.record_trace`, is one). Declared here, by the model that reads it,
+    so the hardware layer does not depend on the simulator that records it.
+    """
+
+    @property
+    def network(self) -> str: ...
+    @property
+    def timesteps(self) -> int: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def input_elements(self) -> int: ...
+    @property
+    def layers(self) -> Sequence[LayerActivity]: ...
+    @property
+    def ops(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -336,13 +360,13 @@ def _layer_cycles(layer, hw: AcceleratorSpec, memory_cycles: float) -> tuple[np.
 
 
 @public
-def accelerator_report(trace: SpikeTrace, hw: AcceleratorSpec | str | os.PathLike, *, input_bits: int = 8,
+def accelerator_report(trace: ActivityTrace, hw: AcceleratorSpec | str | os.PathLike, *, input_bits: int = 8,
                        neurons: int | None = None) -> AcceleratorReport:
-    """Evaluate a recorded :class:`~spikeforge.quantize.integer_sim.SpikeTrace` on an accelerator.
+    """Evaluate a recorded trace (:class:`~spikeforge.quantize.SpikeTrace`) on an accelerator.
 
     Parameters
     ----------
-    trace : SpikeTrace
+    trace : ActivityTrace
     hw : AcceleratorSpec or str
     input_bits : int
         Bits per input value loaded from DRAM per inference.
@@ -401,53 +425,3 @@ def accelerator_report(trace: SpikeTrace, hw: AcceleratorSpec | str | os.PathLik
         float(per_sample.max()), latency, gops, gops / hw.peak_gops, gops / hw.pes, gops / hw.dsp_slices,
         gops / hw.power_w, hw.power_w, hw.power_w * latency, input_cycles, needed, bool(fits), tuple(layers),
         hw.reference, assumptions)
-
-
-@public
-def accelerate(net: QuantizedNetwork | Network, x: ArrayLike, hw: AcceleratorSpec | str | os.PathLike,
-               timesteps: int, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> AcceleratorReport:
-    """Run ``net`` on ``x`` and evaluate its actual spike trains on the accelerator ``hw``.
-
-    Parameters
-    ----------
-    net : QuantizedNetwork or Network
-        A quantised network (integer run on quantised inputs) or a float SNN.
-    x : array (N, *input_shape)
-        Analog inputs.
-    hw : AcceleratorSpec or str
-        Spec, preset name or TOML file.
-    timesteps : int
-    on_batch : callable, optional
-        Called with the number of samples run after each batch (progress bars).
-
-    Returns
-    -------
-    AcceleratorReport
-
-    Raises
-    ------
-    InvalidHardwareSpecError
-        Unknown preset or invalid spec.
-    InvalidDataError
-        ``x`` does not match the network's input.
-    SimulationError
-        ``net`` is not an SNN, or ``timesteps`` < 1.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from spikeforge.ir import network as ir
-    >>> net = ir.Network((ir.Input("x", (), (4,)), ir.Linear("fc", ("x",), np.ones((8, 4), np.float32)),
-    ...                   ir.IF("n", ("fc",), threshold=np.float32(2.0))), ("n",))
-    >>> r = accelerate(net, np.ones((2, 4), np.float32), "pynq-z2-accel", timesteps=4)
-    >>> r.ops_per_inference, r.effective_gops <= r.peak_gops
-    (128.0, True)
-    """
-    from spikeforge.quantize.core import QuantizedNetwork
-    from spikeforge.quantize.integer_sim import record_trace
-
-    hw = load_accelerator(hw)
-    trace = record_trace(net, x, timesteps, granularity=hw.distribution, batch_size=batch_size,
-                         on_batch=on_batch)
-    input_bits = net.input_bits if isinstance(net, QuantizedNetwork) else 8
-    return accelerator_report(trace, hw, input_bits=input_bits)

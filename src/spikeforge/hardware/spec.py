@@ -1,8 +1,10 @@
-"""Loading, listing, writing and tabulating hardware descriptions.
+"""Reading, listing, writing and tabulating hardware descriptions.
 
 A hardware description is a TOML file validated into a frozen
-:class:`~spikeforge.ir.hardware.Hardware`. Presets ship in ``spikeforge/hardware/presets``;
-a user file is accepted wherever a preset name is.
+:class:`~spikeforge.ir.hardware.Hardware` (a crossbar chip) or
+:class:`~spikeforge.hardware.accelerator.AcceleratorSpec` (a PE-array accelerator). Presets ship
+in ``spikeforge/hardware/presets`` (accelerators in its ``accelerators`` folder); a user file is
+accepted wherever a preset name is. :func:`read_spec` is the one reader of both kinds.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal, NamedTuple
 
 from spikeforge.api import public
 from spikeforge.errors import InputPathError, InvalidHardwareSpecError
 from spikeforge.ir.hardware import Hardware, hardware_from_dict
+from spikeforge.resources import check_input_file
 
-__all__ = ["hardware_table_rows", "hardware_to_toml", "list_presets", "load_hardware"]
+__all__ = ["Kind", "SpecFile", "hardware_table_rows", "hardware_to_toml", "list_presets", "load_hardware", "presets",
+           "read_spec"]
 
 _PRESETS = resources.files("spikeforge.hardware") / "presets"
 
@@ -37,9 +42,38 @@ _UNITS = (
 )
 
 
+Kind = Literal["crossbar", "accelerator"]
+"""The two kinds of hardware: a crossbar chip (:class:`Hardware`) or a PE-array accelerator
+(:class:`~spikeforge.hardware.accelerator.AcceleratorSpec`)."""
+
+#: Per kind: what its files are called in messages, and the folder of its presets.
+_KINDS: dict[str, tuple[str, Any]] = {"crossbar": ("hardware", _PRESETS),
+                                       "accelerator": ("accelerator", _PRESETS / "accelerators")}
+
+
+class SpecFile(NamedTuple):
+    """A hardware description read by :func:`read_spec`, not yet validated."""
+
+    kind: Kind
+    source: str
+    document: dict[str, Any]
+
+
+@public
+def presets(kind: Kind) -> list[str]:
+    """Names of the shipped presets of one kind of hardware, sorted.
+
+    Examples
+    --------
+    >>> presets("crossbar"), presets("accelerator")
+    (['loihi', 'truenorth', 'xbar-mesh'], ['pynq-z2-accel'])
+    """
+    return sorted(p.name[: -len(".toml")] for p in _KINDS[kind][1].iterdir() if p.name.endswith(".toml"))
+
+
 @public
 def list_presets() -> list[str]:
-    """Names of the shipped hardware presets, sorted.
+    """Names of the shipped crossbar-chip presets, sorted.
 
     Returns
     -------
@@ -51,12 +85,63 @@ def list_presets() -> list[str]:
     >>> "loihi" in list_presets()
     True
     """
-    return sorted(p.name[: -len(".toml")] for p in _PRESETS.iterdir() if p.name.endswith(".toml"))
+    return presets("crossbar")
+
+
+@public
+def read_spec(name_or_path: str | os.PathLike[str], kind: Kind | None = None) -> SpecFile:
+    """The one reader of hardware descriptions: a preset name or a TOML file, of either kind.
+
+    A name (a ``str``) is looked up among the presets of ``kind`` (both kinds when None); anything
+    else is read as a file, whose kind, when not given, is told by a top-level ``pes`` field (an
+    accelerator has a PE array). The caller validates the document:
+    :func:`~spikeforge.ir.hardware.hardware_from_dict` or
+    :func:`~spikeforge.hardware.accelerator.accelerator_from_dict`.
+
+    Raises
+    ------
+    InvalidHardwareSpecError
+        Neither a preset (the message lists them) nor an existing regular file; a file larger than
+        :data:`MAX_HARDWARE_FILE_BYTES`, unreadable or not valid TOML (see :func:`parse_toml`).
+
+    Examples
+    --------
+    >>> read_spec("pynq-z2-accel").kind, read_spec("loihi").source
+    ('accelerator', 'loihi.toml')
+    >>> read_spec("loihi3")
+    Traceback (most recent call last):
+    ...
+    spikeforge.errors.InvalidHardwareSpecError: loihi3: unknown hardware; not a preset (crossbar chips: loihi, truenorth, xbar-mesh; accelerators: pynq-z2-accel) and no such file
+    """
+    kinds: tuple[Kind, ...] = ("crossbar", "accelerator") if kind is None else (kind,)
+    noun = "hardware" if kind is None else _KINDS[kind][0]
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, str):
+        for k in kinds:
+            if text in presets(k):
+                preset = _KINDS[k][1] / f"{text}.toml"
+                return SpecFile(k, preset.name, parse_toml(preset.read_text(encoding="utf-8"), source=preset.name))
+    path = Path(text)
+    if not path.is_file():
+        if path.exists():
+            raise InvalidHardwareSpecError(f"{text}: not a file")
+        if path.suffix or os.sep in text or "/" in text:
+            raise InvalidHardwareSpecError(f"{text}: no such {noun} file")
+        known = ", ".join(presets(kinds[0])) if kind else \
+            f"crossbar chips: {', '.join(presets('crossbar'))}; accelerators: {', '.join(presets('accelerator'))}"
+        raise InvalidHardwareSpecError(f"{text}: unknown {noun}; not a preset ({known}) and no such file")
+    check_hardware_file(path)
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidHardwareSpecError(f"{text}: cannot read {noun} file: {exc}") from None
+    document = parse_toml(content, source=text)
+    return SpecFile(kind or ("accelerator" if "pes" in document else "crossbar"), text, document)
 
 
 @public
 def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
-    """Load a hardware description by preset name or from a TOML file.
+    """Load a crossbar-chip description by preset name or from a TOML file (:func:`read_spec`).
 
     Parameters
     ----------
@@ -84,43 +169,18 @@ def load_hardware(name_or_path: str | os.PathLike[str] | Hardware) -> Hardware:
     """
     if isinstance(name_or_path, Hardware):
         return name_or_path
-    text = os.fspath(name_or_path)
-    preset = _PRESETS / f"{text}.toml"
-    if isinstance(name_or_path, str) and text in list_presets():
-        return _parse(preset.read_text(encoding="utf-8"), source=preset.name)
-    path = Path(text)
-    if not path.is_file():
-        if path.exists():
-            raise InvalidHardwareSpecError(f"{text}: not a file")
-        looks_like_path = path.suffix or os.sep in text or "/" in text
-        if looks_like_path:
-            raise InvalidHardwareSpecError(f"{text}: no such hardware file")
-        raise InvalidHardwareSpecError(
-            f"{text}: unknown hardware; not a preset ({', '.join(list_presets())}) "
-            "and no such file"
-        )
-    check_hardware_file(path)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidHardwareSpecError(f"{text}: cannot read hardware file: {exc}") from None
-    return _parse(content, source=text)
+    spec = read_spec(name_or_path, "crossbar")
+    return hardware_from_dict(spec.document, source=spec.source)
 
 
 def check_hardware_file(path: Path) -> None:
     """Refuse a hardware file that is not a readable regular file of plausible size, before
     reading it (:func:`~spikeforge.resources.check_input_file`, raised as
     :class:`InvalidHardwareSpecError`)."""
-    from spikeforge.resources import check_input_file
-
     try:
         check_input_file(path, MAX_HARDWARE_FILE_BYTES, "hardware file")
     except InputPathError as exc:
         raise InvalidHardwareSpecError(str(exc)) from None
-
-
-def _parse(content: str, *, source: str) -> Hardware:
-    return hardware_from_dict(parse_toml(content, source=source), source=source)
 
 
 #: Deepest dotted key or table header read (a hardware file nests two levels): tomllib takes time
