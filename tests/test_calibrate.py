@@ -5,7 +5,7 @@ from torch import nn
 
 from spikeforge.convert.calibrate import calibrate_biases, infer_scales
 from spikeforge.convert.normalise import activation_scales, convert
-from spikeforge.errors import ConversionError, InvalidDataError
+from spikeforge.errors import ConversionError, InvalidDataError, NotConvertedError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir import network as ir
 from spikeforge.models.layers import relu_to_qcfs
@@ -70,8 +70,12 @@ def test_calibration_matches_mean_rates_to_ann(calib, timesteps):
 def test_calibration_errors(calib):
     ann = small_cnn(qcfs_levels=2)
     snn = convert(ann)
-    with pytest.raises(ConversionError, match="no spiking neurons"):
+    with pytest.raises(NotConvertedError, match="bias calibration: network small has no spiking neurons; "
+                                                "convert it first"):
         calibrate_biases(ann, ann, calib, 4)
+    first = next(n.name for n in snn.nodes if n.is_neuron)
+    with pytest.raises(NotConvertedError, match=f"bias calibration: network small: 1 ReLU layers \\({first}\\)"):
+        calibrate_biases(snn.replace_nodes({first: ann.node(first)}), ann, calib, 4)
     with pytest.raises(ConversionError, match="has spiking neurons"):
         calibrate_biases(snn, snn, calib, 4)
     with pytest.raises(ConversionError, match="timesteps=0"):

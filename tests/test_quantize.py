@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from spikeforge.errors import QuantizationError, SimulationError
+from spikeforge.errors import NotConvertedError, QuantizationError, SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.quantize import (
     load_quantized,
@@ -303,7 +303,7 @@ def test_bad_options(kwargs, match):
 def test_not_an_snn():
     ann = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.ones((2, 2), np.float32)),
                       ir.ReLU("r", ("fc",))), ("r",), name="mlp")
-    with pytest.raises(QuantizationError, match="network mlp has no spiking neurons"):
+    with pytest.raises(NotConvertedError, match="quantize: network mlp has no spiking neurons; convert it first"):
         quantize(ann)
     leaky = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.ones((2, 2), np.float32)),
                         ir.LIF("n", ("fc",), threshold=np.float32(1), beta=0.9)), ("n",))

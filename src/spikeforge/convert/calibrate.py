@@ -34,11 +34,8 @@ from spikeforge.api import ArrayLike, public
 from spikeforge.convert.normalise import check_calibration_data
 from spikeforge.errors import ConversionError
 from spikeforge.ir import network as ir
+from spikeforge.ir.scales import propagate_scales
 from spikeforge.sim.simulator import iterate_ann, simulate
-
-_SYNAPTIC = (ir.Conv2d, ir.Linear, ir.ConvTranspose2d)
-# Layers through which a per-channel constant added before them reaches their output unchanged.
-_BIAS_TRANSPARENT = (ir.AvgPool2d, ir.MaxPool2d, ir.Upsample)
 
 
 def _abs_rows(weight: np.ndarray, node: ir.Node, s_in: np.ndarray) -> np.ndarray:
@@ -67,42 +64,43 @@ def infer_scales(ann: ir.Network, snn: ir.Network) -> dict[str, np.ndarray]:
     ConversionError
         The networks do not correspond layer by layer, or a layer type is not supported
         (sparse synapse layers).
+    UnsupportedLayerError
+        ``snn`` has a layer that sets a scale and is none of input, synaptic layer, neuron
+        layer or residual sum (a ReLU left unconverted).
     """
-    scale: dict[str, np.ndarray] = {}
-    for node in snn.nodes:
-        try:
-            twin = ann.node(node.name)
-        except Exception:
-            raise ConversionError(f"layer {node.name} of SNN {snn.name} has no counterpart in ANN {ann.name}") from None
-        ins = [scale[i] for i in node.inputs]
-        channels = snn.shape(node.name)[0]
-        if isinstance(node, ir.Input):
-            scale[node.name] = np.ones(channels)
-        elif isinstance(node, _SYNAPTIC):
-            if type(twin) is not type(node) or twin.weight.shape != node.weight.shape:
-                raise ConversionError(f"layer {node.name}: ANN {type(twin).__name__} {getattr(twin, 'weight', np.empty(0)).shape} "
-                                      f"does not match SNN {type(node).__name__} {node.weight.shape}")
-            num = _abs_rows(twin.weight, node, ins[0])
-            den = _abs_rows(node.weight, node, np.ones_like(ins[0]))
-            scale[node.name] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
-        elif node.is_neuron:
-            if not isinstance(twin, ir.ReLU):
-                raise ConversionError(f"layer {node.name}: SNN neuron layer, but ANN layer is {type(twin).__name__}")
-            theta = np.broadcast_to(np.asarray(node.threshold, np.float64), (channels,))
-            scale[node.name] = theta * ins[0]
-        elif isinstance(node, ir.Add):
-            first = next((i for i, g in enumerate(node.gains or ()) if g is not None), None)
-            scale[node.name] = ins[0] if first is None else ins[first] / np.asarray(node.gains[first], np.float64)
-        elif isinstance(node, ir.Concat):
-            scale[node.name] = np.concatenate(ins)
-        elif isinstance(node, ir.Flatten):
-            shape = snn.shape(node.inputs[0])
-            scale[node.name] = np.repeat(ins[0], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-        elif isinstance(node, ir.SparseLinear):
-            raise ConversionError(f"layer {node.name}: bias calibration does not support SparseLinear layers")
-        else:  # pooling, upsampling
-            scale[node.name] = ins[0]
-    return scale
+    names = {node.name for node in ann.nodes}
+    missing = next((node.name for node in snn.nodes if node.name not in names), None)
+    if missing is not None:
+        raise ConversionError(f"layer {missing} of SNN {snn.name} has no counterpart in ANN {ann.name}")
+
+    def synaptic(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        twin = ann.node(node.name)
+        if type(twin) is not type(node) or twin.weight.shape != node.weight.shape:
+            raise ConversionError(f"layer {node.name}: ANN {type(twin).__name__} {getattr(twin, 'weight', np.empty(0)).shape} "
+                                  f"does not match SNN {type(node).__name__} {node.weight.shape}")
+        num = _abs_rows(twin.weight, node, ins[0])
+        den = _abs_rows(node.weight, node, np.ones_like(ins[0]))
+        return node, np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+
+    def sparse(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        raise ConversionError(f"layer {node.name}: bias calibration does not support SparseLinear layers")
+
+    def neurons(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        twin = ann.node(node.name)
+        if not isinstance(twin, ir.ReLU):
+            raise ConversionError(f"layer {node.name}: SNN neuron layer, but ANN layer is {type(twin).__name__}")
+        theta = np.broadcast_to(np.asarray(node.threshold, np.float64), (snn.shape(node.name)[0],))
+        return node, theta * ins[0]
+
+    def residual(node: ir.Add, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        first = next((i for i, g in enumerate(node.gains or ()) if g is not None), None)
+        return node, ins[0] if first is None else ins[first] / np.asarray(node.gains[first], np.float64)
+
+    rules = {name: synaptic for name, cls in ir.NODE_TYPES.items() if cls.has_weights}
+    rules |= {name: neurons for name, cls in ir.NODE_TYPES.items() if cls.is_neuron}
+    rules |= {"Input": lambda node, ins: (node, np.ones(snn.shape(node.name)[0])), "SparseLinear": sparse,
+              "Add": residual}
+    return propagate_scales(snn, rules)[1]
 
 
 def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | None:
@@ -118,9 +116,10 @@ def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | Non
         g = np.broadcast_to(np.asarray(1.0 if gain is None else gain, np.float64), (net.shape(inp)[0],))
         if len(net.consumers(inp)) != 1 or not (g != 0).all():
             continue
-        if isinstance(prev, _SYNAPTIC):
+        if prev.has_weights:  # never SparseLinear: infer_scales refused it
             return prev, 1.0 / g
-        if isinstance(prev, (*_BIAS_TRANSPARENT, ir.Add)):
+        # A per-channel constant added before a scale-keeping layer reaches its output unchanged.
+        if prev.keeps_scale or isinstance(prev, ir.Add):
             found = _bias_source(net, inp)
             if found is not None:
                 return found[0], found[1] / g
@@ -162,9 +161,11 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: ArrayLike, times
 
     Raises
     ------
+    NotConvertedError
+        ``snn`` has no spiking neurons, or still has ReLU layers.
     ConversionError
-        ``snn`` is not an SNN or ``ann`` not an ANN, they do not correspond layer by layer,
-        or ``timesteps``/``passes`` are not positive integers.
+        ``ann`` is not an ANN, the networks do not correspond layer by layer, or
+        ``timesteps``/``passes`` are not positive integers.
     InvalidDataError
         ``calib_x`` is empty, not finite, of the wrong shape, all zero, or one sample repeated
         (:func:`~spikeforge.convert.normalise.check_calibration_data`).
@@ -180,8 +181,7 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: ArrayLike, times
     >>> [round(float(b), 3) for b in snn.node("fc").bias]
     [-0.05, 0.025]
     """
-    if snn.kind != "snn":
-        raise ConversionError(f"network {snn.name} has no spiking neurons; convert it first")
+    snn.require_snn("bias calibration")
     if ann.kind != "ann":
         raise ConversionError(f"network {ann.name} has spiking neurons; pass the ANN it was converted from")
     for what, value in (("timesteps", timesteps), ("passes", passes)):

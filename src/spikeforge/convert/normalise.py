@@ -32,10 +32,8 @@ import torch
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.ir import network as ir
+from spikeforge.ir.scales import propagate_scales, weight_scales
 from spikeforge.sim.simulator import iterate_ann
-
-# Scale-preserving layers through which a synaptic layer's output reaches the ReLU it feeds.
-_PASS_THROUGH = (ir.AvgPool2d, ir.MaxPool2d, ir.Upsample, ir.Add)
 
 
 def _parse_statistic(statistic: str | float) -> float:
@@ -143,13 +141,8 @@ def activation_scales(ann: ir.Network, calib: ArrayLike | None, *, statistic: st
     return scales
 
 
-def per_element(scale: np.ndarray, shape: ir.Shape) -> np.ndarray:
-    """Per-channel values of a tensor of ``shape`` → one value per element (flattened, channel-major)."""
-    return np.repeat(scale, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-
-
 def _owner_relu(net: ir.Network, name: str) -> ir.ReLU | None:
-    """The ReLU a synaptic layer's output reaches through scale-preserving layers, if unique."""
+    """The ReLU a layer's output reaches through scale-keeping layers and residual sums, if unique."""
     while True:
         consumers = net.consumers(name)
         if len(consumers) != 1:
@@ -157,7 +150,7 @@ def _owner_relu(net: ir.Network, name: str) -> ir.ReLU | None:
         (nxt,) = consumers
         if isinstance(nxt, ir.ReLU):
             return nxt
-        if not isinstance(nxt, _PASS_THROUGH):
+        if not (nxt.keeps_scale or isinstance(nxt, ir.Add)):
             return None
         name = nxt.name
 
@@ -219,9 +212,6 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
         scales = activation_scales(ann, calib, statistic=statistic, per_channel=per_channel,
                                    batch_size=batch_size)
 
-    scale: dict[str, np.ndarray] = {}
-    nodes: list[ir.Node] = []
-
     def target(node: ir.Node) -> np.ndarray:
         owner = _owner_relu(ann, node.name)
         channels = ann.shape(node.name)[0]
@@ -229,62 +219,30 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
             return np.ones(channels)
         return scales[owner.name]
 
-    for node in ann.nodes:
-        shape = ann.shape(node.name)
-        ins = [scale[i] for i in node.inputs]
-        if isinstance(node, ir.Input):
-            scale[node.name] = np.ones(shape[0])
-            nodes.append(node)
-        elif isinstance(node, (ir.Conv2d, ir.Linear, ir.ConvTranspose2d)):
-            out = target(node)
-            w = node.weight.astype(np.float64)
-            if isinstance(node, ir.ConvTranspose2d):  # weight (in, out/groups, kh, kw)
-                g = node.groups
-                out_g = out.reshape(g, 1, -1)
-                w = w.reshape(g, w.shape[0] // g, w.shape[1], *w.shape[2:])
-                w = w * ins[0].reshape(g, -1, 1, 1, 1) / out_g[..., None, None]
-                w = w.reshape(node.weight.shape)
-            elif isinstance(node, ir.Conv2d):
-                per_group_in = node.weight.shape[1]
-                s_in = ins[0].reshape(node.groups, 1, per_group_in)
-                s_in = np.broadcast_to(s_in, (node.groups, shape[0] // node.groups, per_group_in)).reshape(shape[0], -1)
-                w = w * s_in[:, :, None, None] / out[:, None, None, None]
-            else:
-                w = w * ins[0][None, :] / out[:, None]
-            bias = None if node.bias is None else (node.bias / out).astype(np.float32)
-            nodes.append(dataclasses.replace(node, weight=w.astype(np.float32), bias=bias))
-            scale[node.name] = out
-        elif isinstance(node, ir.SparseLinear):
-            out = target(node)
-            s_in = per_element(ins[0], ann.shape(node.inputs[0]))
-            s_out = per_element(out, shape)
-            w = node.weight * s_in[node.pre] / s_out[node.post]
-            bias = None if node.bias is None else (node.bias / s_out).astype(np.float32)
-            nodes.append(dataclasses.replace(node, weight=w.astype(np.float32), bias=bias))
-            scale[node.name] = out
-        elif isinstance(node, ir.ReLU):
-            lam = scales[node.name]
-            threshold = lam / ins[0]
-            if np.allclose(threshold, threshold[0]):  # one threshold for the whole layer
-                threshold = threshold[0]
-            threshold = np.asarray(threshold, np.float32)
-            if neuron == "LIF":
-                nodes.append(ir.LIF(node.name, node.inputs, threshold=threshold, v_init=v_init, beta=beta))
-            else:
-                nodes.append(ir.IF(node.name, node.inputs, threshold=threshold, v_init=v_init))
-            scale[node.name] = lam
-        elif isinstance(node, ir.Add):
-            out = target(node) if _owner_relu(ann, node.name) is not None else np.max(ins, axis=0)
-            gains = tuple(None if np.allclose(s, out) else (s / out).astype(np.float32) for s in ins)
-            nodes.append(dataclasses.replace(node, gains=None if all(g is None for g in gains) else gains))
-            scale[node.name] = out
-        elif isinstance(node, ir.Concat):
-            scale[node.name] = np.concatenate(ins)
-            nodes.append(node)
-        elif isinstance(node, ir.Flatten):
-            scale[node.name] = per_element(ins[0], ann.shape(node.inputs[0]))
-            nodes.append(node)
-        else:  # pooling, upsampling: per-channel scale unchanged
-            scale[node.name] = ins[0]
-            nodes.append(node)
-    return ir.Network(tuple(nodes), ann.outputs, ann.name)
+    def synaptic(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        out = target(node)
+        s_in, s_out, s_bias = weight_scales(node, ann.shape(node.inputs[0]), ins[0], out)
+        weight = (node.weight.astype(np.float64) * s_in / s_out).astype(np.float32)
+        bias = None if node.bias is None else (node.bias / s_bias).astype(np.float32)
+        return dataclasses.replace(node, weight=weight, bias=bias), out
+
+    def neurons(node: ir.ReLU, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        lam = scales[node.name]
+        threshold = lam / ins[0]
+        if np.allclose(threshold, threshold[0]):  # one threshold for the whole layer
+            threshold = threshold[0]
+        threshold = np.asarray(threshold, np.float32)
+        if neuron == "LIF":
+            return ir.LIF(node.name, node.inputs, threshold=threshold, v_init=v_init, beta=beta), lam
+        return ir.IF(node.name, node.inputs, threshold=threshold, v_init=v_init), lam
+
+    def residual(node: ir.Add, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        out = target(node) if _owner_relu(ann, node.name) is not None else np.max(ins, axis=0)
+        gains = tuple(None if np.allclose(s, out) else (s / out).astype(np.float32) for s in ins)
+        return dataclasses.replace(node, gains=None if all(g is None for g in gains) else gains), out
+
+    rules = {name: synaptic for name, cls in ir.NODE_TYPES.items() if cls.has_weights}
+    rules |= {"Input": lambda node, ins: (node, np.ones(ann.shape(node.name)[0])), "ReLU": neurons,
+              "Add": residual}
+    nodes, _ = propagate_scales(ann, rules)
+    return ir.Network(nodes, ann.outputs, ann.name)

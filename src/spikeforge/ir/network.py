@@ -37,7 +37,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.errors import InvalidDataError, InvalidNetworkError, NotConvertedError, ShapeError
+from spikeforge.errors import (
+    InvalidDataError,
+    InvalidNetworkError,
+    NotConvertedError,
+    ShapeError,
+)
 from spikeforge.resources import check_memory
 
 Shape = tuple[int, ...]
@@ -157,7 +162,15 @@ class Node:
 
     arity: ClassVar[int | None] = 1  # number of inputs; None means two or more
     is_neuron: ClassVar[bool] = False
+    #: A synapse layer: each output is a weighted sum of inputs (the layers with a ``weight`` array,
+    #: and AvgPool2d, whose weights are fixed).
     is_synaptic: ClassVar[bool] = False
+    #: Its synapses' weights are a ``weight`` array (and a ``bias`` may follow): Linear, Conv2d,
+    #: ConvTranspose2d, SparseLinear.
+    has_weights: ClassVar[bool] = False
+    #: A per-channel scale of the input reaches the output unchanged: values are moved, averaged or
+    #: compared per channel, never weighted (pooling, upsampling).
+    keeps_scale: ClassVar[bool] = False
     #: Allowed numbers of dimensions of array fields (others: any).
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"threshold": (0, 1)}
     #: Array fields holding indices (integers).
@@ -188,6 +201,11 @@ class Node:
     def output_shape(self, shapes: list[Shape]) -> Shape:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        """Exact number of synapses from an input of ``in_shape`` to an output of ``out_shape``
+        (0 for layers without synapses)."""
+        return 0
+
     def _fail(self, message: str) -> ShapeError:
         return ShapeError(f"layer {self.name} ({type(self).__name__}): {message}")
 
@@ -210,6 +228,7 @@ class Linear(Node):
     weight: np.ndarray = None
     bias: np.ndarray | None = None
     is_synaptic: ClassVar[bool] = True
+    has_weights: ClassVar[bool] = True
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (2,), "bias": (1,)}
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
@@ -221,6 +240,15 @@ class Linear(Node):
         if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
             raise self._fail(f"bias {self.bias.shape} does not match {self.weight.shape[0]} outputs")
         return (self.weight.shape[0],)
+
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        return int(self.weight.size)
+
+    def weight_channels(self, in_shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Input and output channel of every weight (index arrays broadcastable to ``weight``), and
+        the output channel of every bias entry."""
+        out_c, in_c = self.weight.shape
+        return np.arange(in_c)[None, :], np.arange(out_c)[:, None], np.arange(out_c)
 
 
 def _conv_taps(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: int) -> np.ndarray:
@@ -241,6 +269,7 @@ class Conv2d(Node):
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     is_synaptic: ClassVar[bool] = True
+    has_weights: ClassVar[bool] = True
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (4,), "bias": (1,)}
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
@@ -270,6 +299,13 @@ class Conv2d(Node):
         tw = _conv_taps(in_shape[2], out_shape[2], self.weight.shape[3], self.stride[1], self.padding[1], self.dilation[1])
         return int(self.weight.shape[0] * self.weight.shape[1] * th.sum() * tw.sum())
 
+    def weight_channels(self, in_shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`Linear.weight_channels`; output channel ``o`` reads the inputs of its group."""
+        out_c, per_group = self.weight.shape[:2]
+        out = np.arange(out_c)
+        first = out // (out_c // self.groups) * per_group
+        return ((first[:, None] + np.arange(per_group))[:, :, None, None], out[:, None, None, None], out)
+
 
 @dataclass(frozen=True, eq=False)
 class ConvTranspose2d(Node):
@@ -283,6 +319,7 @@ class ConvTranspose2d(Node):
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     is_synaptic: ClassVar[bool] = True
+    has_weights: ClassVar[bool] = True
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"weight": (4,), "bias": (1,)}
 
     def __post_init__(self) -> None:
@@ -316,6 +353,14 @@ class ConvTranspose2d(Node):
         tw = _conv_taps(out_shape[2], in_shape[2], self.weight.shape[3], self.stride[1], self.padding[1], self.dilation[1])
         return int(self.weight.shape[0] * self.weight.shape[1] * th.sum() * tw.sum())
 
+    def weight_channels(self, in_shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`Linear.weight_channels`; input channel ``i`` feeds the outputs of its group."""
+        in_c, per_group = self.weight.shape[:2]
+        inp = np.arange(in_c)
+        first = inp // (in_c // self.groups) * per_group
+        return inp[:, None, None, None], (first[:, None] + np.arange(per_group))[:, :, None, None], \
+            np.arange(per_group * self.groups)
+
 
 @dataclass(frozen=True, eq=False)
 class SparseLinear(Node):
@@ -331,6 +376,7 @@ class SparseLinear(Node):
     bias: np.ndarray | None = None
     out_shape: Shape | None = None  # optional (C, H, W) view of the n_out outputs
     is_synaptic: ClassVar[bool] = True
+    has_weights: ClassVar[bool] = True
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {"pre": (1,), "post": (1,), "weight": (1,), "bias": (1,)}
     index_arrays: ClassVar[tuple[str, ...]] = ("pre", "post")
 
@@ -350,12 +396,23 @@ class SparseLinear(Node):
             raise self._fail(f"out_shape {shape} does not hold {self.n_out} outputs")
         return shape
 
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        return int(self.weight.size)
+
+    def weight_channels(self, in_shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`Linear.weight_channels`, for the channel-major flattened input and output
+        (one bias entry per output element)."""
+        out_shape = tuple(self.out_shape) if self.out_shape else (self.n_out,)
+        per_in, per_out = math.prod(in_shape[1:]), math.prod(out_shape[1:])
+        return self.pre // per_in, self.post // per_out, np.arange(self.n_out) // per_out
+
 
 @dataclass(frozen=True, eq=False)
 class _Pool(Node):
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] | None = None
     padding: tuple[int, int] = (0, 0)
+    keeps_scale: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -379,6 +436,12 @@ class _Pool(Node):
 class AvgPool2d(_Pool):
     """Average pooling (padding counts as zero, as ``count_include_pad=True``): a fixed linear synapse layer."""
 
+    is_synaptic: ClassVar[bool] = True
+
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        """One synapse per window tap of every output, padding taps included (they are weights too)."""
+        return int(np.prod(out_shape)) * self.kernel[0] * self.kernel[1]
+
 
 @dataclass(frozen=True, eq=False)
 class MaxPool2d(_Pool):
@@ -390,6 +453,7 @@ class Upsample(Node):
     """Nearest-neighbour upsampling by an integer ``scale`` in both spatial dimensions."""
 
     scale: int = 2
+    keeps_scale: ClassVar[bool] = True
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
@@ -425,6 +489,10 @@ class Add(Node):
                 if g is not None and g.shape not in ((), (shapes[0][0],)):
                     raise self._fail(f"gain shape {g.shape} is not per-channel for {shapes[0]}")
         return shapes[0]
+
+    def synapse_count(self, in_shape: Shape, out_shape: Shape) -> int:
+        """With gains, one synapse per element of every input; without, a plain (wired) sum."""
+        return int(np.prod(out_shape)) * len(self.inputs) if self.gains is not None else 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -676,18 +744,9 @@ class Network:
         return sum(int(np.prod(self._shapes[n.name])) for n in self.nodes if n.is_neuron or isinstance(n, ReLU))
 
     def synapse_count(self, node: Node) -> int:
-        """Exact synapse count of a layer (0 for layers without weights)."""
-        if isinstance(node, (Conv2d, ConvTranspose2d)):
-            return node.synapse_count(self._shapes[node.inputs[0]], self._shapes[node.name])
-        if isinstance(node, Linear):
-            return int(node.weight.size)
-        if isinstance(node, SparseLinear):
-            return int(node.weight.size)
-        if isinstance(node, AvgPool2d):
-            return int(np.prod(self._shapes[node.name])) * node.kernel[0] * node.kernel[1]
-        if isinstance(node, Add) and node.gains is not None:
-            return int(np.prod(self._shapes[node.name])) * len(node.inputs)
-        return 0
+        """Exact synapse count of a layer (0 for layers without synapses); see ``Node.synapse_count``."""
+        in_shape = self._shapes[node.inputs[0]] if node.inputs else ()
+        return node.synapse_count(in_shape, self._shapes[node.name])
 
     def summary(self) -> list[LayerInfo]:
         rows = []

@@ -77,9 +77,9 @@ from typing import Any
 import numpy as np
 
 from spikeforge.api import ArrayLike, public
-from spikeforge.convert.normalise import per_element
-from spikeforge.errors import QuantizationError, SpikeforgeError
+from spikeforge.errors import QuantizationError
 from spikeforge.ir import network as ir
+from spikeforge.ir.scales import propagate_scales, weight_scales
 
 __all__ = [
     "QuantizedNetwork",
@@ -90,19 +90,8 @@ __all__ = [
     "save_quantized",
 ]
 
-_SYNAPTIC = (ir.Linear, ir.Conv2d, ir.ConvTranspose2d, ir.SparseLinear)
 _INT = np.int32
 _MAX_PARAM = 2**31 - 1
-
-
-def require_snn(net: ir.Network, error: type[SpikeforgeError]) -> None:
-    """Raise ``error`` unless ``net`` is a converted SNN: spiking neurons and no ReLU left."""
-    if net.kind != "snn":
-        raise error(f"network {net.name} has no spiking neurons; convert it first")
-    relus = [n.name for n in net.nodes if isinstance(n, ir.ReLU)]
-    if relus:
-        raise error(f"network {net.name}: {len(relus)} ReLU layers ({', '.join(relus[:3])}) "
-                    "were not converted to neurons")
 
 
 @public
@@ -274,10 +263,10 @@ def _owner_neuron(net: ir.Network, name: str) -> tuple[ir.Node, float] | None:
         (nxt,) = consumers
         if nxt.is_neuron:
             return nxt, factor
-        if isinstance(nxt, ir.AvgPool2d):
-            factor *= nxt.kernel[0] * nxt.kernel[1]
-        elif not isinstance(nxt, (ir.MaxPool2d, ir.Upsample)):
+        if not nxt.keeps_scale:
             return None
+        if isinstance(nxt, ir.AvgPool2d):  # a sum-pool once quantised
+            factor *= nxt.kernel[0] * nxt.kernel[1]
         name = nxt.name
 
 
@@ -314,55 +303,22 @@ def _int_array(values: np.ndarray, where: str) -> np.ndarray:
 def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
                        demand: np.ndarray) -> tuple[ir.Node, np.ndarray]:
     """Fold ``u_in`` into the weights of a synaptic layer and quantise; return (node, Δ per channel)."""
-    out_shape = net.shape(node.name)
-    channels = out_shape[0]
-    if isinstance(node, ir.Linear):
-        w_eff = node.weight.astype(np.float64) * u_in[None, :]
-        axis_view = w_eff
-    elif isinstance(node, ir.Conv2d):
-        g = node.groups
-        per_in = node.weight.shape[1]
-        s_in = np.broadcast_to(u_in.reshape(g, 1, per_in), (g, channels // g, per_in)).reshape(channels, per_in)
-        w_eff = node.weight.astype(np.float64) * s_in[:, :, None, None]
-        axis_view = w_eff
-    elif isinstance(node, ir.ConvTranspose2d):  # weight (in, out/groups, kh, kw)
-        g = node.groups
-        w_eff = node.weight.astype(np.float64) * u_in[:, None, None, None]
-        cin, per_out = w_eff.shape[:2]
-        # (out, in/groups, kh, kw) view with output channels first
-        axis_view = w_eff.reshape(g, cin // g, per_out, *w_eff.shape[2:]).transpose(0, 2, 1, 3, 4) \
-            .reshape(channels, cin // g, *w_eff.shape[2:])
-    else:  # SparseLinear
-        u_el = per_element(u_in, net.shape(node.inputs[0]))
-        w_eff = node.weight.astype(np.float64) * u_el[node.pre]
-        axis_view = None
-    levels = 2 ** (bits - 1) - 1
-    if axis_view is not None:
-        peak = np.abs(axis_view).reshape(channels, -1).max(axis=1, initial=0.0)
-    else:
-        per_post = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
-        peak = np.zeros(channels)
-        np.maximum.at(peak, node.post // per_post, np.abs(w_eff))
+    in_shape = net.shape(node.inputs[0])
+    channels = net.shape(node.name)[0]
+    s_in, _, _ = weight_scales(node, in_shape, u_in, np.ones(channels))
+    w_eff = node.weight.astype(np.float64) * s_in
+    _, out_ch, _ = node.weight_channels(in_shape)
+    peak = np.zeros(channels)
+    np.maximum.at(peak, np.broadcast_to(out_ch, w_eff.shape).ravel(), np.abs(w_eff).ravel())
     if not per_channel:
         peak = np.full(channels, peak.max(initial=0.0))
         demand = np.full(channels, demand.max(initial=0.0))
+    levels = 2 ** (bits - 1) - 1
     step = np.maximum(peak / levels, demand)
     step = np.where(step > 0, step, 1.0)
-    if isinstance(node, (ir.Linear, ir.Conv2d)):
-        view = step.reshape(-1, *([1] * (w_eff.ndim - 1)))
-    elif isinstance(node, ir.ConvTranspose2d):
-        g = node.groups
-        view = np.broadcast_to(step.reshape(g, 1, channels // g), (g, w_eff.shape[0] // g, channels // g)) \
-            .reshape(w_eff.shape[0], channels // g)[:, :, None, None]
-    else:
-        per_post = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
-        view = step[node.post // per_post]
-    q = np.clip(np.round(w_eff / view), -levels, levels).astype(_INT)
-    bias = None
-    if node.bias is not None:
-        b = node.bias.astype(np.float64)
-        b = b / (per_element(step, out_shape) if isinstance(node, ir.SparseLinear) else step)
-        bias = _int_array(b, f"layer {node.name} bias")
+    _, s_out, s_bias = weight_scales(node, in_shape, u_in, step)
+    q = np.clip(np.round(w_eff / s_out), -levels, levels).astype(_INT)
+    bias = None if node.bias is None else _int_array(node.bias.astype(np.float64) / s_bias, f"layer {node.name} bias")
     return dataclasses.replace(node, weight=q, bias=bias), step
 
 
@@ -400,9 +356,11 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     Raises
     ------
     QuantizationError
-        A bit-width is not an integer or out of range; the network is not an SNN, still has
-        ReLU layers or leaky LIF neurons; a threshold does not fit ``threshold_bits`` or the
-        membrane register; the input range is not positive.
+        A bit-width is not an integer or out of range; ``snn`` is not a Network or has leaky
+        LIF neurons; a threshold does not fit ``threshold_bits`` or the membrane register; the
+        input range is not positive.
+    NotConvertedError
+        The network has no spiking neurons, or still has ReLU layers.
 
     Examples
     --------
@@ -421,7 +379,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
         membrane_bits = check_bits("membrane_bits", membrane_bits, threshold_bits + 1, 53)
     if not isinstance(snn, ir.Network):
         raise QuantizationError(f"quantize needs a Network, got {type(snn).__name__}")
-    require_snn(snn, QuantizationError)
+    snn.require_snn("quantize")
     for n in snn.nodes:
         if isinstance(n, ir.LIF) and n.beta != 1.0:
             raise QuantizationError(f"layer {n.name} (LIF): leak beta={n.beta} is not integer arithmetic; "
@@ -443,72 +401,61 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     input_scale = input_range / (2 ** (input_bits - 1) - 1 if signed else 2**input_bits - 1)
 
     theta_max = 2**threshold_bits - 1
-    unit: dict[str, np.ndarray] = {}
-    scales: dict[str, np.ndarray] = {}
-    nodes: list[ir.Node] = []
     gain_levels = 2 ** (weight_bits - 1) - 1
-    for node in snn.nodes:
-        shape = snn.shape(node.name)
-        ins = [unit[i] for i in node.inputs]
-        if isinstance(node, ir.Input):
-            unit[node.name] = np.full(shape[0], input_scale)
-            nodes.append(node)
-        elif isinstance(node, _SYNAPTIC):
-            readout = not _reaches_neuron(snn, node.name)
-            demand = _threshold_demand(snn, node.name, shape[0], theta_max)
-            new, step = _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand)
-            nodes.append(new)
-            unit[node.name] = scales[node.name] = step
-        elif isinstance(node, ir.AvgPool2d):
-            c = shape[0]
-            k = node.kernel[0] * node.kernel[1]
-            nodes.append(ir.Conv2d(node.name, node.inputs, np.ones((c, 1, *node.kernel), _INT), None,
-                                   stride=node.stride, padding=node.padding, groups=c))
-            unit[node.name] = ins[0] / k
-        elif node.is_neuron:
-            u = ins[0]
-            theta = np.broadcast_to(np.asarray(node.threshold, np.float64), u.shape)
-            t_int = np.maximum(1.0, np.round(theta / u))
-            worst = float(t_int.max())
-            if worst > theta_max:
-                raise QuantizationError(
-                    f"layer {node.name}: threshold {worst:.0f} (θ={float(theta.max()):g} over unit "
-                    f"{float(u[int(np.argmax(t_int))]):.3g}) needs {_bits_unsigned(worst)} bits, "
-                    f"threshold_bits={threshold_bits}")
-            if membrane_bits is not None and worst > 2 ** (membrane_bits - 1) - 1:
-                raise QuantizationError(f"layer {node.name}: threshold {worst:.0f} does not fit the "
-                                        f"{membrane_bits}-bit membrane (max {2 ** (membrane_bits - 1) - 1})")
-            thr = np.float32(t_int[0]) if np.all(t_int == t_int[0]) else t_int.astype(np.float32)
-            nodes.append(dataclasses.replace(node, threshold=thr))
-            unit[node.name] = np.ones(shape[0])
-        elif isinstance(node, ir.Add):
-            gains = node.gains or (None,) * len(node.inputs)
-            eff = [u * (1.0 if g is None else np.broadcast_to(np.asarray(g, np.float64), u.shape))
-                   for u, g in zip(ins, gains)]
-            demand = _threshold_demand(snn, node.name, shape[0], theta_max)
-            finest = min(float(np.abs(e)[e != 0].min(initial=np.inf)) for e in eff)
-            coarsest = max(float(np.abs(e).max()) for e in eff)
-            u_out = max(finest / gain_levels if math.isfinite(finest) else 0.0, coarsest / theta_max,
-                        float(demand.max(initial=0.0)))
-            if u_out <= 0:
-                raise QuantizationError(f"layer {node.name}: every input gain is 0")
-            ints = [_int_array(e / u_out, f"layer {node.name} gains") for e in eff]
-            new_gains = tuple(None if np.all(g == 1) else (g if np.any(g != g[0]) else g[:1].reshape(()))
-                              for g in ints)
-            nodes.append(dataclasses.replace(node, gains=None if all(g is None for g in new_gains) else new_gains))
-            unit[node.name] = scales[node.name] = np.full(shape[0], u_out)
-        elif isinstance(node, ir.Concat):
-            unit[node.name] = np.concatenate(ins)
-            nodes.append(node)
-        elif isinstance(node, ir.Flatten):
-            unit[node.name] = per_element(ins[0], snn.shape(node.inputs[0]))
-            nodes.append(node)
-        elif isinstance(node, (ir.MaxPool2d, ir.Upsample)):
-            unit[node.name] = ins[0]
-            nodes.append(node)
-        else:  # pragma: no cover - every IR node type is handled above
-            raise QuantizationError(f"layer {node.name}: {type(node).__name__} cannot be quantised")
-    net = ir.Network(tuple(nodes), snn.outputs, snn.name)
+
+    def synaptic(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        readout = not _reaches_neuron(snn, node.name)
+        demand = _threshold_demand(snn, node.name, snn.shape(node.name)[0], theta_max)
+        return _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand)
+
+    def sum_pool(node: ir.AvgPool2d, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        c = snn.shape(node.name)[0]
+        pool = ir.Conv2d(node.name, node.inputs, np.ones((c, 1, *node.kernel), _INT), None,
+                         stride=node.stride, padding=node.padding, groups=c)
+        return pool, ins[0] / (node.kernel[0] * node.kernel[1])
+
+    def neurons(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        u = ins[0]
+        theta = np.broadcast_to(np.asarray(node.threshold, np.float64), u.shape)
+        t_int = np.maximum(1.0, np.round(theta / u))
+        worst = float(t_int.max())
+        if worst > theta_max:
+            raise QuantizationError(
+                f"layer {node.name}: threshold {worst:.0f} (θ={float(theta.max()):g} over unit "
+                f"{float(u[int(np.argmax(t_int))]):.3g}) needs {_bits_unsigned(worst)} bits, "
+                f"threshold_bits={threshold_bits}")
+        if membrane_bits is not None and worst > 2 ** (membrane_bits - 1) - 1:
+            raise QuantizationError(f"layer {node.name}: threshold {worst:.0f} does not fit the "
+                                    f"{membrane_bits}-bit membrane (max {2 ** (membrane_bits - 1) - 1})")
+        thr = np.float32(t_int[0]) if np.all(t_int == t_int[0]) else t_int.astype(np.float32)
+        return dataclasses.replace(node, threshold=thr), np.ones(snn.shape(node.name)[0])
+
+    def residual(node: ir.Add, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        gains = node.gains or (None,) * len(node.inputs)
+        eff = [u * (1.0 if g is None else np.broadcast_to(np.asarray(g, np.float64), u.shape))
+               for u, g in zip(ins, gains)]
+        channels = snn.shape(node.name)[0]
+        demand = _threshold_demand(snn, node.name, channels, theta_max)
+        finest = min(float(np.abs(e)[e != 0].min(initial=np.inf)) for e in eff)
+        coarsest = max(float(np.abs(e).max()) for e in eff)
+        u_out = max(finest / gain_levels if math.isfinite(finest) else 0.0, coarsest / theta_max,
+                    float(demand.max(initial=0.0)))
+        if u_out <= 0:
+            raise QuantizationError(f"layer {node.name}: every input gain is 0")
+        ints = [_int_array(e / u_out, f"layer {node.name} gains") for e in eff]
+        new_gains = tuple(None if np.all(g == 1) else (g if np.any(g != g[0]) else g[:1].reshape(()))
+                          for g in ints)
+        new = dataclasses.replace(node, gains=None if all(g is None for g in new_gains) else new_gains)
+        return new, np.full(channels, u_out)
+
+    rules = {name: synaptic for name, cls in ir.NODE_TYPES.items() if cls.has_weights}
+    rules |= {name: neurons for name, cls in ir.NODE_TYPES.items() if cls.is_neuron}
+    rules |= {"Input": lambda node, ins: (node, np.full(snn.shape(node.name)[0], input_scale)),
+              "AvgPool2d": sum_pool, "Add": residual}
+    nodes, unit = propagate_scales(snn, rules)
+    # The accumulators' units: of every layer with weights (AvgPool2d's sum-pool has none) and sum.
+    scales = {n.name: unit[n.name] for n in snn.nodes if n.has_weights or isinstance(n, ir.Add)}
+    net = ir.Network(nodes, snn.outputs, snn.name)
     outputs = {}
     for name in snn.outputs:
         u = unit[name]
