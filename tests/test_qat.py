@@ -110,6 +110,8 @@ def test_quantized_snn_matches_ann(trained: nn.Module, train: Dataset, bits: int
     ({"spike_timesteps": (4, 0)}, r"spike_timesteps=\(4, 0\): must be integers in 1\.\.256"),
     ({"distill": 1.5}, r"distill=1\.5: must be a number in \[0, 1\]"),
     ({"temperature": 0}, r"temperature=0: must be a finite number > 0"),
+    ({"v_init": 1.0}, r"v_init=1\.0: must be a number in \[0, 1\)"),
+    ({"beta": 0}, r"beta=0: must be a number in \(0, 1\]"),
 ])
 def test_bad_arguments(trained: nn.Module, train: Dataset, options: dict, message: str) -> None:
     with pytest.raises(QuantizationError, match=message):

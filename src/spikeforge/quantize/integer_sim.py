@@ -4,7 +4,10 @@ r"""Overflow-aware integer simulation, and spike traces for the accelerator mode
 float64, like :func:`spikeforge.sim.simulator.simulate` with ``integer=True``) and adds what
 hardware registers impose: with ``membrane_bits`` = :math:`m`, every membrane potential and
 read-out accumulator is a signed :math:`m`-bit register that **saturates**, and each
-saturation is counted, never silent. One timestep of an IF layer is
+saturation is counted, never silent. It is the simulator's own loop
+(:func:`~spikeforge.sim.simulator.run_batch`, every layer stepped through time) with the neurons
+stepped by :func:`~spikeforge.sim.neuron.neuron_step` in
+:class:`~spikeforge.sim.neuron.IntegerArithmetic`; one timestep of an IF layer is
 
 .. math::
     \tilde v_t = v_{t-1} + I_t, \qquad
@@ -19,7 +22,7 @@ read-out accumulates :math:`A_t = \mathrm{clip}(A_{t-1} + y_t)` the same way. Wi
 ``membrane_bits`` nothing saturates, the result equals the simulator's integer mode, and
 :attr:`IntegerResult.membrane_bits_needed` says how wide the registers must be.
 
-:func:`record_trace` runs the same layer-by-layer simulation (integer or float) and records,
+:func:`record_trace` runs the same loop (integer or float arithmetic) and records,
 for every synaptic layer, timestep and sample, the input events and the synaptic operations
 landing on each output channel (or neuron): the input of
 :func:`spikeforge.hardware.accelerator.accelerate`.
@@ -225,6 +228,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
 
     Raises
     ------
+    NotConvertedError
+        ``qnet`` has no spiking neurons, or ReLU layers left.
     SimulationError
         Not an integer SNN (non-integer parameters, AvgPool2d, leaky LIF), bad ``timesteps``.
     InvalidDataError
@@ -310,7 +315,7 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
 
     Raises
     ------
-    SimulationError, InvalidDataError
+    NotConvertedError, SimulationError, InvalidDataError
         As :func:`simulate_integer`.
     QuantizationError
         Unknown ``granularity``.
@@ -346,7 +351,7 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
         ops = np.concatenate(tracer.ops[node.name], axis=1)
         units = ops.shape[2]
         per_unit = np.full(units, int(np.prod(out_shape)) // units, dtype=np.int64)
-        params = 0 if isinstance(node, ir.AvgPool2d) else int(node.weight.size)
+        params = 0 if getattr(node, "weight", None) is None else int(node.weight.size)  # pooling: none
         layers.append(LayerTrace(node.name, type(node).__name__, tracer.kind[node.name],
                                  np.concatenate(tracer.events[node.name], axis=1), ops, per_unit, params,
                                  network.synapse_count(node)))

@@ -28,17 +28,22 @@ gains of Add layers are re-quantised by ``quantize`` at ``weight_bits`` and are 
 The activations are QCFS with :math:`L` levels (``levels``, default ``timesteps``), the
 ANN counterpart of an IF neuron run for :math:`L` steps. With ``spike_epochs > 0`` a final
 **spike-domain** phase trains the network as the SNN it converts to: the analog input is
-presented for :math:`T` = ``timesteps`` steps, each QCFS layer becomes IF neurons with threshold
-:math:`\lambda` (its clip), :math:`v_0 = \lambda/2`, reset by subtraction and **binary**
-spikes of value :math:`\lambda` (at most one per neuron per step)
+presented for :math:`T` = ``timesteps`` steps and each QCFS layer becomes the neurons the
+deployed network runs, stepped by the one neuron kernel
+(:func:`~spikeforge.sim.neuron.neuron_step`, as the simulators do) with threshold
+:math:`\lambda` (its clip), the initial potential :math:`v_0 = v_\mathrm{init}\lambda` and leak
+:math:`\beta` of the converted network (``v_init`` and ``beta``, as given to
+:func:`~spikeforge.convert.normalise.convert`), reset by subtraction and **binary** spikes of
+value :math:`\lambda` (at most one per neuron per step)
 
 .. math::
-    v_t = v_{t-1} + I_t, \qquad s_t = H(v_t - \lambda), \qquad v_t \leftarrow v_t - \lambda s_t,
+    v_t = \beta v_{t-1} + I_t, \qquad s_t = H(v_t - \lambda), \qquad v_t \leftarrow v_t - \lambda s_t,
     \qquad y = \frac1T \sum_t \mathrm{readout}(\lambda s_t)
 
-with the surrogate gradient :math:`H'(u) \approx \max(0, 1 - |u| / \lambda) / \lambda` and
-BatchNorm frozen (its statistics are what conversion folds). It targets the residual
-"unevenness" error of QCFS at small T (spikes of one step arriving early or late).
+with the surrogate gradient :math:`H'(u) \approx \max(0, 1 - |u| / \lambda) / \lambda`
+(:class:`~spikeforge.sim.neuron.TriangleSurrogate`) and BatchNorm frozen (its statistics are
+what conversion folds). It targets the residual "unevenness" error of QCFS at small T (spikes of
+one step arriving early or late).
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, QuantizationError
 from spikeforge.models.layers import QCFS
 from spikeforge.quantize.core import check_bits
+from spikeforge.sim.neuron import (
+    NeuronParams,
+    TriangleSurrogate,
+    initial_state,
+    neuron_step,
+)
 
 __all__ = ["fake_quantize", "qat", "quantized_modules"]
 
@@ -138,37 +149,22 @@ def quantized_modules(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
     return [(name, m, i < len(found) - 1) for i, (name, m) in enumerate(found)]
 
 
-class _Spike(torch.autograd.Function):
-    """Heaviside step of ``u = v - λ`` with a triangular surrogate gradient of width λ."""
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(u, theta)
-        return (u >= 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        u, theta = ctx.saved_tensors
-        return grad * torch.clamp(1 - u.abs() / theta, min=0) / theta, None
-
-
 class _SpikingQCFS(nn.Module):
-    """IF neurons standing in for a QCFS layer on a ``(T·B, ...)`` batch (time-major)."""
+    """The deployed network's neurons standing in for a QCFS layer on a ``(T·B, ...)`` batch
+    (time-major): threshold λ (the clip), ``v_init`` and leak ``beta``; outputs spikes of value λ."""
 
-    def __init__(self, qcfs: QCFS, timesteps: int) -> None:
+    def __init__(self, qcfs: QCFS, timesteps: int, v_init: float, beta: float) -> None:
         super().__init__()
-        self.qcfs, self.timesteps = qcfs, timesteps
+        self.qcfs, self.timesteps, self.v_init, self.beta = qcfs, timesteps, v_init, beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        theta = self.qcfs.clip
+        params = NeuronParams(self.qcfs.clip, beta=self.beta, v_init=self.v_init)
         current = x.reshape(self.timesteps, -1, *x.shape[1:])
-        v = torch.full_like(current[0], 0.5) * theta
+        state = initial_state(params, current[0])
         out = []
         for t in range(self.timesteps):
-            v = v + current[t]
-            spike = _Spike.apply(v - theta, theta)
-            v = v - theta * spike
-            out.append(spike * theta)
+            spikes, state = neuron_step(state, current[t], params, surrogate=TriangleSurrogate)
+            out.append(spikes * params.threshold)
         return torch.stack(out).reshape(x.shape)
 
 
@@ -190,13 +186,13 @@ class _TimeSteps(nn.Module):
 
 
 @contextmanager
-def _spiking(model: nn.Module, schedule: tuple[int, ...]) -> Iterator[nn.Module]:
-    """Swap every QCFS module for IF neurons (sharing its clip) and freeze BatchNorm; undo after."""
+def _spiking(model: nn.Module, schedule: tuple[int, ...], v_init: float, beta: float) -> Iterator[nn.Module]:
+    """Swap every QCFS module for spiking neurons (sharing its clip) and freeze BatchNorm; undo after."""
     swapped: list[tuple[nn.Module, str, QCFS]] = []
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, QCFS):
-                setattr(parent, name, _SpikingQCFS(child, schedule[0]))
+                setattr(parent, name, _SpikingQCFS(child, schedule[0], v_init, beta))
                 swapped.append((parent, name, child))
     try:
         model.train()
@@ -316,10 +312,11 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
             progress.update(task, advance=1, loss=loss.item())
 
 
-@public(own_checks="bits timesteps levels epochs spike_epochs lr batch_size spike_timesteps distill temperature")
+@public(own_checks="bits timesteps levels epochs spike_epochs lr batch_size spike_timesteps distill temperature "
+                   "v_init beta")
 def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: int = 8, timesteps: int = 4,
         levels: int | None = None, epochs: float = 1.0, spike_epochs: float = 0.0,
-        spike_timesteps: Sequence[int] | None = None, lr: float = 3e-4,
+        spike_timesteps: Sequence[int] | None = None, v_init: float = 0.5, beta: float = 1.0, lr: float = 3e-4,
         batch_size: int = 128, weight_decay: float = 0.0,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
         teacher: nn.Module | None = None, distill: float = 0.5, temperature: float = 2.0,
@@ -354,6 +351,11 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
     spike_timesteps : tuple of int, optional
         T of the spike-domain batches, cycled batch by batch (e.g. ``(4, 8)`` tunes the SNN for
         both); default ``(timesteps,)``.
+    v_init : float
+        Initial membrane potential of the spike-domain neurons as a fraction of λ, in [0, 1):
+        the ``v_init`` the network will be converted with (``convert``'s default, 0.5).
+    beta : float
+        Leak factor of the spike-domain neurons, in (0, 1]: the converted network's (1: IF).
     lr : float
         Peak AdamW learning rate of each phase (cosine decay to 0).
     batch_size : int
@@ -384,7 +386,8 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
     ------
     QuantizationError
         ``bits``, ``timesteps``, ``levels``, ``epochs``, ``spike_epochs``, ``lr``,
-        ``batch_size``, ``spike_timesteps``, ``distill`` or ``temperature`` out of range; the model has no ReLU or QCFS activations or no
+        ``batch_size``, ``spike_timesteps``, ``distill``, ``temperature``, ``v_init`` or ``beta``
+        out of range; the model has no ReLU or QCFS activations or no
         Linear/Conv layers.
     InvalidDataError
         No labels, lengths that differ, non-finite inputs, samples that do not fit the model,
@@ -424,6 +427,10 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
         raise QuantizationError(f"qat distill={distill!r}: must be a number in [0, 1]")
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise QuantizationError(f"qat temperature={temperature!r}: must be a finite number > 0")
+    if isinstance(v_init, bool) or not (isinstance(v_init, (int, float)) and 0 <= v_init < 1):
+        raise QuantizationError(f"qat v_init={v_init!r}: must be a number in [0, 1)")
+    if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and 0 < beta <= 1):
+        raise QuantizationError(f"qat beta={beta!r}: must be a number in (0, 1]")
     x, y = _as_arrays(data)
     model = copy.deepcopy(model)
     layers = quantized_modules(model)
@@ -451,7 +458,7 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
             model.train()
             _train(model, x, y, epochs=epochs, label=f"QAT {bits}-bit, QCFS L={levels}", progress=bar, **options)
         if spike_epochs > 0:
-            with _spiking(model, tuple(int(t) for t in schedule)) as snn:
+            with _spiking(model, tuple(int(t) for t in schedule), float(v_init), float(beta)) as snn:
                 _train(snn, x, y, epochs=spike_epochs,
                        label=f"spiking QAT {bits}-bit, T={'/'.join(map(str, schedule))}"
                              + (f", distilled (α={distill:g}, τ={temperature:g})" if teacher is not None else ""),

@@ -8,7 +8,14 @@ Each layer processes all T timesteps of the whole batch at once wherever that is
 * layers after the last spiking layer are linear, so the read-out (accumulated membrane
   potential divided by t) is computed on the time-averaged input at each requested checkpoint
   t instead of on every timestep;
-* only neuron layers step through time, with their state in registers.
+* only neuron layers step through time, with the one neuron kernel
+  (:func:`~spikeforge.sim.neuron.neuron_step`) in float or integer arithmetic;
+* what each layer type is (its kernel, whether it is linear, keeps spikes, has synapses) is
+  looked up in one table, :data:`spikeforge.sim.ops.LAYERS`.
+
+The integer simulation with saturating registers and the trace recorder of
+:mod:`spikeforge.quantize.integer_sim` run this same loop (:func:`run_batch`) with another
+arithmetic and an observer.
 
 Spikes are binary: a neuron emits at most one spike per timestep, and counters count them as
 such. Synaptic operations count (input event × synapses leaving it): a binary spike into a
