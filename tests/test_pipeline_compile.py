@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -11,10 +12,15 @@ from rich.console import Console
 from spikeforge.artifact import load_artifact
 from spikeforge.cli import build_parser
 from spikeforge.dataflow.analysis import throughput
-from spikeforge.errors import InvalidDataError, InvalidHardwareSpecError, ModelFileError
+from spikeforge.errors import (
+    InvalidDataError,
+    InvalidHardwareSpecError,
+    ModelFileError,
+    PipelineInvariantError,
+)
 from spikeforge.frontends.model_file import save_model
 from spikeforge.models import build_model
-from spikeforge.pipeline import PASSES
+from spikeforge.pipeline import PASSES, CompileOptions, compile_model
 from spikeforge.runtime.admission import Runtime
 
 
@@ -45,7 +51,7 @@ def compiled(model_file, tmp_path_factory):
 
 def test_compile_prints_figures_and_writes_artifact(compiled):
     c, text, out = compiled
-    assert tuple(c.seconds) == PASSES
+    assert tuple(c.seconds) == tuple(p.name for p in PASSES)  # every pass ran, in the list's order
     for figure in ("accuracy at T=4", "digits-test (40 samples, --data)", "guaranteed throughput",
                    "inferences/s", "timesteps/s", "latency per inference", "energy per inference",
                    "bottleneck", "layer"):
@@ -128,4 +134,67 @@ def test_quantized_folder_is_refused_with_its_source(tmp_path):
                                              r"it was quantised from \(.*snn\)"):
         _run(["compile", str(tmp_path / "q"), "--hw", "xbar-mesh", "--calib", "digits",
               "-o", str(tmp_path / "out"), "-T", "4", "--calib-samples", "8"])
+    assert not (tmp_path / "out").exists()
+
+
+# -- the pass list ---------------------------------------------------------------------------------
+def _options(model_file, **changes):
+    return CompileOptions(**{"model": str(model_file), "hardware": "xbar-mesh", "calib": "digits:train",
+                             "timesteps": 2, "calib_samples": 8, "partitioner": "tiles", **changes})
+
+
+def test_passes_run_in_list_order_over_one_context(model_file):
+    seen = []
+
+    def spy(p):
+        def run(ctx, progress):
+            seen.append(p.name)
+            return p.run(ctx, progress)
+        return dataclasses.replace(p, run=run)
+
+    c = compile_model(_options(model_file), quiet=True, passes=tuple(spy(p) for p in PASSES))
+    names = [p.name for p in PASSES]
+    assert seen == names[:-1] == list(c.seconds)  # export only with an output folder
+    assert names == ["import", "convert", "profile", "accuracy", "partition", "place", "dataflow", "analyse",
+                     "export"]
+    assert c.figures["accuracy"] == c.accuracy and c.accuracy_on.endswith("(8 samples, calibration data)")
+
+
+def _broken(pass_name, **changes):
+    """PASSES with ``pass_name``'s result changed: the next pass must never see it."""
+    def run_then_break(p):
+        def run(ctx, progress):
+            ctx = p.run(ctx, progress)
+            return dataclasses.replace(ctx, **{k: f(ctx) for k, f in changes.items()})
+        return dataclasses.replace(p, run=run)
+    return tuple(run_then_break(p) if p.name == pass_name else p for p in PASSES)
+
+
+def _twice(ctx):
+    """The partition with the first piece of its first layer given to the last cluster too."""
+    import numpy as np
+
+    from spikeforge.ir.partition import Partition
+
+    part = ctx.partition
+    keep = {f.name: getattr(part, f.name) for f in dataclasses.fields(Partition) if f.init}
+    first = int(np.flatnonzero((part.piece_layer == 0) & (part.piece_part == 0))[0])
+    extra = lambda name, value: np.concatenate([keep[name], [value]])
+    keep.update(piece_cluster=extra("piece_cluster", part.n_clusters - 1), piece_layer=extra("piece_layer", 0),
+                piece_part=extra("piece_part", 0), piece_box=np.vstack([part.piece_box, part.piece_box[first]]),
+                limits={})
+    return Partition(**keep)
+
+
+@pytest.mark.parametrize("pass_name, changes, match", [
+    ("partition", {"partition": _twice}, r"pass partition: layer \w+: neuron \(0, 0, 0\) is in 2 clusters, not 1"),
+    ("accuracy", {"accuracy": lambda ctx: 1.5}, r"pass accuracy: accuracy 1.5 outside \[0, 1\]"),
+    ("dataflow", {"dataflow": lambda ctx: ctx.dataflow._replace(
+        schedule=dataclasses.replace(ctx.dataflow.schedule, binding={}))},
+     r"pass dataflow: \d+ of \d+ clusters not bound to a crossbar \(c0, "),
+])
+def test_an_invariant_broken_by_a_pass_is_caught_naming_it(model_file, tmp_path, pass_name, changes, match):
+    with pytest.raises(PipelineInvariantError, match=match):
+        compile_model(_options(model_file, output=str(tmp_path / "out")), quiet=True,
+                      passes=_broken(pass_name, **changes))
     assert not (tmp_path / "out").exists()

@@ -26,13 +26,97 @@ from spikeforge.api import public
 from spikeforge.errors import InvalidDataError
 from spikeforge.hardware.energy import EnergyBreakdown, estimate_energy
 from spikeforge.hardware.geometry import hop_counts
+from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
 
 if TYPE_CHECKING:
     from spikeforge.sim.simulator import Profile
 
-__all__ = ["InterchipBound", "MappingReport", "interchip_bound", "link_loads", "traffic_summary"]
+__all__ = ["InterchipBound", "MappingEnergy", "MappingReport", "interchip_bound", "link_loads", "mapping_energy",
+           "traffic_summary"]
+
+
+@dataclass(frozen=True)
+class MappingEnergy:
+    """Event counts per inference, resources in use and the energy estimate of clusters on cores."""
+
+    spikes: float
+    synops: float
+    neuron_updates: float
+    hops: float                # on-chip router hops of all tokens
+    interchip_hops: float      # token transfers over inter-chip links
+    cores_used: int
+    chips_used: int
+    energy: EnergyBreakdown
+
+
+def _synops(p: Partition, profile: Profile | None) -> float:
+    """Synaptic operations per inference: the profile's exact count (with analog input MACs), else
+    the partition's estimate."""
+    if profile is not None:
+        return float(profile.synops_per_sample + profile.input_macs_per_sample)
+    return float(p.cluster_synops.sum()) * p.timesteps
+
+
+@public
+def mapping_energy(partition: Partition, hw: Hardware, cluster_core: np.ndarray, *, profile: Profile | None,
+                   time_s: float, timesteps: int | None = None,
+                   streams: tuple[sp.spmatrix, ...] | None = None) -> MappingEnergy:
+    """Events, resources and energy per inference of ``partition`` with cluster *i* on global core
+    ``cluster_core[i]`` of ``hw``: the one energy model of ``map`` (:func:`traffic_summary`) and
+    ``compile`` (:func:`spikeforge.pipeline.analyse_pass`).
+
+    Spikes and synaptic operations come from the profile (see :func:`traffic_summary`), neuron
+    updates are (neurons + partial-sum columns) × T, tokens are routed X then Y
+    (:func:`~spikeforge.hardware.hop_counts`), and static power is charged over ``time_s``.
+
+    Parameters
+    ----------
+    partition : Partition
+    hw : Hardware
+    cluster_core : array of int
+        Global core of each cluster.
+    profile : Profile or None
+        Exact synaptic operations; without it they are estimated from the partition.
+    time_s : float
+        Duration of one inference.
+    timesteps : int, optional
+        T per inference (default: the partition's).
+    streams : tuple of sparse matrices, optional
+        The cluster × cluster token streams routed, per timestep: by default spikes and partial
+        sums as two streams (``map`` reports them apart); ``compile`` routes their sum, one
+        stream per cluster pair as its graph's channels carry them. Hop totals are summed
+        stream by stream.
+
+    Returns
+    -------
+    MappingEnergy
+
+    Raises
+    ------
+    InvalidDataError
+        Inconsistent counts (from :func:`~spikeforge.hardware.estimate_energy`).
+    """
+    p = partition
+    T = p.timesteps if timesteps is None else timesteps
+    core = np.asarray(cluster_core, dtype=np.int64)
+    hops = interchip = 0.0
+    for m in (p.traffic, p.partial_traffic) if streams is None else streams:
+        m = m.tocoo()
+        noc, inter = hop_counts(hw, core[m.row], core[m.col])
+        hops += (m.data * noc).sum()
+        interchip += (m.data * inter).sum()
+    spikes = float(p.cluster_spikes.sum()) * T
+    synops = _synops(p, profile)
+    updates = float(p.cluster_columns.sum()) * T
+    hops, interchip = float(hops) * T, float(interchip) * T
+    cores_used = len(np.unique(core))
+    chips_used = len(np.unique(core // hw.cores_per_chip))
+    energy = estimate_energy(hw, spikes=spikes, synops=synops, neuron_updates=updates, hops=hops,
+                             interchip_transfers=interchip, time_s=time_s, cores_used=cores_used,
+                             chips_used=chips_used)
+    return MappingEnergy(spikes, synops, updates, hops, interchip, cores_used, chips_used, energy)
 
 
 @dataclass(frozen=True)
@@ -242,29 +326,21 @@ def traffic_summary(pl: Placement, profile: Profile | None = None) -> MappingRep
     T = p.timesteps
     t = p.traffic.tocoo()
     core = pl.cluster_core
-    noc, inter = hop_counts(hw, core[t.row], core[t.col])
+    _, inter = hop_counts(hw, core[t.row], core[t.col])
     same_core = core[t.row] == core[t.col]
     same_chip = inter == 0
     q = p.partial_traffic.tocoo()
-    qnoc, qinter = hop_counts(hw, core[q.row], core[q.col])
-    spikes = float(p.cluster_spikes.sum()) * T
+    _, qinter = hop_counts(hw, core[q.row], core[q.col])
     inside = float(t.data[same_core].sum()) * T
     between_cores = float(t.data[~same_core & same_chip].sum()) * T
     between_chips = float(t.data[~same_chip].sum()) * T
     partial_between_chips = float(q.data[qinter > 0].sum()) * T
-    hops = float((t.data * noc).sum() + (q.data * qnoc).sum()) * T
-    ihops = float((t.data * inter).sum() + (q.data * qinter).sum()) * T
     keep = t.row != t.col
     src = np.concatenate([t.row[keep], q.row])
     dst = np.concatenate([t.col[keep], q.col])
     w = np.concatenate([t.data[keep], q.data]) * T
     max_load, where = link_loads(pl, src, dst, w)
-    neurons = float(p.cluster_columns.sum())
-    if profile is not None:
-        synops = float(profile.synops_per_sample + profile.input_macs_per_sample)
-    else:
-        synops = float(p.cluster_synops.sum()) * T
-    cores_used, chips_used = pl.cores_used, pl.chips_used
+    synops = _synops(p, profile)
     tm = hw.timing
     if tm.timestep_ns is not None:
         step_ns = tm.timestep_ns
@@ -275,9 +351,8 @@ def traffic_summary(pl: Placement, profile: Profile | None = None) -> MappingRep
         s = np.bincount(core, weights=syn_share, minlength=hw.total_cores)
         step_ns = float((n_core * tm.crossbar_eval_ns + s * tm.synop_ns + cols * tm.neuron_update_ns).max())
     time_s = T * step_ns * 1e-9
-    energy = estimate_energy(hw, spikes=spikes, synops=synops, neuron_updates=neurons * T, hops=hops,
-                             interchip_transfers=ihops, time_s=time_s, cores_used=cores_used,
-                             chips_used=chips_used)
+    use = mapping_energy(p, hw, core, profile=profile, time_s=time_s)
+    cores_used, chips_used = use.cores_used, use.chips_used
     lim = p.limits
     xb = p.n_clusters
     return MappingReport(
@@ -286,8 +361,8 @@ def traffic_summary(pl: Placement, profile: Profile | None = None) -> MappingRep
         crossbar_column_utilisation=float(p.cluster_columns.sum()) / max(1, xb * lim.get("columns", 1)),
         crossbar_row_utilisation=float(p.cluster_rows.sum()) / max(1, xb * lim.get("rows", 1)),
         core_utilisation=cores_used / max(1, chips_used * hw.cores_per_chip),
-        spikes=spikes, spikes_inside_cores=inside, spikes_between_cores=between_cores,
+        spikes=use.spikes, spikes_inside_cores=inside, spikes_between_cores=between_cores,
         spikes_between_chips=between_chips, partial_sums=float(p.partial_traffic.sum()) * T,
-        spike_hops=hops + ihops, interchip_hops=ihops, max_link_load=max_load, max_link=where, time_s=time_s,
-        energy=energy, partial_sums_between_chips=partial_between_chips,
+        spike_hops=use.hops + use.interchip_hops, interchip_hops=use.interchip_hops, max_link_load=max_load,
+        max_link=where, time_s=time_s, energy=use.energy, partial_sums_between_chips=partial_between_chips,
         interchip_traffic_bound=interchip_bound(p, hw.crossbars_per_chip).total)
