@@ -12,8 +12,8 @@ from spikeforge.datasets import Dataset, digits, save_data
 from spikeforge.frontends.model_file import save_model
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.serialize import save_network
-from spikeforge.outputs import atomic_directory
 from spikeforge.models import build_model
+from spikeforge.outputs import atomic_directory
 from spikeforge.quantize import quantize, save_quantized
 
 
@@ -73,7 +73,7 @@ def test_codesign_converts_a_model_file_and_maps_crossbars(files, tmp_path, caps
     (["--pes", "16,0"], "pes[1]=0: must be an integer ≥ 1"),
     (["--pes", "16,16"], "pes: 16 given more than once"),
     (["--crossbar-sizes", "64"], "crossbar_sizes: accelerator pynq-z2-accel has no crossbars"),
-    (["--hw", "nowhere"], "--hw nowhere: not a preset"),
+    (["--hw", "nowhere"], "nowhere: unknown hardware; not a preset (crossbar chips: loihi"),
     (["--samples", "0"], "argument --samples: must be an integer ≥ 1, got 0"),
     (["--data", "WIDE"], "x: shape (4, 1, 8, 9) does not match network input (N, 1, 8, 8)"),
     (["--data", "UNLABELLED"], "labels: none given"),

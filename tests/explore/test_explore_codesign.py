@@ -17,6 +17,7 @@ from spikeforge.errors import (
     InfeasibleMappingError,
     InvalidDataError,
     InvalidHardwareSpecError,
+    NotConvertedError,
     QuantizationError,
     SimulationError,
 )
@@ -26,14 +27,13 @@ from spikeforge.explore import (
     SimulationCache,
     codesign,
     crossbar_variant,
-    load_target,
     pareto_front,
     pareto_mask,
     sweep,
 )
 from spikeforge.explore.report import csv_rows
 from spikeforge.frontends.torch_fx import import_torch
-from spikeforge.hardware import Hardware, hardware_to_toml, load_hardware
+from spikeforge.hardware import Hardware, hardware_to_toml, load_hardware, load_target
 from spikeforge.hardware.accelerator import AcceleratorSpec
 from spikeforge.models import build_model
 from spikeforge.quantize import quantize
@@ -226,7 +226,8 @@ def test_crossbar_variant_scales_core_limits():
     ({"hardware": "xbar-mesh", "pes": [16]}, DesignSpaceError, "pes: crossbar chip xbar-mesh has no PE array"),
     ({"hardware": "xbar-mesh", "crossbar_sizes": [0]}, InvalidHardwareSpecError,
      r"crossbar_sizes\[0\]=0: must be an integer ≥ 1"),
-    ({"hardware": "no-such-chip"}, InvalidHardwareSpecError, "--hw no-such-chip: not a preset"),
+    ({"hardware": "no-such-chip"}, InvalidHardwareSpecError,
+     r"no-such-chip: unknown hardware; not a preset \(crossbar chips: .*; accelerators: pynq-z2-accel\)"),
     ({"input_bits": 0}, QuantizationError, "input_bits=0: must be in 1..16"),
 ])
 def test_sweep_argument_errors(snn, data, kwargs, error, match):
@@ -247,7 +248,7 @@ def test_sweep_data_and_network_errors(snn, ann, data):
         sweep(snn, x, None, quiet=True)
     with pytest.raises(InvalidDataError, match=r"labels: shape \(15,\) does not match 16 samples"):
         sweep(snn, x, y[:15], quiet=True)
-    with pytest.raises(QuantizationError, match="network digits-cnn has no spiking neurons"):
+    with pytest.raises(NotConvertedError, match="codesign: network digits-cnn has no spiking neurons"):
         sweep(ann, x, y, quiet=True)
     with pytest.raises(QuantizationError, match="already quantised \\(8-bit weights\\)"):
         sweep(quantize(snn), x, y, quiet=True)
@@ -266,5 +267,5 @@ def test_load_target_reads_either_kind_of_file(tmp_path):
     assert isinstance(load_target(chip), Hardware) and load_target(chip).core.crossbar_rows == 256
     bad = tmp_path / "bad.toml"
     bad.write_text("pes = [")
-    with pytest.raises(InvalidHardwareSpecError, match="bad.toml: cannot read hardware file"):
+    with pytest.raises(InvalidHardwareSpecError, match="bad.toml: not a valid TOML file"):
         load_target(bad)

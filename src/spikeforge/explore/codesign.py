@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,6 @@ from spikeforge.errors import (
     DesignSpaceError,
     InfeasibleMappingError,
     InvalidDataError,
-    InvalidHardwareSpecError,
     QuantizationError,
     SimulationError,
 )
@@ -55,94 +53,29 @@ from spikeforge.explore.cache import (
     fingerprint,
     network_fingerprint,
 )
-from spikeforge.hardware.accelerator import (
-    AcceleratorSpec,
-    accelerator_report,
-    list_accelerator_presets,
-    load_accelerator,
+from spikeforge.explore.target import (
+    DesignPoint,
+    Evaluation,
+    as_target,
+    check_axis,
+    positive,
 )
-from spikeforge.hardware.spec import list_presets, load_hardware
+from spikeforge.hardware.accelerator import AcceleratorSpec
+from spikeforge.hardware.target import load_target
 from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
-from spikeforge.quantize import (
-    QuantizedNetwork,
-    check_bits,
-    quantize,
-    record_trace,
-    simulate_integer,
-)
+from spikeforge.mapping.partition import TilesPartitioner
+from spikeforge.mapping.place import DEFAULT_PLACER
+from spikeforge.quantize import QuantizedNetwork, check_bits, quantize, simulate_integer
 from spikeforge.sim.simulator import check_labels
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = [
-    "OBJECTIVES",
-    "DesignPoint",
-    "Evaluation",
-    "SweepResult",
-    "crossbar_variant",
-    "load_target",
-    "pareto_front",
-    "pareto_mask",
-    "sweep",
-]
+__all__ = ["OBJECTIVES", "SweepResult", "pareto_front", "pareto_mask", "sweep"]
 
 #: Default objectives: (Evaluation attribute, "max" or "min").
 OBJECTIVES: tuple[tuple[str, str], ...] = (("accuracy", "max"), ("latency_s", "min"), ("energy_j", "min"))
-
-
-@dataclass(frozen=True)
-class DesignPoint:
-    """One configuration: weight bits, timesteps and the swept hardware parameter.
-
-    ``pes`` is set for accelerator targets, ``crossbar_size`` for crossbar targets (None: the
-    preset's own crossbars).
-    """
-
-    weight_bits: int
-    timesteps: int
-    pes: int | None = None
-    crossbar_size: int | None = None
-
-    @property
-    def label(self) -> str:
-        """Short name, e.g. ``'4b T8 64PE'`` or ``'8b T4 128x'``."""
-        hw = "" if self.pes is None and self.crossbar_size is None else \
-            (f" {self.pes}PE" if self.pes is not None else f" {self.crossbar_size}x")
-        return f"{self.weight_bits}b T{self.timesteps}{hw}"
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Figures of one :class:`DesignPoint` (per inference, averaged over the sweep's samples).
-
-    Attributes
-    ----------
-    accuracy : float
-        Top-1 accuracy of the integer network, 0..1.
-    latency_s, energy_j : float
-        Latency and energy (estimate) of one inference.
-    synops : float
-        Synaptic operations per inference (spike-driven plus analog input MACs).
-    effective_gops : float or None
-        Accelerator targets: operations / latency.
-    crossbars : int or None
-        Crossbar targets: crossbars used.
-    """
-
-    point: DesignPoint
-    accuracy: float
-    latency_s: float
-    energy_j: float
-    synops: float
-    effective_gops: float | None = None
-    crossbars: int | None = None
-
-    @property
-    def pes(self) -> int | None:
-        """The point's PE count (an objective to minimise when hardware cost matters)."""
-        return self.point.pes
 
 
 @dataclass(frozen=True)
@@ -260,123 +193,11 @@ def pareto_front(evaluations: Iterable[Evaluation], objectives: Sequence[tuple[s
     return tuple(e for e, keep in zip(items, mask) if keep)
 
 
-@public
-def load_target(hardware: str | Path | AcceleratorSpec | Hardware) -> AcceleratorSpec | Hardware:
-    """An accelerator spec or a crossbar chip, by preset name, TOML file or value.
-
-    A TOML file with a top-level ``pes`` field is an accelerator, anything else a crossbar chip.
-
-    Raises
-    ------
-    InvalidHardwareSpecError
-        Neither a preset nor a readable, valid TOML file of either kind.
-    """
-    if isinstance(hardware, (AcceleratorSpec, Hardware)):
-        return hardware
-    text = str(hardware)
-    if text in list_accelerator_presets():
-        return load_accelerator(text)
-    if text in list_presets():
-        return load_hardware(text)
-    path = Path(text)
-    if not path.is_file():
-        raise InvalidHardwareSpecError(
-            f"--hw {text}: not a preset (accelerators: {', '.join(list_accelerator_presets())}; crossbar chips: "
-            f"{', '.join(list_presets())}) and no such file")
-    try:
-        is_accelerator = "pes" in tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidHardwareSpecError(f"{text}: cannot read hardware file: {exc}") from None
-    return load_accelerator(path) if is_accelerator else load_hardware(path)
-
-
-@public(own_checks="size")
-def crossbar_variant(hw: Hardware, size: int) -> Hardware:
-    """``hw`` with ``size`` × ``size`` crossbars; per-core limits scale with the crossbar.
-
-    Neuron slots per core keep their share of the columns, a fan-in limit equal to the rows
-    follows the rows, and an explicit synapse memory scales with the crosspoints.
-
-    Raises
-    ------
-    InvalidHardwareSpecError
-        ``size`` is not an integer ≥ 1.
-
-    Examples
-    --------
-    >>> hw = crossbar_variant(load_hardware("xbar-mesh"), 256)
-    >>> hw.core.crossbar_rows, hw.core.neurons_per_core, hw.core.max_fan_in_per_neuron
-    (256, 256, 256)
-    """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InvalidHardwareSpecError(f"{hw.name}: crossbar size {size!r}: must be an integer ≥ 1")
-    c = hw.core
-    size = int(size)
-    core = {"crossbar_rows": size, "crossbar_columns": size,
-            "neurons_per_core": max(1, round(c.neurons_per_core * size / c.crossbar_columns))}
-    if c.max_fan_in_per_neuron == c.crossbar_rows:
-        core["max_fan_in_per_neuron"] = size
-    if c.synapse_memory_bits is not None:
-        area = size * size / (c.crossbar_rows * c.crossbar_columns)
-        core["synapse_memory_bits"] = max(1, round(c.synapse_memory_bits * area))
-    return hw.replace(name=f"{hw.name}-x{size}", core=core)
-
-
-def _axis(name: str, values: Sequence[int] | None, check: Callable[[str, object], int]) -> tuple[int, ...]:
-    if values is None:
-        raise DesignSpaceError(f"{name}: none given; give at least one value")
-    values = list(values)
-    if not values:
-        raise DesignSpaceError(f"{name}: empty list; give at least one value")
-    checked = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(values))
-    dupes = sorted({v for v in checked if checked.count(v) > 1})
-    if dupes:
-        raise DesignSpaceError(f"{name}: {', '.join(map(str, dupes))} given more than once")
-    return checked
-
-
-def _positive(error: type[Exception]) -> Callable[[str, object], int]:
-    def check(name: str, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise error(f"{name}={value!r}: must be an integer ≥ 1")
-        return int(value)
-    return check
-
-
 def _check_data(net: ir.Network, x: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     x = net.check_input(x, "x")
     if labels is None:
         raise InvalidDataError(f"labels: none given; accuracy needs one label per sample ({x.shape[0]})")
     return x, check_labels(labels, x.shape[0], net.shape(net.outputs[0]))
-
-
-def _evaluate_accelerator(point: DesignPoint, run: Simulated, hw: AcceleratorSpec, input_bits: int) -> Evaluation:
-    spec = hw.replace(pes=point.pes, weight_bits=point.weight_bits)
-    r = accelerator_report(run.trace, spec, input_bits=input_bits)
-    return Evaluation(point, run.accuracy, r.latency_s, r.energy_per_inference_j, r.ops_per_inference,
-                      effective_gops=r.effective_gops)
-
-
-def _evaluate_crossbar(point: DesignPoint, run: Simulated, q: QuantizedNetwork, hw: Hardware,
-                       partitioner: str, placer: str) -> Evaluation:
-    from spikeforge.pipeline import (
-        analyse_pass,
-        dataflow_pass,
-        partition_pass,
-        place_pass,
-    )
-
-    target = hw if point.crossbar_size is None else crossbar_variant(hw, point.crossbar_size)
-    target = target.replace(**{"precision.weight_bits": point.weight_bits})
-    profile = run.profile
-    part = partition_pass(q.network, profile, target, partitioner)
-    chips = max(target.chips, -(-part.n_clusters // target.crossbars_per_chip))
-    placement = place_pass(part, target, placer, chips, None)
-    _, schedule, graph, platform = dataflow_pass(placement, profile, target, "in-order", None)
-    g, figures = analyse_pass(graph, placement, profile, schedule, platform, point.timesteps)
-    synops = profile.synops_per_sample + profile.input_macs_per_sample
-    return Evaluation(point, run.accuracy, g.latency_ns * 1e-9, figures["energy_per_inference_j"], synops,
-                      crossbars=int(figures["resources"]["crossbars"]))
 
 
 _FIGURES = ("accuracy", "latency_s", "energy_j", "synops", "effective_gops", "crossbars")
@@ -389,7 +210,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
           pes: Sequence[int] | None = None, crossbar_sizes: Sequence[int] | None = None,
           threshold_bits: int = 16, input_bits: int = 8, per_channel: bool = False,
           calib: ArrayLike | None = None, cache: SimulationCache | None = None,
-          partitioner: str = "tiles", placer: str = "min-cut",
+          partitioner: str = TilesPartitioner.name, placer: str = DEFAULT_PLACER,
           quiet: bool = False, console: Console | None = None) -> SweepResult:
     """Evaluate every (bits, timesteps, hardware size) combination; see the module docstring.
 
@@ -402,7 +223,8 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
     labels : array (N,)
         Class labels for the accuracy.
     hardware : str, path, AcceleratorSpec or Hardware
-        Accelerator or crossbar chip (see :func:`load_target`); default ``pynq-z2-accel``.
+        Accelerator or crossbar chip (see :func:`~spikeforge.hardware.target.load_target`); default
+        ``pynq-z2-accel``.
     bits : sequence of int
         Signed weight bit-widths, 2..8.
     timesteps : sequence of int
@@ -417,7 +239,8 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         Reuse simulations across sweeps (default: a fresh in-memory cache).
     partitioner, placer : str
         Crossbar targets: mapping strategies (default ``tiles``, the fast structure-aware
-        partitioner, and ``min-cut``).
+        partitioner rather than :data:`~spikeforge.mapping.partition.DEFAULT_PARTITIONER`: a sweep
+        maps every point; and :data:`~spikeforge.mapping.place.DEFAULT_PLACER`).
     quiet : bool
         No progress bar; otherwise a transient rich progress bar goes to ``console``.
     console : rich.console.Console, optional
@@ -432,9 +255,11 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
     DesignSpaceError
         An axis is empty or repeats a value; ``pes`` for a crossbar chip or ``crossbar_sizes``
         for an accelerator.
+    NotConvertedError
+        ``snn`` has no spiking neurons (an ANN) or ReLU layers left.
     QuantizationError
-        A bit-width is not an integer in 2..8; ``snn`` is not a float SNN (an ANN, or already
-        quantised); other quantisation limits (see :func:`~spikeforge.quantize.quantize`).
+        A bit-width is not an integer in 2..8; ``snn`` is not a float SNN (already quantised, or
+        not a Network); other quantisation limits (see :func:`~spikeforge.quantize.quantize`).
     SimulationError
         A timestep count is not an integer ≥ 1.
     InvalidHardwareSpecError
@@ -463,28 +288,18 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
                                 f"sweep the float SNN")
     if not isinstance(snn, ir.Network):
         raise QuantizationError(f"sweep needs a converted SNN (Network), got {type(snn).__name__}")
-    if snn.kind != "snn":
-        raise QuantizationError(f"network {snn.name} has no spiking neurons (an ANN); convert it first")
+    snn.require_snn("codesign")
     x, y = _check_data(snn, x, labels)
-    target = load_target(hardware)
-    accel = isinstance(target, AcceleratorSpec)
-    bit_axis = _axis("bits", bits, lambda n, v: check_bits(n, v, 2, 8))
-    t_axis = _axis("timesteps", timesteps, _positive(SimulationError))
-    if accel:
-        if crossbar_sizes is not None:
-            raise DesignSpaceError(f"crossbar_sizes: accelerator {target.name} has no crossbars; sweep pes instead")
-        hw_axis: tuple[int | None, ...] = (target.pes,) if pes is None else \
-            _axis("pes", pes, _positive(InvalidHardwareSpecError))
-    else:
-        if pes is not None:
-            raise DesignSpaceError(f"pes: crossbar chip {target.name} has no PE array; sweep crossbar_sizes instead")
-        hw_axis = (None,) if crossbar_sizes is None else \
-            _axis("crossbar_sizes", crossbar_sizes, _positive(InvalidHardwareSpecError))
+    spec = load_target(hardware)
+    bit_axis = check_axis("bits", bits, lambda n, v: check_bits(n, v, 2, 8))
+    t_axis = check_axis("timesteps", timesteps, positive(SimulationError))
     input_bits = check_bits("input_bits", input_bits, 1, 16)
+    target = as_target(spec, input_bits=input_bits, partitioner=partitioner, placer=placer)
+    hw_axis = target.sizes(pes=pes, crossbar_sizes=crossbar_sizes)
     cache = SimulationCache() if cache is None else cache
     base = (network_fingerprint(snn), x, y, None if calib is None else np.asarray(calib), threshold_bits,
-            input_bits, bool(per_channel), target.distribution if accel else "profile")
-    hw_key = fingerprint(json.dumps(target.model_dump(mode="json"), sort_keys=True))
+            input_bits, bool(per_channel), target.activity)
+    hw_key = fingerprint(json.dumps(target.spec.model_dump(mode="json"), sort_keys=True))
     quantized: dict[int, QuantizedNetwork] = {}
 
     def quantized_net(b: int) -> QuantizedNetwork:
@@ -499,14 +314,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         if run is not None:
             return key, run, False
         q = quantized_net(b)
-        accuracy = simulate_integer(q, x, t).accuracy(y)
-        if accel:
-            run = Simulated(b, t, accuracy, trace=record_trace(q, x, t, granularity=target.distribution))
-        else:
-            from spikeforge.sim.simulator import simulate
-
-            profile = simulate(q.network, q.quantize_input(x), timesteps=t, integer=True).profile
-            run = Simulated(b, t, accuracy, profile=profile)
+        run = target.record(q, x, t, simulate_integer(q, x, t).accuracy(y))
         return key, cache.put(key, run), True
 
     def evaluated(run_key: str, run: Simulated, point: DesignPoint) -> tuple[Evaluation | str, bool]:
@@ -516,10 +324,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         if figures is not None:
             return figures["infeasible"] if "infeasible" in figures else Evaluation(point, **figures), False
         try:
-            if accel:
-                e = _evaluate_accelerator(point, run, target, input_bits)
-            else:
-                e = _evaluate_crossbar(point, run, quantized_net(point.weight_bits), target, partitioner, placer)
+            e = target.evaluate(point, run, quantized_net(point.weight_bits))
         except (CapacityError, InfeasibleMappingError) as exc:
             return cache.put_figures(key, {"infeasible": str(exc)})["infeasible"], True
         cache.put_figures(key, {k: getattr(e, k) for k in _FIGURES})
@@ -536,7 +341,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
                 misses += missed
                 hits += not missed
                 for h in hw_axis:
-                    point = DesignPoint(b, t, h if accel else None, None if accel else h)
+                    point = target.point(b, t, h)
                     e, new = evaluated(run_key, run, point)
                     if isinstance(e, str):
                         infeasible.append((point, e))
@@ -548,7 +353,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         point, reason = infeasible[0]
         raise InfeasibleMappingError(f"all {len(infeasible)} design points are infeasible on {target.name}; "
                                      f"first, {point.label}: {reason}")
-    return SweepResult(snn.name, target.name, "accelerator" if accel else "crossbar", int(x.shape[0]),
+    return SweepResult(snn.name, target.name, target.kind, int(x.shape[0]),
                        tuple(evaluations), pareto_front(evaluations), misses, hits, computed,
                        time.perf_counter() - started, tuple(infeasible))
 

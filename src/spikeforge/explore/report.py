@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from spikeforge.api import public
-from spikeforge.explore.codesign import Evaluation, SweepResult
+from spikeforge.explore.codesign import SweepResult
+from spikeforge.explore.target import Evaluation
 
 __all__ = ["CSV_COLUMNS", "csv_rows", "plot_front", "sweep_table", "write_csv"]
 
