@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ import scipy.sparse as sp
 from spikeforge.errors import UnsupportedLayerError
 from spikeforge.ir import network as ir
 
-__all__ = ["Afferent", "afferents", "mapped_layers", "shape3", "axis_map"]
+__all__ = ["Afferent", "afferents", "axis_map", "mapped_layers", "shape3"]
 
 
 def shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -175,75 +176,94 @@ def _merge(maps: list[_Map]) -> list[_Map]:
     return list(out.values())
 
 
+def _channel_map(node: ir.Node, in_shape: ir.Shape, channels: int) -> sp.csr_matrix:
+    """Which input channels feed each output channel of a convolution (its groups)."""
+    in_ch, out_ch, _ = node.weight_channels(in_shape)
+    pairs = np.broadcast_shapes(in_ch.shape, out_ch.shape)
+    rows, cols = np.broadcast_to(out_ch, pairs).ravel(), np.broadcast_to(in_ch, pairs).ravel()
+    return _bool(sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(channels, in_shape[0])))
+
+
+def _conv(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    (C, H, W), src = shape3(net.shape(node.name)), shape3(net.shape(node.inputs[0]))
+    k = node.weight.shape[2:]
+    tr = isinstance(node, ir.ConvTranspose2d)
+    lh = axis_map(H, src[1], k[0], node.stride[0], node.padding[0], node.dilation[0], tr)
+    lw = axis_map(W, src[2], k[1], node.stride[1], node.padding[1], node.dilation[1], tr)
+    return _compose((_channel_map(node, src, C), lh, lw), _maps(net, node.inputs[0], memo))
+
+
+def _pool(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    (C, H, W), src = shape3(net.shape(node.name)), shape3(net.shape(node.inputs[0]))
+    lh = axis_map(H, src[1], node.kernel[0], node.stride[0], node.padding[0], 1)
+    lw = axis_map(W, src[2], node.kernel[1], node.stride[1], node.padding[1], 1)
+    return _compose((_eye(C), lh, lw), _maps(net, node.inputs[0], memo))
+
+
+def _upsample(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    (C, H, W), src = shape3(net.shape(node.name)), shape3(net.shape(node.inputs[0]))
+    s = node.scale
+    lh = _bool(sp.csr_matrix((np.ones(H, np.float32), (np.arange(H), np.arange(H) // s)), shape=(H, src[1])))
+    lw = _bool(sp.csr_matrix((np.ones(W, np.float32), (np.arange(W), np.arange(W) // s)), shape=(W, src[2])))
+    return _compose((_eye(C), lh, lw), _maps(net, node.inputs[0], memo))
+
+
+def _concat(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    C, H, W = shape3(net.shape(node.name))
+    parts, offset = [], 0
+    for i in node.inputs:
+        c = shape3(net.shape(i))[0]
+        sel = _bool(sp.csr_matrix((np.ones(c, np.float32), (offset + np.arange(c), np.arange(c))), shape=(C, c)))
+        parts += _compose((sel, _eye(H), _eye(W)), _maps(net, i, memo))
+        offset += c
+    return _merge(parts)
+
+
+def _flatten(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    one = _eye(1)
+    return [(s, True, c, one, one, e) for s, _, c, _, _, e in map(_flatten_map, _maps(net, node.inputs[0], memo))]
+
+
+def _dense(net: ir.Network, node: ir.Node, memo: dict) -> list[_Map]:
+    if isinstance(node, ir.Linear):  # zero weights are no synapses
+        lc = _bool(sp.csr_matrix(node.weight != 0))
+    else:
+        n_in = int(np.prod(net.shape(node.inputs[0])))
+        lc = _bool(sp.csr_matrix((np.ones(node.pre.size, np.float32), (node.post, node.pre)), shape=(node.n_out, n_in)))
+    one = _eye(1)
+    # A flat map, also into a SparseLinear with a (C, H, W) view of its outputs.
+    return [(s, True, _bool(lc @ c), one, one, e) for s, _, c, _, _, e in map(_flatten_map, _maps(net, node.inputs[0], memo))]
+
+
+#: The composite map through each stateless layer type, by name: ``local(net, node, memo)``.
+_LOCAL: dict[str, Callable[[ir.Network, ir.Node, dict], list[_Map]]] = {
+    "Conv2d": _conv,
+    "ConvTranspose2d": _conv,
+    "AvgPool2d": _pool,
+    "MaxPool2d": _pool,
+    "Upsample": _upsample,
+    "ReLU": lambda net, node, memo: _maps(net, node.inputs[0], memo),
+    "Add": lambda net, node, memo: _merge([m for i in node.inputs for m in _maps(net, i, memo)]),
+    "Concat": _concat,
+    "Flatten": _flatten,
+    "Linear": _dense,
+    "SparseLinear": _dense,
+}
+
+
 def _maps(net: ir.Network, name: str, memo: dict[str, list[_Map]]) -> list[_Map]:
     """Maps from the output of layer ``name`` back to the neuron layers/inputs feeding it."""
     if name in memo:
         return memo[name]
     node = net.node(name)
-    shape = shape3(net.shape(name))
     if node.is_neuron or isinstance(node, ir.Input):
+        shape = shape3(net.shape(name))
         result = [(name, False, _eye(shape[0]), _eye(shape[1]), _eye(shape[2]), True)]
-        memo[name] = result
-        return result
-    ins = [shape3(net.shape(i)) for i in node.inputs]
-    C, H, W = shape
-    if isinstance(node, (ir.Conv2d, ir.ConvTranspose2d)):
-        w = node.weight
-        g = node.groups
-        if isinstance(node, ir.Conv2d):
-            cin_g, cout_g = w.shape[1], w.shape[0] // g
-        else:
-            cin_g, cout_g = w.shape[0] // g, w.shape[1]
-        o = np.arange(C)
-        grp = o // cout_g
-        rows = np.repeat(o, cin_g)
-        cols = (np.repeat(grp, cin_g) * cin_g + np.tile(np.arange(cin_g), C))
-        lc = _bool(sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(C, ins[0][0])))
-        tr = isinstance(node, ir.ConvTranspose2d)
-        lh = axis_map(H, ins[0][1], w.shape[2], node.stride[0], node.padding[0], node.dilation[0], tr)
-        lw = axis_map(W, ins[0][2], w.shape[3], node.stride[1], node.padding[1], node.dilation[1], tr)
-        result = _compose((lc, lh, lw), _maps(net, node.inputs[0], memo))
-    elif isinstance(node, (ir.AvgPool2d, ir.MaxPool2d)):
-        lh = axis_map(H, ins[0][1], node.kernel[0], node.stride[0], node.padding[0], 1)
-        lw = axis_map(W, ins[0][2], node.kernel[1], node.stride[1], node.padding[1], 1)
-        result = _compose((_eye(C), lh, lw), _maps(net, node.inputs[0], memo))
-    elif isinstance(node, ir.Upsample):
-        s = node.scale
-        lh = _bool(sp.csr_matrix((np.ones(H, np.float32), (np.arange(H), np.arange(H) // s)), shape=(H, ins[0][1])))
-        lw = _bool(sp.csr_matrix((np.ones(W, np.float32), (np.arange(W), np.arange(W) // s)), shape=(W, ins[0][2])))
-        result = _compose((_eye(C), lh, lw), _maps(net, node.inputs[0], memo))
-    elif isinstance(node, (ir.ReLU,)):
-        result = _maps(net, node.inputs[0], memo)
-    elif isinstance(node, ir.Add):
-        result = _merge([m for i in node.inputs for m in _maps(net, i, memo)])
-    elif isinstance(node, ir.Concat):
-        parts, offset = [], 0
-        for i, s in zip(node.inputs, ins):
-            sel = _bool(sp.csr_matrix((np.ones(s[0], np.float32), (offset + np.arange(s[0]), np.arange(s[0]))),
-                                      shape=(C, s[0])))
-            parts += _compose((sel, _eye(H), _eye(W)), _maps(net, i, memo))
-            offset += s[0]
-        result = _merge(parts)
-    elif isinstance(node, ir.Flatten):
-        result = [_flatten_map(m) for m in _maps(net, node.inputs[0], memo)]
-        one = _eye(1)
-        result = [(s, True, c, one, one, e) for s, _, c, _, _, e in result]
-    elif isinstance(node, (ir.Linear, ir.SparseLinear)):
-        if isinstance(node, ir.Linear):
-            lc = _bool(sp.csr_matrix(node.weight != 0))
-        else:
-            n_in = int(np.prod(net.shape(node.inputs[0])))
-            lc = _bool(sp.csr_matrix((np.ones(node.pre.size, np.float32), (node.post, node.pre)),
-                                     shape=(node.n_out, n_in)))
-        one = _eye(1)
-        result = []
-        for m in _maps(net, node.inputs[0], memo):
-            s, f, c, h, w, e = _flatten_map(m)
-            result.append((s, True, _bool(lc @ c), one, one, e))
-        if len(net.shape(name)) == 3:  # SparseLinear with a (C, H, W) view: keep the flat map
-            result = [(s, True, c, _eye(1), _eye(1), e) for s, _, c, _, _, e in result]
     else:
-        raise UnsupportedLayerError(f"layer {name} ({type(node).__name__}): no hardware mapping for this layer")
+        local = _LOCAL.get(type(node).__name__)
+        if local is None:
+            raise UnsupportedLayerError(f"layer {name} ({type(node).__name__}): no hardware mapping for this layer")
+        result = local(net, node, memo)
     memo[name] = result
     return result
 
@@ -274,7 +294,7 @@ def afferents(net: ir.Network, layer: str, memo: dict | None = None) -> list[Aff
     memo = {} if memo is None else memo
     node = net.node(layer)
     maps = _maps(net, node.inputs[0], memo) if node.is_neuron else _maps(net, layer, memo)
-    out_c, out_h, out_w = shape3(net.shape(layer))
+    _, out_h, out_w = shape3(net.shape(layer))
     result = []
     for s, f, c, h, w, e in maps:
         if f and (out_h, out_w) != (1, 1):  # a flat map into a (C, H, W) layer: flatten the outputs too
