@@ -2000,7 +2000,7 @@ API_FUNCTIONS: list[tuple[str, str, str, list[str], dict[str, str]]] = [
     ("sweep", "from spikeforge.explore import sweep", "sweep", ["F.snn", "F.x[:8]", "F.y[:8]", "'pynq-z2-accel'"],
      {"bits": "(8,)", "timesteps": "(2,)", "pes": "(16,)", "quiet": "True"}),
     ("pareto_front", "from spikeforge.explore import pareto_front", "pareto_front", ["[]"], {}),
-    ("load_target", "from spikeforge.explore import load_target", "load_target", ["'pynq-z2-accel'"], {}),
+    ("load_target", "from spikeforge.hardware import load_target", "load_target", ["'pynq-z2-accel'"], {}),
     ("crossbar_variant", "from spikeforge.explore import crossbar_variant", "crossbar_variant", ["F.hw", "64"], {}),
     ("SimulationCache", "from spikeforge.explore import SimulationCache", "SimulationCache", ["?D / 'cache'"], {}),
     ("load_network", "from spikeforge.ir.serialize import load_network", "load_network", ["F['snn']"], {}),
