@@ -7,9 +7,26 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikeforge.errors import InvalidNetworkError, ShapeError
-from spikeforge.ir.network import (IF, LIF, Add, AvgPool2d, Concat, Conv2d, ConvTranspose2d, Flatten, Input,
-                                   Linear, MaxPool2d, Network, ReLU, SparseLinear, Upsample)
+from spikeforge.errors import InvalidNetworkError, ShapeError, UnsupportedLayerError
+from spikeforge.ir.network import (
+    IF,
+    LIF,
+    NODE_TYPES,
+    Add,
+    AvgPool2d,
+    Concat,
+    Conv2d,
+    ConvTranspose2d,
+    Flatten,
+    Input,
+    Linear,
+    MaxPool2d,
+    Network,
+    ReLU,
+    SparseLinear,
+    Upsample,
+)
+from spikeforge.ir.scales import propagate_scales
 
 
 def small_cnn():
@@ -77,9 +94,52 @@ def test_conv_transpose_synapse_count_matches_brute_force():
 
 def test_summary_totals():
     rows = small_cnn().summary()
-    assert [r.name for r in rows][0] == "x"
+    assert rows[0].name == "x"
     assert next(r for r in rows if r.name == "r1").neurons == 4 * 8 * 8
     assert next(r for r in rows if r.name == "fc").synapses == 5 * 48
+
+
+def test_synapse_counts_by_layer_type():
+    net = Network((Input("x", (), (2, 4, 4)), AvgPool2d("p", ("x",), kernel=2),
+                   Add("sum", ("p", "p"), gains=(np.float32(2.0), None)), Add("plain", ("sum", "p")),
+                   Flatten("f", ("plain",)), Linear("fc", ("f",), np.ones((3, 8), np.float32))), ("fc",))
+    counts = {n.name: net.synapse_count(n) for n in net.nodes}
+    assert counts == {"x": 0, "p": 2 * 2 * 2 * 4, "sum": 2 * 8, "plain": 0, "f": 0, "fc": 24}
+
+
+def test_layer_categories():
+    weighted = {name for name, cls in NODE_TYPES.items() if cls.has_weights}
+    assert weighted == {"Linear", "Conv2d", "ConvTranspose2d", "SparseLinear"}
+    # AvgPool2d is a synapse layer with fixed weights; pooling and upsampling keep a per-channel scale.
+    assert {name for name, cls in NODE_TYPES.items() if cls.is_synaptic} == weighted | {"AvgPool2d"}
+    assert {name for name, cls in NODE_TYPES.items() if cls.keeps_scale} == {"AvgPool2d", "MaxPool2d", "Upsample"}
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_weight_channels_follow_the_groups(groups):
+    conv = Conv2d("c", ("x",), np.ones((4, 4 // groups, 1, 1), np.float32), groups=groups)
+    t = ConvTranspose2d("t", ("x",), np.ones((4, 6 // groups, 1, 1), np.float32), groups=groups)
+    for node, n_out, axis in ((conv, 4, 0), (t, 6, 1)):
+        in_ch, out_ch, bias_ch = node.weight_channels((4, 3, 3))
+        pairs = {(int(o), int(i)) for o, i in zip(np.broadcast_to(out_ch, node.weight.shape).ravel(),
+                                                  np.broadcast_to(in_ch, node.weight.shape).ravel())}
+        assert pairs == {(o, i) for o in range(n_out) for i in range(4)
+                         if o * groups // n_out == i * groups // 4}
+        assert bias_ch.tolist() == list(range(n_out))
+
+
+def test_one_scale_walk_carries_scales_through_layers_that_move_values():
+    net = Network((Input("x", (), (2, 2, 2)), MaxPool2d("p", ("x",), kernel=1), Upsample("u", ("p",)),
+                   Concat("cat", ("u", "u")), Flatten("f", ("cat",)), ReLU("r", ("f",))), ("r",))
+    start = {"Input": lambda node, ins: (node, np.array([1.0, 2.0]))}
+    with pytest.raises(UnsupportedLayerError, match=r"layer r \(ReLU\) of network network: no rule"):
+        propagate_scales(net, start)
+    nodes, scales = propagate_scales(net, start | {"ReLU": lambda node, ins: (node, ins[0] * 2)})
+    assert nodes == net.nodes
+    assert scales["cat"].tolist() == [1.0, 2.0, 1.0, 2.0]
+    assert scales["r"].tolist() == ([2.0] * 16 + [4.0] * 16) * 2
+    with pytest.raises(UnsupportedLayerError, match=r"no layer types named \['Relu'\]"):
+        propagate_scales(net, start | {"Relu": lambda node, ins: (node, ins[0])})
 
 
 def test_neuron_nodes_make_an_snn():
