@@ -35,15 +35,15 @@ from typing import Any, Generic, TypeVar
 
 from spikeforge.errors import InvalidDataError, UnknownStrategyError
 
-__all__ = ["Registry", "first_sentence"]
+__all__ = ["Registry"]
 
 T = TypeVar("T")
 
 
-def first_sentence(doc: str | None) -> str:
+def _first_sentence(doc: str | None) -> str:
     """The first sentence of a docstring, on one line, lower-cased first letter.
 
-    >>> first_sentence('''Fills chips in order.
+    >>> _first_sentence('''Fills chips in order.
     ...     Then more.''')
     'fills chips in order.'
     """
@@ -140,4 +140,4 @@ class Registry(Generic[T]):
 
     def help(self) -> list[str]:
         """One line per strategy, ``"name: first sentence of its docstring"``."""
-        return [f"{name}: {first_sentence(cls.__doc__)}" for name, cls in self._classes.items()]
+        return [f"{name}: {_first_sentence(cls.__doc__)}" for name, cls in self._classes.items()]
