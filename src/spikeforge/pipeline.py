@@ -470,7 +470,9 @@ def _place(ctx: CompileContext, progress: Tick | None) -> CompileContext:
 def _placed(ctx: CompileContext) -> str | None:
     """Every cluster of the partition on a core of the board, on no more chips than allowed."""
     pl, part, o = ctx.placement, ctx.partition, ctx.options
-    if pl.partition is not part or len(pl.cluster_core) != part.n_clusters:
+    if pl.partition is not part:
+        return "the placement is of another partition than the partition pass made"
+    if len(pl.cluster_core) != part.n_clusters:
         return f"{len(pl.cluster_core)} clusters placed, the partition has {part.n_clusters}"
     if part.n_clusters and not 0 <= int(pl.cluster_core.min()) <= int(pl.cluster_core.max()) < pl.hardware.total_cores:
         return f"a cluster on no core of the {pl.hardware.total_cores} of the board"

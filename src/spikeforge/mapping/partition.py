@@ -1,6 +1,7 @@
 r"""Partitioners: an SNN and its profile → clusters that each fit one crossbar.
 
-Strategies (registry :data:`PARTITIONERS`, selected by name in :func:`partition`):
+Strategies (registry :data:`PARTITIONERS`; :func:`partition` takes a name, or a :class:`Partitioner`
+object carrying its options such as ``HypergraphPartitioner(backend="metis")``):
 
 ``greedy``
     The seed's neuron-level greedy clustering (Song et al., LCTES 2020): neurons whose fan-in

@@ -1,6 +1,7 @@
 r"""Placers: clusters → crossbars → cores → chips, minimising traffic × distance.
 
-Strategies (registry :data:`PLACERS`) decide which chip each cluster goes to:
+Strategies (registry :data:`PLACERS`; :func:`place` takes a name, or a :class:`Placer` object carrying
+its options such as ``MinCutPlacer(max_restarts=4)``) decide which chip each cluster goes to:
 
 ``fill``
     In partition order, chip after chip.
