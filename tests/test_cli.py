@@ -180,3 +180,14 @@ def test_usage_errors_are_one_line(capsys):
         status = main(argv)
         err = capsys.readouterr().err
         assert status == 2 and err.count("\n") == 1 and re.match(message, err), err
+
+
+def test_help_and_analyse_do_not_import_torch(tmp_path):
+    """Start-up: ``--help`` imports nothing heavy, ``analyse`` no torch (nor beartype, pydantic)."""
+    from bench.cli_startup import GRAPH, HEAVY, PROBE
+
+    (tmp_path / "g.xml").write_text(GRAPH)
+    for argv, allowed in ((["--help"], set()), (["analyse", str(tmp_path / "g.xml")], {"numpy", "rich"})):
+        proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
+                              capture_output=True, text=True, check=True)
+        assert set(json.loads(proc.stderr.strip().splitlines()[-1])) <= allowed, (argv, proc.stderr)

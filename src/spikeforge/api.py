@@ -9,9 +9,10 @@ parameter, the type expected and the type given, instead of an ``AttributeError`
 
     convert(): parameter 'ann' must be Network, got NoneType
 
-The checking is done by `beartype <https://beartype.readthedocs.io>`_: a beartype-checked twin
-of the function checks all arguments at once (about a microsecond); on a violation each
-argument is checked on its own (``beartype.door.is_bearable``) to name the exact parameter.
+Each passed argument is checked on its own, so the message names the exact parameter. Classes,
+unions, containers and literals (nearly every hint) are read directly, in about a microsecond;
+any other hint by `beartype <https://beartype.readthedocs.io>`_'s ``is_bearable``, imported at
+the first such check, so that importing spikeforge stays cheap.
 Conventions:
 
 * annotations are the contract: annotate what is truly accepted (:data:`ArrayLike` for array
@@ -67,7 +68,7 @@ import numpy.typing as npt
 
 from spikeforge.errors import ArgumentError
 
-__all__ = ["ArgumentError", "ArrayLike", "PathLike", "accepts", "public", "public_functions", "is_public", "hints_of"]
+__all__ = ["ArgumentError", "ArrayLike", "PathLike", "accepts", "hints_of", "is_public", "public", "public_functions"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,10 +95,9 @@ PathLike = str | os.PathLike
 
 @functools.cache
 def _beartype() -> types.SimpleNamespace:
-    """beartype, imported at the first checked call rather than with every module (0.2 s)."""
-    from beartype import BeartypeConf, beartype
+    """beartype, imported at the first check that needs it rather than with every module (0.1–0.2 s)."""
+    from beartype import BeartypeConf
     from beartype.door import is_bearable
-    from beartype.roar import BeartypeCallHintParamViolation
 
     try:  # beartype >= 0.23 renamed the hint-override mapping
         from beartype import FrozenDict as overrides
@@ -109,8 +109,7 @@ def _beartype() -> types.SimpleNamespace:
         float: float | int | np.integer | np.floating,
         complex: complex | float | int | np.number,
     }))
-    return types.SimpleNamespace(conf=conf, beartype=beartype, is_bearable=is_bearable,
-                                 violation=BeartypeCallHintParamViolation)
+    return types.SimpleNamespace(conf=conf, is_bearable=is_bearable)
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
@@ -118,13 +117,11 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 class _Check:
     """The checks of one function, built at its first call.
 
-    ``fast`` is a beartype-checked twin of the function (same code, globals, defaults and
-    closure; the resolved parameter hints, no return hint): calling it checks the arguments in
-    about a microsecond and runs the body. When it reports a violation, :func:`_check` goes
-    through the arguments one by one to name the parameter.
+    ``checks`` holds a predicate per parameter (:func:`_checker`): classes, unions, containers and
+    literals are read directly; beartype is imported only for the rarer hints it alone reads.
     """
 
-    __slots__ = ("signature", "hints", "unresolved", "fast")
+    __slots__ = ("checks", "hints", "signature", "unresolved")
 
     def __init__(self, func: Callable[..., Any], own_checks: frozenset[str] = frozenset()) -> None:
         self.signature = inspect.signature(func)
@@ -134,7 +131,49 @@ class _Check:
         for name, param in self.signature.parameters.items():
             if name in resolved and resolved[name] is not Any and name not in own_checks:
                 self.hints[name] = (param.kind, resolved[name])
-        self.fast = _twin(func, self.hints)
+        self.checks = {name: _checker(hint) for name, (_, hint) in self.hints.items()}
+
+
+#: How hints read numbers: numpy scalars count as Python numbers (the same as beartype's ``conf``).
+_NUMBERS: dict[type, tuple[type, ...]] = {
+    int: (int, np.integer),
+    float: (float, int, np.integer, np.floating),
+    complex: (complex, float, int, np.number),
+}
+
+
+_SIZED = (list, set, frozenset, collections.abc.Sequence, collections.abc.Collection,
+          collections.abc.Set, collections.abc.MutableSequence)
+
+
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A predicate for ``hint``, read the way beartype reads it: a class with ``isinstance``
+    (numbers with :data:`_NUMBERS`), a union if any member fits, a container by its type and one
+    element (the first), a ``Literal`` by value; anything else by beartype's ``is_bearable``."""
+    if hint is Any:
+        return lambda v: True
+    if hint is None or hint is type(None):
+        return lambda v: v is None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_checker(arg) for arg in args]
+        return lambda v: any(part(v) for part in parts)
+    if origin is typing.Literal:
+        return lambda v: any(v == a and type(v) is type(a) for a in args)
+    if isinstance(hint, type) and origin is None and not getattr(hint, "_is_protocol", False):
+        classes = _NUMBERS.get(hint, (hint,))
+        return lambda v: isinstance(v, classes)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        items = [_checker(a) for a in args]
+        return lambda v: isinstance(v, tuple) and len(v) == len(items) and all(c(x) for c, x in zip(items, v))
+    if origin in (tuple, *_SIZED) and len(args) <= 1 + (origin is tuple):
+        item = _checker(args[0]) if args else (lambda v: True)
+        return lambda v: isinstance(v, origin) and (len(v) == 0 or item(next(iter(v))))
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping) and len(args) == 2:
+        key, value = _checker(args[0]), _checker(args[1])
+        return lambda v: isinstance(v, origin) and (len(v) == 0 or all(
+            key(k) and value(x) for k, x in [next(iter(v.items()))]))
+    return lambda v: accepts(v, hint)
 
 
 def accepts(value: Any, hint: Any) -> bool:
@@ -145,23 +184,6 @@ def accepts(value: Any, hint: Any) -> bool:
     """
     bt = _beartype()
     return bool(bt.is_bearable(value, hint, conf=bt.conf))
-
-
-def _twin(func: Callable[..., Any], hints: dict[str, tuple[inspect._ParameterKind, Any]]) -> Callable[..., Any] | None:
-    """``func``'s code under beartype, checking ``hints``; None when beartype cannot take it."""
-    if not isinstance(func, types.FunctionType) or inspect.isgeneratorfunction(func) \
-            or inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        return None  # beartype checks a generator's arguments only when it is first advanced
-    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__,
-                              func.__closure__)
-    twin.__kwdefaults__ = func.__kwdefaults__
-    twin.__qualname__ = func.__qualname__
-    twin.__module__ = func.__module__
-    twin.__annotations__ = {name: hint for name, (_, hint) in hints.items()}
-    try:
-        return _beartype().beartype(conf=_beartype().conf)(twin)
-    except Exception:  # noqa: BLE001 - e.g. a default that contradicts its hint: check one by one
-        return None
 
 
 def _resolve(func: Callable[..., Any], unresolved: dict[str, str]) -> dict[str, Any]:
@@ -269,31 +291,22 @@ def _check(func: Callable[..., Any], check: _Check, args: tuple, kwargs: dict) -
     except TypeError as exc:
         raise ArgumentError(f"{func.__qualname__}(): {exc}") from None
     arguments = bound.arguments
-    bt = _beartype()
     for name, (kind, hint) in check.hints.items():
         if name not in arguments:
             continue
         value = arguments[name]
+        ok = check.checks[name]
+
         if kind is inspect.Parameter.VAR_POSITIONAL:
             for i, item in enumerate(value):
-                if not bt.is_bearable(item, hint, conf=bt.conf):
+                if not ok(item):
                     raise _fail(func, f"*{name}", hint, item, f" (item {i})")
         elif kind is inspect.Parameter.VAR_KEYWORD:
             for key, item in value.items():
-                if not bt.is_bearable(item, hint, conf=bt.conf):
+                if not ok(item):
                     raise _fail(func, key, hint, item)
-        elif not bt.is_bearable(value, hint, conf=bt.conf):
+        elif not ok(value):
             raise _fail(func, name, hint, value)
-
-
-def _raised_in(exc: BaseException, code: types.CodeType) -> bool:
-    """Whether ``exc`` passed through a frame running ``code`` (the body was entered)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code is code:
-            return True
-        tb = tb.tb_next
-    return False
 
 
 @typing.overload
@@ -329,20 +342,8 @@ def _decorate(func: F, own_checks: frozenset[str]) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not state:
             state.append(_Check(func, own_checks))
-        check = state[0]
-        if check.fast is None:
-            _check(func, check, args, kwargs)
-            return func(*args, **kwargs)
-        try:
-            return check.fast(*args, **kwargs)
-        except (_beartype().violation, TypeError) as exc:
-            # Name the culprit (raises ArgumentError); if the arguments are fine, the error came
-            # from the body (a missing argument never reaches it): pass it on unchanged.
-            _check(func, check, args, kwargs)
-            if isinstance(exc, _beartype().violation) and not _raised_in(exc, func.__code__):
-                # beartype's own check of this call, stricter than one by one: keep its word
-                raise ArgumentError(f"{func.__qualname__}(): {str(exc).splitlines()[0]}") from None
-            raise
+        _check(func, state[0], args, kwargs)
+        return func(*args, **kwargs)
 
     wrapper.__spikeforge_public__ = True  # type: ignore[attr-defined]
     wrapper.__spikeforge_own_checks__ = own_checks  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from dataflow_strategies import eventually_periodic
 from spikeforge.dataflow import binding as binding_module
-from spikeforge.dataflow import commands as commands_module
+from spikeforge.dataflow import report as report_module
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.binding import (BINDERS, LocalSearchBinder, Platform, apply_binding, bind,
                                          crossbar_name, evaluate, topological_order, with_schedule)
@@ -168,7 +168,7 @@ def test_multirate_application_is_bound_through_the_graph():
                                                       exact=True).period))
 
 
-@pytest.mark.parametrize("module", [binding_module, commands_module], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [binding_module, report_module], ids=lambda m: m.__name__)
 def test_dataflow_binding_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

@@ -51,7 +51,6 @@ __all__ = [
     "SuiteConfig",
     "SuiteResult",
     "SuiteRow",
-    "main",
     "map_app",
     "run_suite",
     "suite_table",

@@ -26,10 +26,9 @@ from collections import deque
 from fractions import Fraction
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from spikeforge.api import public
+from spikeforge.dataflow.graphs import strong_components
 from spikeforge.errors import DeadlockError, InvalidGraphError, ResourceError
 from spikeforge.ir.dataflow import DataflowGraph
 
@@ -368,9 +367,8 @@ def _hsdf_blocked(graph: DataflowGraph):
     s, d = np.concatenate(src), np.concatenate(dst)
     if not len(s):
         return None
-    m = csr_matrix((np.ones(len(s)), (s, d)), shape=(n, n))
-    ncomp, label = connected_components(m, directed=True, connection="strong")
-    sizes = np.bincount(label, minlength=ncomp)
+    label = strong_components(n, s, d)
+    sizes = np.bincount(label)
     bad = np.flatnonzero(((sizes[label[s]] > 1) & (label[s] == label[d])) | (s == d))
     if not len(bad):
         return None

@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from spikeforge.api import ArrayLike, public
+from spikeforge.dataflow.graphs import bfs_predecessors, strong_components
 from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.resources import check_memory
 
@@ -182,8 +181,7 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         raise InvalidGraphError(f"max_cycle_ratio: an edge endpoint is outside 0..{n - 1}")
     if m == 0:
         return MaxCycle(NEG_INF, (), ())
-    adjacency = csr_matrix((np.ones(m), (src, dst)), shape=(n, n))
-    _, label = connected_components(adjacency, directed=True, connection="strong")
+    label = strong_components(n, src, dst)
     keep = np.flatnonzero(label[src] == label[dst])
     if not len(keep):
         return MaxCycle(NEG_INF, (), ())
@@ -266,9 +264,7 @@ def _initial_policy(s, d, w, t, k, starts, exact, order, m, hint):
     # reversed graph plus a super-source k pointing at the cycle's nodes
     rs = np.concatenate([d, np.full(len(on), k)])
     rd = np.concatenate([s, on])
-    reverse = csr_matrix((np.ones(len(rs)), (rs, rd)), shape=(k + 1, k + 1))
-    _, pred = breadth_first_order(reverse, k, directed=True, return_predecessors=True)
-    pred = pred[:k]
+    pred = bfs_predecessors(k + 1, rs, rd, k)[:k]
     reached = np.flatnonzero((pred >= 0) & (pred != k))
     key = s * k + d
     sorted_edges = np.argsort(key, kind="stable")
