@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.errors import OutputPathError
+from spikeforge.errors import ModelFileError, OutputPathError
+from spikeforge.fileio import read_npz
 from spikeforge.ir import network as ir
 from spikeforge.outputs import atomic_file
 from spikeforge.quantize import LayerTrace, SpikeTrace
@@ -205,13 +205,12 @@ class SimulationCache:
         if path is None or not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            arrays = read_npz(path, "cache entry")
             meta = json.loads(str(arrays.pop("meta")))
             if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
                 return None
             run = _decode(meta, arrays)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        except (ModelFileError, ValueError, KeyError, TypeError):
             return None
         self._memory[key] = run
         return run
