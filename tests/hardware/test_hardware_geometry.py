@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikeforge.errors import InvalidDataError
-from spikeforge.hardware import core_coordinates, core_ids, hop_counts, hop_distance, load_hardware
+from spikeforge.hardware import (
+    core_coordinates,
+    core_ids,
+    hop_counts,
+    hop_distance,
+    load_hardware,
+)
 
 
 def test_coordinates_cover_every_core_once_and_are_read_only() -> None:

@@ -229,8 +229,8 @@ def test_summary_is_one_line() -> None:
         (
             "neurons_per_core = 1024",
             "neurons_per_core = 2048",
-            r"core\.neurons_per_core = 2048: "
-            r"must be ≤ crossbars_per_core × crossbar_columns = 1024",
+            (r"core\.neurons_per_core = 2048: "
+             r"must be ≤ crossbars_per_core × crossbar_columns = 1024"),
         ),
         (
             "[board]\nchips = 1",

@@ -16,6 +16,11 @@ a crossbar chip (:mod:`spikeforge.ir.hardware`). Each point is evaluated on the 
   (partition → place → SDFG → guaranteed latency and event energy, with
   ``precision.weight_bits`` = :math:`B_w`).
 
+The sweep sees both kinds through one interface, :class:`~spikeforge.explore.target.Target`
+(:class:`~spikeforge.explore.target.AcceleratorTarget`,
+:class:`~spikeforge.explore.target.CrossbarTarget`): the sizes to sweep, the activity to record,
+the evaluation of a point.
+
 Neither hardware parameter changes what the integer network computes, so the activity of a
 (:math:`B_w`, :math:`T`) pair is simulated **once** and reused for every :math:`P` or :math:`n`
 (:class:`~spikeforge.explore.cache.SimulationCache`; optionally on disk across runs). A sweep of
