@@ -39,11 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from spikeforge.api import public
 from spikeforge.errors import SimulationError
 from spikeforge.ir import network as ir
-
-__all__ = ["FLOAT", "Arithmetic", "IntegerArithmetic", "NeuronParams", "NeuronState", "Tally",
-           "TriangleSurrogate", "initial_state", "neuron_params", "neuron_step"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,6 +158,7 @@ class TriangleSurrogate(torch.autograd.Function):
         return grad * torch.clamp(1 - u.abs() / theta, min=0) / theta, None
 
 
+@public
 def neuron_params(node: ir.Node, ndim: int, dtype: torch.dtype = torch.float32) -> NeuronParams:
     """The parameters of an IR neuron layer, its threshold shaped for batch-first tensors of
     ``ndim`` dimensions (batch included).
