@@ -303,6 +303,26 @@ def test_unknown_preset_name_lists_the_presets() -> None:
         load_hardware("loihi3")
 
 
+def test_one_reader_for_both_kinds_names_the_presets_of_the_kinds_asked_for(tmp_path: Path) -> None:
+    from spikeforge.hardware import load_target
+    from spikeforge.hardware.accelerator import AcceleratorSpec, load_accelerator
+    from spikeforge.hardware.spec import read_spec
+
+    with pytest.raises(InvalidHardwareSpecError, match=r"^loihi: unknown accelerator; not a preset \(pynq-z2-accel\)"):
+        load_accelerator("loihi")
+    with pytest.raises(InvalidHardwareSpecError, match=r"^pynq-z2-accel: unknown hardware; not a preset \(loihi, "):
+        load_hardware("pynq-z2-accel")
+    with pytest.raises(InvalidHardwareSpecError, match=r"^x: unknown hardware; not a preset \(crossbar chips: loihi, "
+                                                       r"truenorth, xbar-mesh; accelerators: pynq-z2-accel\)"):
+        load_target("x")
+    with pytest.raises(InvalidHardwareSpecError, match=r"acc\.toml: no such accelerator file"):
+        load_accelerator(tmp_path / "acc.toml")
+    # a file's kind is told by a top-level pes (read only; the loaders validate)
+    assert read_spec(write(tmp_path, 'name = "a"\npes = 2\n', "a.toml")).kind == "accelerator"
+    assert read_spec(write(tmp_path, loihi_text())).kind == "crossbar"
+    assert isinstance(load_target("pynq-z2-accel"), AcceleratorSpec) and load_target("loihi") == load_hardware("loihi")
+
+
 def test_hardware_from_dict_names_its_source() -> None:
     data = load_hardware("loihi").model_dump()
     data["timing"] = {**data["timing"], "timestep_ns": 0.0}
