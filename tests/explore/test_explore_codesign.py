@@ -25,6 +25,8 @@ from spikeforge.explore import (
     DesignPoint,
     Evaluation,
     SimulationCache,
+    Target,
+    as_target,
     codesign,
     crossbar_variant,
     pareto_front,
@@ -269,3 +271,14 @@ def test_load_target_reads_either_kind_of_file(tmp_path):
     bad.write_text("pes = [")
     with pytest.raises(InvalidHardwareSpecError, match="bad.toml: not a valid TOML file"):
         load_target(bad)
+
+
+def test_both_kinds_of_hardware_are_one_target_interface():
+    acc, xbar = as_target("pynq-z2-accel"), as_target("xbar-mesh")
+    assert isinstance(acc, Target) and isinstance(xbar, Target)
+    assert (acc.kind, acc.axis, acc.sizes()) == ("accelerator", "pes", (64,))
+    assert (xbar.kind, xbar.axis, xbar.sizes()) == ("crossbar", "crossbar_sizes", (None,))
+    assert acc.point(4, 2, 16) == DesignPoint(4, 2, pes=16)
+    assert xbar.point(4, 2, 128) == DesignPoint(4, 2, crossbar_size=128)
+    with pytest.raises(DesignSpaceError, match="^pes: crossbar chip xbar-mesh has no PE array; sweep crossbar_sizes"):
+        xbar.sizes(pes=[4], crossbar_sizes=None)
