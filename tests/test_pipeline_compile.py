@@ -79,7 +79,6 @@ def test_artifact_round_trip(compiled):
 @pytest.mark.parametrize("change, error, match", [
     ({"--hw": "no-such-hw"}, InvalidHardwareSpecError, "no-such-hw"),
     ({"--calib": "missing.npz"}, InvalidDataError, "missing.npz: no such data file"),
-    ({"--binding": None, "-T": "0"}, InvalidDataError, "--timesteps 0: must be an integer >= 1"),
 ])
 def test_bad_input_writes_nothing(model_file, tmp_path, change, error, match):
     argv = {"--hw": "xbar-mesh", "--calib": "digits", "-o": str(tmp_path / "out"), "-T": "4"}
@@ -87,6 +86,14 @@ def test_bad_input_writes_nothing(model_file, tmp_path, change, error, match):
     flat = ["compile", str(model_file)] + [x for kv in argv.items() for x in kv]
     with pytest.raises(error, match=match):
         _run(flat)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_timesteps_write_nothing(model_file, tmp_path):
+    """The API refuses them as the CLI's argument parser does."""
+    with pytest.raises(InvalidDataError, match="--timesteps 0: must be an integer >= 1"):
+        compile_model(CompileOptions(model=str(model_file), hardware="xbar-mesh", calib="digits",
+                                     output=str(tmp_path / "out"), timesteps=0), quiet=True)
     assert list(tmp_path.iterdir()) == []
 
 

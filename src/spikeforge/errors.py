@@ -13,6 +13,7 @@ __all__ = [
     "UnsupportedLayerError",
     "ShapeError",
     "InvalidNetworkError",
+    "NotConvertedError",
     "InvalidDataError",
     "UnknownStrategyError",
     "ModelFileError",

@@ -23,7 +23,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from spikeforge.api import public
 from spikeforge.datasets import Dataset
 from spikeforge.errors import InvalidDataError, SpikeforgeError
 from spikeforge.ir.network import Network
+from spikeforge.mapping.place import DEFAULT_PLACER
 
 __all__ = [
     "APPS",
@@ -81,7 +82,7 @@ class SuiteConfig:
     ecg_width: int = 8
     crop_size: int = 64
     crops: int = 8
-    placer: str = "min-cut"
+    placer: str = DEFAULT_PLACER
     seed: int = 0
 
     @classmethod
@@ -352,7 +353,7 @@ APPS: dict[str, Callable[..., AppResult]] = {
 
 
 @public
-def map_app(app: AppResult, hardware: str, *, placer: str = "min-cut", progress: Progress | None = None) -> SuiteRow:
+def map_app(app: AppResult, hardware: str, *, placer: str = DEFAULT_PLACER, progress: Progress | None = None) -> SuiteRow:
     """Partition, place, build the SDFG and analyse ``app`` on ``hardware`` with the pipeline's
     passes, on as many chips as the partition needs.
 
@@ -363,8 +364,8 @@ def map_app(app: AppResult, hardware: str, *, placer: str = "min-cut", progress:
     """
     from spikeforge.hardware import load_hardware
     from spikeforge.pipeline import (
-        chips_needed,
         analyse_pass,
+        chips_needed,
         dataflow_pass,
         partition_pass,
         place_pass,

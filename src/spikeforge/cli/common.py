@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from spikeforge.strategies import Registry
+
 @dataclass(frozen=True)
 class Command:
     """One sub-command: its name, its one-line help, and the function that adds its arguments
@@ -124,6 +126,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="architecture of a bare state dict")
     p.add_argument("--option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="architecture option")
+
+
+def add_strategy_argument(p: argparse.ArgumentParser, flag: str, registry: Registry, default: str) -> None:
+    """``--partitioner NAME`` and the like: choices and help from the strategy registry."""
+    p.add_argument(flag, choices=registry.names(), default=default,
+                   help=" ".join(registry.help()) + f" Default {default}.")
 
 
 def console() -> Console:

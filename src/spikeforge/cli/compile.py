@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spikeforge.cli.common import Command, console, count
+from spikeforge.cli.common import Command, add_strategy_argument, console, count
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -112,7 +112,7 @@ def run_admit(args: argparse.Namespace, out: Console | None = None):
 
 
 def _compile(p: argparse.ArgumentParser) -> None:
-    from spikeforge.dataflow.binding import STRATEGIES
+    from spikeforge.dataflow.binding import BINDERS, DEFAULT_BINDER
     from spikeforge.mapping.partition import DEFAULT_PARTITIONER, PARTITIONERS
     from spikeforge.mapping.place import DEFAULT_PLACER, PLACERS
     from spikeforge.sim.simulator import MAX_TIMESTEPS
@@ -124,10 +124,9 @@ def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="architecture of a bare state dict")
     p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)
     p.add_argument("--chips", type=count(), help="chips on the board (default: as in the hardware file)")
-    p.add_argument("--partitioner", choices=sorted(PARTITIONERS), default=DEFAULT_PARTITIONER)
-    p.add_argument("--placer", choices=sorted(PLACERS), default=DEFAULT_PLACER)
-    p.add_argument("--binding", choices=list(STRATEGIES), default="local-search",
-                   help="binding/scheduling strategy when clusters share crossbars")
+    add_strategy_argument(p, "--partitioner", PARTITIONERS, DEFAULT_PARTITIONER)
+    add_strategy_argument(p, "--placer", PLACERS, DEFAULT_PLACER)
+    add_strategy_argument(p, "--binding", BINDERS, DEFAULT_BINDER)
     p.add_argument("--crossbars", type=count(), help="time-multiplex the clusters onto this many crossbars")
     p.add_argument("--data", help="test data for the accuracy (default: the calibration data)")
     p.add_argument("--samples", type=count(), help="use only the first N test samples")

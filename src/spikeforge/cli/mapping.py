@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-from spikeforge.cli.common import Command, console, count
+from spikeforge.cli.common import Command, add_strategy_argument, console, count
 
 
 def _descriptions(specs):
@@ -148,8 +148,8 @@ def _map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib", required=True, help="calibration data (.npz with x, or 'digits')")
     p.add_argument("-o", "--output", required=True, help="placement JSON to write")
     p.add_argument("--chips", type=count(), help="chips on the board (default: as in the hardware file)")
-    p.add_argument("--partitioner", choices=sorted(PARTITIONERS), default=DEFAULT_PARTITIONER)
-    p.add_argument("--placer", choices=sorted(PLACERS), default=DEFAULT_PLACER)
+    add_strategy_argument(p, "--partitioner", PARTITIONERS, DEFAULT_PARTITIONER)
+    add_strategy_argument(p, "--placer", PLACERS, DEFAULT_PLACER)
     p.add_argument("--fan-in", choices=("split", "unroll", "none"), default="split",
                    help="neurons with more inputs than crossbar rows (default split)")
     p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)

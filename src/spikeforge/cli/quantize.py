@@ -81,9 +81,10 @@ def run_accel(args: argparse.Namespace, out: Console | None = None):
     from rich.table import Table
 
     from spikeforge.datasets import load_data
-    from spikeforge.hardware.accelerator import accelerate, load_accelerator
+    from spikeforge.hardware.accelerator import load_accelerator
     from spikeforge.loaders import load_network
     from spikeforge.outputs import check_output_file, write_json_atomic
+    from spikeforge.quantize.accelerator import accelerate
     from spikeforge.report.progress import sample_progress
 
     out = out or console()

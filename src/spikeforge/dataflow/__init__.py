@@ -16,7 +16,7 @@ _EXPORTS = {
     "analysis": ("BufferPoint", "CriticalCycle", "MaxPlusMatrix", "ThroughputResult", "buffer_tradeoff",
                  "critical_cycle", "latency", "maxplus_matrix", "throughput"),
     "consistency": ("blocked_cycle", "check_deadlock", "repetition_vector"),
-    "binding": ("STRATEGIES", "Platform", "Schedule", "apply_binding", "bind", "evaluate", "with_schedule"),
+    "binding": ("BINDERS", "DEFAULT_BINDER", "Platform", "Schedule", "apply_binding", "bind", "evaluate", "with_schedule"),
     "sdf3": ("read_sdf3", "to_sdf3_string", "write_sdf3"),
     "selftimed": ("Firing", "SelfTimedResult", "simulate"),
 }

@@ -98,7 +98,6 @@ from spikeforge.strategies import Registry
 __all__ = [
     "BINDERS",
     "DEFAULT_BINDER",
-    "STRATEGIES",
     "Binder",
     "InOrderBinder",
     "LoadBalanceBinder",
@@ -719,8 +718,6 @@ BINDERS: Registry[Binder] = Registry("binder", Binder,
                                      (InOrderBinder, LoadBalanceBinder, PipelineBinder, LocalSearchBinder))
 #: The binder ``bind`` and ``compile`` use unless told otherwise.
 DEFAULT_BINDER = "local-search"
-#: The registry's former name, still imported by :mod:`spikeforge.dataflow` and the CLI.
-STRATEGIES = BINDERS
 
 
 def _crossbar_list(platform: Platform, crossbars, clusters: int) -> list[int]:
