@@ -26,23 +26,19 @@ from bench.common import RESULTS, write_results
 
 TARGETS = {"--help": 0.3, "analyse": 0.5}
 HEAVY = ("torch", "numpy", "scipy", "networkx", "pydantic", "rich", "beartype")
-#: The 3-actor producer/filter/consumer graph of the issue, in SDF3's format.
-GRAPH = """<?xml version="1.0"?>
-<sdf3 type="sdf" version="1.0"><applicationGraph name="g">
-<sdf name="g" type="G">
- <actor name="P" type="A"><port name="o" type="out" rate="1"/><port name="i" type="in" rate="1"/></actor>
- <actor name="F" type="A"><port name="i" type="in" rate="1"/><port name="o" type="out" rate="1"/></actor>
- <actor name="C" type="A"><port name="i" type="in" rate="1"/></actor>
- <channel name="pf" srcActor="P" srcPort="o" dstActor="F" dstPort="i"/>
- <channel name="fp" srcActor="F" srcPort="o" dstActor="P" dstPort="i" initialTokens="2"/>
-</sdf>
-<sdfProperties>
- <actorProperties actor="P"><processor type="p" default="true"><executionTime time="2"/></processor></actorProperties>
- <actorProperties actor="F"><processor type="p" default="true"><executionTime time="3"/></processor></actorProperties>
- <actorProperties actor="C"><processor type="p" default="true"><executionTime time="1"/></processor></actorProperties>
-</sdfProperties>
-</applicationGraph></sdf3>
-"""
+
+
+def small_graph() -> str:
+    """The 3-actor producer/filter/consumer graph of the issue, as SDF3 XML."""
+    from spikeforge.dataflow.sdf3 import to_sdf3_string
+    from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+
+    return to_sdf3_string(DataflowGraph(
+        (Actor("P", 2), Actor("F", 3), Actor("C", 1)),
+        (Channel("pf", "P", "F", 1, 1), Channel("fp", "F", "P", 1, 1, 2), Channel("fc", "F", "C", 1, 1),
+         Channel("cf", "C", "F", 1, 1, 2)), name="g"))
+
+
 #: Runs the CLI like the console script does, then reports which heavy modules it imported.
 PROBE = ("import sys\nfrom spikeforge.cli import main\nstatus = main(sys.argv[1:])\n"
          "import json\nprint(json.dumps(sorted(m for m in {heavy} if m in sys.modules)), file=sys.stderr)\n"
@@ -73,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "g.xml"
-        graph.write_text(GRAPH)
+        graph.write_text(small_graph())
         commands = {"--help": ["--help"], "analyse": ["analyse", str(graph)]}
         rows = []
         for name, argv in commands.items():

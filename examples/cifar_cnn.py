@@ -5,16 +5,10 @@ tested on 2,000 test images, then partitioned with ``tiles``, placed and analyse
     .venv/bin/python examples/cifar_cnn.py [--cifar-checkpoint FILE] [--data DIR] [--cache DIR] [--hw loihi]
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.app_suite import reference_cifar_checkpoint
-from bench.common import CACHE, DATA
-from spikeforge.cli import main
+from _suite import run_apps
 
 if __name__ == "__main__":
+    from bench.app_suite import reference_cifar_checkpoint
+
     reference = reference_cifar_checkpoint()
-    args = ["suite", "--apps", "cifar-cnn", "--data", str(DATA), "--cache", str(CACHE)]
-    raise SystemExit(main(args + (["--cifar-checkpoint", reference] if reference else []) + sys.argv[1:]))
+    run_apps("cifar-cnn", extra=("--cifar-checkpoint", reference) if reference else ())

@@ -6,14 +6,7 @@ analysed on xbar-mesh and loihi.
     .venv/bin/python examples/em_filters.py [--data DIR] [--hw loihi]
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import CACHE, DATA
-from spikeforge.cli import main
+from _suite import run_apps
 
 if __name__ == "__main__":
-    raise SystemExit(main(["suite", "--apps", "em-smoothing", "em-edges", "--data", str(DATA), "--cache", str(CACHE),
-                           *sys.argv[1:]]))
+    run_apps("em-smoothing", "em-edges")

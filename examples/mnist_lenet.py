@@ -6,13 +6,7 @@ then partitioned, placed and analysed (guaranteed throughput, latency, energy) o
 Data from ../shared/data (or $SPIKEFORGE_DATA); trained weights cached in ~/.cache/spikeforge.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import CACHE, DATA
-from spikeforge.cli import main
+from _suite import run_apps
 
 if __name__ == "__main__":
-    raise SystemExit(main(["suite", "--apps", "mnist-lenet5", "--data", str(DATA), "--cache", str(CACHE), *sys.argv[1:]]))
+    run_apps("mnist-lenet5")

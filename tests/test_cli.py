@@ -184,9 +184,9 @@ def test_usage_errors_are_one_line(capsys):
 
 def test_help_and_analyse_do_not_import_torch(tmp_path):
     """Start-up: ``--help`` imports nothing heavy, ``analyse`` no torch (nor beartype, pydantic)."""
-    from bench.cli_startup import GRAPH, HEAVY, PROBE
+    from bench.cli_startup import HEAVY, PROBE, small_graph
 
-    (tmp_path / "g.xml").write_text(GRAPH)
+    (tmp_path / "g.xml").write_text(small_graph())
     for argv, allowed in ((["--help"], set()), (["analyse", str(tmp_path / "g.xml")], {"numpy", "rich"})):
         proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
                               capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ data and an integer run on it reports membrane overflows and the register width 
 
 ``spikeforge accel NET --hw pynq-z2-accel --data DATA [--timesteps 8]`` runs the network on
 the data and prints the accelerator model's figures beside the paper's
-(:func:`spikeforge.hardware.accelerator.accelerate`).
+(:func:`spikeforge.quantize.accelerator.accelerate`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ read-out accumulates :math:`A_t = \mathrm{clip}(A_{t-1} + y_t)` the same way. Wi
 :func:`record_trace` runs the same loop (integer or float arithmetic) and records,
 for every synaptic layer, timestep and sample, the input events and the synaptic operations
 landing on each output channel (or neuron): the input of
-:func:`spikeforge.hardware.accelerator.accelerate`.
+:func:`spikeforge.quantize.accelerator.accelerate`.
 """
 
 from __future__ import annotations

@@ -332,7 +332,7 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
     Parameters
     ----------
     model : nn.Module
-        A classifier with ``nn.ReLU`` modules or :class:`~spikeforge.convert.qcfs.QCFS`
+        A classifier with ``nn.ReLU`` modules or :class:`~spikeforge.models.layers.QCFS`
         activations (functional ``F.relu`` calls are invisible to it).
     data : Dataset or (x, y)
         Training inputs (N, ...) and integer labels (N,).
