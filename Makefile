@@ -30,9 +30,8 @@ test-all: $(STAMP)
 # runs it after `make test`. Another emulation: make test-isa ISA_ENV='ATEN_CPU_CAPABILITY=avx2
 # ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2'.
 ISA_ENV ?= ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
-NUMERIC_TESTS := tests/test_golden.py tests/test_simulator.py tests/test_convert.py tests/test_calibrate.py \
-	tests/test_quantize.py tests/test_quantize_commands.py tests/test_qat.py tests/test_accelerator.py \
-	tests/test_torch_fx.py tests/test_pipeline_compile.py tests/explore tests/apps \
+NUMERIC_TESTS := tests/test_golden.py tests/sim tests/convert tests/quantize tests/cli/test_quantize_commands.py \
+	tests/frontends tests/test_pipeline.py tests/explore tests/cli/test_explore_commands.py tests/apps \
 	src/spikeforge/sim src/spikeforge/convert src/spikeforge/quantize
 test-isa: $(STAMP)
 	env $(ISA_ENV) $(PY) -c "import os, torch; want = os.environ.get('ATEN_CPU_CAPABILITY', ''); \

@@ -16,6 +16,9 @@ from spikeforge.models import build_model
 from spikeforge.outputs import atomic_directory
 from spikeforge.quantize import quantize, save_quantized
 
+# torch on one thread, as in tests/explore (see its conftest): the tensors are tiny
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
