@@ -46,6 +46,7 @@ clean:
 bench: $(STAMP)
 	$(PY) -m bench.conversion_quality
 	$(PY) -m bench.dataflow_speed
+	$(PY) -m bench.cli_startup
 
 bench-peers:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
