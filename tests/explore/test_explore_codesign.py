@@ -27,18 +27,18 @@ from spikeforge.explore import (
     SimulationCache,
     Target,
     as_target,
-    codesign,
     crossbar_variant,
     pareto_front,
     pareto_mask,
     sweep,
 )
+from spikeforge.explore import target as target_module
 from spikeforge.explore.report import csv_rows
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.hardware import Hardware, hardware_to_toml, load_hardware, load_target
 from spikeforge.hardware.accelerator import AcceleratorSpec
 from spikeforge.models import build_model
-from spikeforge.quantize import quantize
+from spikeforge.quantize import quantize, simulate_integer
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +113,16 @@ def test_pareto_errors():
 
 
 def counting(monkeypatch):
-    """Count the integer simulations the sweep really runs."""
+    """Count the integer simulations the sweep really runs (an accelerator point needs one: its
+    accuracy and its spike trains come from the same run)."""
     calls = []
-    real = codesign.simulate_integer
+    real = target_module.simulate_integer
 
     def wrapped(q, x, t, *args, **kwargs):
         calls.append((q.weight_bits, t))
         return real(q, x, t, *args, **kwargs)
 
-    monkeypatch.setattr(codesign, "simulate_integer", wrapped)
+    monkeypatch.setattr(target_module, "simulate_integer", wrapped)
     return calls
 
 
@@ -177,7 +178,7 @@ def test_accuracy_is_the_integer_simulation(snn, data):
     x, y = data
     r = sweep(snn, x, y, bits=[4], timesteps=[4], quiet=True)
     q = quantize(snn, weight_bits=4)
-    expected = codesign.simulate_integer(q, x, 4).accuracy(y)
+    expected = simulate_integer(q, x, 4).accuracy(y)
     (e,) = r.evaluations
     assert e.accuracy == expected and e.point == DesignPoint(4, 4, 64)
     assert 0 < e.effective_gops <= 38.4 and e.energy_j == pytest.approx(1.54 * e.latency_s)
@@ -282,3 +283,15 @@ def test_both_kinds_of_hardware_are_one_target_interface():
     assert xbar.point(4, 2, 128) == DesignPoint(4, 2, crossbar_size=128)
     with pytest.raises(DesignSpaceError, match="^pes: crossbar chip xbar-mesh has no PE array; sweep crossbar_sizes"):
         xbar.sizes(pes=[4], crossbar_sizes=None)
+
+
+def test_an_accelerator_point_is_simulated_once(snn, data, monkeypatch):
+    """Accuracy and spike trains of a (bits, T) pair come from one integer run, not two."""
+    from spikeforge.quantize import integer_sim
+
+    calls = counting(monkeypatch)
+    traced = []
+    monkeypatch.setattr(integer_sim, "record_trace", lambda *a, **k: traced.append(a))
+    x, y = data
+    r = sweep(snn, x, y, "pynq-z2-accel", bits=[4], timesteps=[2], pes=[4, 16], quiet=True)
+    assert calls == [(4, 2)] and traced == [] and r.simulations == 1

@@ -12,6 +12,7 @@ from spikeforge.errors import (
     InvalidDataError,
     InvalidHardwareSpecError,
     NotConvertedError,
+    QuantizationError,
     SimulationError,
 )
 from spikeforge.hardware import list_presets
@@ -185,3 +186,20 @@ def test_mismatched_data_and_networks(data):
     broken = dataclasses.replace(trace, samples=7)
     with pytest.raises(InvalidDataError, match=r"do not match 2 timesteps × 7 samples"):
         accelerator_report(broken, "pynq-z2-accel")
+
+
+@pytest.mark.parametrize("granularity", ["channel", "neuron"])
+def test_integer_run_records_the_same_trace_as_record_trace(data, granularity):
+    """simulate_integer(trace=...) gives accuracy and activity in one run; the activity is
+    record_trace's, array for array."""
+    from spikeforge.quantize import simulate_integer
+
+    q = quantize(small_snn())
+    alone = record_trace(q, data, 5, granularity=granularity, batch_size=4)
+    run = simulate_integer(q, data, 5, batch_size=3, trace=granularity)
+    assert [layer.name for layer in run.trace.layers] == [layer.name for layer in alone.layers]
+    for a, b in zip(run.trace.layers, alone.layers):
+        assert np.array_equal(a.ops, b.ops) and np.array_equal(a.events, b.events) and a.input_kind == b.input_kind
+    assert simulate_integer(q, data, 5).trace is None
+    with pytest.raises(QuantizationError, match="granularity='layer': use 'channel' or 'neuron'"):
+        simulate_integer(q, data, 5, trace="layer")

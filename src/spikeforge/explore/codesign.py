@@ -8,8 +8,8 @@ a crossbar chip (:mod:`spikeforge.ir.hardware`). Each point is evaluated on the 
 * **accuracy** — top-1 of the integer network (:func:`~spikeforge.quantize.quantize` at
   :math:`B_w`, then :func:`~spikeforge.quantize.simulate_integer` for :math:`T` steps, binary
   spikes);
-* **latency and energy per inference** — on an accelerator, from the real spike trains
-  (:func:`~spikeforge.quantize.record_trace` →
+* **latency and energy per inference** — on an accelerator, from the real spike trains of the
+  same integer run (``simulate_integer(..., trace=...)`` →
   :func:`~spikeforge.hardware.accelerator.accelerator_report` with ``pes`` = :math:`P` and the
   spec's ``weight_bits`` = :math:`B_w`), :math:`E = P_\mathrm{board}\,t_\mathrm{lat}`; on a
   crossbar chip, from the mapping and the dataflow analysis of the compile pipeline
@@ -71,7 +71,7 @@ from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
 from spikeforge.mapping.partition import TilesPartitioner
 from spikeforge.mapping.place import DEFAULT_PLACER
-from spikeforge.quantize import QuantizedNetwork, check_bits, quantize, simulate_integer
+from spikeforge.quantize import QuantizedNetwork, check_bits, quantize
 from spikeforge.sim.simulator import check_labels
 
 if TYPE_CHECKING:
@@ -319,7 +319,7 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         if run is not None:
             return key, run, False
         q = quantized_net(b)
-        run = target.record(q, x, t, simulate_integer(q, x, t).accuracy(y))
+        run = target.record(q, x, y, t)
         return key, cache.put(key, run), True
 
     def evaluated(run_key: str, run: Simulated, point: DesignPoint) -> tuple[Evaluation | str, bool]:

@@ -6,8 +6,9 @@ each (weight bits, timesteps) simulation (:meth:`Target.record`), and evaluates 
 on that activity (:meth:`Target.evaluate`). :func:`~spikeforge.explore.codesign.sweep` only talks
 to this interface; the two kinds differ only in their implementations:
 
-* :class:`AcceleratorTarget` — the spike trains (:func:`~spikeforge.quantize.record_trace`) run
-  through the cycle-approximate PE-array model
+* :class:`AcceleratorTarget` — the spike trains of the integer run that scores the point
+  (:func:`~spikeforge.quantize.simulate_integer` with ``trace=``) go through the cycle-approximate
+  PE-array model
   (:func:`~spikeforge.hardware.accelerator.accelerator_report`);
 * :class:`CrossbarTarget` — the activity profile drives the compile pipeline (partition → place →
   SDFG → guaranteed latency and event energy).
@@ -35,7 +36,7 @@ from spikeforge.ir.hardware import Hardware
 from spikeforge.mapping.partition import TilesPartitioner
 from spikeforge.mapping.place import DEFAULT_PLACER
 from spikeforge.pipeline import analyse_pass, dataflow_pass, partition_pass, place_pass
-from spikeforge.quantize import QuantizedNetwork, record_trace
+from spikeforge.quantize import QuantizedNetwork, simulate_integer
 from spikeforge.sim.simulator import simulate
 
 __all__ = [
@@ -192,8 +193,9 @@ class Target(ABC):
         """The design point of one size of this hardware."""
 
     @abstractmethod
-    def record(self, q: QuantizedNetwork, x: np.ndarray, timesteps: int, accuracy: float) -> Simulated:
-        """The run of ``q`` on ``x`` (its accuracy already measured), with the activity :meth:`evaluate` reads."""
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
+        """The integer run of ``q`` on ``x``: its accuracy on labels ``y`` and the activity
+        :meth:`evaluate` reads."""
 
     @abstractmethod
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
@@ -227,9 +229,9 @@ class AcceleratorTarget(Target):
     def point(self, weight_bits: int, timesteps: int, size: int | None) -> DesignPoint:
         return DesignPoint(weight_bits, timesteps, pes=size)
 
-    def record(self, q: QuantizedNetwork, x: np.ndarray, timesteps: int, accuracy: float) -> Simulated:
-        trace = record_trace(q, x, timesteps, granularity=self.spec.distribution)
-        return Simulated(q.weight_bits, timesteps, accuracy, trace=trace)
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
+        run = simulate_integer(q, x, timesteps, trace=self.spec.distribution)  # one run: accuracy and trace
+        return Simulated(q.weight_bits, timesteps, run.accuracy(y), trace=run.trace)
 
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
         spec = self.spec.replace(pes=point.pes, weight_bits=point.weight_bits)
@@ -261,9 +263,10 @@ class CrossbarTarget(Target):
     def point(self, weight_bits: int, timesteps: int, size: int | None) -> DesignPoint:
         return DesignPoint(weight_bits, timesteps, crossbar_size=size)
 
-    def record(self, q: QuantizedNetwork, x: np.ndarray, timesteps: int, accuracy: float) -> Simulated:
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
+        # The saturating integer run scores; the profile (events per layer) comes from the simulator's counters.
         profile = simulate(q.network, q.quantize_input(x), timesteps=timesteps, integer=True).profile
-        return Simulated(q.weight_bits, timesteps, accuracy, profile=profile)
+        return Simulated(q.weight_bits, timesteps, simulate_integer(q, x, timesteps).accuracy(y), profile=profile)
 
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
         hw = self.spec if point.crossbar_size is None else crossbar_variant(self.spec, point.crossbar_size)

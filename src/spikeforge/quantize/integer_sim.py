@@ -65,6 +65,8 @@ class IntegerResult:
         Largest |potential| seen per neuron layer and read-out, before clamping (with
         saturation on, registers were clamped earlier, so this is a lower bound of the
         unbounded peak; run without ``membrane_bits`` to size the registers).
+    trace : SpikeTrace or None
+        The synaptic activity of the same run (``simulate_integer(..., trace=GRANULARITY)``).
     """
 
     network: str
@@ -76,6 +78,7 @@ class IntegerResult:
     overflows: Mapping[str, int]
     peak_membrane: Mapping[str, int]
     output_scale: np.ndarray | float = 1.0
+    trace: SpikeTrace | None = None
 
     @property
     def total_overflows(self) -> int:
@@ -153,12 +156,18 @@ class _Tracer:
     """Records, per synaptic layer, timestep and sample, the input events and the synaptic
     operations landing on each work unit (an observer of :func:`~spikeforge.sim.simulator.run_batch`)."""
 
-    def __init__(self, net: ir.Network, timesteps: int, granularity: str):
-        self.T = timesteps
-        self.granularity = granularity
+    def __init__(self, net: ir.Network, timesteps: int, granularity: str, samples: int):
+        if granularity not in ("channel", "neuron"):
+            raise QuantizationError(f"granularity={granularity!r}: use 'channel' or 'neuron'")
+        self.net, self.T, self.granularity, self.samples = net, timesteps, granularity, samples
         # Each synaptic layer with every weight one: its output counts the synaptic operations.
         self.ones = {n.name: compile_layer(ones, net, torch.float64) for n in net.nodes
                      if (ones := synapse_layer(n, net)) is not None}
+        # The trace keeps ops[t, n, unit] of every synaptic layer for all samples: refuse it before running.
+        units = sum(net.shape(name)[0] if granularity == "channel" else math.prod(net.shape(name))
+                    for name in self.ones)
+        check_memory(8 * timesteps * samples * max(units, 1),
+                     f"recording a trace of {net.name} at T={timesteps} for {samples} samples ({units:,} units)")
         self.events: dict[str, list[np.ndarray]] = {n: [] for n in self.ones}
         self.ops: dict[str, list[np.ndarray]] = {n: [] for n in self.ones}
         self.kind: dict[str, str] = {}
@@ -184,6 +193,22 @@ class _Tracer:
         self.events[node.name].append(events.numpy())
         self.kind[node.name] = "analog" if static else ("spikes" if value.spikes else "graded")
 
+    def trace(self) -> SpikeTrace:
+        """The recorded activity, once every batch has run."""
+        layers = []
+        for node in self.net.nodes:
+            if node.name not in self.ones:
+                continue
+            ops = np.concatenate(self.ops[node.name], axis=1)
+            units = ops.shape[2]
+            per_unit = np.full(units, int(np.prod(self.net.shape(node.name))) // units, dtype=np.int64)
+            params = 0 if getattr(node, "weight", None) is None else int(node.weight.size)  # pooling: none
+            layers.append(LayerTrace(node.name, type(node).__name__, self.kind[node.name],
+                                     np.concatenate(self.events[node.name], axis=1), ops, per_unit, params,
+                                     self.net.synapse_count(node)))
+        return SpikeTrace(self.net.name, self.T, self.samples, self.granularity,
+                          int(np.prod(self.net.input.shape)), tuple(layers))
+
 
 def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, integer: bool | None,
              batch_size: int):
@@ -207,7 +232,7 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
 @public
 def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: int,
                      membrane_bits: int | None = None, *, batch_size: int = 128,
-                     on_batch: Callable[[int], None] | None = None) -> IntegerResult:
+                     on_batch: Callable[[int], None] | None = None, trace: str | None = None) -> IntegerResult:
     """Simulate a quantised SNN bit-exactly, saturating and counting membrane overflows.
 
     Parameters
@@ -221,6 +246,9 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
         Signed register width; default the network's ``membrane_bits`` (None: no saturation).
     on_batch : callable, optional
         Called with the number of samples done after each batch (progress bars).
+    trace : {'channel', 'neuron'}, optional
+        Also record the run's synaptic activity (as :func:`record_trace` does) into
+        :attr:`IntegerResult.trace`: one run gives the accuracy and the accelerator's input.
 
     Returns
     -------
@@ -235,7 +263,10 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     InvalidDataError
         ``x`` of the wrong shape, empty, not finite, or non-integer for a plain Network.
     QuantizationError
-        ``membrane_bits`` outside 2..53, or a threshold above the register's maximum.
+        ``membrane_bits`` outside 2..53, a threshold above the register's maximum, or an unknown
+        ``trace`` granularity.
+    ResourceError
+        The trace would not fit in memory.
 
     Examples
     --------
@@ -265,9 +296,13 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     registers = {name: IntegerArithmetic(bits=membrane_bits, tally=tally) for name, tally in tallies.items()}
     spikes = {n.name: torch.zeros(network.shape(n.name), dtype=torch.float64) for n in network.nodes if n.is_neuron}
 
-    def count(node: ir.Node, inputs: list[Value], output: Value) -> None:
+    tracer = None if trace is None else _Tracer(network, int(timesteps), trace, int(xt.shape[0]))
+
+    def observe(node: ir.Node, inputs: list[Value], output: Value) -> None:
         if node.is_neuron:
             spikes[node.name] += output.data.to(torch.float64).sum((0, 1))
+        if tracer is not None:
+            tracer(node, inputs, output)
 
     def accumulate(name: str, value: Value) -> torch.Tensor:
         """The read-out register after T steps: A_t = reg(A_{t-1} + y_t)."""
@@ -281,7 +316,7 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
 
     outputs = run_batches(c, xt, int(timesteps), torch.as_tensor([int(timesteps)]), accumulate,
                           batch_size=batch_size, on_batch=on_batch, collapse=False, registers=registers,
-                          observe=count)
+                          observe=observe)
     scale = 1.0
     if q is not None:
         scale = q.output_scales.get(network.outputs[0], 1.0)
@@ -289,7 +324,7 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
                          {k: np.round(torch.cat(v).numpy()).astype(np.int64) for k, v in outputs.items()},
                          {k: v.numpy().astype(np.int64) for k, v in spikes.items()},
                          {k: t.overflows for k, t in tallies.items()}, {k: int(t.peak) for k, t in tallies.items()},
-                         scale)
+                         scale, None if tracer is None else tracer.trace())
 
 
 @public
@@ -331,29 +366,8 @@ def record_trace(net: QuantizedNetwork | ir.Network, x: ArrayLike, timesteps: in
     >>> record_trace(net, np.array([[1.0, 0.0]]), timesteps=2).ops
     6.0
     """
-    if granularity not in ("channel", "neuron"):
-        raise QuantizationError(f"granularity={granularity!r}: use 'channel' or 'neuron'")
     _, c, xt = _prepare(net, x, timesteps, integer, batch_size)
-    network = c.net
-    # The trace keeps ops[t, n, unit] of every synaptic layer for all samples: refuse it before running.
-    tracer = _Tracer(network, int(timesteps), granularity)
-    units = sum(network.shape(name)[0] if granularity == "channel" else math.prod(network.shape(name))
-                for name in tracer.ones)
-    check_memory(8 * int(timesteps) * xt.shape[0] * max(units, 1),
-                 f"recording a trace of {network.name} at T={timesteps} for {xt.shape[0]} samples ({units:,} units)")
+    tracer = _Tracer(c.net, int(timesteps), granularity, int(xt.shape[0]))
     run_batches(c, xt, int(timesteps), torch.as_tensor([int(timesteps)]), lambda _, v: v.data,
                 batch_size=batch_size, on_batch=on_batch, collapse=False, observe=tracer)
-    layers = []
-    for node in network.nodes:
-        if node.name not in tracer.ones:
-            continue
-        out_shape = network.shape(node.name)
-        ops = np.concatenate(tracer.ops[node.name], axis=1)
-        units = ops.shape[2]
-        per_unit = np.full(units, int(np.prod(out_shape)) // units, dtype=np.int64)
-        params = 0 if getattr(node, "weight", None) is None else int(node.weight.size)  # pooling: none
-        layers.append(LayerTrace(node.name, type(node).__name__, tracer.kind[node.name],
-                                 np.concatenate(tracer.events[node.name], axis=1), ops, per_unit, params,
-                                 network.synapse_count(node)))
-    return SpikeTrace(network.name, int(timesteps), int(xt.shape[0]), granularity,
-                      int(np.prod(network.input.shape)), tuple(layers))
+    return tracer.trace()
