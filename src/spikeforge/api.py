@@ -148,8 +148,9 @@ _SIZED = (list, set, frozenset, collections.abc.Sequence, collections.abc.Collec
 
 def _checker(hint: Any) -> Callable[[Any], bool]:
     """A predicate for ``hint``, read the way beartype reads it: a class with ``isinstance``
-    (numbers with :data:`_NUMBERS`), a union if any member fits, a container by its type and one
-    element (the first), a ``Literal`` by value; anything else by beartype's ``is_bearable``."""
+    (numbers with :data:`_NUMBERS`), a union if any member fits, ``type[C]`` by subclass, a
+    container by its type and one element (the first), a ``Literal`` by value; anything else by
+    beartype's ``is_bearable``."""
     if hint is Any:
         return lambda v: True
     if hint is None or hint is type(None):
@@ -163,6 +164,8 @@ def _checker(hint: Any) -> Callable[[Any], bool]:
     if isinstance(hint, type) and origin is None and not getattr(hint, "_is_protocol", False):
         classes = _NUMBERS.get(hint, (hint,))
         return lambda v: isinstance(v, classes)
+    if origin is type and len(args) == 1 and isinstance(args[0], type):
+        return lambda v: isinstance(v, type) and issubclass(v, args[0])
     if origin is tuple and args and args[-1] is not Ellipsis:
         items = [_checker(a) for a in args]
         return lambda v: isinstance(v, tuple) and len(v) == len(items) and all(c(x) for c, x in zip(items, v))

@@ -23,7 +23,12 @@ import stat
 from pathlib import Path
 
 from spikeforge.api import public
-from spikeforge.errors import ArgumentError, InputPathError, ResourceError
+from spikeforge.errors import (
+    ArgumentError,
+    InputPathError,
+    ResourceError,
+    SpikeforgeError,
+)
 
 __all__ = ["available_memory", "check_memory", "check_count", "check_input_file", "format_bytes"]
 
@@ -92,16 +97,17 @@ def check_memory(nbytes: float, what: str) -> None:
 
 
 @public(own_checks="value")  # its own message names the flag
-def check_count(value: int, name: str, *, low: int = 1, high: int | None = None) -> int:
+def check_count(value: int, name: str, *, low: int = 1, high: int | None = None,
+                error: type[SpikeforgeError] = ArgumentError) -> int:
     """``value`` as an int if ``low <= value <= high``; the one range check of counts a user gives
-    (timesteps, samples, chips, seeds).
+    (timesteps, samples, chips, seeds, batch sizes, options of strategies).
 
     Raises
     ------
     ResourceError
         ``value`` is above ``high`` (a size that cannot be served).
     spikeforge.errors.ArgumentError
-        ``value`` is not an integer or is below ``low``.
+        ``value`` is not an integer or is below ``low`` (or ``error``, where a stage documents its own).
 
     Examples
     --------
@@ -113,10 +119,10 @@ def check_count(value: int, name: str, *, low: int = 1, high: int | None = None)
     spikeforge.errors.ArgumentError: --timesteps 0: must be ≥ 1
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ArgumentError(f"{name} {value!r}: must be an integer")
+        raise error(f"{name} {value!r}: must be an integer")
     value = int(value)
     if value < low:
-        raise ArgumentError(f"{name} {value}: must be ≥ {low}")
+        raise error(f"{name} {value}: must be ≥ {low}")
     if high is not None and value > high:
         raise ResourceError(f"{name} {value}: at most {high} is supported")
     return value

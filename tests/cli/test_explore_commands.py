@@ -72,8 +72,8 @@ def test_codesign_converts_a_model_file_and_maps_crossbars(files, tmp_path, caps
 @pytest.mark.parametrize("extra, message", [
     (["--bits", "2,9"], r"bits[1]=9: must be in 2..8"),
     (["--bits", "2,x"], "argument --bits: expected comma-separated integers, e.g. 2,4,8, got '2,x'"),
-    (["--timesteps", "0"], "timesteps[0]=0: must be an integer ≥ 1"),
-    (["--pes", "16,0"], "pes[1]=0: must be an integer ≥ 1"),
+    (["--timesteps", "0"], "timesteps[0] 0: must be ≥ 1"),
+    (["--pes", "16,0"], "pes[1] 0: must be ≥ 1"),
     (["--pes", "16,16"], "pes: 16 given more than once"),
     (["--crossbar-sizes", "64"], "crossbar_sizes: accelerator pynq-z2-accel has no crossbars"),
     (["--hw", "nowhere"], "nowhere: unknown hardware; not a preset (crossbar chips: loihi"),

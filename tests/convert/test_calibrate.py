@@ -78,9 +78,9 @@ def test_calibration_errors(calib):
         calibrate_biases(snn.replace_nodes({first: ann.node(first)}), ann, calib, 4)
     with pytest.raises(ConversionError, match="has spiking neurons"):
         calibrate_biases(snn, snn, calib, 4)
-    with pytest.raises(ConversionError, match="timesteps=0"):
+    with pytest.raises(ConversionError, match="timesteps 0: must be ≥ 1"):
         calibrate_biases(snn, ann, calib, 0)
-    with pytest.raises(ConversionError, match="passes=1.5"):
+    with pytest.raises(ConversionError, match="passes 1.5: must be an integer"):
         calibrate_biases(snn, ann, calib, 4, passes=1.5)
     with pytest.raises(InvalidDataError, match="no samples"):
         calibrate_biases(snn, ann, calib[:0], 4)

@@ -151,7 +151,7 @@ def test_errors():
         apply_binding(app, {"l0_0": 0})
     with pytest.raises(CapacityError, match="actor l1_0 bound to crossbar 5, platform has 2"):
         apply_binding(app, {"l0_0": 0, "l1_0": 5}, platform=Platform(2))
-    with pytest.raises(InvalidHardwareSpecError, match="crossbars must be an integer >= 1, got 0"):
+    with pytest.raises(InvalidHardwareSpecError, match="platform: crossbars 0: must be ≥ 1"):
         Platform(0)
     with pytest.raises(InvalidHardwareSpecError, match="bandwidth must be > 0, got 0"):
         Platform(2, bandwidth=0)

@@ -73,5 +73,5 @@ def test_time_multiplexed_schedule_matches_bind(mapped):
 
 def test_bad_timesteps(mapped):
     _, pl, profile, hw = mapped
-    with pytest.raises(InvalidDataError, match="timesteps must be an integer >= 1, got 0"):
+    with pytest.raises(InvalidDataError, match="build_sdfg: timesteps 0: must be ≥ 1"):
         build_sdfg(pl, profile, hw, timesteps=0)

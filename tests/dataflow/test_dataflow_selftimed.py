@@ -43,7 +43,7 @@ def test_zero_time_graph_has_infinite_rate():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"iterations": 0}, "iterations must be an integer >= 1, got 0"),
+    ({"iterations": 0}, "simulate: iterations 0: must be ≥ 1"),
     ({"iterations": 3, "warmup": 3}, "warmup must be an integer in 0..2, got 3"),
     ({"iterations": 2, "execution_time": lambda a, k: a.execution_time + 1},
      "actor A, firing 0: drawn execution time 3 outside \\[0, 2\\]"),

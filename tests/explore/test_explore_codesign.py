@@ -211,7 +211,7 @@ def test_crossbar_variant_scales_core_limits():
     hw = crossbar_variant(load_hardware("loihi"), 512)
     assert (hw.core.crossbar_rows, hw.core.crossbar_columns, hw.core.neurons_per_core) == (512, 512, 512)
     assert hw.core.synapse_memory_bits == 1048576 * 512 * 512 // (4096 * 1024)
-    with pytest.raises(InvalidHardwareSpecError, match="crossbar size 0: must be an integer ≥ 1"):
+    with pytest.raises(InvalidHardwareSpecError, match="crossbar size 0: must be ≥ 1"):
         crossbar_variant(hw, 0)
 
 
@@ -221,14 +221,14 @@ def test_crossbar_variant_scales_core_limits():
     ({"bits": []}, DesignSpaceError, "bits: empty list"),
     ({"bits": None}, DesignSpaceError, "bits: none given"),
     ({"bits": [4, 8, 4]}, DesignSpaceError, "bits: 4 given more than once"),
-    ({"timesteps": [2, 0]}, SimulationError, r"timesteps\[1\]=0: must be an integer ≥ 1"),
+    ({"timesteps": [2, 0]}, SimulationError, r"timesteps\[1\] 0: must be ≥ 1"),
     ({"timesteps": []}, DesignSpaceError, "timesteps: empty list"),
-    ({"pes": [-4]}, InvalidHardwareSpecError, r"pes\[0\]=-4: must be an integer ≥ 1"),
+    ({"pes": [-4]}, InvalidHardwareSpecError, r"pes\[0\] -4: must be ≥ 1"),
     ({"pes": []}, DesignSpaceError, "pes: empty list"),
     ({"crossbar_sizes": [128]}, DesignSpaceError, "crossbar_sizes: accelerator pynq-z2-accel has no crossbars"),
     ({"hardware": "xbar-mesh", "pes": [16]}, DesignSpaceError, "pes: crossbar chip xbar-mesh has no PE array"),
     ({"hardware": "xbar-mesh", "crossbar_sizes": [0]}, InvalidHardwareSpecError,
-     r"crossbar_sizes\[0\]=0: must be an integer ≥ 1"),
+     r"crossbar_sizes\[0\] 0: must be ≥ 1"),
     ({"hardware": "no-such-chip"}, InvalidHardwareSpecError,
      r"no-such-chip: unknown hardware; not a preset \(crossbar chips: .*; accelerators: pynq-z2-accel\)"),
     ({"input_bits": 0}, QuantizationError, "input_bits=0: must be in 1..16"),

@@ -150,7 +150,7 @@ def test_bad_data():
         simulate(net, np.ones((0, 1), np.float32), timesteps=2)
     with pytest.raises(InvalidDataError, match="1 values are NaN or Inf"):
         simulate(net, np.array([[np.inf]], np.float32), timesteps=2)
-    with pytest.raises(SimulationError, match="batch_size=0: must be an integer ≥ 1"):
+    with pytest.raises(SimulationError, match="batch_size 0: must be ≥ 1"):
         simulate(net, np.ones((2, 1), np.float32), timesteps=2, batch_size=0)
 
 

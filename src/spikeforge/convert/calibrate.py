@@ -35,6 +35,7 @@ from spikeforge.convert.normalise import check_calibration_data
 from spikeforge.errors import ConversionError
 from spikeforge.ir import network as ir
 from spikeforge.ir.scales import propagate_scales
+from spikeforge.resources import check_count
 from spikeforge.sim.simulator import iterate_ann, simulate
 
 
@@ -185,8 +186,7 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: ArrayLike, times
     if ann.kind != "ann":
         raise ConversionError(f"network {ann.name} has spiking neurons; pass the ANN it was converted from")
     for what, value in (("timesteps", timesteps), ("passes", passes)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ConversionError(f"{what}={value!r}: must be an integer ≥ 1")
+        check_count(value, what, error=ConversionError)
     calib = torch.as_tensor(check_calibration_data(calib_x, ann))
     scales = infer_scales(ann, snn)
     neurons = [n.name for n in snn.nodes if n.is_neuron]

@@ -93,6 +93,7 @@ from spikeforge.errors import (
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.ir.hardware import Hardware
+from spikeforge.resources import check_count
 from spikeforge.strategies import Registry
 
 __all__ = [
@@ -187,9 +188,7 @@ class Platform:
 
     def __post_init__(self) -> None:
         for what in ("crossbars", "crossbars_per_core"):
-            v = getattr(self, what)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise InvalidHardwareSpecError(f"platform: {what} must be an integer >= 1, got {v!r}")
+            check_count(getattr(self, what), f"platform: {what}", error=InvalidHardwareSpecError)
         _check_number(self.link_latency, "link_latency")
         _check_number(self.local_latency, "local_latency")
         _check_number(self.bandwidth, "bandwidth", allow_inf=True, positive=True)

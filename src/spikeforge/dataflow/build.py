@@ -57,6 +57,7 @@ from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
+from spikeforge.resources import check_count
 
 if TYPE_CHECKING:
     from spikeforge.sim.simulator import Profile
@@ -225,8 +226,7 @@ def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | Non
     >>> [a.name for a in g.actors], [(c.name, c.initial_tokens) for c in g.channels][:3]
     (['c0', 'c1', 'link[s0_1]', 'link[b0_1]'], [('self[c0]', 1), ('self[c1]', 1), ('s0_1', 0)])
     """
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
-        raise InvalidDataError(f"build_sdfg: timesteps must be an integer >= 1, got {timesteps!r}")
+    check_count(timesteps, "build_sdfg: timesteps", error=InvalidDataError)
     _check_graph_size(placement.partition, True, "dataflow graph")
     hw = hw or placement.hardware
     app = application_graph(placement.partition, profile, hw)

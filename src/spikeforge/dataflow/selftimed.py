@@ -36,10 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from spikeforge.dataflow.consistency import check_deadlock, check_iteration, repetition_vector
 from spikeforge.api import public
+from spikeforge.dataflow.consistency import (
+    check_deadlock,
+    check_iteration,
+    repetition_vector,
+)
 from spikeforge.errors import SimulationError
 from spikeforge.ir.dataflow import Actor, DataflowGraph
+from spikeforge.resources import check_count
 
 __all__ = ["BYTES_PER_FIRING", "Firing", "SelfTimedResult", "simulate"]
 
@@ -118,8 +123,7 @@ def simulate(graph: DataflowGraph, iterations: int, *, warmup: int | None = None
     InvalidGraphError
         The graph is inconsistent.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise SimulationError(f"simulate: iterations must be an integer >= 1, got {iterations!r}")
+    check_count(iterations, "simulate: iterations", error=SimulationError)
     warmup = iterations // 2 if warmup is None else warmup
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < iterations:
         raise SimulationError(

@@ -37,6 +37,7 @@ from spikeforge.mapping.partition import TilesPartitioner
 from spikeforge.mapping.place import DEFAULT_PLACER
 from spikeforge.pipeline import analyse_pass, dataflow_pass, partition_pass, place_pass
 from spikeforge.quantize import QuantizedNetwork, simulate_integer
+from spikeforge.resources import check_count
 from spikeforge.sim.simulator import simulate
 
 __all__ = [
@@ -129,9 +130,7 @@ def check_axis(name: str, values: Sequence[int] | None, check: Callable[[str, ob
 def positive(error: type[Exception]) -> Callable[[str, object], int]:
     """A check for :func:`check_axis`: an integer ≥ 1, else ``error``."""
     def check(name: str, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise error(f"{name}={value!r}: must be an integer ≥ 1")
-        return int(value)
+        return check_count(value, name, error=error)
     return check
 
 
@@ -325,10 +324,8 @@ def crossbar_variant(hw: Hardware, size: int) -> Hardware:
     >>> hw.core.crossbar_rows, hw.core.neurons_per_core, hw.core.max_fan_in_per_neuron
     (256, 256, 256)
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InvalidHardwareSpecError(f"{hw.name}: crossbar size {size!r}: must be an integer ≥ 1")
+    size = check_count(size, f"{hw.name}: crossbar size", error=InvalidHardwareSpecError)
     c = hw.core
-    size = int(size)
     core = {"crossbar_rows": size, "crossbar_columns": size,
             "neurons_per_core": max(1, round(c.neurons_per_core * size / c.crossbar_columns))}
     if c.max_fan_in_per_neuron == c.crossbar_rows:

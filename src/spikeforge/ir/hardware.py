@@ -31,7 +31,6 @@ and :meth:`Hardware.with_chips`, both of which re-validate.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -41,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from spikeforge.api import public
 from spikeforge.errors import InvalidHardwareSpecError
-from spikeforge.resources import check_memory
+from spikeforge.resources import check_count, check_memory
 
 __all__ = [
     "BoardSpec",
@@ -383,10 +382,7 @@ class Hardware(_Section):
         >>> load_hardware("loihi").with_chips(32).board
         BoardSpec(chips=32, mesh_x=4, mesh_y=8)
         """
-        if isinstance(chips, bool) or not isinstance(chips, numbers.Integral) or chips < 1:
-            raise InvalidHardwareSpecError(
-                f"{self.name} (with_chips): board.chips = {chips!r}: must be an integer ≥ 1"
-            )
+        check_count(chips, f"{self.name} (with_chips): board.chips", error=InvalidHardwareSpecError)
         chips = int(chips)
         if chips > MAX_COUNT:
             raise InvalidHardwareSpecError(

@@ -46,12 +46,12 @@ import scipy.sparse as sp
 
 from spikeforge.api import public
 from spikeforge.errors import CapacityError, InvalidDataError
-from spikeforge.resources import check_count, check_memory, format_bytes
 from spikeforge.hardware.geometry import hop_counts
 from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
+from spikeforge.resources import check_count, check_memory, format_bytes
 from spikeforge.strategies import Registry
 
 __all__ = ["place", "check_place_request", "PLACERS", "DEFAULT_PLACER", "Placer", "FillPlacer",
@@ -496,9 +496,7 @@ class MinCutPlacer(Placer):
 
     def __post_init__(self) -> None:
         for option in ("max_restarts", "restart_budget", "flat_chips"):
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidDataError(f"min-cut placer: {option} {value!r}; must be an integer >= 1")
+            check_count(getattr(self, option), f"min-cut placer: {option}", error=InvalidDataError)
 
     def chips(self, partition: Partition, hw: Hardware, k: int, seed: int) -> np.ndarray:
         return _min_cut(partition, hw, k, seed, self.max_restarts, self.restart_budget, self.flat_chips)

@@ -37,7 +37,7 @@ import torch
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import ArgumentError, InvalidDataError, SimulationError
 from spikeforge.ir import network as ir
-from spikeforge.resources import check_memory
+from spikeforge.resources import check_count, check_memory
 from spikeforge.sim.neuron import (
     FLOAT,
     Arithmetic,
@@ -624,8 +624,7 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
         ``x`` or ``labels`` are empty, not finite, or of the wrong shape, or labels lie outside
         the network's outputs.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise SimulationError(f"batch_size={batch_size!r}: must be an integer ≥ 1")
+    check_count(batch_size, "batch_size", error=SimulationError)
     check_run(net, timesteps, min(batch_size, len(x)), 8 if integer else 4)
     cps = sorted(set(checkpoints or [timesteps]))
     if cps[0] < 1 or cps[-1] > timesteps:
