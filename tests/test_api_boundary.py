@@ -51,6 +51,7 @@ EXEMPT = {
     "spikeforge.dataflow.binding.link_name": "per channel",
     "spikeforge.dataflow.build.actor_cluster": "per actor",
     "spikeforge.quantize.qat.fake_quantize": "every forward pass of QAT training",
+    "spikeforge.quantize.qat.distillation_loss": "every training step of QAT",
     "spikeforge.regularize.percentile": "every training step (regulariser loss)",
     "spikeforge.regularize.percentile_loss": "every training step",
     # plumbing of the CLI and of other functions, not API

@@ -16,7 +16,12 @@ from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.models import build_model
 from spikeforge.models.layers import QCFS
 from spikeforge.quantize import qat, quantize, simulate_integer
-from spikeforge.quantize.qat import _loss, fake_quantize, quantized_modules
+from spikeforge.quantize.qat import (
+    distillation_loss,
+    fake_quantize,
+    quantized_modules,
+    spiking,
+)
 from spikeforge.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -153,11 +158,35 @@ def test_distillation_loss(logits: np.ndarray, alpha: float, tau: float) -> None
     s = torch.as_tensor(logits)
     y = torch.arange(6) % 4
     ce = torch.nn.functional.cross_entropy(s, y)
-    assert torch.equal(_loss(s, y, None, alpha, tau), ce)
+    assert torch.equal(distillation_loss(s, y, None, alpha, tau), ce)
     # a teacher that agrees with the student adds nothing: KL = 0
-    assert torch.allclose(_loss(s, y, s.clone(), alpha, tau), (1 - alpha) * ce, atol=1e-5)
+    assert torch.allclose(distillation_loss(s, y, s.clone(), alpha, tau), (1 - alpha) * ce, atol=1e-5)
     # any other teacher can only add (KL ≥ 0)
-    assert _loss(s, y, s.flip(1), alpha, tau) >= (1 - alpha) * ce - 1e-5
+    assert distillation_loss(s, y, s.flip(1), alpha, tau) >= (1 - alpha) * ce - 1e-5
+
+
+def test_distillation_loss_rejects_teacher_logits_of_another_shape() -> None:
+    s = torch.zeros(6, 4)
+    # (6, 1) would broadcast against (6, 4) inside the KL term and yield a number
+    with pytest.raises(InvalidDataError, match=r"teacher logits of shape \(6, 1\) for logits of shape \(6, 4\)"):
+        distillation_loss(s, torch.zeros(6, dtype=torch.int64), torch.zeros(6, 1), 0.5, 2.0)
+
+
+def test_spiking_swaps_qcfs_only_inside_the_block() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), QCFS(4, 2.0), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    qcfs = model[1]
+    with pytest.raises(RuntimeError, match="boom"), spiking(model, (2, 3)) as snn:
+        assert model[1] is not qcfs and not model[2].training  # neurons in, BatchNorm frozen
+        assert snn(torch.ones(5, 3)).shape == (5, 2)  # read-out averaged over T, per sample
+        raise RuntimeError("boom")
+    assert model[1] is qcfs  # restored even when the block raises
+    for bad, match in (({"timesteps": 0}, "timesteps=0: must be integers in 1..256"),
+                       ({"timesteps": ()}, r"timesteps=\(\): must be integers"),
+                       ({"timesteps": 4, "v_init": 1.0}, r"v_init=1.0: must be a number in \[0, 1\)"),
+                       ({"timesteps": 4, "beta": 0.0}, r"beta=0.0: must be a number in \(0, 1\]")):
+        with pytest.raises(QuantizationError, match=match), spiking(model, **bad):
+            pass
+    assert model[1] is qcfs
 
 
 def test_model_without_activations(train: Dataset) -> None:

@@ -15,7 +15,7 @@ from spikeforge.errors import SimulationError
 from spikeforge.ir import network as ir
 from spikeforge.models.layers import QCFS
 from spikeforge.quantize import simulate_integer
-from spikeforge.quantize.qat import _spiking, _SpikingQCFS
+from spikeforge.quantize.qat import spiking
 from spikeforge.sim.neuron import (
     FLOAT,
     Arithmetic,
@@ -183,15 +183,15 @@ def simulated_spikes(net, x, timesteps, integer):
 
 
 def qat_spikes(model, x, timesteps):
-    """Spikes (T, B, n) of each QCFS layer in QAT's spiking phase (its outputs are spikes × λ)."""
+    """Spikes (T, B, n) of each QCFS layer in QAT's spiking phase, seen as the inputs of the
+    Linear layer after it (spikes × λ: the QCFS modules are swapped, the Linear layers are not)."""
     seen = []
-    with _spiking(model, (timesteps,), 0.5, 1.0) as snn:
-        hooks = [m.register_forward_hook(lambda m, _i, out: seen.append((out / m.qcfs.clip).detach()))
-                 for m in snn.modules() if isinstance(m, _SpikingQCFS)]
-        with torch.no_grad():
-            snn(x)
-        for h in hooks:
-            h.remove()
+    hooks = [layer.register_forward_pre_hook(lambda _m, args, lam=lam: seen.append((args[0] / lam).detach()))
+             for layer, lam in zip(model[2::2], LAMBDAS)]
+    with spiking(model, timesteps, v_init=0.5, beta=1.0) as snn, torch.no_grad():
+        snn(x)
+    for h in hooks:
+        h.remove()
     return [s.reshape(timesteps, len(x), -1).double() for s in seen]
 
 

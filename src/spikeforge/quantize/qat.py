@@ -78,7 +78,7 @@ from spikeforge.sim.neuron import (
     neuron_step,
 )
 
-__all__ = ["fake_quantize", "qat", "quantized_modules"]
+__all__ = ["distillation_loss", "fake_quantize", "qat", "quantized_modules", "spiking"]
 
 _SYNAPTIC = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)
 
@@ -185,14 +185,51 @@ class _TimeSteps(nn.Module):
         return out.reshape(steps, x.shape[0], *out.shape[1:]).mean(0)
 
 
+@public(own_checks="timesteps v_init beta")
 @contextmanager
-def _spiking(model: nn.Module, schedule: tuple[int, ...], v_init: float, beta: float) -> Iterator[nn.Module]:
-    """Swap every QCFS module for spiking neurons (sharing its clip) and freeze BatchNorm; undo after."""
+def spiking(model: nn.Module, timesteps: int | Sequence[int], *, v_init: float = 0.5,
+            beta: float = 1.0) -> Iterator[nn.Module]:
+    """``model`` run as the SNN it converts to, the network :func:`qat`'s spike-domain phase trains.
+
+    Inside the ``with`` block every QCFS module of ``model`` is swapped for the deployed
+    network's neurons (threshold λ = its clip, initial potential ``v_init``·λ, leak ``beta``,
+    reset by subtraction, spikes of value λ, surrogate gradients) and BatchNorm is frozen; the
+    yielded module presents each input for T steps (stacked on the batch axis, time-major) and
+    averages the read-out. T cycles through ``timesteps`` (an int, or a sequence of ints), one
+    value per forward pass. ``model`` is restored on exit.
+
+    Raises
+    ------
+    QuantizationError
+        ``timesteps`` not integers in 1..256 (or empty), ``v_init`` not in [0, 1) or ``beta``
+        not in (0, 1].
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from spikeforge.models.layers import QCFS
+    >>> model = nn.Sequential(nn.Linear(2, 2), QCFS(4, 1.0))
+    >>> with spiking(model, 4) as snn:
+    ...     type(model[1]).__name__ != "QCFS", tuple(snn(torch.ones(3, 2)).shape)
+    (True, (3, 2))
+    >>> type(model[1]).__name__
+    'QCFS'
+    """
+    schedule = (timesteps,) if isinstance(timesteps, (int, np.integer)) else tuple(timesteps)
+    if not schedule or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= 256
+                           for t in schedule):
+        raise QuantizationError(f"spiking timesteps={timesteps!r}: must be integers in 1..256")
+    if isinstance(v_init, bool) or not (isinstance(v_init, (int, float)) and 0 <= v_init < 1):
+        raise QuantizationError(f"spiking v_init={v_init!r}: must be a number in [0, 1)")
+    if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and 0 < beta <= 1):
+        raise QuantizationError(f"spiking beta={beta!r}: must be a number in (0, 1]")
+    schedule = tuple(int(t) for t in schedule)
     swapped: list[tuple[nn.Module, str, QCFS]] = []
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, QCFS):
-                setattr(parent, name, _SpikingQCFS(child, schedule[0], v_init, beta))
+                setattr(parent, name, _SpikingQCFS(child, schedule[0], float(v_init), float(beta)))
                 swapped.append((parent, name, child))
     try:
         model.train()
@@ -267,13 +304,34 @@ def _prepare_activations(model: nn.Module, levels: int, x: torch.Tensor, percent
     return len(qcfs)
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None, distill: float,
-          temperature: float) -> torch.Tensor:
-    r"""Cross-entropy, mixed with weight ``distill`` with the distillation term
-    :math:`\tau^2\,\mathrm{KL}(p_\mathrm{teacher}^{\tau} \,\|\, p^{\tau})` (Hinton et al. 2015) when a teacher is given."""
+def distillation_loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
+                      distill: float, temperature: float) -> torch.Tensor:
+    r"""The loss of :func:`qat`'s training steps: cross-entropy, mixed with weight ``distill``
+    (:math:`\alpha`) with the distillation term :math:`\tau^2\,\mathrm{KL}(p_\mathrm{teacher}^{\tau}
+    \,\|\, p^{\tau})` (Hinton et al. 2015, :math:`\tau` = ``temperature``) when ``teacher_logits``
+    are given: :math:`(1-\alpha)\,\mathrm{CE} + \alpha\,\tau^2\,\mathrm{KL}`.
+
+    Not decorated with :func:`~spikeforge.api.public`: it runs once per training step.
+
+    Raises
+    ------
+    InvalidDataError
+        ``teacher_logits`` of another shape than ``logits`` (they would broadcast silently).
+
+    Examples
+    --------
+    >>> import torch
+    >>> s, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+    >>> ce = distillation_loss(s, y, None, 0.25, 2.0)     # no teacher: plain cross-entropy
+    >>> bool(torch.allclose(distillation_loss(s, y, s, 0.25, 2.0), 0.75 * ce))  # agreeing teacher: KL = 0
+    True
+    """
     ce = F.cross_entropy(logits, y)
     if teacher_logits is None:
         return ce
+    if teacher_logits.shape != logits.shape:
+        raise InvalidDataError(f"distillation_loss: teacher logits of shape {tuple(teacher_logits.shape)} "
+                               f"for logits of shape {tuple(logits.shape)}")
     kl = F.kl_div(F.log_softmax(logits / temperature, 1), F.log_softmax(teacher_logits / temperature, 1),
                   log_target=True, reduction="batchmean")
     return (1 - distill) * ce + distill * temperature ** 2 * kl
@@ -284,7 +342,7 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
            rng: np.random.Generator, progress: Progress | None, label: str,
            teacher: nn.Module | None = None, distill: float = 0.5, temperature: float = 2.0) -> None:
     """AdamW with a cosine decay from ``lr`` to 0 over ``epochs`` (fractional epochs allowed);
-    with a ``teacher``, its logits on the same batch are distilled into the model (see :func:`_loss`)."""
+    with a ``teacher``, its logits on the same batch are distilled into the model (see :func:`distillation_loss`)."""
     per_epoch = -(-len(x) // batch_size)
     steps = max(1, math.ceil(epochs * per_epoch))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
@@ -302,7 +360,7 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float,
         else:
             with torch.no_grad():
                 target = teacher(xb)
-        loss = _loss(model(xb), y[idx], target, distill, temperature)
+        loss = distillation_loss(model(xb), y[idx], target, distill, temperature)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -458,7 +516,7 @@ def qat(model: nn.Module, data: Dataset | tuple[ArrayLike, ArrayLike], *, bits: 
             model.train()
             _train(model, x, y, epochs=epochs, label=f"QAT {bits}-bit, QCFS L={levels}", progress=bar, **options)
         if spike_epochs > 0:
-            with _spiking(model, tuple(int(t) for t in schedule), float(v_init), float(beta)) as snn:
+            with spiking(model, schedule, v_init=float(v_init), beta=float(beta)) as snn:
                 _train(snn, x, y, epochs=spike_epochs,
                        label=f"spiking QAT {bits}-bit, T={'/'.join(map(str, schedule))}"
                              + (f", distilled (α={distill:g}, τ={temperature:g})" if teacher is not None else ""),
