@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 import spikeforge.resources
 from spikeforge.artifact import load_artifact
 from spikeforge.dataflow import sdf3
-from spikeforge.dataflow.analysis import buffer_tradeoff, latency, maxplus_matrix, throughput
+from spikeforge.dataflow.analysis import latency, maxplus_matrix, throughput
+from spikeforge.dataflow.buffers import buffer_tradeoff
 from spikeforge.dataflow.build import application_graph, build_sdfg
 from spikeforge.dataflow.consistency import (MAX_ITERATION_FIRINGS, MAX_REPETITION, check_deadlock,
                                              firing_sequence, repetition_vector)

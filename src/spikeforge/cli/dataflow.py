@@ -93,7 +93,7 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
 
 
 def _analyse(p: argparse.ArgumentParser) -> None:
-    from spikeforge.dataflow.analysis import MAX_TRADEOFF_STEPS
+    from spikeforge.dataflow.buffers import MAX_TRADEOFF_STEPS
 
     p.add_argument("graph", help="SDF3 XML file")
     p.add_argument("--exact", action="store_true", help="exact arithmetic (fractions)")

@@ -2,7 +2,8 @@
 
 Modules: :mod:`~spikeforge.dataflow.sdf3` (XML), :mod:`~spikeforge.dataflow.consistency`
 (repetition vector, deadlock), :mod:`~spikeforge.dataflow.maxplus` (Howard's algorithm),
-:mod:`~spikeforge.dataflow.analysis` (throughput, critical cycle, latency, buffers) and
+:mod:`~spikeforge.dataflow.analysis` (throughput, critical cycle, latency),
+:mod:`~spikeforge.dataflow.buffers` (buffer-size / throughput trade-off),
 :mod:`~spikeforge.dataflow.selftimed` (discrete-event simulation),
 :mod:`~spikeforge.dataflow.binding` (crossbar binding and static orders, design time) and
 :mod:`~spikeforge.dataflow.report` (the figures ``spikeforge analyse`` prints).
@@ -13,8 +14,9 @@ import importlib
 #: Where each exported name lives; a module is imported at the first use of one of its names, so
 #: that reading a graph does not import the binding (pydantic) or networkx.
 _EXPORTS = {
-    "analysis": ("BufferPoint", "CriticalCycle", "MaxPlusMatrix", "ThroughputResult", "buffer_tradeoff",
-                 "critical_cycle", "latency", "maxplus_matrix", "throughput"),
+    "analysis": ("CriticalCycle", "MaxPlusMatrix", "ThroughputResult", "critical_cycle", "latency",
+                 "maxplus_matrix", "throughput"),
+    "buffers": ("BufferPoint", "buffer_tradeoff"),
     "consistency": ("blocked_cycle", "check_deadlock", "repetition_vector"),
     "binding": ("BINDERS", "DEFAULT_BINDER", "Platform", "Schedule", "apply_binding", "bind", "evaluate", "with_schedule"),
     "sdf3": ("read_sdf3", "to_sdf3_string", "write_sdf3"),

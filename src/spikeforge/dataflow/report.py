@@ -55,7 +55,8 @@ def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int 
     >>> analyse_report(g, exact=True)["throughput"]
     '1/5'
     """
-    from spikeforge.dataflow.analysis import buffer_tradeoff, latency, throughput
+    from spikeforge.dataflow.analysis import latency, throughput
+    from spikeforge.dataflow.buffers import buffer_tradeoff
 
     r = throughput(graph, exact=exact)
     points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps) if graph.channels else ()
