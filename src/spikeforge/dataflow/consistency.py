@@ -48,7 +48,8 @@ MAX_ITERATION_FIRINGS = 1_000_000
 
 @public
 def check_iteration(graph: DataflowGraph, q: dict[str, int], what: str, *,
-                    bytes_per_firing: float = 8, iterations: int = 1, extra_bytes: float = 0) -> int:
+                    bytes_per_firing: float = 8, iterations: int = 1, extra_bytes: float = 0,
+                    limit: int = MAX_ITERATION_FIRINGS, why: str = "spikeforge replays one by one") -> int:
     """Refuse before it starts an analysis that fires ``iterations`` iterations one by one.
 
     Parameters
@@ -60,6 +61,8 @@ def check_iteration(graph: DataflowGraph, q: dict[str, int], what: str, *,
         The analysis, for the message (e.g. ``"symbolic execution"``).
     bytes_per_firing, extra_bytes : float
         Memory the analysis keeps per firing, and besides.
+    limit, why : int, str
+        The most firings the analysis takes on, and what it does with them (for the message).
 
     Returns
     -------
@@ -69,8 +72,8 @@ def check_iteration(graph: DataflowGraph, q: dict[str, int], what: str, *,
     Raises
     ------
     ResourceError
-        More than :data:`MAX_ITERATION_FIRINGS` firings, or more memory than is available; the
-        message names the graph, the actor firing most and the numbers.
+        More than ``limit`` firings (default :data:`MAX_ITERATION_FIRINGS`), or more memory than is
+        available; the message names the graph, the actor firing most and the numbers.
 
     Examples
     --------
@@ -84,12 +87,12 @@ def check_iteration(graph: DataflowGraph, q: dict[str, int], what: str, *,
     from spikeforge.resources import check_memory
 
     firings = sum(q.values()) * iterations
-    if firings > MAX_ITERATION_FIRINGS:
+    if firings > limit:
         top = max(q, key=q.get)
         runs = "one iteration fires" if iterations == 1 else f"{iterations:,} iterations fire"
         raise ResourceError(
             f"graph {graph.name!r}: {what}: {runs} {firings:,} actors (q[{top}] = {q[top]:,}), "
-            f"more than the {MAX_ITERATION_FIRINGS:,} firings spikeforge replays one by one")
+            f"more than the {limit:,} firings {why}")
     check_memory(firings * bytes_per_firing + extra_bytes,
                  f"graph {graph.name!r}: {what} of {firings:,} firings")
     return firings
@@ -149,62 +152,69 @@ def repetition_vector(graph: DataflowGraph) -> dict[str, int]:
         return dict.fromkeys(graph.actor_index, 1)
     n = len(graph.actors)
     arr = graph.arrays
+    src, dst = arr.src.tolist(), arr.dst.tolist()
+    prod, cons = arr.production.tolist(), arr.consumption.tolist()
     adjacent: list[list[int]] = [[] for _ in range(n)]
-    for k in range(len(graph.channels)):
-        adjacent[int(arr.src[k])].append(k)
-        adjacent[int(arr.dst[k])].append(k)
-    ratio: list[Fraction | None] = [None] * n
-    q = [0] * n
+    for k in range(len(src)):
+        adjacent[src[k]].append(k)
+        adjacent[dst[k]].append(k)
+    # q[x]/q[start] as a reduced (numerator, denominator) over a spanning forest; the other
+    # channels are checked against it at the end, all at once
+    num: list[int] = [0] * n
+    den: list[int] = [0] * n
+    q = np.zeros(n, dtype=np.int64)
     for start in range(n):
-        if ratio[start] is not None:
+        if den[start]:
             continue
-        ratio[start] = Fraction(1)
+        num[start] = den[start] = 1
         component = [start]
         todo = deque([start])
         while todo:
             a = todo.popleft()
             for k in adjacent[a]:
-                c = graph.channels[k]
-                s, d = int(arr.src[k]), int(arr.dst[k])
-                # q[x]/q[start] in lowest terms has numerator ≤ q[x] and denominator ≤ q[start]:
+                s, d = src[k], dst[k]
+                if not den[s]:
+                    x, y = num[d] * cons[k], den[d] * prod[k]
+                elif not den[d]:
+                    x, y = num[s] * prod[k], den[s] * cons[k]
+                else:
+                    continue
+                b = s if not den[s] else d
+                g = math.gcd(x, y)
+                num[b], den[b] = x // g, y // g
+                # q[b]/q[start] in lowest terms has numerator ≤ q[b] and denominator ≤ q[start]:
                 # either above MAX_REPETITION means an entry is, so stop before they grow further
-                if ratio[s] is None:
-                    ratio[s] = ratio[d] * c.consumption / c.production
-                    if max(ratio[s].numerator, ratio[s].denominator) > MAX_REPETITION:
-                        raise _too_many(graph, s, ratio[s], start, c)
-                    component.append(s)
-                    todo.append(s)
-                elif ratio[d] is None:
-                    ratio[d] = ratio[s] * c.production / c.consumption
-                    if max(ratio[d].numerator, ratio[d].denominator) > MAX_REPETITION:
-                        raise _too_many(graph, d, ratio[d], start, c)
-                    component.append(d)
-                    todo.append(d)
-                elif ratio[s] * c.production != ratio[d] * c.consumption:
-                    want = ratio[d] / ratio[s]
-                    raise InvalidGraphError(
-                        f"channel {c.name} ({c.src} -> {c.dst}): rates {c.production}:{c.consumption} "
-                        f"conflict with the other channels, which fix q[{c.dst}]/q[{c.src}] = {want} "
-                        f"(graph is inconsistent, no repetition vector exists)")
+                if max(num[b], den[b]) > MAX_REPETITION:
+                    raise _too_many(graph, b, Fraction(num[b], den[b]), start, graph.channels[k])
+                component.append(b)
+                todo.append(b)
         scale = 1  # divides q[start], so it stays ≤ MAX_REPETITION on a graph that fits
         for a in component:
-            scale = math.lcm(scale, ratio[a].denominator)
+            scale = math.lcm(scale, den[a])
             if scale > MAX_REPETITION:
                 raise InvalidGraphError(
                     f"graph {graph.name!r}: the rates make one iteration fire actor "
                     f"{graph.actors[start].name} at least {scale:,} times, more than "
                     f"{MAX_REPETITION:,} (too large to analyse)")
-        ints = [int(ratio[a] * scale) for a in component]
+        ints = [num[a] * (scale // den[a]) for a in component]
         g = math.gcd(*ints)
-        for a, v in zip(component, ints):
-            q[a] = v // g
-            if q[a] > MAX_REPETITION:
-                top = max(component, key=lambda b: ratio[b])
-                raise InvalidGraphError(
-                    f"graph {graph.name!r}: the rates make one iteration fire actor "
-                    f"{graph.actors[top].name} {max(ints) // g:,} times, more than "
-                    f"{MAX_REPETITION:,} (too large to analyse)")
-    return {a.name: q[i] for i, a in enumerate(graph.actors)}
+        if max(ints) // g > MAX_REPETITION:
+            top = component[ints.index(max(ints))]
+            raise InvalidGraphError(
+                f"graph {graph.name!r}: the rates make one iteration fire actor "
+                f"{graph.actors[top].name} {max(ints) // g:,} times, more than "
+                f"{MAX_REPETITION:,} (too large to analyse)")
+        q[component] = [v // g for v in ints]
+    # every channel balanced: q ≤ 2^31 and rates ≤ 2^31, so the products fit in int64
+    bad = np.flatnonzero(q[arr.src] * arr.production != q[arr.dst] * arr.consumption)
+    if len(bad):
+        c = graph.channels[int(bad[0])]
+        want = Fraction(int(q[arr.dst[bad[0]]]), int(q[arr.src[bad[0]]]))
+        raise InvalidGraphError(
+            f"channel {c.name} ({c.src} -> {c.dst}): rates {c.production}:{c.consumption} "
+            f"conflict with the other channels, which fix q[{c.dst}]/q[{c.src}] = {want} "
+            f"(graph is inconsistent, no repetition vector exists)")
+    return {a.name: int(q[i]) for i, a in enumerate(graph.actors)}
 
 
 @public
