@@ -23,18 +23,20 @@ State (the "tokens" of :math:`M`) comprises the initial tokens of every channel,
 per actor for its implicit self-loop when ``auto_concurrency=False``, and one token per
 processor with a static order.
 
-Two ways to obtain :math:`\\lambda`:
+Either way :math:`\\lambda` is a maximum cycle ratio
+:math:`\\max_C \\sum e / \\sum d` found by Howard's algorithm on edge lists
+(:func:`~spikeforge.dataflow.maxplus.max_cycle_ratio`), in memory linear in the graph:
 
-* general SDF graphs: :func:`maxplus_matrix` executes one iteration symbolically, tokens
-  carrying time-stamp vectors over the state, and Howard's algorithm gives its maximum
-  cycle mean;
-* homogeneous graphs (all rates 1, what mapped SNN graphs mostly are): :math:`\\lambda` is
-  the maximum cycle ratio :math:`\\max_C \\sum_{a \\in C} e_a / \\sum_{c \\in C} d_c` of the
+* homogeneous graphs (all rates 1, what mapped SNN graphs mostly are): the cycle ratio of the
   graph itself (execution times over initial tokens, static-order edges and implicit
-  self-loops included), computed by Howard's algorithm on the graph's edges in
-  :math:`O(|E|)` memory per iteration. The token-by-token matrix is never built: for
-  layered SNN graphs it is dense (every buffer token reaches most later layers), while the
-  cycle ratio gives the same eigenvalue and names the critical actors directly.
+  self-loops included);
+* multi-rate graphs: the cycle ratio of the expansion of one iteration into its firings, edges
+  from each token's producing firing to its consuming firing
+  (:mod:`~spikeforge.dataflow.expansion`): :math:`\\sum_a q_a` nodes and about one edge per
+  token consumed, where the matrix :math:`M` is dense over every initial token (for layered
+  SNN graphs every buffer token reaches most later layers). :func:`maxplus_matrix` still
+  builds :math:`M` by symbolic execution, for small graphs and as the reference the tests
+  compare with.
 
 Examples
 --------
@@ -184,7 +186,11 @@ def _times(graph: DataflowGraph, exact: bool) -> list:
 @public
 def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
                    exact: bool = False) -> MaxPlusMatrix:
-    """Max-plus matrix of one iteration, by symbolic execution.
+    """Max-plus matrix of one iteration, by symbolic execution (dense: for small graphs).
+
+    :func:`throughput` does not build it: it finds the same period on the sparse expansion of the
+    iteration's firings (:mod:`~spikeforge.dataflow.expansion`); the matrix stays as the
+    textbook reference and for inspecting how each state token depends on the others.
 
     One admissible iteration is replayed; each token carries a vector of time stamps over
     the state tokens (unit vectors at the start). A firing starts at the element-wise max of
