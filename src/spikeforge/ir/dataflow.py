@@ -37,7 +37,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -73,6 +73,99 @@ def _check_name(value, what: str) -> None:
         raise InvalidGraphError(f"{what} must be a non-empty string, got {value!r}")
 
 
+def _check_actor(name, t, processor) -> None:
+    """The rules of :class:`Actor` (shared with :meth:`DataflowGraph.from_arrays`)."""
+    _check_name(name, "actor name")
+    if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)):
+        raise InvalidGraphError(f"actor {name}: execution time must be a number, got {t!r}")
+    try:
+        ok = t >= 0 and math.isfinite(t)
+    except OverflowError:  # an int or Fraction above a float's range
+        raise InvalidGraphError(f"actor {name}: execution time {_shown(t)} is too large "
+                                "(more than 1.8e308, the largest float)") from None
+    if not ok:
+        raise InvalidGraphError(f"actor {name}: execution time must be finite and >= 0, got {_shown(t)}")
+    if processor is not None:
+        _check_name(processor, f"actor {name}: processor")
+
+
+#: The integer fields of :class:`Channel`: name in messages, lowest and highest value.
+_CHANNEL_BOUNDS = (("production rate", 1, MAX_RATE), ("consumption rate", 1, MAX_RATE),
+                   ("initial tokens", 0, MAX_TOKENS), ("token size", 1, MAX_RATE))
+
+
+def _check_channel(name, src, dst, *counts) -> None:
+    """The rules of :class:`Channel` (shared with :meth:`DataflowGraph.from_arrays`); ``counts``
+    are production, consumption, initial tokens and token size."""
+    _check_name(name, "channel name")
+    _check_name(src, f"channel {name}: source actor")
+    _check_name(dst, f"channel {name}: destination actor")
+    for (what, low, high), value in zip(_CHANNEL_BOUNDS, counts):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InvalidGraphError(f"channel {name}: {what} must be an integer, got {value!r}")
+        if value < low:
+            raise InvalidGraphError(f"channel {name}: {what} must be >= {low}, got {_shown(value)}")
+        if value > high:
+            raise InvalidGraphError(f"channel {name}: {what} {_shown(value)} is larger than "
+                                    f"{high}, the largest supported")
+
+
+def _check_graph_name(name) -> None:
+    if not isinstance(name, str):
+        raise InvalidGraphError(f"graph name must be a string, got {name!r}")
+
+
+def _normalise_orders(static_orders, graph: str) -> dict[str, tuple]:
+    """``static_orders`` as a dict of tuples, after checking its types."""
+    if not isinstance(static_orders, Mapping):
+        raise InvalidGraphError(f"graph {graph!r}: static_orders must be a mapping of processor "
+                                f"names to actor names, got {type(static_orders).__name__}")
+    orders = {}
+    for proc, order in static_orders.items():
+        _check_name(proc, f"graph {graph!r}: a processor of the static orders")
+        if not isinstance(order, Iterable) or isinstance(order, (str, bytes, Mapping)):
+            raise InvalidGraphError(f"static order of processor {proc}: must be a sequence of actor "
+                                    f"names, got {type(order).__name__}")
+        orders[proc] = tuple(order)
+    return orders
+
+
+def _unique_index(names: Sequence[str], kind: str) -> dict[str, int]:
+    """Name -> position; a name used twice is refused, naming both positions."""
+    index = dict(zip(names, range(len(names))))
+    if len(index) < len(names):
+        first: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in first:
+                raise InvalidGraphError(f"{kind} {name}: duplicate name ({kind}s {first[name]} and {i})")
+            first[name] = i
+    return index
+
+
+def _check_orders(orders: dict[str, tuple], index: Mapping[str, int],
+                  processors: Sequence[str | None]) -> None:
+    """Each static order names known actors bound to its processor, and all of them."""
+    for proc, order in orders.items():
+        if not order:
+            raise InvalidGraphError(f"static order of processor {proc}: empty")
+        for name in order:
+            if not isinstance(name, str):
+                raise InvalidGraphError(f"static order of processor {proc}: actor names must be "
+                                        f"strings, got {name!r}")
+            if name not in index:
+                raise InvalidGraphError(f"static order of processor {proc}: unknown actor {name!r}")
+            bound = processors[index[name]]
+            if bound != proc:
+                raise InvalidGraphError(
+                    f"static order of processor {proc}: actor {name} is bound to {bound!r}")
+        listed = set(order)
+        missing = [a for a, i in index.items() if processors[i] == proc and a not in listed]
+        if missing:
+            raise InvalidGraphError(
+                f"static order of processor {proc}: {len(missing)} bound actor(s) never fire: "
+                f"{', '.join(missing[:5])}")
+
+
 @dataclass(frozen=True)
 class Actor:
     """A dataflow actor.
@@ -104,21 +197,7 @@ class Actor:
     processor: str | None = None
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "actor name")
-        t = self.execution_time
-        if isinstance(t, bool) or not isinstance(t, (int, float, Fraction)):
-            raise InvalidGraphError(
-                f"actor {self.name}: execution time must be a number, got {t!r}")
-        try:
-            ok = t >= 0 and math.isfinite(t)
-        except OverflowError:  # an int or Fraction above a float's range
-            raise InvalidGraphError(f"actor {self.name}: execution time {_shown(t)} is too large "
-                                    "(more than 1.8e308, the largest float)") from None
-        if not ok:
-            raise InvalidGraphError(
-                f"actor {self.name}: execution time must be finite and >= 0, got {_shown(t)}")
-        if self.processor is not None:
-            _check_name(self.processor, f"actor {self.name}: processor")
+        _check_actor(self.name, self.execution_time, self.processor)
 
 
 @dataclass(frozen=True)
@@ -161,21 +240,8 @@ class Channel:
     token_size: int = 1
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "channel name")
-        _check_name(self.src, f"channel {self.name}: source actor")
-        _check_name(self.dst, f"channel {self.name}: destination actor")
-        for what, value, low, high in (("production rate", self.production, 1, MAX_RATE),
-                                       ("consumption rate", self.consumption, 1, MAX_RATE),
-                                       ("initial tokens", self.initial_tokens, 0, MAX_TOKENS),
-                                       ("token size", self.token_size, 1, MAX_RATE)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InvalidGraphError(
-                    f"channel {self.name}: {what} must be an integer, got {value!r}")
-            if value < low:
-                raise InvalidGraphError(f"channel {self.name}: {what} must be >= {low}, got {_shown(value)}")
-            if value > high:
-                raise InvalidGraphError(f"channel {self.name}: {what} {_shown(value)} is larger than "
-                                        f"{high}, the largest supported")
+        _check_channel(self.name, self.src, self.dst, self.production, self.consumption,
+                       self.initial_tokens, self.token_size)
 
 
 @dataclass(frozen=True)
@@ -231,32 +297,19 @@ class DataflowGraph:
     static_orders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str):
-            raise InvalidGraphError(f"graph name must be a string, got {self.name!r}")
+        _check_graph_name(self.name)
         for what, kind in (("actors", "Actor"), ("channels", "Channel")):
             items = getattr(self, what)
             if not isinstance(items, Iterable) or isinstance(items, (str, bytes, Mapping)):
                 raise InvalidGraphError(f"graph {self.name!r}: {what} must be a sequence of {kind}, "
                                         f"got {type(items).__name__}")
             object.__setattr__(self, what, tuple(items))
-        if not isinstance(self.static_orders, Mapping):
-            raise InvalidGraphError(f"graph {self.name!r}: static_orders must be a mapping of processor "
-                                    f"names to actor names, got {type(self.static_orders).__name__}")
-        orders = {}
-        for proc, order in self.static_orders.items():
-            _check_name(proc, f"graph {self.name!r}: a processor of the static orders")
-            if not isinstance(order, Iterable) or isinstance(order, (str, bytes, Mapping)):
-                raise InvalidGraphError(f"static order of processor {proc}: must be a sequence of actor "
-                                        f"names, got {type(order).__name__}")
-            orders[proc] = tuple(order)
+        orders = _normalise_orders(self.static_orders, self.name)
         object.__setattr__(self, "static_orders", MappingProxyType(orders))
-        index: dict[str, int] = {}
         for i, a in enumerate(self.actors):
             if not isinstance(a, Actor):
                 raise InvalidGraphError(f"graph {self.name!r}: actor {i} is not an Actor: {a!r}")
-            if a.name in index:
-                raise InvalidGraphError(f"actor {a.name}: duplicate name (actors {index[a.name]} and {i})")
-            index[a.name] = i
+        index = _unique_index([a.name for a in self.actors], "actor")
         seen: dict[str, int] = {}
         src, dst = [], []
         for k, c in enumerate(self.channels):
@@ -272,43 +325,129 @@ class DataflowGraph:
                 raise InvalidGraphError(f"channel {c.name}: destination actor {c.dst!r} does not exist")
             src.append(s)
             dst.append(d)
-        for proc, order in orders.items():
-            if not order:
-                raise InvalidGraphError(f"static order of processor {proc}: empty")
-            for name in order:
-                if not isinstance(name, str):
-                    raise InvalidGraphError(f"static order of processor {proc}: actor names must be "
-                                            f"strings, got {name!r}")
-                if name not in index:
-                    raise InvalidGraphError(f"static order of processor {proc}: unknown actor {name!r}")
-                bound = self.actors[index[name]].processor
-                if bound != proc:
-                    raise InvalidGraphError(
-                        f"static order of processor {proc}: actor {name} is bound to {bound!r}")
-            missing = [a.name for a in self.actors if a.processor == proc and a.name not in order]
-            if missing:
-                raise InvalidGraphError(
-                    f"static order of processor {proc}: {len(missing)} bound actor(s) never fire: "
-                    f"{', '.join(missing[:5])}")
-        object.__setattr__(self, "_index", MappingProxyType(index))
-        object.__setattr__(self, "_channel_index", MappingProxyType(seen))
-        object.__setattr__(self, "_arrays", self._build_arrays(src, dst))
+        _check_orders(orders, index, [a.processor for a in self.actors])
+        chans = self.channels
+        self._finish(index, seen, src, dst, [c.production for c in chans],
+                     [c.consumption for c in chans], [c.initial_tokens for c in chans],
+                     [c.token_size for c in chans], [a.execution_time for a in self.actors])
 
-    def _build_arrays(self, src: list[int], dst: list[int]) -> GraphArrays:
+    def _finish(self, index, channel_index, *columns) -> None:
+        """Store the name indices and the read-only :class:`GraphArrays` (``columns`` in the
+        order of their fields, execution times last)."""
         def ro(values, dtype=np.int64):
             arr = np.array(values, dtype=dtype)
             arr.flags.writeable = False
             return arr
 
-        chans = self.channels
-        return GraphArrays(
-            src=ro(src), dst=ro(dst),
-            production=ro([c.production for c in chans]),
-            consumption=ro([c.consumption for c in chans]),
-            tokens=ro([c.initial_tokens for c in chans]),
-            execution_time=ro([float(a.execution_time) for a in self.actors], float),
-            token_size=ro([c.token_size for c in chans]),
-        )
+        *ints, times = columns
+        src, dst, production, consumption, tokens, token_size = map(ro, ints)
+        object.__setattr__(self, "_index", MappingProxyType(index))
+        object.__setattr__(self, "_channel_index", MappingProxyType(channel_index))
+        object.__setattr__(self, "_arrays", GraphArrays(
+            src=src, dst=dst, production=production, consumption=consumption, tokens=tokens,
+            execution_time=ro([float(t) for t in times], float), token_size=token_size))
+
+    @classmethod
+    def from_arrays(cls, actor_names: Sequence[str], execution_times: Sequence[float | Fraction],
+                    channel_names: Sequence[str], src, dst, production, consumption,
+                    initial_tokens, token_size, *, processors: Sequence[str | None] | None = None,
+                    name: str = "", static_orders: Mapping[str, Sequence[str]] | None = None,
+                    ) -> DataflowGraph:
+        """The graph of these columns, checked vectorised (for large graphs read from files).
+
+        Equal to ``DataflowGraph(actors, channels, name, static_orders)`` built from the same
+        values, and refused with the same messages: the checks are those of :class:`Actor`,
+        :class:`Channel` and the constructor, run on whole columns and repeated per element only
+        to name the first bad one.
+
+        Parameters
+        ----------
+        actor_names, execution_times : sequences, one entry per actor
+        channel_names : sequence of str, one per channel
+        src, dst : integer arrays
+            Index (into the actors) of each channel's producer and consumer.
+        production, consumption, initial_tokens, token_size : integer arrays, one per channel
+        processors : sequence of str or None, optional
+            Processor of each actor (default: none bound).
+        name, static_orders
+            As for the constructor.
+
+        Raises
+        ------
+        InvalidGraphError
+            Everything the constructor refuses; an endpoint index that is not an actor's.
+
+        Examples
+        --------
+        >>> g = DataflowGraph.from_arrays(["A", "B"], [2, 3], ["ab", "ba"], [0, 1], [1, 0],
+        ...                               [1, 1], [1, 1], [0, 1], [1, 1])
+        >>> g == DataflowGraph((Actor("A", 2), Actor("B", 3)),
+        ...                    (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 1)))
+        True
+        >>> DataflowGraph.from_arrays(["A"], [1], ["c"], [0], [0], [0], [1], [0], [1])
+        Traceback (most recent call last):
+        ...
+        spikeforge.errors.InvalidGraphError: channel c: production rate must be >= 1, got 0
+        """
+        n_actors, n_channels = len(actor_names), len(channel_names)
+        procs = [None] * n_actors if processors is None else list(processors)
+        times = list(execution_times)
+        if not len(times) == len(procs) == n_actors:
+            raise InvalidGraphError(f"graph {name!r}: {n_actors} actor names, {len(times)} execution "
+                                    f"times and {len(procs)} processors")
+        # Per-element checks only where the cheap test leaves a doubt (ints >= 0, no processor).
+        for i in range(n_actors):
+            t = times[i]
+            if type(t) is not int or t < 0 or procs[i] is not None or type(actor_names[i]) is not str \
+                    or not actor_names[i]:
+                _check_actor(actor_names[i], t, procs[i])
+        columns = [np.asarray(c) for c in (src, dst, production, consumption, initial_tokens,
+                                            token_size)]
+        if any(len(c) != n_channels for c in columns):
+            raise InvalidGraphError(f"graph {name!r}: {n_channels} channel names but channel columns "
+                                    f"of lengths {[len(c) for c in columns]}")
+        for end, column in (("source", columns[0]), ("destination", columns[1])):
+            out = np.flatnonzero((column < 0) | (column >= n_actors)) if column.dtype.kind in "iu" \
+                else np.arange(n_channels)
+            if len(out):
+                k = out[0]
+                raise InvalidGraphError(f"channel {channel_names[k]}: {end} actor index {column[k]!r} "
+                                        f"is not an actor's (the graph has {n_actors})")
+        counts = columns[2:]
+        bad = np.zeros(n_channels, bool)
+        for column, (_, low, high) in zip(counts, _CHANNEL_BOUNDS):
+            if column.dtype.kind not in "iu":
+                bad[:] = True  # floats, bools or ints beyond int64: let the per-element check say
+                break
+            bad |= (column < low) | (column > high)
+        bad |= np.fromiter((type(c) is not str or not c for c in channel_names), bool, n_channels)
+        for k in np.flatnonzero(bad):
+            _check_channel(channel_names[k], actor_names[src[k]], actor_names[dst[k]],
+                           *(c[k].item() if isinstance(c[k], np.generic) else c[k] for c in counts))
+        _check_graph_name(name)
+        orders = _normalise_orders({} if static_orders is None else static_orders, name)
+        index = _unique_index(actor_names, "actor")
+        channel_index = _unique_index(channel_names, "channel")
+        _check_orders(orders, index, procs)
+        new, put = object.__new__, object.__setattr__
+        names = list(actor_names)
+        lists = [c.tolist() for c in columns]
+        actors = []
+        for a, t, p in zip(names, times, procs):
+            actor = new(Actor)
+            put(actor, "__dict__", {"name": a, "execution_time": t, "processor": p})
+            actors.append(actor)
+        channels = []
+        for c, s, d, pr, co, tok, ts in zip(channel_names, *lists):
+            channel = new(Channel)
+            put(channel, "__dict__", {"name": c, "src": names[s], "dst": names[d], "production": pr,
+                                      "consumption": co, "initial_tokens": tok, "token_size": ts})
+            channels.append(channel)
+        graph = new(cls)
+        put(graph, "__dict__", {"actors": tuple(actors), "channels": tuple(channels), "name": name,
+                                "static_orders": MappingProxyType(orders)})
+        graph._finish(index, channel_index, *columns, times)
+        return graph
 
     @property
     def actor_index(self) -> Mapping[str, int]:
