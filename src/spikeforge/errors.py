@@ -33,6 +33,7 @@ __all__ = [
     "ResourceError",
     "ArgumentError",
     "PipelineInvariantError",
+    "SDF3AmbiguityWarning",
 ]
 
 
@@ -137,3 +138,9 @@ class PipelineInvariantError(SpikeforgeError):
     """An internal error: a pass of the compile pipeline produced a value that breaks an
     invariant the next passes rely on (a neuron mapped twice, a cluster without a core); the
     message names the pass. A bug in spikeforge, not in the input: please report it."""
+
+
+class SDF3AmbiguityWarning(UserWarning):
+    """A file reads two ways and spikeforge took SDF3's (e.g. an actor whose several
+    ``<processor>`` elements carry a ``default`` attribute); the message names the actors and
+    the choice made. Not an error: the graph is read as SDF3 reads it."""
