@@ -1,11 +1,12 @@
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from spikeforge.cli import build_parser, main
-from spikeforge.dataflow.sdf3 import write_sdf3
+from spikeforge.dataflow.sdf3 import to_sdf3_string, write_sdf3
 from spikeforge.errors import (
     DeadlockError,
     InvalidGraphError,
@@ -63,3 +64,27 @@ def test_analyse_shows_bracketed_names_and_rejects_negative_steps(tmp_path, caps
     for steps, message in (("-1", "must be an integer ≥ 0, got -1"), ("100000", "at most 10,000 is supported")):
         assert main(["analyse", str(tmp_path / "links.xml"), "--max-steps", steps]) == 2
         assert f"spikeforge analyse: error: argument --max-steps: {message}" in capsys.readouterr().err
+
+
+def test_analyse_processor_rule_warning_and_choice(tmp_path, capsys):
+    text = to_sdf3_string(DataflowGraph((Actor("A", 2), Actor("B", 3)),
+                                        (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 1))))
+    two = '<processor type="fast" default="true"><executionTime time="1"/></processor>' \
+          '<processor type="slow" default="false"><executionTime time="4"/></processor>'
+    text = text.replace('<processor type="p" default="true">\n          <executionTime time="2"/>'
+                        '\n        </processor>', two)
+    text = text.replace('<processor type="p" default="true">\n          <executionTime time="3"/>',
+                        '<processor type="fast"><executionTime time="3"/></processor>'
+                        '<processor type="slow" default=""><executionTime time="3"/>')
+    (tmp_path / "g.xml").write_text(text)
+    assert main(["analyse", str(tmp_path / "g.xml"), "--exact"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("warning:")] == [
+        f"warning: {tmp_path / 'g.xml'}: 1 actor(s) have several <processor> elements with a default "
+        "attribute; SDF3 uses the last (choose with --processor TYPE): A (fast, slow -> slow)"]
+    report, _ = run(["analyse", str(tmp_path / "g.xml"), "--exact"])
+    assert Fraction(report["period"]) == 7  # SDF3's choice: A takes 4 (slow), B 3
+    report, _ = run(["analyse", str(tmp_path / "g.xml"), "--exact", "--processor", "fast"])
+    assert Fraction(report["period"]) == 4
+    assert main(["analyse", str(tmp_path / "g.xml"), "--processor", "gpu"]) == 2
+    assert "actor A has no processor of type 'gpu' (it has fast, slow)" in capsys.readouterr().err

@@ -1,8 +1,11 @@
 import json
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spikeforge.dataflow.sdf3 import read_sdf3, to_sdf3_string, write_sdf3
 from spikeforge.errors import InvalidGraphError, OutputPathError
@@ -116,3 +119,132 @@ def test_port_used_twice():
 def test_missing_structure(text, match):
     with pytest.raises(InvalidGraphError, match=match):
         read_sdf3(text)
+
+
+# --------------------------------------------------------------------------------------------
+# SDF3's semantics: the examples, the processor rule, --processor
+
+def test_shared_examples_give_sdf3_throughputs():
+    from spikeforge.dataflow.analysis import throughput
+    from spikeforge.errors import DeadlockError
+
+    expected = {name: v for name, v in ((n, json.loads((SDF_DIR / "expected.json").read_text())
+                                         ["graphs"][n]) for n in shared_files())}
+    for name, want in expected.items():
+        g = read_sdf3(SDF_DIR / name)
+        if want.get("deadlock"):
+            with pytest.raises(DeadlockError):
+                throughput(g, exact=True)
+            continue
+        result = throughput(g, exact=True)
+        assert result.throughput == Fraction(want["throughput"]), name
+        if "repetition_vector" in want:
+            assert dict(result.repetition_vector) == want["repetition_vector"], name
+
+
+def processors(*procs):
+    """GOOD with actor A's <processor> elements replaced by ``procs``."""
+    old = '<processor type="p" default="true">\n<executionTime time="3"/></processor>'
+    assert old in GOOD
+    return GOOD.replace(old, "".join(procs))
+
+
+def proc(kind, time, default=None):
+    attr = "" if default is None else f' default="{default}"'
+    return f'<processor type="{kind}"{attr}><executionTime time="{time}"/></processor>'
+
+
+def test_last_processor_with_a_default_attribute_wins_and_warns():
+    from spikeforge.errors import SDF3AmbiguityWarning
+
+    text = processors(proc("p", 3, "true"), proc("q", 5, "false"), proc("r", 7))
+    with pytest.warns(SDF3AmbiguityWarning, match=r"1 actor\(s\) have several <processor> .*: A \(p, q -> q\)"):
+        assert read_sdf3(text).actor("A").execution_time == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one candidate, or a chosen type: no warning
+        assert read_sdf3(processors(proc("p", 3), proc("q", 5, "no"))).actor("A").execution_time == 5
+        assert read_sdf3(text, processor="r").actor("A").execution_time == 7
+    with pytest.warns(SDF3AmbiguityWarning, match=r"no <processor> with a default .* time 0.*: A \(p, q\)"):
+        assert read_sdf3(processors(proc("p", 3), proc("q", 5))).actor("A").execution_time == 0
+
+
+@pytest.mark.parametrize("text, kw, match", [
+    (processors(proc("p", 3, "true")), {"processor": "z"}, "actor A has no processor of type 'z' "
+                                                          r"\(it has p\)"),
+    (processors(proc("p", 3, "true"), proc("p", 4)), {}, "actorProperties of A: processor type 'p' is listed twice"),
+    (processors('<processor default="true"><executionTime time="1"/></processor>'), {},
+     "actorProperties of A: <processor> lacks attribute 'type'"),
+])
+def test_processor_errors(text, kw, match):
+    with pytest.raises(InvalidGraphError, match=match):
+        read_sdf3(text, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# the two readers: the writer's layout (regular expressions) and any other document (tree)
+
+NAMES = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn")) | st.sampled_from('&<>"\' \t\n'),
+                min_size=1, max_size=6)
+
+
+@st.composite
+def graphs(draw):
+    names = draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))
+    times = st.one_of(st.integers(0, 10**6), st.fractions(0, 100).filter(lambda f: f.denominator > 1),
+                      st.floats(0, 1e6, allow_nan=False, allow_infinity=False))
+    actors = [Actor(n, draw(times), draw(st.none() | st.sampled_from(["x0", "x<1>"])))
+              for n in names]
+    channels = []
+    for k in range(draw(st.integers(0, 8))):
+        channels.append(Channel(f"c{k}{draw(NAMES)}", draw(st.sampled_from(names)),
+                                draw(st.sampled_from(names)), draw(st.integers(1, 2**31 - 1)),
+                                draw(st.integers(1, 5)), draw(st.integers(0, 2**53)),
+                                draw(st.integers(1, 2**31 - 1))))
+    orders = {}
+    for proc_ in {a.processor for a in actors if a.processor is not None}:
+        bound = [a.name for a in actors if a.processor == proc_]
+        orders[proc_] = tuple(bound + draw(st.lists(st.sampled_from(bound), max_size=2)))
+    return DataflowGraph(tuple(actors), tuple(channels), name=draw(NAMES | st.just("")) or "g",
+                         static_orders=orders)
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs())
+def test_both_readers_read_back_what_was_written(g):
+    from spikeforge.dataflow import sdf3
+
+    text = to_sdf3_string(g)
+    assert read_sdf3(text) == g
+    # a comment takes the document out of the writer's layout: the tree parser reads it
+    other = text.replace("<sdfProperties>", "<!-- c --><sdfProperties>", 1)
+    assert sdf3._scan_layout(other) is None
+    assert read_sdf3(other) == g
+    # the layout reader takes every document the writer makes without a character reference
+    assert (sdf3._scan_layout(text) is not None) == ("&" not in text)
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ('rate="1"/></actor>', 'rate="1"></actor>', "malformed XML"),
+    ('dstPort="i"', 'dstPort="nope"', "channel c: actor A has no port 'nope'"),
+    ('dstActor="A"', 'dstActor="Z"', "channel c: unknown dstActor 'Z'"),
+    ('dstPort="i"', 'dstPort="o"', "port A.o is not an 'in' port"),
+    ('<port name="o" type="out" rate="1"/>', '<port name="o" type="out" rate="0"/>',
+     "channel c: production rate must be >= 1, got 0"),
+    ('initialTokens="1"', 'initialTokens="-1"', "initial tokens must be >= 0"),
+    ('time="3"', 'time="soon"', "execution time must be a number"),
+])
+def test_both_readers_give_the_same_errors(old, new, match):
+    bad = GOOD.replace(old, new, 1)
+    for text in (bad, bad.replace("<sdfProperties>", "<!-- tree --><sdfProperties>")):
+        with pytest.raises(InvalidGraphError, match=match):
+            read_sdf3(text)
+
+
+def test_layout_reader_refuses_what_is_not_well_formed():
+    from spikeforge.dataflow import sdf3
+
+    for broken in (GOOD.replace("</actor>", "", 1), GOOD.replace("<actor ", "<actor x ", 1),
+                   GOOD.replace("</sdf>", "</actor></sdf>"), GOOD + "<x/>"):
+        assert sdf3._scan_layout(broken) is None
+        with pytest.raises(InvalidGraphError, match="malformed XML"):
+            read_sdf3(broken)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +37,7 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
     Raises
     ------
     InvalidGraphError
-        Unreadable, malformed or inconsistent graph.
+        Unreadable, malformed or inconsistent graph; an actor without the ``--processor`` type.
     DeadlockError
         The graph deadlocks.
     OutputPathError
@@ -47,12 +49,17 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
 
     from spikeforge.dataflow.report import analyse_report
     from spikeforge.dataflow.sdf3 import read_sdf3
+    from spikeforge.errors import SDF3AmbiguityWarning
     from spikeforge.outputs import check_output_file, write_json_atomic
 
     out = out or console()
     if args.json is not None:
         check_output_file(args.json, (args.graph,))
-    graph = read_sdf3(args.graph)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SDF3AmbiguityWarning)
+        graph = read_sdf3(args.graph, processor=args.processor)
+    for w in caught:  # one line each, not Python's two-line format with a source line
+        print(f"warning: {w.message}", file=sys.stderr)
     report = analyse_report(graph, exact=args.exact, max_steps=args.max_steps)
     raw = report.pop("_raw")
 
@@ -98,6 +105,9 @@ def _analyse(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", help="SDF3 XML file")
     p.add_argument("--exact", action="store_true", help="exact arithmetic (fractions)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    p.add_argument("--processor", metavar="TYPE",
+                   help="execution times of this processor type (default: SDF3's, the last "
+                        "<processor> with a default attribute)")
     p.add_argument("--max-steps", type=count(low=0, high=MAX_TRADEOFF_STEPS), default=50,
                    help="capacity increments of the buffer trade-off search (default 50)")
     p.set_defaults(run=run_analyse)

@@ -411,7 +411,7 @@ class DataflowGraph:
                 else np.arange(n_channels)
             if len(out):
                 k = out[0]
-                raise InvalidGraphError(f"channel {channel_names[k]}: {end} actor index {column[k]!r} "
+                raise InvalidGraphError(f"channel {channel_names[k]}: {end} actor index {column[k]} "
                                         f"is not an actor's (the graph has {n_actors})")
         counts = columns[2:]
         bad = np.zeros(n_channels, bool)
