@@ -1,119 +1,215 @@
-"""Buffer-size / throughput trade-off of synchronous dataflow graphs."""
+"""Buffer-size / throughput trade-off of synchronous dataflow graphs (SDF3's Pareto space).
+
+A capacity :math:`b_c` of channel ``c`` (rates :math:`p, c`, :math:`d` initial tokens) is a
+back-edge from ``dst`` to ``src`` with the rates swapped and :math:`b_c - d` initial tokens (its
+free space): a firing claims output space when it starts and frees input space when it ends,
+as in SDF3's storage model (Stuijk, Geilen, Basten, DAC 2006).
+
+The search is theirs: storage distributions are explored in order of total size, starting at
+the per-channel lower bound :math:`p + c - g + d \\bmod g` (at least :math:`d`;
+:math:`g = \\gcd(p, c)`), and a distribution's children enlarge by :math:`g` one channel whose
+space blocks the critical cycle (its storage dependency). A throughput level is a Pareto
+point when the best distribution of some size beats every smaller one. Enlarging a channel off
+a critical cycle leaves that cycle, hence the throughput, unchanged; so every distribution of
+least size for its throughput is reached by such single enlargements, whichever critical
+cycle is followed, and the points equal SDF3's. The search ends at the throughput with
+unbounded buffers.
+
+Each distribution costs one maximum-cycle-ratio analysis. For homogeneous graphs (all rates 1,
+the graphs of mapped SNNs) the bounded graph's edge arrays are built once and only the tokens of
+the capacity edges change between distributions; Howard's iteration starts from the previous
+critical cycle. Other graphs are analysed by :func:`~spikeforge.dataflow.analysis.throughput`
+of the bounded graph.
+
+Accounting (``total_size``, SDF3's): the capacities in tokens of the bounded channels, plus
+:math:`p + \\max(c, d)` for each self-edge that is not bounded (SDF3 sizes self-edges so and never
+enlarges them; spikeforge leaves them unbounded, which is the same for :math:`d < 2p`). Token
+sizes do not count. ``memory`` is :math:`\\sum_c b_c \\cdot \\mathrm{token\\_size}_c` over the
+bounded channels. SDF3 also lists a zero point (size 0, throughput 0) when the lower bound
+deadlocks; here every point has positive throughput.
+
+Examples
+--------
+>>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+>>> g = DataflowGraph((Actor("A", 1), Actor("B", 2)),
+...                   (Channel("ab", "A", "B", 1, 1), Channel("bb", "B", "B", 1, 1, 1)))
+>>> [(p.total_size, p.capacities["ab"], p.throughput) for p in buffer_tradeoff(g)]
+[(3, 1, Fraction(1, 3)), (4, 2, Fraction(1, 2))]
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
+import numpy as np
+
 from spikeforge.api import public
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.consistency import blocked_cycle
-from spikeforge.errors import DeadlockError, InvalidGraphError, ResourceError
+from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
+from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
 
-__all__ = ["BufferPoint", "buffer_tradeoff"]
+__all__ = ["MAX_TRADEOFF_STEPS", "BufferPoint", "buffer_tradeoff"]
+
+#: Largest ``max_steps`` of :func:`buffer_tradeoff`: the storage distributions it analyses after
+#: the first (each is one throughput analysis).
+MAX_TRADEOFF_STEPS = 10_000
 
 
 @dataclass(frozen=True)
 class BufferPoint:
-    """One point of the buffer-size / throughput trade-off.
+    """One Pareto point of the buffer-size / throughput trade-off.
 
-    ``capacities[c]`` is the capacity of channel ``c`` in tokens; ``total_size`` is
-    :math:`\\sum_c \\mathrm{capacity}_c \\cdot \\mathrm{token\\_size}_c`.
+    Attributes
+    ----------
+    total_size : int
+        SDF3's figure, in tokens: the bounded channels' capacities plus :math:`p + \\max(c, d)`
+        for every self-edge left unbounded.
+    memory : int
+        :math:`\\sum_c \\mathrm{capacity}_c \\cdot \\mathrm{token\\_size}_c` over the bounded
+        channels.
+    capacities : Mapping[str, int]
+        Capacity in tokens of each bounded channel (initial tokens included).
+    throughput : float or Fraction
+        Graph iterations per time unit with these capacities.
     """
 
     total_size: int
+    memory: int
     capacities: Mapping[str, int]
     throughput: float | Fraction
 
 
-
-#: Largest ``max_steps`` of :func:`buffer_tradeoff`, and the most one-token capacity increments
-#: its search for the smallest deadlock-free capacities makes (each is a graph analysis).
-MAX_TRADEOFF_STEPS = 10_000
-
-
-def _capacity_lower_bound(c: Channel) -> int:
-    """Least deadlock-free capacity of a channel on its own: p + c - g + d mod g (and >= d)."""
+def _lower_bound(c: Channel) -> int:
+    """Least capacity with which ``c`` alone lets both its actors fire (SDF3's bound)."""
     g = math.gcd(c.production, c.consumption)
+    if c.src == c.dst:
+        return c.production + max(c.consumption, c.initial_tokens)
     return max(c.initial_tokens, c.production + c.consumption - g + c.initial_tokens % g)
 
 
-def _bounded(graph: DataflowGraph, capacities: Mapping[str, int]) -> DataflowGraph:
-    extra = []
-    for c in graph.channels:
-        if c.name in capacities:
-            extra.append(Channel(f"<capacity {c.name}>", c.dst, c.src, c.consumption,
-                                 c.production, capacities[c.name] - c.initial_tokens))
-    return DataflowGraph(graph.actors, graph.channels + tuple(extra), graph.name,
-                         graph.static_orders)
+def _bounded(graph: DataflowGraph, bounded: Sequence[Channel], caps: Sequence[int]) -> DataflowGraph:
+    """``graph`` with a capacity back-edge ``<capacity c>`` for each bounded channel."""
+    extra = tuple(Channel(f"<capacity {c.name}>", c.dst, c.src, c.consumption, c.production,
+                          b - c.initial_tokens) for c, b in zip(bounded, caps, strict=True))
+    return DataflowGraph(graph.actors, graph.channels + extra, graph.name, graph.static_orders)
+
+
+class _Homogeneous:
+    """Cycle-ratio analyses of one homogeneous graph under changing capacities.
+
+    The edges (channels, capacity back-edges, implicit self-loops, static orders) are built
+    once; a distribution only rewrites the tokens of the capacity edges.
+    """
+
+    def __init__(self, graph: DataflowGraph, bounded: Sequence[Channel], auto_concurrency: bool,
+                 exact: bool):
+        arr, idx = graph.arrays, graph.actor_index
+        n, m = len(graph.actors), len(graph.channels)
+        cap_src = np.array([idx[c.dst] for c in bounded], dtype=np.int64)
+        cap_dst = np.array([idx[c.src] for c in bounded], dtype=np.int64)
+        src, dst, tok = [arr.src, cap_src], [arr.dst, cap_dst], [arr.tokens, np.zeros(len(bounded), np.int64)]
+        if not auto_concurrency:
+            ids = np.arange(n, dtype=np.int64)
+            src, dst, tok = src + [ids], dst + [ids], tok + [np.ones(n, dtype=np.int64)]
+        for order in graph.static_orders.values():
+            ids = np.array([idx[a] for a in order], dtype=np.int64)
+            src, dst = src + [ids], dst + [np.roll(ids, -1)]
+            tok.append(np.zeros(len(ids), dtype=np.int64))
+            tok[-1][-1] = 1
+        self.n, self.first, self.exact = n, m, exact
+        self.src, self.dst = np.concatenate(src), np.concatenate(dst)
+        self.tokens = np.concatenate(tok)
+        self.initial = np.array([c.initial_tokens for c in bounded], dtype=np.int64)
+        times = np.array([Fraction(a.execution_time) for a in graph.actors], dtype=object) \
+            if exact else arr.execution_time
+        self.weight = times[self.src]
+        self.hint = None
+
+    def __call__(self, caps: np.ndarray):
+        """Throughput and the bounded channels (indices) on a critical cycle."""
+        self.tokens[self.first:self.first + len(caps)] = caps - self.initial
+        best = max_cycle_ratio(self.n, self.src, self.dst, self.weight, self.tokens,
+                               exact=self.exact, hint=self.hint)
+        self.hint = best.edges
+        grow = [e - self.first for e in best.edges if self.first <= e < self.first + len(caps)]
+        if best.value == NEG_INF or best.value <= 0:
+            return math.inf, grow
+        return 1 / best.value, grow
+
+
+class _General:
+    """Throughput analyses of the bounded graph, one :class:`DataflowGraph` per distribution."""
+
+    def __init__(self, graph: DataflowGraph, bounded: Sequence[Channel], auto_concurrency: bool,
+                 exact: bool):
+        self.graph, self.bounded = graph, bounded
+        self.auto_concurrency, self.exact = auto_concurrency, exact
+        self.position = {f"<capacity {c.name}>": i for i, c in enumerate(bounded)}
+
+    def __call__(self, caps: np.ndarray):
+        g = _bounded(self.graph, self.bounded, [int(b) for b in caps])
+        r = throughput(g, exact=self.exact, auto_concurrency=self.auto_concurrency)
+        grow = {self.position[n] for n in r.critical_cycle.channels if n in self.position}
+        return r.throughput, sorted(grow)
+
+
+def _blocked_capacities(graph, bounded, caps, position) -> list[int]:
+    """The bounded channels whose space closes the cycle on which ``graph`` so bounded deadlocks."""
+    blocked = blocked_cycle(_bounded(graph, bounded, [int(b) for b in caps]))
+    return sorted({position[n] for n in blocked[1] if n in position}) if blocked else []
 
 
 @public
 def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = None,
                     auto_concurrency: bool = True, exact: bool | None = None,
                     max_steps: int = 200) -> tuple[BufferPoint, ...]:
-    """Buffer-size / throughput trade-off points, by greedy growth along critical cycles.
-
-    A capacity :math:`b_c` of channel ``c`` is modelled by a back-edge from ``dst`` to
-    ``src`` with rates swapped and :math:`b_c - d_c` initial tokens (free space). Method:
-
-    1. start from the per-channel lower bound :math:`p + c - \\gcd(p,c) + d \\bmod \\gcd(p,c)`
-       (at least :math:`d`), and while the bounded graph deadlocks add one token of capacity to
-       a capacity back-edge on the blocked cycle;
-    2. record that distribution; then repeatedly compute the throughput, and for each capacity
-       back-edge on the critical cycle try one more token of capacity, keeping the best;
-       record a point whenever throughput strictly increases;
-    3. stop when throughput reaches that of unbounded buffers, when the critical cycle holds
-       no capacity edge (no bounded channel limits throughput), or after ``max_steps``.
-       Under the default auto-concurrent semantics an acyclic graph (or one whose cycles all
-       carry many tokens) has unbounded throughput with unbounded buffers, so every extra token
-       helps and the search ends only at ``max_steps``.
-
-    Limits: this is a greedy search (Stuijk et al. explore all distributions exactly, at much
-    higher cost). Every returned point is achievable and the points are mutually
-    non-dominated, but a smaller total size may exist for some throughputs, and growing one
-    token at a time can be slow for large rates.
+    """The Pareto points of total buffer size against throughput (see the module notes).
 
     Parameters
     ----------
     graph : DataflowGraph
     channels : sequence of str, optional
-        Channels to bound (default: all channels except self-loops).
+        Channels to bound (default: all channels except self-edges).
     auto_concurrency : bool
-        See :func:`throughput`.
+        See :func:`~spikeforge.dataflow.analysis.throughput`.
     exact : bool, optional
         Fraction arithmetic (default: when no execution time is a float).
     max_steps : int
-        Maximum number of capacity increments in step 2, 0 .. :data:`MAX_TRADEOFF_STEPS`.
+        Storage distributions to analyse after the first, 0 .. :data:`MAX_TRADEOFF_STEPS`. When
+        they run out first, the points returned are the first ones of the full trade-off.
 
     Returns
     -------
     tuple of BufferPoint
-        In increasing total size and strictly increasing throughput.
+        In strictly increasing ``total_size`` and throughput; the last one reaches the
+        throughput of unbounded buffers unless ``max_steps`` ran out (under auto-concurrency
+        an acyclic graph's throughput grows without bound, so it always does).
 
     Raises
     ------
     InvalidGraphError
         An unknown channel name, or an inconsistent graph.
     DeadlockError
-        The graph deadlocks even with unbounded buffers.
+        The graph deadlocks even with unbounded buffers, or bounding the given channels
+        deadlocks whatever their capacities.
     ResourceError
-        ``max_steps`` above :data:`MAX_TRADEOFF_STEPS`, or step 1 needs more increments than that.
+        ``max_steps`` above :data:`MAX_TRADEOFF_STEPS`.
     ArgumentError
         ``max_steps`` is not an integer ≥ 0.
 
     Examples
     --------
     >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
-    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("ab", "A", "B", 1, 1),))
+    >>> g = DataflowGraph((Actor("A", 1), Actor("B", 1)), (Channel("ab", "A", "B", 2, 3),))
     >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g, auto_concurrency=False)]
-    [(1, Fraction(1, 2)), (2, Fraction(1, 1))]
-    >>> [(p.total_size, p.throughput) for p in buffer_tradeoff(g, max_steps=2)]
-    [(1, Fraction(1, 2)), (2, Fraction(1, 1)), (3, Fraction(3, 2))]
+    [(4, Fraction(1, 5)), (5, Fraction(1, 4)), (6, Fraction(1, 3))]
     """
     from spikeforge.resources import check_count
 
@@ -121,53 +217,55 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     exact = graph.exact_times if exact is None else exact
     target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput
     if channels is None:
-        names = [c.name for c in graph.channels if c.src != c.dst]
+        bounded = [c for c in graph.channels if c.src != c.dst]
     else:
-        names = list(dict.fromkeys(channels))
-        unknown = [c for c in names if c not in graph.channel_index]
+        unknown = [c for c in dict.fromkeys(channels) if c not in graph.channel_index]
         if unknown:
             raise InvalidGraphError(f"buffer_tradeoff: unknown channel(s) {', '.join(unknown)}")
-    by_name = {c.name: c for c in graph.channels}
-    caps = {c: _capacity_lower_bound(by_name[c]) for c in names}
-    increments = 0
-    while (blocked := blocked_cycle(_bounded(graph, caps))) is not None:
-        grow = next((ch[len("<capacity "):-1] for ch in blocked[1] if ch.startswith("<capacity ")),
-                    None)
-        if grow is None:
-            raise DeadlockError(f"buffer_tradeoff: graph {graph.name!r} with bounded channels "
-                                f"blocks on cycle {' -> '.join(blocked[0])} of no bounded channel")
-        if increments == MAX_TRADEOFF_STEPS:
-            raise ResourceError(
-                f"buffer_tradeoff: graph {graph.name!r} still deadlocks after {increments:,} "
-                f"one-token capacity increments above the per-channel bounds (channel {grow} "
-                f"at {caps[grow]:,}); too many to search")
-        caps[grow] += 1
-        increments += 1
+        bounded = [graph.channels[graph.channel_index[c]] for c in dict.fromkeys(channels)]
+    names = {c.name for c in bounded}
+    fixed = sum(_lower_bound(c) for c in graph.channels if c.src == c.dst and c.name not in names)
+    step = np.array([math.gcd(c.production, c.consumption) for c in bounded], dtype=np.int64)
+    token_size = np.array([c.token_size for c in bounded], dtype=np.int64)
+    position = {f"<capacity {c.name}>": i for i, c in enumerate(bounded)}
+    analyse = (_Homogeneous if graph.is_homogeneous else _General)(graph, bounded, auto_concurrency,
+                                                                   exact)
+    tolerance = 0 if exact or not math.isfinite(target) else 1e-9 * target
 
-    def point(capacities, result) -> BufferPoint:
-        total = sum(v * by_name[c].token_size for c, v in capacities.items())
-        return BufferPoint(total, MappingProxyType(dict(capacities)), result.throughput)
-
-    current = throughput(_bounded(graph, caps), exact=exact, auto_concurrency=auto_concurrency)
-    points = [point(caps, current)]
-    tolerance = 0 if exact else 1e-9 * target if math.isfinite(target) else 0
-    for _ in range(max_steps):
-        if current.throughput >= target - tolerance:
-            break
-        grow = [ch[len("<capacity "):-1] for ch in current.critical_cycle.channels
-                if ch.startswith("<capacity ")]
-        if not grow:
-            break
-        best = None
-        for name in dict.fromkeys(grow):
-            trial = {**caps, name: caps[name] + 1}
-            result = throughput(_bounded(graph, trial), exact=exact,
-                                auto_concurrency=auto_concurrency)
-            if best is None or result.throughput > best[1].throughput:
-                best = (trial, result)
-        caps, result = best
-        if result.throughput > current.throughput + tolerance:
-            points.append(point(caps, result))
-        current = result
+    start = tuple(_lower_bound(c) for c in bounded)
+    queue = [(sum(start), start)]  # storage distributions by total size
+    seen = {start}
+    points: list[BufferPoint] = []
+    best = 0
+    analysed = 0
+    while queue and best < target - tolerance:
+        size = queue[0][0]
+        level = []
+        while queue and queue[0][0] == size:
+            level.append(heapq.heappop(queue)[1])
+        if analysed + len(level) > max_steps + 1:
+            break  # a partly analysed size could miss its best distribution
+        analysed += len(level)
+        winner = None
+        for caps in level:
+            vector = np.array(caps, dtype=np.int64)
+            try:
+                rate, grow = analyse(vector)
+            except DeadlockError:
+                rate, grow = 0, _blocked_capacities(graph, bounded, vector, position)
+            if rate > best + tolerance and (winner is None or rate > winner[0]):
+                winner = (rate, caps)
+            for i in grow:
+                child = caps[:i] + (caps[i] + int(step[i]),) + caps[i + 1:]
+                if child not in seen:
+                    seen.add(child)
+                    heapq.heappush(queue, (size + int(step[i]), child))
+        if winner is not None:
+            best, caps = winner
+            points.append(BufferPoint(size + fixed, int(np.dot(caps, token_size)),
+                                      MappingProxyType(dict(zip([c.name for c in bounded], caps,
+                                                                strict=True))), best))
+    if not points and not queue:
+        raise DeadlockError(f"buffer_tradeoff: graph {graph.name!r} deadlocks with the channels "
+                            f"{', '.join(sorted(names))} bounded, whatever their capacities")
     return tuple(points)
-
