@@ -17,34 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, write_results
-
+from bench.sdf_graphs import layered_graph
 from spikeforge.dataflow.analysis import throughput
-from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
-
-
-def layered_graph(n_actors: int, *, width: int = 100, fan_out: int = 3, seed: int = 0) -> DataflowGraph:
-    """Random layered HSDF graph with ``n_actors`` actors in layers of ``width`` clusters."""
-    rng = np.random.default_rng(seed)
-    times = rng.integers(1, 20, size=n_actors)
-    actors = tuple(Actor(f"a{i}", int(times[i])) for i in range(n_actors))
-    channels = []
-    for i in range(n_actors):
-        channels.append(Channel(f"s{i}", f"a{i}", f"a{i}", 1, 1, 1))
-    n_layers = -(-n_actors // width)
-    for layer in range(n_layers - 1):
-        lo, hi = layer * width, min((layer + 1) * width, n_actors)
-        nlo, nhi = hi, min(hi + width, n_actors)
-        for i in range(lo, hi):
-            for j in rng.choice(np.arange(nlo, nhi), size=min(fan_out, nhi - nlo), replace=False):
-                channels.append(Channel(f"f{i}_{j}", f"a{i}", f"a{j}", 1, 1, 0))
-                channels.append(Channel(f"b{i}_{j}", f"a{j}", f"a{i}", 1, 1, 2))
-    return DataflowGraph(actors, tuple(channels), name=f"layered{n_actors}")
 
 
 def main() -> None:
