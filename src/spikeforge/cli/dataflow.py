@@ -85,12 +85,13 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
 
     if raw["points"]:
         pareto = Table(title="buffer size / throughput trade-off (Pareto points)")
-        pareto.add_column("total buffer size", justify="right")
+        pareto.add_column("total size (tokens, SDF3)", justify="right")
+        pareto.add_column("memory (tokens x token size)", justify="right")
         pareto.add_column("throughput", justify="right")
         pareto.add_column("capacities")
         for p in raw["points"]:
             caps = ", ".join(f"{c}={v}" for c, v in p.capacities.items())
-            pareto.add_row(str(p.total_size), _show(p.throughput),
+            pareto.add_row(str(p.total_size), str(p.memory), _show(p.throughput),
                            escape(caps if len(caps) <= 80 else caps[:77] + "..."))
         out.print(pareto)
 
@@ -109,7 +110,7 @@ def _analyse(p: argparse.ArgumentParser) -> None:
                    help="execution times of this processor type (default: SDF3's, the last "
                         "<processor> with a default attribute)")
     p.add_argument("--max-steps", type=count(low=0, high=MAX_TRADEOFF_STEPS), default=50,
-                   help="capacity increments of the buffer trade-off search (default 50)")
+                   help="storage distributions the buffer trade-off analyses (default 50)")
     p.set_defaults(run=run_analyse)
 
 

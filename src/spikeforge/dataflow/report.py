@@ -33,7 +33,7 @@ def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int 
     exact : bool
         Fractions instead of floats.
     max_steps : int
-        Capacity increments of the buffer trade-off search.
+        Storage distributions the buffer trade-off analyses after the first.
 
     Returns
     -------
@@ -73,7 +73,9 @@ def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int 
         "critical_cycle": {"actors": list(r.critical_cycle.actors),
                            "channels": list(r.critical_cycle.channels)},
         "latency": json_number(first),
-        "buffer_tradeoff": [{"total_size": p.total_size, "throughput": json_number(p.throughput),
+        # total_size is SDF3's figure (tokens, self-edges included); memory counts token sizes
+        "buffer_tradeoff": [{"total_size": p.total_size, "memory": p.memory,
+                             "throughput": json_number(p.throughput),
                              "capacities": dict(p.capacities)} for p in points],
         "_raw": {"throughput": r.throughput, "period": r.period, "points": points,
                  "latency": first},
