@@ -397,6 +397,12 @@ def targets(rows: list[dict]) -> list[dict]:
         met = None if not known else (len(known) == len(ratios) and min(known) >= SPEEDUP)
         out.append({"target": f"≥ {SPEEDUP:g}× faster than SDF3 (whole-process wall) on every graph of "
                               f"≥ 1,000 actors", "measured": min(known) if known else None, "met": met})
+        ratios = [r["speedup_inprocess"] for r in big]
+        known = [x for x in ratios if x is not None]
+        met = None if not known else (len(known) == len(ratios) and min(known) >= SPEEDUP)
+        out.append({"target": f"(for reference) SDF3 wall ≥ {SPEEDUP:g}× spikeforge `read_sdf3` + `throughput()` "
+                              f"on every graph of ≥ 1,000 actors", "measured": min(known) if known else None,
+                    "met": met})
     return out
 
 
