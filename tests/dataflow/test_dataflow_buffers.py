@@ -157,3 +157,14 @@ def test_brute_force_front(g):
     front, limit = brute_force_front(g, names, 4 if len(names) <= 2 else 3)
     mine = [(sum(p.capacities.values()), p.throughput) for p in points]
     assert [pt for pt in mine if pt[0] <= limit] == [pt for pt in front if pt[0] <= limit]
+
+
+def test_running_out_of_steps_is_not_a_deadlock():
+    """A budget spent before the first point returns no points; it does not claim a deadlock."""
+    g = DataflowGraph((Actor("A", 1), Actor("B", 1)),
+                      (Channel("ab", "A", "B", 2, 3), Channel("ba", "B", "A", 3, 2, 6)))
+    full = buffer_tradeoff(g, exact=True)
+    assert full and full[-1].throughput == throughput(g, exact=True).throughput
+    for steps in range(len(full) + 2):
+        points = buffer_tradeoff(g, exact=True, max_steps=steps)
+        assert points == full[:len(points)]

@@ -238,12 +238,14 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     points: list[BufferPoint] = []
     best = 0
     analysed = 0
+    out_of_steps = False
     while queue and best < target - tolerance:
         size = queue[0][0]
         level = []
         while queue and queue[0][0] == size:
             level.append(heapq.heappop(queue)[1])
         if analysed + len(level) > max_steps + 1:
+            out_of_steps = True
             break  # a partly analysed size could miss its best distribution
         analysed += len(level)
         winner = None
@@ -265,7 +267,9 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
             points.append(BufferPoint(size + fixed, int(np.dot(caps, token_size)),
                                       MappingProxyType(dict(zip([c.name for c in bounded], caps,
                                                                 strict=True))), best))
-    if not points and not queue:
+    if not points and not queue and not out_of_steps:
+        shown = sorted(names)
+        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5:,} more" if len(shown) > 5 else "")
         raise DeadlockError(f"buffer_tradeoff: graph {graph.name!r} deadlocks with the channels "
-                            f"{', '.join(sorted(names))} bounded, whatever their capacities")
+                            f"{listed} bounded, whatever their capacities")
     return tuple(points)
