@@ -91,7 +91,7 @@ from spikeforge.errors import (
     InvalidHardwareSpecError,
 )
 from spikeforge.hardware.geometry import hop_counts
-from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.dataflow import Actor, DataflowGraph
 from spikeforge.ir.hardware import Hardware
 from spikeforge.resources import check_count
 from spikeforge.strategies import Registry
@@ -255,6 +255,20 @@ class Platform:
         bw = np.where(inter > 0, hw.interchip.link_bandwidth_spikes_per_s,
                       hw.noc.link_bandwidth_spikes_per_s) * 1e-9
         return noc * hw.noc.hop_latency_ns + inter * hw.interchip.link_latency_ns + size / bw
+
+    def transfer_time_each(self, x: np.ndarray, y: np.ndarray, size: np.ndarray) -> list[Number]:
+        """:meth:`transfer_time` of each triple ``x[i], y[i], size[i]``, equal element by element;
+        vectorised when the platform has hardware (bound graphs of millions of channels)."""
+        if self.hardware is None:
+            return [self.transfer_time(a, b, n) for a, b, n in zip(x.tolist(), y.tolist(), size.tolist())]
+        core_x, core_y = x // self.crossbars_per_core, y // self.crossbars_per_core
+        far = core_x != core_y
+        times = np.zeros(len(x))
+        times[far] = self.transfer_times(core_x[far], core_y[far], size[far].astype(float))
+        out: list[Number] = times.tolist()
+        for i in np.flatnonzero(~far).tolist():
+            out[i] = 0 if x[i] == y[i] else self.local_latency
+        return out
 
     def transfer_time(self, x: int, y: int, size: int) -> Number:
         """Time to move ``size`` token-size units from crossbar ``x`` to ``y`` (0 when equal)."""
@@ -893,27 +907,46 @@ def apply_binding(app: DataflowGraph, binding: Mapping[str, int],
         for i in topological_order(app).tolist():
             by_x.setdefault(int(binding[names[i]]), []).append(names[i])
         orders = by_x
-    actors = [Actor(a.name, a.execution_time, crossbar_name(int(binding[a.name])))
-              for a in app.actors]
-    static = {crossbar_name(int(x)): tuple(o) for x, o in orders.items()}
-    channels = []
     platform = platform or Platform(max(int(x) for x in binding.values()) + 1)
-    for c in app.channels:
-        tau = platform.transfer_time(int(binding[c.src]), int(binding[c.dst]),
-                                     c.production * c.token_size) if c.src != c.dst else 0
-        if not tau:
-            channels.append(c)
-            continue
-        link = link_name(c.name)
-        if link in app.actor_index:
-            raise InvalidGraphError(f"apply_binding: actor name {link!r} clashes with the "
-                                    f"communication actor of channel {c.name}")
-        actors.append(Actor(link, tau, link))
-        static[link] = (link,)
-        channels.append(Channel(c.name, c.src, link, c.production, c.production, 0, c.token_size))
-        channels.append(Channel(f"{link}.out", link, c.dst, c.production, c.consumption,
-                                c.initial_tokens, c.token_size))
-    return DataflowGraph(tuple(actors), tuple(channels), app.name, static)
+    # vectorised over the channels: a mapped U-Net has millions of them
+    arr, m, n = app.arrays, len(app.channels), len(names)
+    xbar = np.array([binding[a] for a in names], dtype=np.int64)
+    moving = np.flatnonzero(arr.src != arr.dst)
+    tau: list[Number] = [0] * m
+    times = platform.transfer_time_each(xbar[arr.src[moving]], xbar[arr.dst[moving]],
+                                        (arr.production * arr.token_size)[moving])
+    for k, t in zip(moving.tolist(), times):
+        tau[k] = t
+    crossing = [k for k in moving.tolist() if tau[k]]
+    links = [link_name(app.channels[k].name) for k in crossing]
+    clash = next((i for i, link in enumerate(links) if link in app.actor_index), None)
+    if clash is not None:
+        raise InvalidGraphError(f"apply_binding: actor name {links[clash]!r} clashes with the "
+                                f"communication actor of channel {app.channels[crossing[clash]].name}")
+    static = {crossbar_name(int(x)): tuple(o) for x, o in orders.items()}
+    static.update((link, (link,)) for link in links)
+    # a crossing channel c becomes c (src -> link, rate p:p, no tokens) and link.out (link -> dst)
+    cross = np.zeros(m, dtype=bool)
+    cross[crossing] = True
+    link_of = np.zeros(m, dtype=np.int64)
+    link_of[crossing] = n + np.arange(len(crossing))
+    rows = np.repeat(np.arange(m), 1 + cross)
+    out = np.zeros(len(rows), dtype=bool)
+    out[1:] = rows[1:] == rows[:-1]
+    into = cross[rows] & ~out
+    channel_names = []
+    for c, through in zip(app.channels, cross.tolist()):
+        channel_names.append(c.name)
+        if through:
+            channel_names.append(f"{link_name(c.name)}.out")
+    return DataflowGraph.from_arrays(
+        names + links, [a.execution_time for a in app.actors] + [tau[k] for k in crossing],
+        channel_names, np.where(out, link_of[rows], arr.src[rows]),
+        np.where(into, link_of[rows], arr.dst[rows]), arr.production[rows],
+        np.where(into, arr.production[rows], arr.consumption[rows]),
+        np.where(into, 0, arr.tokens[rows]), arr.token_size[rows],
+        processors=[crossbar_name(int(x)) for x in xbar.tolist()] + links, name=app.name,
+        static_orders=static)
 
 
 @public

@@ -53,7 +53,7 @@ from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.binding import Platform, Schedule, apply_binding
 from spikeforge.dataflow.selftimed import simulate
 from spikeforge.errors import InvalidDataError, InvalidGraphError
-from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
+from spikeforge.ir.dataflow import DataflowGraph
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
@@ -147,21 +147,27 @@ def application_graph(partition: Partition, profile: Profile | None, hw: Hardwar
     syn = _cluster_synops(partition, profile)
     cols = partition.cluster_columns
     times = tm.crossbar_eval_ns + syn * tm.synop_ns + cols * tm.neuron_update_ns
-    actors = tuple(Actor(cluster_actor(i), float(times[i])) for i in range(k))
+    names = [cluster_actor(i) for i in range(k)]
     src, dst, tok = partition.edges()
     # merge duplicates (edges() sums spikes and partial sums into one matrix already)
     size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
     inflow = np.bincount(dst, weights=size, minlength=k)
     credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
-    channels = [Channel(f"self[{a.name}]", a.name, a.name, 1, 1, 1) for a in actors]
+    # self-loops, then per connection (by source, then destination) its channel and back-edge
     order = np.lexsort((dst, src))
-    for e in order.tolist():
-        i, j = int(src[e]), int(dst[e])
-        channels.append(Channel(f"s{i}_{j}", cluster_actor(i), cluster_actor(j), 1, 1, 0,
-                                int(size[e])))
-        channels.append(Channel(f"b{i}_{j}", cluster_actor(j), cluster_actor(i), 1, 1,
-                                int(credits[j]), 1))
-    return DataflowGraph(actors, tuple(channels), name or partition.network)
+    i, j = src[order], dst[order]
+    ids = np.arange(k)
+    pairs = [f"{a}_{b}" for a, b in zip(i.tolist(), j.tolist())]
+    channel_names = [f"self[{a}]" for a in names] + [f"{kind}{p}" for p in pairs for kind in "sb"]
+
+    def column(loops, forward, back):
+        return np.concatenate([loops, np.column_stack([forward, back]).ravel()])
+
+    one, ones = np.ones(k, dtype=np.int64), np.ones(len(order), dtype=np.int64)
+    rates = column(one, ones, ones)
+    return DataflowGraph.from_arrays(
+        names, times.tolist(), channel_names, column(ids, i, j), column(ids, j, i), rates, rates,
+        column(one, 0 * ones, credits[j]), column(one, size[order], ones), name=name or partition.network)
 
 
 @public
