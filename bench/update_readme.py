@@ -11,8 +11,8 @@ import re
 
 from bench.common import RESULTS, ROOT
 
-ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "admission",
-         "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
+ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
+         "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
          "cli_startup", "sdf3_compare")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
