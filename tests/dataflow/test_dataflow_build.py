@@ -8,7 +8,7 @@ import torch
 from spikeforge.convert.normalise import convert
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.binding import Platform, bind
-from spikeforge.dataflow.build import application_graph, build_sdfg, guarantee
+from spikeforge.dataflow.build import application_graph, build_sdfg, first_iteration_end, guarantee
 from spikeforge.dataflow.selftimed import simulate as selftimed
 from spikeforge.datasets import digits
 from spikeforge.errors import InvalidDataError
@@ -58,6 +58,19 @@ def test_analysed_throughput_equals_selftimed(mapped):
     assert r.inferences_per_s == pytest.approx(1e9 / (4 * r.period_ns))
     assert r.latency_simulated and r.latency_ns >= 4 * max(a.execution_time for a in g.actors)
     assert "layer" in r.bottleneck
+
+
+@pytest.mark.parametrize("crossbars", [None, 4])
+def test_large_graph_latency_is_the_simulated_first_iteration(mapped, crossbars):
+    part, pl, profile, hw = mapped
+    platform = Platform.from_hardware(hw)
+    schedule = None if crossbars is None else bind(application_graph(part, profile, hw), platform, "pipeline",
+                                                   crossbars=crossbars)
+    g = build_sdfg(pl, profile, hw, timesteps=4, schedule=schedule, platform=platform)
+    first = float(selftimed(g, 1, warmup=0).iteration_end[0])
+    assert first_iteration_end(g) == pytest.approx(first, rel=1e-12)
+    small, large = guarantee(g, 4, part), guarantee(g, 4, part, simulate_limit=len(g.actors) - 1)
+    assert not large.latency_simulated and large.latency_ns == pytest.approx(first + 3 * small.period_ns)
 
 
 def test_time_multiplexed_schedule_matches_bind(mapped):
