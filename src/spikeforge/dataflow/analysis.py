@@ -305,15 +305,21 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
         src.append(ids)
         dst.append(ids)
         tok.append(np.ones(n, dtype=np.int64))
-    order_label = []
-    for proc, order in graph.static_orders.items():
-        ids = np.array([idx[a] for a in order], dtype=np.int64)
-        src.append(ids)
-        dst.append(np.roll(ids, -1))
-        t = np.zeros(len(ids), dtype=np.int64)
-        t[-1] = 1
-        tok.append(t)
-        order_label += [f"<order {proc}>"] * len(ids)
+    # every static order at once: one index array, each position followed by the next of its
+    # order and the last back to the first with one token (a loop per order costs seconds at 10^6)
+    procs = list(graph.static_orders)
+    lengths = np.fromiter((len(o) for o in graph.static_orders.values()), dtype=np.int64, count=len(procs))
+    flat = np.fromiter((idx[a] for o in graph.static_orders.values() for a in o), dtype=np.int64,
+                       count=int(lengths.sum()))
+    offsets = np.cumsum(lengths) - lengths
+    following = np.arange(1, len(flat) + 1, dtype=np.int64)
+    last = offsets + lengths - 1
+    following[last] = offsets
+    t = np.zeros(len(flat), dtype=np.int64)
+    t[last] = 1
+    src.append(flat)
+    dst.append(flat[following])
+    tok.append(t)
     s = np.concatenate(src)
     if exact:
         weight = np.array(_times(graph, True), dtype=object)[s]
@@ -327,7 +333,7 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
             return graph.channels[e].name
         if e < m + implicit:
             return f"<self {graph.actors[e - m].name}>"
-        return order_label[e - m - implicit]
+        return f"<order {procs[int(np.searchsorted(offsets, e - m - implicit, side='right')) - 1]}>"
 
     cycle = CriticalCycle(tuple(graph.actors[a].name for a in best.nodes),
                           tuple(label(e) for e in best.edges))

@@ -248,19 +248,22 @@ def _passes(graph: DataflowGraph, q: dict[str, int]) -> dict[str, int]:
     more than the rest of a homogeneous graph's deadlock test)."""
     passes: dict[str, int] = {}
     for proc, order in graph.static_orders.items():
+        if len(order) == 1:  # most orders of a mapped graph: one link or crossbar, one actor
+            passes[proc] = q[order[0]]
+            continue
         counts: dict[str, int] = {}
         for name in order:
             counts[name] = counts.get(name, 0) + 1
-        ratios = {name: Fraction(q[name], m) for name, m in counts.items()}
         first = order[0]
-        for name, r in ratios.items():
-            if r != ratios[first] or r.denominator != 1:
+        runs = q[first] // counts[first]
+        for name, m in counts.items():
+            if q[name] % m or q[name] // m != runs:
                 raise InvalidGraphError(
                     f"static order of processor {proc}: actor {name} fires {q[name]} times per "
                     f"iteration but occurs {counts[name]} times in the order, actor {first} fires "
                     f"{q[first]} times and occurs {counts[first]} times; the order cannot repeat a "
                     "whole number of times per iteration")
-        passes[proc] = int(ratios[first])
+        passes[proc] = runs
     return passes
 
 
