@@ -61,7 +61,7 @@ import numpy as np
 
 from spikeforge.api import public
 from spikeforge.dataflow.consistency import (check_deadlock, check_iteration, firing_sequence,
-                                             repetition_vector)
+                                             order_edges, repetition_vector)
 from spikeforge.dataflow.expansion import expand
 from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
@@ -298,27 +298,18 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
     """Maximum cycle ratio of a homogeneous graph with implicit and static-order edges."""
     arr = graph.arrays
     n, m = len(graph.actors), len(graph.channels)
-    idx = graph.actor_index
     src, dst, tok = [arr.src], [arr.dst], [arr.tokens]
     if not auto_concurrency:
         ids = np.arange(n, dtype=np.int64)
         src.append(ids)
         dst.append(ids)
         tok.append(np.ones(n, dtype=np.int64))
-    # every static order at once: one index array, each position followed by the next of its
-    # order and the last back to the first with one token (a loop per order costs seconds at 10^6)
     procs = list(graph.static_orders)
-    lengths = np.fromiter((len(o) for o in graph.static_orders.values()), dtype=np.int64, count=len(procs))
-    flat = np.fromiter((idx[a] for o in graph.static_orders.values() for a in o), dtype=np.int64,
-                       count=int(lengths.sum()))
-    offsets = np.cumsum(lengths) - lengths
-    following = np.arange(1, len(flat) + 1, dtype=np.int64)
-    last = offsets + lengths - 1
-    following[last] = offsets
-    t = np.zeros(len(flat), dtype=np.int64)
+    actor, following, last, offsets = order_edges(graph)
+    t = np.zeros(len(actor), dtype=np.int64)
     t[last] = 1
-    src.append(flat)
-    dst.append(flat[following])
+    src.append(actor)
+    dst.append(actor[following])
     tok.append(t)
     s = np.concatenate(src)
     if exact:
