@@ -191,3 +191,16 @@ def test_conv_shape_matches_torch(c, h, k, s, p):
     net = Network((Input("x", (), (c, h, h)), Conv2d("c", ("x",), w, None, s, p)), ("c",))
     expected = F.conv2d(torch.zeros(1, c, h, h), torch.as_tensor(w), None, s, p).shape[1:]
     assert net.shape("c") == tuple(expected)
+
+
+def test_an_array_where_a_number_goes_is_named_on_one_line():
+    """A neuron field given an array (e.g. a hand-edited network.json) gives a one-line error."""
+    import numpy as np
+    import pytest
+
+    from spikeforge.errors import InvalidNetworkError
+    from spikeforge.ir import network as ir
+
+    with pytest.raises(InvalidNetworkError, match=r"v_init=array\(.*\.\.\. \(ndarray\) must be a number") as info:
+        ir.IF("s", ("x",), threshold=np.float32(1), v_init=np.ones((2, 3, 3)))
+    assert "\n" not in str(info.value)

@@ -50,7 +50,7 @@ Shape = tuple[int, ...]
 
 def _show(value: object) -> str:
     """``repr(value)``, shortened to one readable line for an error message."""
-    text = repr(value)
+    text = " ".join(repr(value).split())  # an array's repr spans lines
     return text if len(text) <= 60 else f"{text[:45]}... ({type(value).__name__})"
 
 
@@ -563,7 +563,7 @@ class _Neuron(Node):
         real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
         v = float(value) if real else math.nan
         if not (0.0 <= v < 1.0 if zero else 0.0 < v <= 1.0):
-            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {field}={value!r} "
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {field}={_show(value)} "
                                       f"must be a number in {'[0, 1)' if zero else '(0, 1]'}")
         return v
 
