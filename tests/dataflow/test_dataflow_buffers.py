@@ -168,3 +168,14 @@ def test_running_out_of_steps_is_not_a_deadlock():
     for steps in range(len(full) + 2):
         points = buffer_tradeoff(g, exact=True, max_steps=steps)
         assert points == full[:len(points)]
+
+
+def test_zero_execution_times_do_not_hide_a_bounded_deadlock():
+    """With every execution time 0 a token-free cycle has ratio 0/0; it is still a deadlock."""
+    g = DataflowGraph((Actor("a0", 0), Actor("a1", 0)),
+                      (Channel("r0", "a0", "a1", 1, 1, 0), Channel("r1", "a1", "a0", 1, 1, 1),
+                       Channel("e0", "a0", "a1", 1, 1, 1)))
+    points = buffer_tradeoff(g, exact=True)
+    assert points
+    for p in points:
+        assert bounded_rate(g, p.capacities) == p.throughput

@@ -50,7 +50,8 @@ import numpy as np
 
 from spikeforge.api import public
 from spikeforge.dataflow.analysis import throughput
-from spikeforge.dataflow.consistency import blocked_cycle
+from spikeforge.dataflow.consistency import blocked_cycle, order_edges
+from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
 from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
@@ -118,11 +119,10 @@ class _Homogeneous:
         if not auto_concurrency:
             ids = np.arange(n, dtype=np.int64)
             src, dst, tok = src + [ids], dst + [ids], tok + [np.ones(n, dtype=np.int64)]
-        for order in graph.static_orders.values():
-            ids = np.array([idx[a] for a in order], dtype=np.int64)
-            src, dst = src + [ids], dst + [np.roll(ids, -1)]
-            tok.append(np.zeros(len(ids), dtype=np.int64))
-            tok[-1][-1] = 1
+        actor, following, last, _ = order_edges(graph)
+        order_tokens = np.zeros(len(actor), dtype=np.int64)
+        order_tokens[last] = 1
+        src, dst, tok = src + [actor], dst + [actor[following]], tok + [order_tokens]
         self.n, self.first, self.exact = n, m, exact
         self.src, self.dst = np.concatenate(src), np.concatenate(dst)
         self.tokens = np.concatenate(tok)
@@ -135,6 +135,11 @@ class _Homogeneous:
     def __call__(self, caps: np.ndarray):
         """Throughput and the bounded channels (indices) on a critical cycle."""
         self.tokens[self.first:self.first + len(caps)] = caps - self.initial
+        zero = self.tokens == 0
+        label = strong_components(self.n, self.src[zero], self.dst[zero])
+        if np.any(label[self.src[zero]] == label[self.dst[zero]]):
+            # a token-free cycle: a deadlock, even where zero execution times hide it from Howard
+            raise DeadlockError("the bounded graph has a cycle without tokens")
         best = max_cycle_ratio(self.n, self.src, self.dst, self.weight, self.tokens,
                                exact=self.exact, hint=self.hint)
         self.hint = best.edges
