@@ -26,13 +26,13 @@ spikeforge's exact fraction (``float(F) == sdf3``). The SDF3 fraction shown is t
 best rational approximation with denominator ≤ 10⁶.
 
 SDF3 is GPL and is never part of this repository. Build it outside, e.g. in
-``/work/.cache/sdf3`` (see that folder's README): sources of ``sdf3/`` from
+``../.cache/sdf3`` beside the checkout (see that folder's README): sources of ``sdf3/`` from
 github:Shihao-Song/DFSynthesizer, modules ``base`` and ``sdf`` only, with these patches to the
 cache copy: ``-std=gnu++11 -fpermissive -w`` in ``etc/Makefile.inc`` (libxml2's headers need
 C++11); ``boost_regex`` dropped from the link (unused); only the ``sdf3analysis`` tool; and
 ``std::setprecision(17)`` on the printed throughputs of ``sdf3analysis.cc`` (stock SDF3 prints 6
 digits). The binary is taken from ``--sdf3 PATH``, else ``$SDF3_BIN``, else
-``/work/.cache/sdf3/bin/sdf3analysis-sdf``; without it only spikeforge's side is measured and
+``../.cache/sdf3/bin/sdf3analysis-sdf``; without it only spikeforge's side is measured and
 the tables say SDF3 was not found.
 
 After a timeout (or memory failure) of one tool in a family, its larger sizes in that family are
@@ -62,11 +62,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, RESULTS, write_results
+from bench.common import DATA, RESULTS, ROOT, write_results
 
 FULL_SIZES = (1_000, 2_000, 5_000, 10_000, 100_000)
 QUICK_SIZES = (20, 50, 200)
-DEFAULT_SDF3 = Path("/work/.cache/sdf3/bin/sdf3analysis-sdf")
+#: SDF3 is GPL: built beside the checkout, never inside it.
+def _shown(path: Path) -> str:
+    """``path`` relative to the checkout's parent (``../.cache/...``) when it lies there: results
+    name no path of one machine."""
+    try:
+        return str(Path("..") / Path(path).resolve().relative_to(ROOT.parent.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+DEFAULT_SDF3 = ROOT.parent / ".cache" / "sdf3" / "bin" / "sdf3analysis-sdf"
 #: The issue's targets (seconds, MB).
 TARGETS = {"multirate": {1_000: 0.1, 10_000: 1.0, 100_000: 15.0},
            "homogeneous": {10_000: 0.3, 100_000: 3.0}}
@@ -567,7 +577,7 @@ def main() -> None:
     load = os.getloadavg()
     tg = targets(rows)
     write_results("sdf3_compare", {
-        "sdf3_binary": str(binary) if binary else None, "sdf3_found": binary is not None,
+        "sdf3_binary": _shown(binary) if binary else None, "sdf3_found": binary is not None,
         "timeout_s": args.timeout, "mem_limit_gb": args.mem_gb, "load_average_1_5_15": load,
         "sizes": list(sizes), "families": args.families, "targets": tg, "results": rows})
     (RESULTS / "sdf3_compare.md").write_text(markdown(rows, tg, binary, load, args))
