@@ -36,8 +36,14 @@ def test_analyse_prints_tables_and_writes_json(tmp_path):
     assert saved["critical_cycle"]["actors"] == ["A", "B"]
     sizes = [p["total_size"] for p in saved["buffer_tradeoff"]]
     assert sizes == sorted(sizes) and saved["buffer_tradeoff"][-1]["throughput"] == "2/5"
-    floats, _ = run(["analyse", str(tmp_path / "ring.xml")])
-    assert floats["throughput"] == pytest.approx(0.4)
+    default, _ = run(["analyse", str(tmp_path / "ring.xml")])
+    assert default["throughput"] == "2/5"  # integer times: exact without asking
+    write_sdf3(DataflowGraph((Actor("A", 2.5), Actor("B", 3)), g.channels, name="ring"),
+               tmp_path / "float.xml")
+    floats, _ = run(["analyse", str(tmp_path / "float.xml")])
+    assert floats["throughput"] == pytest.approx(1 / 2.75)
+    exact, _ = run(["analyse", str(tmp_path / "float.xml"), "--exact"])
+    assert exact["throughput"] == "4/11"
 
 
 def test_analyse_shared_eggs_and_deadlock():

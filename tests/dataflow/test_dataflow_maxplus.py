@@ -1,3 +1,4 @@
+import itertools
 from fractions import Fraction
 
 import networkx as nx
@@ -6,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spikeforge.dataflow import maxplus
 from spikeforge.dataflow.maxplus import max_cycle_mean, max_cycle_ratio
 from spikeforge.errors import DeadlockError, InvalidGraphError
 
@@ -87,3 +89,61 @@ def test_matches_brute_force(entries):
         c = exact.nodes
         total = sum(a[c[(k + 1) % len(c)], c[k]] for k in range(len(c)))
         assert Fraction(total, len(c)) == expected
+
+
+def brute_force_ratio(n, src, dst, weight, transit):
+    """Largest cycle ratio over the simple cycles (networkx), exactly; parallel edges kept."""
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(range(n))
+    for e, (u, v) in enumerate(zip(src, dst)):
+        g.add_edge(u, v, key=e)
+    best = NEG
+    for cycle in nx.simple_cycles(nx.DiGraph(g)):
+        # the best parallel edge of each step depends on the ratio: enumerate their choices
+        steps = [[e for e in g[u][cycle[(k + 1) % len(cycle)]]] for k, u in enumerate(cycle)]
+        for choice in itertools.product(*steps):
+            t = sum(transit[e] for e in choice)
+            w = sum(Fraction(weight[e]) for e in choice)
+            if t == 0:
+                return None  # a deadlock
+            best = max(best, w / t)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(
+    st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 3),
+              st.one_of(st.integers(0, 10**18), st.integers(-50, 50),
+                        st.fractions(0, 100, max_denominator=7))),
+    min_size=1, max_size=9))))
+def test_exact_ratio_matches_brute_force(case):
+    """Exact ratios are exact: weights whose floats collide (near 10^18), negative weights and
+    fractions; the float optimum is certified in integers (int64 or, past 2^62, Python ints)."""
+    n, edges = case
+    src, dst, transit, weight = (list(c) for c in zip(*edges))
+    expected = brute_force_ratio(n, src, dst, weight, transit)
+    if expected is None:
+        with pytest.raises(DeadlockError):
+            max_cycle_ratio(n, src, dst, weight, transit, exact=True)
+        return
+    r = max_cycle_ratio(n, src, dst, weight, transit, exact=True)
+    assert r.value == expected
+    if r.edges:
+        assert sum(Fraction(weight[e]) for e in r.edges) / sum(transit[e] for e in r.edges) == expected
+
+
+def test_certificate_refuses_a_policy_beyond_the_float_tolerance():
+    """Two cycles whose ratios differ by less than the float tolerance (1e-9 of the largest
+    weight): the certificate refuses the policy that stays on the smaller, and the exact
+    result is the larger."""
+    big = 10**12
+    # edges sorted by source: 0 -> 0 (ratio big), 0 -> 1, and the cycle 1 <-> 2 (big + 1/2)
+    src, dst = np.array([0, 0, 1, 2]), np.array([0, 1, 2, 1])
+    weight, transit = [big, 0, big, big + 1], np.array([1, 0, 1, 1])
+    stays = np.array([0, 2, 3])  # node 0 keeps its self-loop
+    assert maxplus._certify(stays, src, dst, weight, transit, 3, np.arange(3), 1) is None
+    leaves = np.array([1, 2, 3])
+    eta, _, _ = maxplus._certify(leaves, src, dst, weight, transit, 3, np.arange(3), 1)
+    assert list(eta) == [Fraction(2 * big + 1, 2)] * 3
+    assert max_cycle_ratio(3, src, dst, np.array(weight, dtype=object), transit,
+                           exact=True).value == Fraction(2 * big + 1, 2)

@@ -104,7 +104,9 @@ def _analyse(p: argparse.ArgumentParser) -> None:
     from spikeforge.dataflow.buffers import MAX_TRADEOFF_STEPS
 
     p.add_argument("graph", help="SDF3 XML file")
-    p.add_argument("--exact", action="store_true", help="exact arithmetic (fractions)")
+    p.add_argument("--exact", action="store_true", default=None,
+                   help="exact arithmetic (fractions) even for float execution times (default: "
+                        "exact when every execution time is an integer or a fraction)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     p.add_argument("--processor", metavar="TYPE",
                    help="execution times of this processor type (default: SDF3's, the last "

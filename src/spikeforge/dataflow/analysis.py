@@ -136,11 +136,6 @@ class MaxPlusMatrix:
 MAX_WORK_TOKENS = 1e300
 #: Largest number of tokens (initial tokens plus implicit ones): int64 sums of them never overflow.
 MAX_TOKENS_TOTAL = 2**62
-#: Most firings per iteration of a multi-rate graph analysed in exact arithmetic (Fractions cost
-#: about 0.1 ms per firing; floats analyse 10^6 firings in seconds).
-MAX_EXACT_FIRINGS = 100_000
-
-
 def _check_numbers(graph: DataflowGraph, q: dict[str, int]) -> None:
     """Refuse a graph whose execution times or token counts overflow the analyses' arithmetic.
 
@@ -179,7 +174,7 @@ def _check_numbers(graph: DataflowGraph, q: dict[str, int]) -> None:
 
 def _times(graph: DataflowGraph, exact: bool) -> list:
     if exact:
-        return [Fraction(a.execution_time) for a in graph.actors]
+        return [t if type(t := a.execution_time) is int else Fraction(t) for a in graph.actors]
     return [float(a.execution_time) for a in graph.actors]
 
 
@@ -333,9 +328,6 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
 
 def _expanded_ratio(graph: DataflowGraph, q: dict[str, int], auto_concurrency: bool, exact: bool):
     """Maximum cycle ratio of the firings of one iteration (:mod:`~spikeforge.dataflow.expansion`)."""
-    if exact:  # Fractions in object arrays: about 0.1 ms per firing
-        check_iteration(graph, q, "exact throughput", limit=MAX_EXACT_FIRINGS,
-                        why="exact arithmetic analyses in reasonable time (use exact=False)")
     e = expand(graph, q, auto_concurrency=auto_concurrency)
     zero = e.transit == 0
     label = strong_components(e.firings, e.src[zero], e.dst[zero])
@@ -359,15 +351,17 @@ def _expanded_ratio(graph: DataflowGraph, q: dict[str, int], auto_concurrency: b
 
 
 @public
-def throughput(graph: DataflowGraph, *, exact: bool = False,
+def throughput(graph: DataflowGraph, *, exact: bool | None = None,
                auto_concurrency: bool = True) -> ThroughputResult:
     """Self-timed throughput of ``graph`` with unbounded channels.
 
     Parameters
     ----------
     graph : DataflowGraph
-    exact : bool
-        Compute with Fractions (execution times converted exactly); for small graphs.
+    exact : bool, optional
+        Fractions (execution times converted exactly) instead of floats; default: exact when no
+        execution time is a float. Costs little more than floats (the float optimum is
+        certified in integer arithmetic, :func:`~spikeforge.dataflow.maxplus.max_cycle_ratio`).
     auto_concurrency : bool
         True (default, SDF3's semantics): firings of one actor may overlap unless the graph
         has a self-edge on it. False: every actor is non-reentrant (an implicit self-loop with
@@ -396,6 +390,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
     >>> r.throughput, dict(r.repetition_vector), dict(r.actor_throughput)
     (Fraction(1, 5), {'A': 5, 'B': 2}, {'A': Fraction(1, 1), 'B': Fraction(2, 5)})
     """
+    exact = graph.exact_times if exact is None else exact
     q = repetition_vector(graph)
     _check_numbers(graph, q)
     if graph.is_homogeneous:
@@ -416,7 +411,7 @@ def throughput(graph: DataflowGraph, *, exact: bool = False,
 
 
 @public
-def critical_cycle(graph: DataflowGraph, *, exact: bool = False,
+def critical_cycle(graph: DataflowGraph, *, exact: bool | None = None,
                    auto_concurrency: bool = True) -> CriticalCycle:
     """The cycle that attains the maximum cycle mean (see :class:`CriticalCycle`).
 

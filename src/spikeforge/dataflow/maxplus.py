@@ -43,7 +43,7 @@ from spikeforge.dataflow.graphs import bfs_predecessors, strong_components
 from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.resources import check_memory
 
-__all__ = ["MaxCycle", "max_cycle_ratio", "max_cycle_mean"]
+__all__ = ["MaxCycle", "max_cycle_mean", "max_cycle_ratio"]
 
 NEG_INF = -math.inf
 #: Largest product of the total absolute edge weight and the total transit (plus one): cycle
@@ -68,7 +68,9 @@ def _edge_arrays(n, src, dst, weight, transit, exact: bool, hint):
     try:
         if exact:
             raw = np.asarray(weight, dtype=object)
-            weight = np.array([Fraction(w) for w in raw], dtype=object) if raw.ndim == 1 else raw
+            # ints stay ints (exact, and far cheaper than Fractions)
+            weight = np.array([w if type(w) is int else Fraction(w) for w in raw.tolist()],
+                              dtype=object) if raw.ndim == 1 else raw
         else:
             weight = np.asarray(weight, dtype=float)
     except (ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
@@ -195,12 +197,30 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
     w, t = weight[order], transit[order]
     k = len(nodes)
     starts = np.searchsorted(s, np.arange(k))
+    if exact:
+        policy, eta, pointer, succ = _exact_howard(s, d, w, t, k, starts, nodes, order, m, hint)
+    else:
+        policy = _initial_policy(s, d, w, t, k, starts, False, order, m, hint)
+        policy, eta, pointer, succ = _howard(policy, s, d, w, t, k, starts, False, nodes)
+    top = int(np.argmax(eta))
+    root = int(pointer[top])
+    cycle_nodes, cycle_edges = [root], [int(order[policy[root]])]
+    v = int(succ[root])
+    while v != root:
+        cycle_nodes.append(v)
+        cycle_edges.append(int(order[policy[v]]))
+        v = int(succ[v])
+    value = eta[top]
+    return MaxCycle(value if exact else float(value), tuple(int(nodes[u]) for u in cycle_nodes),
+                    tuple(cycle_edges))
+
+
+def _howard(policy, s, d, w, t, k, starts, exact, nodes):
+    """Policy iteration from ``policy`` until no edge improves it: (policy, eta, pointer, succ)."""
     tol = 0 if exact else 1e-9 * max(1.0, float(np.max(np.abs(w))))
     neg = np.full(len(w), NEG_INF, dtype=object if exact else float)
-
-    policy = _initial_policy(s, d, w, t, k, starts, exact, order, m, hint)
     while True:
-        eta, x, pointer, succ = _evaluate(policy, d, w, t, k, exact, nodes, order)
+        eta, x, pointer, succ = _evaluate(policy, d, w, t, k, exact, nodes)
         eta_d = eta[d]
         eta_s = eta[s]
         if np.any(eta_d > eta_s + tol):
@@ -215,19 +235,76 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         best_val, arg = _segment_argmax(value, s, starts)
         change |= best_val > x + tol
         if not change.any():
-            break
+            return policy, eta, pointer, succ
         policy = np.where(change, arg, policy)
-    top = int(np.argmax(eta))
-    root = int(pointer[top])
-    cycle_nodes, cycle_edges = [root], [int(order[policy[root]])]
-    v = int(succ[root])
-    while v != root:
-        cycle_nodes.append(v)
-        cycle_edges.append(int(order[policy[v]]))
-        v = int(succ[v])
-    value = eta[top]
-    return MaxCycle(value if exact else float(value), tuple(int(nodes[u]) for u in cycle_nodes),
-                    tuple(cycle_edges))
+
+
+def _exact_howard(s, d, w, t, k, starts, nodes, order, m, hint):
+    """Exact policy iteration, started from the policy that float arithmetic finds optimal.
+
+    Fractions cost microseconds per operation, so the iterations run in floats and the float
+    optimum is then *certified* in integer arithmetic: with the weights scaled to integers by
+    the least common denominator, each node's cycle ratio is a reduced fraction ``num / den``
+    and its bias times ``den`` an integer, so Howard's two optimality criteria (no edge leads
+    to a larger ratio; none gives a larger bias towards an equal ratio) are integer
+    comparisons. They prove the float policy optimal, which it nearly always is; only when
+    they do not (ratios closer than the float tolerance) do Fraction iterations continue from
+    it. The result is exact either way.
+    """
+    values = w.tolist()
+    scale = math.lcm(*{v.denominator for v in values if type(v) is not int})
+    scaled = values if scale == 1 and all(type(v) is int for v in values) else \
+        [v * scale if type(v) is int else v.numerator * (scale // v.denominator) for v in values]
+    try:
+        approx = np.array(scaled, dtype=float) / scale
+        fits = bool(np.all(np.isfinite(approx)))
+    except OverflowError:  # an int beyond float range
+        fits = False
+    if fits:
+        policy = _initial_policy(s, d, approx, t, k, starts, False, order, m, hint)
+        policy, *_ = _howard(policy, s, d, approx, t, k, starts, False, nodes)
+        certified = _certify(policy, s, d, scaled, t, k, nodes, scale)
+        if certified is not None:
+            return (policy, *certified)
+    else:
+        policy = _initial_policy(s, d, w, t, k, starts, True, order, m, hint)
+    return _howard(policy, s, d, w, t, k, starts, True, nodes)
+
+
+def _certify(policy, s, d, scaled, t, k, nodes, scale):
+    r"""(eta, pointer, succ) of ``policy`` in exact arithmetic when no edge improves it, else None.
+
+    ``scaled`` are the weights times ``scale``, as Python ints. Every bias and cross product
+    is bounded by :math:`3 \sum |w| \sum t`; below :math:`2^{62}` they are computed in int64,
+    above it in Python integers (object arrays).
+    """
+    total = (sum(abs(v) for v in scaled) + 1) * (int(t.sum()) + 1)
+    dtype = np.int64 if 4 * total < 2**62 else object
+    weights = np.array(scaled, dtype=dtype)
+    transit = t.astype(dtype)
+    succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t = _policy_forest(
+        policy, d, weights, transit, k, nodes)
+    if dtype is object:
+        divisor = np.array([math.gcd(int(a), int(b)) for a, b in zip(cycle_w, cycle_t)], dtype=object)
+    else:
+        divisor = np.gcd(cycle_w, cycle_t)
+    num_root = np.zeros(k, dtype=dtype)
+    den_root = np.ones(k, dtype=dtype)
+    num_root[roots] = cycle_w // divisor
+    den_root[roots] = cycle_t // divisor
+    num, den = num_root[pointer], den_root[pointer]
+    bias = den * acc_w - num * acc_t  # den x (the bias); exact
+    # first criterion: an edge towards a larger ratio
+    if np.any(num[d] * den[s] > num[s] * den[d]):
+        return None
+    # second criterion: among edges towards an equal ratio (same reduced fraction), a larger bias
+    same = (num[d] == num[s]) & (den[d] == den[s])
+    if np.any(den[s][same] * weights[same] - num[s][same] * transit[same] + bias[d][same]
+              > bias[s][same]):
+        return None
+    eta_root = np.empty(k, dtype=object)
+    eta_root[roots] = [Fraction(int(a), int(b) * scale) for a, b in zip(num_root[roots], den_root[roots])]
+    return eta_root[pointer], pointer, succ
 
 
 def _initial_policy(s, d, w, t, k, starts, exact, order, m, hint):
@@ -273,15 +350,25 @@ def _initial_policy(s, d, w, t, k, starts, exact, order, m, hint):
     return policy
 
 
-def _evaluate(policy, d, w, t, k, exact, nodes, order):
-    """Value determination: cycle ratio ``eta`` reached by each node and its bias ``x``."""
+def _policy_forest(policy, d, w, t, k, nodes):
+    """The policy's successor graph walked to its cycles.
+
+    Returns (succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t): each node's policy
+    successor; the root its path leads to (a root is the least node of its policy cycle, so a
+    cycle kept by the next policy keeps its root and biases stay comparable between
+    iterations, which termination needs); the weight and transit of the path to it; the roots
+    and their cycles' total weight and transit. Pure numpy: about 2 log2(k) gathers to find the
+    cycles (nodes on them are the image of succ^(2^L) for 2^L >= k) and log2(path length) to
+    walk the paths.
+
+    Raises
+    ------
+    DeadlockError
+        A policy cycle has total transit 0.
+    """
     succ = d[policy]
     pw, pt = w[policy], t[policy]
     ids = np.arange(k)
-    # Nodes on policy cycles are the image of succ^(2^L) for 2^L >= k; the least node of each
-    # cycle, found by pointer doubling with a running minimum, is its root. A cycle kept by the
-    # next policy keeps its root, so biases stay comparable between iterations (needed for
-    # termination). Pure numpy: about 2 log2(k) gathers, no graph library call per iteration.
     image = succ
     steps = max(1, int(k - 1).bit_length())
     for _ in range(steps):
@@ -297,7 +384,7 @@ def _evaluate(policy, d, w, t, k, exact, nodes, order):
     pointer = np.where(is_root, ids, succ)
     acc_w = np.where(is_root, 0, pw)
     acc_t = np.where(is_root, 0, pt)
-    if exact:
+    if w.dtype == object:
         acc_w = acc_w.astype(object)
     while True:
         jump = pointer[pointer]
@@ -319,6 +406,12 @@ def _evaluate(policy, d, w, t, k, exact, nodes, order):
         raise DeadlockError(
             f"cycle through nodes {', '.join(str(int(nodes[u])) for u in bad)} has no initial "
             "tokens (total transit 0): its ratio is unbounded")
+    return succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t
+
+
+def _evaluate(policy, d, w, t, k, exact, nodes):
+    """Value determination: cycle ratio ``eta`` reached by each node and its bias ``x``."""
+    succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t = _policy_forest(policy, d, w, t, k, nodes)
     eta_root = np.empty(k, dtype=object if exact else float)
     if exact:
         eta_root[roots] = [Fraction(a) / int(b) for a, b in zip(cycle_w, cycle_t)]

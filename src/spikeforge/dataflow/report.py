@@ -24,14 +24,14 @@ def json_number(value):
 
 
 @public
-def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int = 50) -> dict:
+def analyse_report(graph: DataflowGraph, *, exact: bool | None = None, max_steps: int = 50) -> dict:
     """Throughput, repetition vector, critical cycle, latency and buffer trade-off of a graph.
 
     Parameters
     ----------
     graph : DataflowGraph
-    exact : bool
-        Fractions instead of floats.
+    exact : bool, optional
+        Fractions instead of floats (default: when no execution time is a float).
     max_steps : int
         Storage distributions the buffer trade-off analyses after the first.
 
@@ -52,7 +52,7 @@ def analyse_report(graph: DataflowGraph, *, exact: bool = False, max_steps: int 
     >>> from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
     >>> g = DataflowGraph((Actor("A", 2), Actor("B", 3)),
     ...                   (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 1)))
-    >>> analyse_report(g, exact=True)["throughput"]
+    >>> analyse_report(g)["throughput"]
     '1/5'
     """
     from spikeforge.dataflow.analysis import latency, throughput
