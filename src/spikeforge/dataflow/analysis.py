@@ -178,6 +178,17 @@ def _times(graph: DataflowGraph, exact: bool) -> list:
     return [float(a.execution_time) for a in graph.actors]
 
 
+def _time_array(graph: DataflowGraph, exact: bool) -> np.ndarray:
+    """Execution times per actor: floats; exactly, int64 when all are integers that sum far below
+    2^62 (Howard's exact certificate then stays in machine integers), else Fractions."""
+    if not exact:
+        return graph.arrays.execution_time
+    times = _times(graph, True)
+    if all(type(t) is int for t in times) and sum(map(abs, times)) < 2**40:
+        return np.array(times, dtype=np.int64)
+    return np.array(times, dtype=object)
+
+
 @public
 def maxplus_matrix(graph: DataflowGraph, *, auto_concurrency: bool = True,
                    exact: bool = False) -> MaxPlusMatrix:
@@ -307,10 +318,7 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
     dst.append(actor[following])
     tok.append(t)
     s = np.concatenate(src)
-    if exact:
-        weight = np.array(_times(graph, True), dtype=object)[s]
-    else:
-        weight = arr.execution_time[s]
+    weight = _time_array(graph, exact)[s]
     best = max_cycle_ratio(n, s, np.concatenate(dst), weight, np.concatenate(tok), exact=exact)
     implicit = 0 if auto_concurrency else n
 
@@ -333,7 +341,7 @@ def _expanded_ratio(graph: DataflowGraph, q: dict[str, int], auto_concurrency: b
     label = strong_components(e.firings, e.src[zero], e.dst[zero])
     if np.any(label[e.src[zero]] == label[e.dst[zero]]):
         check_deadlock(graph)  # a token-free cycle of firings: name the blocked cycle of actors
-    times = np.array(_times(graph, exact), dtype=object if exact else float)
+    times = _time_array(graph, exact)
     best = max_cycle_ratio(e.firings, e.src, e.dst, times[e.actor[e.src]], e.transit, exact=exact)
     n = len(graph.actors)
     procs = list(graph.static_orders)

@@ -66,7 +66,10 @@ def _edge_arrays(n, src, dst, weight, transit, exact: bool, hint):
         raise InvalidGraphError(f"max_cycle_ratio: src, dst, transit and hint must be integer "
                                 f"arrays ({exc})") from None
     try:
-        if exact:
+        if exact and np.asarray(weight).dtype.kind in "iu" \
+                and np.abs(np.asarray(weight, dtype=float)).sum() < 2**62:
+            weight = np.asarray(weight, dtype=np.int64)  # exact, and no sum of them overflows
+        elif exact:
             raw = np.asarray(weight, dtype=object)
             # ints stay ints (exact, and far cheaper than Fractions)
             weight = np.array([w if type(w) is int else Fraction(w) for w in raw.tolist()],
@@ -202,15 +205,15 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
     else:
         policy = _initial_policy(s, d, w, t, k, starts, False, order, m, hint)
         policy, eta, pointer, succ = _howard(policy, s, d, w, t, k, starts, False, nodes)
-    top = int(np.argmax(eta))
-    root = int(pointer[top])
+    roots = np.flatnonzero(pointer == np.arange(k))  # one node per policy cycle
+    root = int(roots[np.argmax(eta[roots])])
     cycle_nodes, cycle_edges = [root], [int(order[policy[root]])]
     v = int(succ[root])
     while v != root:
         cycle_nodes.append(v)
         cycle_edges.append(int(order[policy[v]]))
         v = int(succ[v])
-    value = eta[top]
+    value = eta[root]
     return MaxCycle(value if exact else float(value), tuple(int(nodes[u]) for u in cycle_nodes),
                     tuple(cycle_edges))
 
@@ -251,12 +254,15 @@ def _exact_howard(s, d, w, t, k, starts, nodes, order, m, hint):
     they do not (ratios closer than the float tolerance) do Fraction iterations continue from
     it. The result is exact either way.
     """
-    values = w.tolist()
-    scale = math.lcm(*{v.denominator for v in values if type(v) is not int})
-    scaled = values if scale == 1 and all(type(v) is int for v in values) else \
-        [v * scale if type(v) is int else v.numerator * (scale // v.denominator) for v in values]
+    if w.dtype == object:
+        values = w.tolist()
+        scale = math.lcm(*{v.denominator for v in values if type(v) is not int})
+        scaled = values if scale == 1 and all(type(v) is int for v in values) else \
+            [v * scale if type(v) is int else v.numerator * (scale // v.denominator) for v in values]
+    else:
+        scale, scaled = 1, w
     try:
-        approx = np.array(scaled, dtype=float) / scale
+        approx = np.asarray(scaled, dtype=float) / scale
         fits = bool(np.all(np.isfinite(approx)))
     except OverflowError:  # an int beyond float range
         fits = False
@@ -278,9 +284,11 @@ def _certify(policy, s, d, scaled, t, k, nodes, scale):
     is bounded by :math:`3 \sum |w| \sum t`; below :math:`2^{62}` they are computed in int64,
     above it in Python integers (object arrays).
     """
-    total = (sum(abs(v) for v in scaled) + 1) * (int(t.sum()) + 1)
+    magnitude = np.abs(scaled).sum() if isinstance(scaled, np.ndarray) else sum(map(abs, scaled))
+    total = (int(magnitude) + 1) * (int(t.sum()) + 1)
     dtype = np.int64 if 4 * total < 2**62 else object
-    weights = np.array(scaled, dtype=dtype)
+    weights = np.asarray(scaled).astype(dtype) if isinstance(scaled, np.ndarray) \
+        else np.array(scaled, dtype=dtype)
     transit = t.astype(dtype)
     succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t = _policy_forest(
         policy, d, weights, transit, k, nodes)
