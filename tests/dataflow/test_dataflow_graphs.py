@@ -24,19 +24,22 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 @given(edge_lists())
 def test_small_graphs_agree_with_scipy(monkeypatch_graph):
     n, src, dst = monkeypatch_graph
-    python = graphs.strong_components(n, src, dst)
-    python_pred = graphs.bfs_predecessors(n, src, dst, 0)
-    small, graphs.SMALL = graphs.SMALL, -1  # force scipy
+    use_scipy = graphs._use_scipy
     try:
+        graphs._use_scipy = lambda n, m: False
+        python = graphs.strong_components(n, src, dst)
+        python_pred = graphs.bfs_predecessors(n, src, dst, 0)
+        graphs._use_scipy = lambda n, m: True
         scipy = graphs.strong_components(n, src, dst)
         scipy_pred = graphs.bfs_predecessors(n, src, dst, 0)
     finally:
-        graphs.SMALL = small
+        graphs._use_scipy = use_scipy
     assert _same_partition(python, scipy)
     assert python_pred.tolist() == scipy_pred.tolist()
 
 
-def test_components_are_numbered_by_least_node():
+def test_components_are_numbered_by_least_node(monkeypatch):
+    monkeypatch.setattr(graphs, "_use_scipy", lambda n, m: False)  # the plain Python path
     # 0 <-> 2 form one component, 1 and 3 are alone
     labels = graphs.strong_components(4, np.array([0, 2, 1]), np.array([2, 0, 3]))
     assert labels.tolist() == [0, 1, 0, 2]

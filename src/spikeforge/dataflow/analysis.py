@@ -60,8 +60,13 @@ from types import MappingProxyType
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.dataflow.consistency import (check_deadlock, check_iteration, firing_sequence,
-                                             order_edges, repetition_vector)
+from spikeforge.dataflow.consistency import (
+    check_deadlock,
+    check_iteration,
+    firing_sequence,
+    order_edges,
+    repetition_vector,
+)
 from spikeforge.dataflow.expansion import expand
 from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
@@ -69,8 +74,15 @@ from spikeforge.dataflow.selftimed import BYTES_PER_FIRING, simulate
 from spikeforge.errors import InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
 
-__all__ = ["CriticalCycle", "ThroughputResult", "MaxPlusMatrix", "maxplus_matrix",
-           "throughput", "critical_cycle", "latency"]
+__all__ = [
+    "CriticalCycle",
+    "MaxPlusMatrix",
+    "ThroughputResult",
+    "critical_cycle",
+    "latency",
+    "maxplus_matrix",
+    "throughput",
+]
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,7 @@ def _times(graph: DataflowGraph, exact: bool) -> list:
     return [float(a.execution_time) for a in graph.actors]
 
 
-def _time_array(graph: DataflowGraph, exact: bool) -> np.ndarray:
+def time_array(graph: DataflowGraph, exact: bool) -> np.ndarray:
     """Execution times per actor: floats; exactly, int64 when all are integers that sum far below
     2^62 (Howard's exact certificate then stays in machine integers), else Fractions."""
     if not exact:
@@ -318,7 +330,7 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
     dst.append(actor[following])
     tok.append(t)
     s = np.concatenate(src)
-    weight = _time_array(graph, exact)[s]
+    weight = time_array(graph, exact)[s]
     best = max_cycle_ratio(n, s, np.concatenate(dst), weight, np.concatenate(tok), exact=exact)
     implicit = 0 if auto_concurrency else n
 
@@ -341,7 +353,7 @@ def _expanded_ratio(graph: DataflowGraph, q: dict[str, int], auto_concurrency: b
     label = strong_components(e.firings, e.src[zero], e.dst[zero])
     if np.any(label[e.src[zero]] == label[e.dst[zero]]):
         check_deadlock(graph)  # a token-free cycle of firings: name the blocked cycle of actors
-    times = _time_array(graph, exact)
+    times = time_array(graph, exact)
     best = max_cycle_ratio(e.firings, e.src, e.dst, times[e.actor[e.src]], e.transit, exact=exact)
     n = len(graph.actors)
     procs = list(graph.static_orders)

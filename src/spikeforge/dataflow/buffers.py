@@ -49,8 +49,13 @@ from types import MappingProxyType
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.dataflow.analysis import throughput
-from spikeforge.dataflow.consistency import blocked_cycle, order_edges
+from spikeforge.dataflow.analysis import throughput, time_array
+from spikeforge.dataflow.consistency import (
+    blocked_cycle,
+    order_edges,
+    repetition_vector,
+)
+from spikeforge.dataflow.expansion import channel_edges, expand
 from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
 from spikeforge.errors import DeadlockError, InvalidGraphError
@@ -127,9 +132,7 @@ class _Homogeneous:
         self.src, self.dst = np.concatenate(src), np.concatenate(dst)
         self.tokens = np.concatenate(tok)
         self.initial = np.array([c.initial_tokens for c in bounded], dtype=np.int64)
-        times = np.array([Fraction(a.execution_time) for a in graph.actors], dtype=object) \
-            if exact else arr.execution_time
-        self.weight = times[self.src]
+        self.weight = time_array(graph, exact)[self.src]
         self.hint = None
 
     def __call__(self, caps: np.ndarray):
@@ -150,19 +153,52 @@ class _Homogeneous:
 
 
 class _General:
-    """Throughput analyses of the bounded graph, one :class:`DataflowGraph` per distribution."""
+    """Cycle-ratio analyses of one multi-rate graph under changing capacities.
+
+    The expansion of the graph's own channels (:mod:`~spikeforge.dataflow.expansion`) is built
+    once; a distribution re-expands only the capacity edges, all at once, and Howard's
+    iteration runs on the union, started from the previous critical cycle.
+    """
 
     def __init__(self, graph: DataflowGraph, bounded: Sequence[Channel], auto_concurrency: bool,
                  exact: bool):
-        self.graph, self.bounded = graph, bounded
-        self.auto_concurrency, self.exact = auto_concurrency, exact
-        self.position = {f"<capacity {c.name}>": i for i, c in enumerate(bounded)}
+        idx = graph.actor_index
+        q = repetition_vector(graph)
+        base = expand(graph, q, auto_concurrency=auto_concurrency)
+        self.base, self.exact, self.hint = base, exact, None
+        self.reps = np.array([q[a.name] for a in graph.actors], dtype=np.int64)
+        self.cap_src = np.array([idx[c.dst] for c in bounded], dtype=np.int64)
+        self.cap_dst = np.array([idx[c.src] for c in bounded], dtype=np.int64)
+        self.cap_production = np.array([c.consumption for c in bounded], dtype=np.int64)
+        self.cap_consumption = np.array([c.production for c in bounded], dtype=np.int64)
+        self.initial = np.array([c.initial_tokens for c in bounded], dtype=np.int64)
+        self.times = time_array(graph, exact)[base.actor]
+        # Howard's iteration cannot end on a graph with a token-free cycle whose weight exceeds
+        # its float tolerance: it raises DeadlockError itself, and the search need not look
+        low, high = float(np.min(self.times)), float(np.max(self.times))
+        self.howard_sees_deadlocks = low > base.firings * 1e-9 * max(1.0, high)
 
     def __call__(self, caps: np.ndarray):
-        g = _bounded(self.graph, self.bounded, [int(b) for b in caps])
-        r = throughput(g, exact=self.exact, auto_concurrency=self.auto_concurrency)
-        grow = {self.position[n] for n in r.critical_cycle.channels if n in self.position}
-        return r.throughput, sorted(grow)
+        """Throughput and the bounded channels (indices) on a critical cycle."""
+        b = self.base
+        src, dst, transit, which = channel_edges(b.first, self.reps, self.cap_src, self.cap_dst,
+                                                 self.cap_production, self.cap_consumption,
+                                                 caps - self.initial)
+        src, dst = np.concatenate([b.src, src]), np.concatenate([b.dst, dst])
+        transit = np.concatenate([b.transit, transit])
+        if not self.howard_sees_deadlocks:
+            zero = transit == 0
+            label = strong_components(b.firings, src[zero], dst[zero])
+            if np.any(label[src[zero]] == label[dst[zero]]):
+                raise DeadlockError("the bounded graph has a cycle of firings without tokens")
+        best = max_cycle_ratio(b.firings, src, dst, self.times[src], transit, exact=self.exact,
+                               hint=self.hint)
+        self.hint = best.edges
+        first = len(b.src)
+        grow = sorted({int(which[e - first]) for e in best.edges if e >= first})
+        if best.value == NEG_INF or best.value <= 0:
+            return math.inf, grow
+        return 1 / best.value, grow
 
 
 def _blocked_capacities(graph, bounded, caps, position) -> list[int]:

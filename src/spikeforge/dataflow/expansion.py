@@ -86,6 +86,26 @@ def _cycle(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nodes, np.roll(nodes, -1), transit
 
 
+def channel_edges(first: np.ndarray, reps: np.ndarray, src_actor: np.ndarray, dst_actor: np.ndarray,
+                  production: np.ndarray, consumption: np.ndarray, tokens: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The firing dependencies of some channels: (src, dst, transit, channel) per edge.
+
+    ``first`` and ``reps`` are per actor (:attr:`Expansion.first`, the repetition vector); the
+    other arrays per channel; ``channel`` indexes them. Vectorised over all channels at once, so
+    a buffer search can re-expand just its capacity edges for each storage distribution.
+    """
+    channel, j = _ranges(np.zeros(len(src_actor), dtype=np.int64), reps[dst_actor] - 1)
+    c, d, p = consumption[channel], tokens[channel], production[channel]
+    lo = (j * c - d) // p
+    hi = ((j + 1) * c - d - 1) // p
+    read, f = _ranges(lo, hi)
+    edge_channel = channel[read]
+    qa = reps[src_actor[edge_channel]]
+    return (first[src_actor[edge_channel]] + f % qa, first[dst_actor[edge_channel]] + j[read],
+            -(f // qa), edge_channel)
+
+
 def expand(graph: DataflowGraph, q: dict[str, int], *, auto_concurrency: bool = True) -> Expansion:
     """The expansion of ``graph`` over one iteration (``q``: its repetition vector).
 
@@ -111,23 +131,15 @@ def expand(graph: DataflowGraph, q: dict[str, int], *, auto_concurrency: bool = 
     firings = int(reps.sum())
     src_a, dst_a = arr.src, arr.dst
     p, c, d = arr.production, arr.consumption, arr.tokens
-    q_src, q_dst = reps[src_a], reps[dst_a]
+    q_dst = reps[dst_a]
     # Firing j of the consumer reads producer firings floor((j c - d) / p) .. floor(((j+1) c - d - 1) / p):
     # over one iteration at most q_dst + q_dst c / p + 1 of them per channel.
     bound = int((q_dst + (q_dst * c) // p + 2).sum()) + (0 if auto_concurrency else firings) \
         + sum(len(o) for o in graph.static_orders.values()) * 2
     check_memory(bound * BYTES_PER_EDGE + firings * 16,
                  f"expanding graph {graph.name!r}: {firings:,} firings and up to {bound:,} dependencies")
-    channel, j = _ranges(np.zeros(len(src_a), dtype=np.int64), q_dst - 1)
-    lo = (j * c[channel] - d[channel]) // p[channel]
-    hi = ((j + 1) * c[channel] - d[channel] - 1) // p[channel]
-    read, f = _ranges(lo, hi)
-    edge_channel = channel[read]
-    qa = q_src[edge_channel]
-    src = [first[src_a[edge_channel]] + f % qa]
-    dst = [first[dst_a[edge_channel]] + j[read]]
-    transit = [-(f // qa)]
-    label = [edge_channel]
+    f_src, f_dst, f_transit, edge_channel = channel_edges(first, reps, src_a, dst_a, p, c, d)
+    src, dst, transit, label = [f_src], [f_dst], [f_transit], [edge_channel]
     cycles = [] if auto_concurrency else \
         [(np.arange(first[a], first[a] + reps[a], dtype=np.int64), -1 - a) for a in range(n)]
     idx = graph.actor_index

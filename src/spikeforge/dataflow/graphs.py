@@ -2,19 +2,24 @@
 
 scipy's :mod:`scipy.sparse.csgraph` does this in compiled code, but importing it takes 0.2–0.5 s,
 more than analysing a graph of a few hundred actors takes. Graphs below :data:`SMALL` edges
-and nodes are therefore handled here in plain Python (linear time, a few milliseconds), larger
-ones by scipy; both give the same partition of the nodes (component labels may be numbered
-differently, and callers compare labels only with each other).
+and nodes are therefore handled here in plain Python (linear time, a few milliseconds) unless
+scipy is imported already, larger ones by scipy; both give the same labels (components
+numbered by their least node).
 """
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 
 import numpy as np
 
 #: Below this many nodes + edges, plain Python beats importing scipy.
 SMALL = 20_000
+
+
+def _use_scipy(n: int, m: int) -> bool:
+    return n + m > SMALL or "scipy.sparse.csgraph" in sys.modules
 
 
 def _adjacency(n: int, src: np.ndarray, dst: np.ndarray) -> list[list[int]]:
@@ -33,12 +38,17 @@ def strong_components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     [0, 0, 1, 2]
     """
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    if n + len(src) > SMALL:
+    if _use_scipy(n, len(src)):
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import connected_components
 
         adjacency = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-        return connected_components(adjacency, directed=True, connection="strong")[1]
+        labels = connected_components(adjacency, directed=True, connection="strong")[1]
+        # numbered by least node, as _tarjan numbers them: the same labels on either path
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[inverse]
     return np.asarray(_tarjan(n, _adjacency(n, src, dst)), dtype=np.int64)
 
 
@@ -100,7 +110,7 @@ def bfs_predecessors(n: int, src: np.ndarray, dst: np.ndarray, source: int) -> n
     [-9999, 0, 0, 1]
     """
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    if n + len(src) > SMALL:
+    if _use_scipy(n, len(src)):
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import breadth_first_order
 

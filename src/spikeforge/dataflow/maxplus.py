@@ -207,15 +207,16 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         policy, eta, pointer, succ = _howard(policy, s, d, w, t, k, starts, False, nodes)
     roots = np.flatnonzero(pointer == np.arange(k))  # one node per policy cycle
     root = int(roots[np.argmax(eta[roots])])
-    cycle_nodes, cycle_edges = [root], [int(order[policy[root]])]
-    v = int(succ[root])
+    following = succ.tolist()  # Python ints: critical cycles of expansions run to 10^4 nodes
+    cycle = [root]
+    v = following[root]
     while v != root:
-        cycle_nodes.append(v)
-        cycle_edges.append(int(order[policy[v]]))
-        v = int(succ[v])
+        cycle.append(v)
+        v = following[v]
+    on = np.array(cycle, dtype=np.int64)
     value = eta[root]
-    return MaxCycle(value if exact else float(value), tuple(int(nodes[u]) for u in cycle_nodes),
-                    tuple(cycle_edges))
+    return MaxCycle(value if exact else float(value), tuple(nodes[on].tolist()),
+                    tuple(order[policy[on]].tolist()))
 
 
 def _howard(policy, s, d, w, t, k, starts, exact, nodes):
