@@ -94,3 +94,25 @@ def test_analyse_processor_rule_warning_and_choice(tmp_path, capsys):
     assert Fraction(report["period"]) == 4
     assert main(["analyse", str(tmp_path / "g.xml"), "--processor", "gpu"]) == 2
     assert "actor A has no processor of type 'gpu' (it has fast, slow)" in capsys.readouterr().err
+
+
+def test_analyse_summarises_large_graphs_and_says_when_the_search_stops(tmp_path):
+    """Past 20 actors the repetition vector is grouped by count (every actor still in JSON);
+    a buffer search cut short by --max-steps says so instead of passing for complete."""
+    n = 30
+    actors = tuple(Actor(f"a{i}", 1 + i % 4) for i in range(n))
+    # a chain of rates 2 -> 1 then 1 -> 2 (actors alternate between 1 and 2 firings), each actor
+    # serialised by a self-loop: its Pareto points are (118, 1/11), (125, 1/9), (132, 1/8)
+    chain = tuple(Channel(f"c{i}", f"a{i}", f"a{i + 1}", *((2, 1) if i % 2 == 0 else (1, 2)))
+                  for i in range(n - 1))
+    loops = tuple(Channel(f"s{i}", f"a{i}", f"a{i}", 1, 1, 1) for i in range(n))
+    write_sdf3(DataflowGraph(actors, chain + loops, name="chain30"), tmp_path / "ring.xml")
+    report, text = run(["analyse", str(tmp_path / "ring.xml"), "--max-steps", "1",
+                        "--json", str(tmp_path / "r.json")])
+    assert "45 firings of 30 actors" in text and "│ a1, a3, a5, ... │" in text
+    assert len(json.loads((tmp_path / "r.json").read_text())["repetition_vector"]) == n
+    assert report["buffer_tradeoff_complete"] is False
+    assert "--max-steps 1 ran out before the throughput of unbounded buffers" in text
+    full, text = run(["analyse", str(tmp_path / "ring.xml")])
+    assert full["buffer_tradeoff_complete"] is True and "ran out" not in text
+    assert [p["throughput"] for p in full["buffer_tradeoff"]] == ["1/11", "1/9", "1/8"]

@@ -76,12 +76,7 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
     summary.add_row("latency (first iteration)", _show(raw["latency"]))
     out.print(summary)
 
-    reps = Table(title="repetition vector")
-    reps.add_column("actor")
-    reps.add_column("firings per iteration", justify="right")
-    for actor, q in report["repetition_vector"].items():
-        reps.add_row(escape(actor), str(q))
-    out.print(reps)
+    out.print(_repetitions(report["repetition_vector"]))
 
     if raw["points"]:
         pareto = Table(title="buffer size / throughput trade-off (Pareto points)")
@@ -95,9 +90,49 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
                            escape(caps if len(caps) <= 80 else caps[:77] + "..."))
         out.print(pareto)
 
+    if not report["buffer_tradeoff_complete"] and graph.channels:
+        what = f"{len(raw['points'])} Pareto point(s), the smallest" if raw["points"] else \
+            "no storage distribution with positive throughput"
+        out.print(f"buffer trade-off: {what}; --max-steps {args.max_steps} ran out before the "
+                  "throughput of unbounded buffers (raise it to search further)")
     if args.json is not None:
         out.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
     return report
+
+
+#: Largest graph whose repetition vector is listed actor by actor; larger ones are summarised.
+LISTED_ACTORS = 20
+
+
+def _repetitions(q: dict[str, int]):
+    """The repetition vector as a table: per actor when short, else how many actors fire how often."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if len(q) <= LISTED_ACTORS:
+        table = Table(title="repetition vector")
+        table.add_column("actor")
+        table.add_column("firings per iteration", justify="right")
+        for actor, count in q.items():
+            table.add_row(escape(actor), str(count))
+        return table
+    groups: dict[int, list[str]] = {}
+    for actor, count in q.items():
+        groups.setdefault(count, []).append(actor)
+    table = Table(title=f"repetition vector: {sum(q.values()):,} firings of {len(q):,} actors per "
+                        "iteration (every actor in --json)")
+    table.add_column("firings per iteration", justify="right")
+    table.add_column("actors", justify="right")
+    table.add_column("for example")
+    shown = sorted(sorted(groups, key=lambda c: -len(groups[c]))[:LISTED_ACTORS])
+    for count in shown:
+        names = groups[count]
+        table.add_row(str(count), f"{len(names):,}",
+                      escape(", ".join(names[:3]) + (", ..." if len(names) > 3 else "")))
+    if len(shown) < len(groups):
+        rest = sum(len(groups[c]) for c in groups if c not in set(shown))
+        table.add_row(f"{len(groups) - len(shown):,} other counts", f"{rest:,}", "")
+    return table
 
 
 def _analyse(p: argparse.ArgumentParser) -> None:

@@ -61,6 +61,8 @@ def analyse_report(graph: DataflowGraph, *, exact: bool | None = None, max_steps
     r = throughput(graph, exact=exact)
     points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps) if graph.channels else ()
     first = latency(graph)
+    complete = bool(points) and (points[-1].throughput == r.throughput
+                                 or float(points[-1].throughput) >= float(r.throughput) * (1 - 1e-9))
     return {
         "graph": graph.name,
         "actors": len(graph.actors),
@@ -77,6 +79,8 @@ def analyse_report(graph: DataflowGraph, *, exact: bool | None = None, max_steps
         "buffer_tradeoff": [{"total_size": p.total_size, "memory": p.memory,
                              "throughput": json_number(p.throughput),
                              "capacities": dict(p.capacities)} for p in points],
+        # False when max_steps ran out before the unbounded throughput was reached
+        "buffer_tradeoff_complete": complete,
         "_raw": {"throughput": r.throughput, "period": r.period, "points": points,
                  "latency": first},
     }
