@@ -206,3 +206,18 @@ def test_sdf_analysis_equals_simulation(g):
         assert eventually_periodic(sim.iteration_end, r.period)
         for a, q in r.repetition_vector.items():
             assert r.actor_throughput[a] == q / r.period
+
+
+@settings(max_examples=80, deadline=None)
+@given(hsdf_graphs(live=False))
+def test_homogeneous_latency_is_the_simulated_first_iteration(g):
+    """latency() of an HSDF graph is a longest path, not a simulation: the same value (exactly,
+    as an int), and a deadlock raises the same named error."""
+    try:
+        simulated = simulate(g, 1, warmup=0).iteration_end[0]
+    except DeadlockError:
+        with pytest.raises(DeadlockError, match="is blocked"):
+            latency(g)
+        return
+    value = latency(g)
+    assert value == simulated and type(value) is int

@@ -8,7 +8,8 @@ import torch
 from spikeforge.convert.normalise import convert
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.binding import Platform, bind
-from spikeforge.dataflow.build import application_graph, build_sdfg, first_iteration_end, guarantee
+from spikeforge.dataflow.analysis import first_iteration_end
+from spikeforge.dataflow.build import application_graph, build_sdfg, guarantee
 from spikeforge.dataflow.selftimed import simulate as selftimed
 from spikeforge.datasets import digits
 from spikeforge.errors import InvalidDataError

@@ -79,6 +79,7 @@ __all__ = [
     "MaxPlusMatrix",
     "ThroughputResult",
     "critical_cycle",
+    "first_iteration_end",
     "latency",
     "maxplus_matrix",
     "throughput",
@@ -454,6 +455,58 @@ def critical_cycle(graph: DataflowGraph, *, exact: bool | None = None,
 
 
 @public
+def first_iteration_end(graph: DataflowGraph) -> float | Fraction:
+    """When the first iteration of a homogeneous graph completes in self-timed execution: the
+    longest path of execution times over its token-free edges (channels without initial tokens
+    and consecutive actors of a static order), in linear time; equal to simulating one
+    iteration. Exact (an int or Fraction) when every execution time is.
+
+    Raises
+    ------
+    DeadlockError
+        Some actor never fires (a cycle without tokens; the message names it).
+
+    Examples
+    --------
+    >>> from spikeforge.ir.dataflow import Actor, Channel
+    >>> g = DataflowGraph((Actor("a", 2), Actor("b", 3, "p"), Actor("c", 1, "p")),
+    ...     (Channel("ab", "a", "b", 1, 1), Channel("ca", "c", "a", 1, 1, 1)), "g", {"p": ("c", "b")})
+    >>> first_iteration_end(g)
+    5
+    """
+    arr, idx, n = graph.arrays, graph.actor_index, len(graph.actors)
+    if np.any((arr.tokens == 0) & (arr.src == arr.dst)):
+        check_deadlock(graph)  # a self-edge without tokens: raises, naming it
+    free = (arr.tokens == 0) & (arr.src != arr.dst)
+    src, dst = [arr.src[free]], [arr.dst[free]]
+    for order in graph.static_orders.values():
+        if len(order) > 1:
+            ids = np.array([idx[a] for a in order], dtype=np.int64)
+            src.append(ids[:-1])
+            dst.append(ids[1:])
+    s, d = np.concatenate(src), np.concatenate(dst)
+    by_src = np.argsort(s, kind="stable")
+    s, d = s[by_src], d[by_src]
+    first = np.searchsorted(s, np.arange(n + 1))
+    waiting = np.bincount(d, minlength=n)
+    times = time_array(graph, graph.exact_times)
+    start, end = np.zeros(n, dtype=times.dtype), np.zeros(n, dtype=times.dtype)
+    ready = np.flatnonzero(waiting == 0)
+    while len(ready):  # one wave of actors whose inputs are all complete
+        end[ready] = start[ready] + times[ready]
+        counts = first[ready + 1] - first[ready]
+        edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        np.maximum.at(start, d[edges], end[s[edges]])
+        left = np.bincount(d[edges], minlength=n)
+        waiting -= left
+        ready = np.flatnonzero((left > 0) & (waiting == 0))
+    if np.any(waiting > 0):
+        check_deadlock(graph)  # raises, naming the blocked cycle
+    last = end.max(initial=0)
+    return last.item() if isinstance(last, np.generic) else last
+
+
+@public
 def latency(graph: DataflowGraph, actor: str | None = None, *,
             auto_concurrency: bool = True) -> float | Fraction:
     """First-iteration makespan: when ``actor`` completes its first-iteration firings.
@@ -486,6 +539,9 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     """
     if actor is not None:
         graph.actor(actor)
+    elif graph.is_homogeneous:
+        _check_numbers(graph, repetition_vector(graph))
+        return first_iteration_end(graph)
     q = repetition_vector(graph)
     _check_numbers(graph, q)
     check_iteration(graph, q, "latency (self-timed simulation)",

@@ -210,7 +210,8 @@ def _blocked_capacities(graph, bounded, caps, position) -> list[int]:
 @public
 def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = None,
                     auto_concurrency: bool = True, exact: bool | None = None,
-                    max_steps: int = 200) -> tuple[BufferPoint, ...]:
+                    max_steps: int = 200, unbounded: float | Fraction | None = None
+                    ) -> tuple[BufferPoint, ...]:
     """The Pareto points of total buffer size against throughput (see the module notes).
 
     Parameters
@@ -225,6 +226,9 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     max_steps : int
         Storage distributions to analyse after the first, 0 .. :data:`MAX_TRADEOFF_STEPS`. When
         they run out first, the points returned are the first ones of the full trade-off.
+    unbounded : float or Fraction, optional
+        The graph's throughput with unbounded buffers, when already computed with the same
+        ``exact`` and ``auto_concurrency`` (saves one analysis; default: computed here).
 
     Returns
     -------
@@ -256,7 +260,8 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
 
     check_count(max_steps, "buffer_tradeoff: max_steps", low=0, high=MAX_TRADEOFF_STEPS)
     exact = graph.exact_times if exact is None else exact
-    target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput
+    target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput \
+        if unbounded is None else unbounded
     if channels is None:
         bounded = [c for c in graph.channels if c.src != c.dst]
     else:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.dataflow.analysis import throughput
+from spikeforge.dataflow.analysis import first_iteration_end, throughput
 from spikeforge.dataflow.binding import Platform, Schedule, apply_binding
 from spikeforge.dataflow.selftimed import simulate
 from spikeforge.errors import InvalidDataError, InvalidGraphError
@@ -316,45 +316,6 @@ def describe_cycle(actors, partition: Partition | None, graph: DataflowGraph | N
     if links:
         parts.append(f"{len(links)} link(s) {', '.join(links[:3])}{', ...' if len(links) > 3 else ''}")
     return " + ".join(parts) or "nothing (unbounded)"
-
-
-def first_iteration_end(graph: DataflowGraph) -> float:
-    """When the first iteration of a deadlock-free homogeneous graph completes in self-timed execution:
-    the longest path of execution times over its token-free edges (channels without initial tokens and
-    consecutive actors of a static order), in linear time; equal to simulating one iteration.
-
-    Examples
-    --------
-    >>> from spikeforge.ir.dataflow import Actor, Channel
-    >>> g = DataflowGraph((Actor("a", 2), Actor("b", 3, "p"), Actor("c", 1, "p")),
-    ...     (Channel("ab", "a", "b", 1, 1), Channel("ca", "c", "a", 1, 1, 1)), "g", {"p": ("c", "b")})
-    >>> first_iteration_end(g)
-    5.0
-    """
-    arr, idx, n = graph.arrays, graph.actor_index, len(graph.actors)
-    free = (arr.tokens == 0) & (arr.src != arr.dst)
-    src, dst = [arr.src[free]], [arr.dst[free]]
-    for order in graph.static_orders.values():
-        if len(order) > 1:
-            ids = np.array([idx[a] for a in order], dtype=np.int64)
-            src.append(ids[:-1])
-            dst.append(ids[1:])
-    s, d = np.concatenate(src), np.concatenate(dst)
-    by_src = np.argsort(s, kind="stable")
-    s, d = s[by_src], d[by_src]
-    first = np.searchsorted(s, np.arange(n + 1))
-    waiting = np.bincount(d, minlength=n)
-    start, end = np.zeros(n), np.zeros(n)
-    ready = np.flatnonzero(waiting == 0)
-    while len(ready):  # one wave of actors whose inputs are all complete
-        end[ready] = start[ready] + arr.execution_time[ready]
-        counts = first[ready + 1] - first[ready]
-        edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        np.maximum.at(start, d[edges], end[s[edges]])
-        left = np.bincount(d[edges], minlength=n)
-        waiting -= left
-        ready = np.flatnonzero((left > 0) & (waiting == 0))
-    return float(end.max(initial=0.0))
 
 
 @public

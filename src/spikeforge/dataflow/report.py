@@ -58,8 +58,10 @@ def analyse_report(graph: DataflowGraph, *, exact: bool | None = None, max_steps
     from spikeforge.dataflow.analysis import latency, throughput
     from spikeforge.dataflow.buffers import buffer_tradeoff
 
+    exact = graph.exact_times if exact is None else exact
     r = throughput(graph, exact=exact)
-    points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps) if graph.channels else ()
+    points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps, unbounded=r.throughput) \
+        if graph.channels else ()
     first = latency(graph)
     complete = bool(points) and (points[-1].throughput == r.throughput
                                  or float(points[-1].throughput) >= float(r.throughput) * (1 - 1e-9))
