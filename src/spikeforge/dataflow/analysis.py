@@ -497,9 +497,10 @@ def first_iteration_end(graph: DataflowGraph) -> float | Fraction:
         counts = first[ready + 1] - first[ready]
         edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         np.maximum.at(start, d[edges], end[s[edges]])
-        left = np.bincount(d[edges], minlength=n)
-        waiting -= left
-        ready = np.flatnonzero((left > 0) & (waiting == 0))
+        # only the successors: a deep graph runs one wave per actor
+        touched, arrivals = np.unique(d[edges], return_counts=True)
+        waiting[touched] -= arrivals
+        ready = touched[waiting[touched] == 0]
     if np.any(waiting > 0):
         check_deadlock(graph)  # raises, naming the blocked cycle
     last = end.max(initial=0)
