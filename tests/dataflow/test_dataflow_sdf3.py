@@ -169,8 +169,8 @@ def test_last_processor_with_a_default_attribute_wins_and_warns():
 
 
 @pytest.mark.parametrize("text, kw, match", [
-    (processors(proc("p", 3, "true")), {"processor": "z"}, "actor A has no processor of type 'z' "
-                                                          r"\(it has p\)"),
+    (processors(proc("p", 3, "true")), {"processor": "z"}, ("actor A has no processor of type "
+                                                           r"'z' \(it has p\)")),
     (processors(proc("p", 3, "true"), proc("p", 4)), {}, "actorProperties of A: processor type 'p' is listed twice"),
     (processors('<processor default="true"><executionTime time="1"/></processor>'), {},
      "actorProperties of A: <processor> lacks attribute 'type'"),
@@ -248,3 +248,162 @@ def test_layout_reader_refuses_what_is_not_well_formed():
         assert sdf3._scan_layout(broken) is None
         with pytest.raises(InvalidGraphError, match="malformed XML"):
             read_sdf3(broken)
+
+
+# --------------------------------------------------------------------------------------------
+# the layout reader (split at the quotes, a chunk at a time) against the tree parser
+
+def read_both(text, chunk=None, **kw):
+    """[outcome of the layout reader, outcome of the tree parser]: the graph and the warnings'
+    messages, or the InvalidGraphError's message. ``chunk``: the layout reader's chunk length."""
+    from spikeforge.dataflow import sdf3
+
+    outcomes = []
+    saved = sdf3._scan_layout, sdf3._CHUNK
+    for scan in (sdf3._scan_layout, lambda _: None):
+        sdf3._scan_layout, sdf3._CHUNK = scan, chunk or saved[1]
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                outcomes.append((read_sdf3(text, **kw), [str(w.message) for w in caught]))
+        except InvalidGraphError as err:
+            outcomes.append(str(err))
+        finally:
+            sdf3._scan_layout, sdf3._CHUNK = saved
+    return outcomes
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs(), st.sampled_from([1, 64, 1 << 18]))
+def test_layout_reader_and_tree_parser_give_equal_graphs(g, chunk):
+    from spikeforge.dataflow import sdf3
+
+    text = to_sdf3_string(g)
+    fast, tree = read_both(text, chunk)
+    assert fast == tree and fast[0] == g
+    assert (sdf3._scan_layout(text) is not None) == ("&" not in text)
+
+
+LINES = to_sdf3_string(DataflowGraph(
+    (Actor("A", 3, "x"), Actor("B", 2, "x"), Actor("C", 1)),
+    (Channel("ab", "A", "B", 2, 1, 0, 4), Channel("ba", "B", "A", 1, 2, 3),
+     Channel("cc", "C", "C", 1, 1, 1)),
+    name="g", static_orders={"x": ("A", "B", "B")})).splitlines(keepends=True)
+
+
+@st.composite
+def mutated(draw):
+    """The writer's document of a small graph with lines moved, dropped or doubled, a quote,
+    markup or a value changed: in the layout or not, valid or not."""
+    lines = list(LINES)
+    for _ in range(draw(st.integers(1, 3))):
+        k = draw(st.integers(0, len(lines) - 1))
+        kind = draw(st.sampled_from(["drop", "double", "move", "quote", "value", "insert"]))
+        if kind == "drop":
+            del lines[k]
+        elif kind == "double":
+            lines.insert(draw(st.integers(0, len(lines))), lines[k])
+        elif kind == "move":
+            lines.insert(draw(st.integers(0, len(lines) - 1)), lines.pop(k))
+        elif kind == "quote" and '"' in lines[k]:
+            at = draw(st.sampled_from([i for i, c in enumerate(lines[k]) if c == '"']))
+            lines[k] = lines[k][:at] + lines[k][at + 1:]
+        elif kind == "value" and '"' in lines[k]:
+            pieces = lines[k].split('"')
+            at = draw(st.sampled_from(range(1, len(pieces), 2)))
+            pieces[at] = draw(st.sampled_from(["", "A", "B", "o0", "i1", "in", "out", "0", "7/2",
+                                               "2.5", "x<y", "x>y", "a&amp;b", "a\nb", "a\tb", "é",
+                                               "99999999999999999999", "-1", " 1 "]))
+            lines[k] = '"'.join(pieces)
+        else:
+            lines.insert(k, draw(st.sampled_from(
+                ["<!-- c -->", "<port name=\"z\" type=\"in\" rate=\"1\"/>", "</actor>",
+                 "<actor name=\"Q\" type=\"Q\">", "<x/>", " ", '"', "<fire actor=\"A\"/>"])))
+    return "".join(lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(), st.sampled_from([1, 1 << 18]))
+def test_mutated_documents_are_read_alike_or_refused_alike(text, chunk):
+    fast, tree = read_both(text, chunk)
+    assert fast == tree
+
+
+@pytest.mark.parametrize("old, new", [
+    ('name="A" type="A"', 'name="A\nB" type="A"'),  # normalised to a space by the parser
+    ('name="A" type="A"', 'name="A" type="A\tB"'),
+    ('name="ab"', 'name="a>b"'),
+    ('name="ab"', 'name="é"'),  # not ASCII: checked by the regular expression
+    ('name="ab"', 'name=""'),
+    ('time="3"', 'time=""'),
+    ('initialTokens="0"', 'initialTokens=""'),
+    ('default="true"', 'default=""'),
+    ('name="ab"', 'name="a<b"'),
+    ('name="ab"', 'name="a&#10;b"'),
+])
+def test_values_the_layout_reader_takes_or_leaves(old, new):
+    text = "".join(LINES)
+    assert old in text
+    fast, tree = read_both(text.replace(old, new, 1))
+    assert fast == tree
+
+
+def test_ports_named_alike_in_several_actors_or_twice_in_one():
+    # SDF3's files name ports per actor (p0, p1 in every actor): found by (actor, name)
+    text = GOOD.replace('name="o"', 'name="p0"').replace('srcPort="o"', 'srcPort="p0"')
+    text = text.replace("</actor>", '</actor><actor name="B" type="t"><port name="p0" type="in" '
+                        'rate="1"/></actor>').replace(
+        "</sdf>", '<channel name="d" srcActor="A" srcPort="p0" dstActor="B" dstPort="p0"/></sdf>'
+    ).replace("</sdfProperties>", '<actorProperties actor="B"><processor type="p" default="true">'
+              '<executionTime time="1"/></processor></actorProperties></sdfProperties>')
+    fast, tree = read_both(text)
+    assert isinstance(fast, str) and "port A.p0 is already used by channel c" in fast
+    assert fast == tree
+    fast, tree = read_both(text.replace('<port name="p0" type="out" rate="1"/>',
+                                        '<port name="p0" type="out" rate="1"/><port name="q" '
+                                        'type="out" rate="1"/>').replace(
+        'srcActor="A" srcPort="p0" dstActor="B"', 'srcActor="A" srcPort="q" dstActor="B"'))
+    assert fast == tree and [c.dst for c in fast[0].channels] == ["A", "B"]
+    # one actor listing a port name twice: the last port of that name is the one found
+    twice = GOOD.replace('<port name="i" type="in" rate="1"/>',
+                         '<port name="i" type="in" rate="5"/><port name="i" type="in" rate="1"/>')
+    fast, tree = read_both(twice)
+    assert fast == tree and fast[0].channels[0].consumption == 1
+
+
+def test_several_processors_per_actor_in_the_layout():
+    from spikeforge.dataflow import sdf3
+
+    text = processors(proc("p", 3, "true"), proc("q", 5, "false"), proc("r", 7))
+    assert sdf3._scan_layout(text) is not None
+    for kw in ({}, {"processor": "r"}, {"processor": "z"}):
+        fast, tree = read_both(text, **kw)
+        assert fast == tree
+    assert read_both(text)[0][1]  # the warning about several defaults
+
+
+def test_chunks_cut_only_before_elements_at_the_top():
+    from spikeforge.dataflow import sdf3
+
+    g = DataflowGraph(tuple(Actor(f"a{i}", i, "x") for i in range(40)),
+                      tuple(Channel(f"c{i}", f"a{i}", f"a{(i + 1) % 40}", 1, 2, i % 3, 1 + i % 2)
+                            for i in range(40)),
+                      name="ring", static_orders={"x": tuple(f"a{i}" for i in range(40))})
+    text = to_sdf3_string(g)
+    for chunk in (1, 7, 100, 1 << 18):
+        fast, tree = read_both(text, chunk)
+        assert fast == tree and fast[0] == g
+    assert sdf3._next_top(text, 0, len(text), ("<channel",)) == text.index("<channel")
+    assert sdf3._next_top(text, 0, 10, ("<channel",)) == 10
+
+
+def test_plain_integers():
+    from spikeforge.dataflow.sdf3 import _plain_integers
+
+    assert _plain_integers(["1", "007", "2147483647", "0"], 10, 2**31 - 1).tolist() == \
+        [1, 7, 2147483647, 0]
+    assert _plain_integers(["999999999999999999"], 18, 10**18).tolist() == [10**18 - 1]
+    for bad in (["1", ""], ["1", None], ["+1"], [" 1"], ["1_0"], ["١"], ["2147483648"],
+                ["12345678901"]):
+        assert _plain_integers(bad, 10, 2**31 - 1) is None
+    assert _plain_integers([], 10, 1).tolist() == []

@@ -44,12 +44,16 @@ written back the same way, so a graph round-trips unchanged (SDF3 itself reads i
 SDF3 has no place for a processor *binding* or a static order in the application graph; they
 are kept in a ``<spikeforgeMapping>`` element after ``applicationGraph``, which SDF3 ignores.
 
-Reading is linear in the file size. A document in the layout that :func:`to_sdf3_string` (and
-SDF3) write -- attributes in that order, double quotes, no comments or character references in
-the large sections -- is checked against that layout and tokenised by regular expressions,
-whole columns at a time; any other document is parsed by ``xml.etree``. Both give the same graph
-and the same errors (the columns are checked by one builder, and a doubtful column is re-checked
-element by element to name the first bad one).
+Reading takes time linear in the file size (but for a sort of the port names' hashes). A
+document in the layout that :func:`to_sdf3_string` (and SDF3) write -- attributes in that order,
+double quotes, no comments or character references in the large sections -- is split at its
+double quotes, a chunk of a section at a time: the odd pieces are the attribute values, and the
+markup between them, a few distinct pieces repeated, is tokenised once per distinct piece and
+checked against the layout's grammar as a string of one code per token; the values are then
+taken by position, whole columns at a time. Splitting is the fastest way Python has to make
+the strings, and the markup costs one dictionary lookup per piece. Any other document is parsed
+by ``xml.etree``. Both give the same graph and the same errors (the columns are checked by one
+builder, and a doubtful column is re-checked element by element to name the first bad one).
 
 Documents with a DTD or entity declarations are refused (no entity expansion).
 
@@ -86,17 +90,22 @@ import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import compress
+from itertools import chain, islice, repeat
 from pathlib import Path
 
 import numpy as np
 
 from spikeforge.api import public
-from spikeforge.errors import InputPathError, InvalidGraphError, ResourceError, SDF3AmbiguityWarning
+from spikeforge.errors import (
+    InputPathError,
+    InvalidGraphError,
+    ResourceError,
+    SDF3AmbiguityWarning,
+)
 from spikeforge.ir.dataflow import MAX_RATE, MAX_TOKENS, DataflowGraph
 from spikeforge.outputs import atomic_file
 
-__all__ = ["read_sdf3", "write_sdf3", "to_sdf3_string"]
+__all__ = ["read_sdf3", "to_sdf3_string", "write_sdf3"]
 
 _FORBIDDEN = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
@@ -106,8 +115,8 @@ _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 MAX_SDF3_BYTES = 16 << 30
 #: Peak memory of reading an SDF3 file per byte of XML: 12.5 measured for the tree parser (the
 #: element tree and the graph; a 100 MB graph of 10^5 actors and 3·10^5 channels peaked at
-#: 1.28 GB), with a margin. The layout reader needs less (about 9: the text, its tokens and the
-#: graph).
+#: 1.28 GB), with a margin. The layout reader needs less (about 7: the text, the attribute
+#: values and the graph).
 PARSE_BYTES_PER_BYTE = 16
 
 
@@ -123,16 +132,22 @@ def _integer(text: str, what: str, where: str, high: int) -> int:
 
 
 def _plain_integers(texts: list, digits: int, high: int) -> np.ndarray | None:
-    """``texts`` as an int64 array when every one is 1 to ``digits`` ASCII digits of at most
-    ``high``; None when any is not (then :func:`_integer`, element by element, says which)."""
+    """``texts`` as an int64 array when every one is 1 to ``digits`` (at most 18) ASCII digits of
+    at most ``high``; None when any is not (then :func:`_integer`, element by element, says
+    which). Parsed as one array of digits: int() per text is most of the time of a column."""
     if not texts:
         return np.zeros(0, dtype=np.int64)
-    if not all(texts):  # also None: a missing attribute
+    try:
+        joined = "".join(texts)
+    except TypeError:  # None: a missing attribute
         return None
-    joined = "".join(texts)
-    if not (joined.isascii() and joined.isdigit()) or max(map(len, texts)) > digits:
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    if not (joined.isascii() and joined.isdigit()) or lengths.min() == 0 or lengths.max() > digits:
         return None
-    values = np.array(list(map(int, texts)), dtype=np.int64)
+    ends = np.cumsum(lengths)
+    places = np.repeat(ends, lengths) - np.arange(len(joined)) - 1  # of each digit in its text
+    terms = (np.frombuffer(joined.encode("ascii"), np.uint8) - ord("0")) * 10 ** places
+    values = np.add.reduceat(terms, ends - lengths)
     return values if values.max() <= high else None
 
 
@@ -176,16 +191,24 @@ class _Document:
 
     name: str = ""
     actors: list = field(default_factory=list)
-    port_actor: list = field(default_factory=list)  # position of the port's actor in ``actors``
+    port_actor: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # position in actors
     port_name: list = field(default_factory=list)
     port_type: list = field(default_factory=list)
     port_rate: list = field(default_factory=list)
     # (srcActor, srcPort, dstActor, dstPort, initialTokens, name) columns of the channels
     channels: list = field(default_factory=lambda: [[] for _ in range(6)])
-    #: (actor, [(type, has default, has executionTime, time)]) per <actorProperties>
-    actor_properties: list = field(default_factory=list)
-    #: (channel, has tokenSize, sz) per <channelProperties>
-    channel_properties: list = field(default_factory=list)
+    property_actor: list = field(default_factory=list)  # per <actorProperties>
+    # per <processor>: position of its <actorProperties> in property_actor, type, whether it
+    # carries a default attribute, whether it has an <executionTime>, and its time
+    processor_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    processor_type: list = field(default_factory=list)
+    processor_default: list = field(default_factory=list)
+    processor_timed: list = field(default_factory=list)
+    processor_time: list = field(default_factory=list)
+    # per <channelProperties>: channel, whether it has a <tokenSize>, and its size
+    channel_property: list = field(default_factory=list)
+    token_size_given: list = field(default_factory=list)
+    token_size: list = field(default_factory=list)
     bindings: list = field(default_factory=list)  # (actor, processor)
     orders: list = field(default_factory=list)  # (processor, [actor, ...])
 
@@ -286,12 +309,18 @@ def _check_parse_memory(size: int, label: str, what: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The layout of to_sdf3_string, tokenised whole sections at a time
+# The layout of to_sdf3_string, split at the double quotes
 
 _S = r"[ \t\r\n]"
-#: An attribute value of the layout: no reference, markup, control or non-character, not empty.
-_VAL = r'"([^"<&\x00-\x1f\ud800-\udfff\ufffe\uffff]+)"'
+#: Characters of a section read at a time (cut before an element at the top of the section):
+#: its pieces are made, read and most of them freed while they are in the processor's cache.
+#: Pieces of a whole section at once are gigabytes at 10^5 actors, each pass over them waiting
+#: on memory: a chunk at a time takes half the time.
+_CHUNK = 1 << 18
+#: An attribute value of the layout: no reference, markup, control or non-character.
 _ANY = r'"[^"<&\x00-\x1f\ud800-\udfff\ufffe\uffff]*"'
+_BAD_VALUE = re.compile("[<&\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+_BAD_BYTES = bytes(range(32)) + b"<&"
 _HEAD = re.compile(
     rf'\ufeff?(?:<\?xml{_S}+version="1\.0"(?:{_S}+encoding="[Uu][Tt][Ff]-8")?{_S}*\?>)?{_S}*'
     rf'<sdf3(?:{_S}+(?:type|version)={_ANY})*{_S}*>{_S}*'
@@ -301,23 +330,109 @@ _APP_END = re.compile(rf'</sdfProperties>{_S}*</applicationGraph>{_S}*')
 _MAPPING_START = re.compile(rf'<spikeforgeMapping{_S}*>')
 _MAPPING_END = re.compile(rf'</spikeforgeMapping>{_S}*')
 _END = re.compile(rf'</sdf3>{_S}*')
-#: Tokens of ``<sdf>``; the last group catches anything else (then the tree parser reads it).
-_GRAPH = re.compile(
-    rf'<actor{_S}+name={_VAL}{_S}+type={_ANY}{_S}*(/?)>'
-    rf'|<port{_S}+name={_VAL}{_S}+type="(in|out)"{_S}+rate="([0-9]{{1,10}})"{_S}*/>'
-    rf'|(</)actor{_S}*>'
-    rf'|<channel{_S}+name={_VAL}{_S}+srcActor={_VAL}{_S}+srcPort={_VAL}{_S}+dstActor={_VAL}'
-    rf'{_S}+dstPort={_VAL}(?:{_S}+initialTokens="([0-9]{{1,16}})")?{_S}*/>'
-    rf'|(\S)')
-_PROPERTIES = re.compile(
-    rf'<actorProperties{_S}+actor={_VAL}{_S}*>{_S}*<processor{_S}+type={_VAL}({_S}+default={_ANY})?'
-    rf'{_S}*>{_S}*<executionTime{_S}+time={_VAL}{_S}*/>{_S}*</processor>{_S}*</actorProperties>'
-    rf'|<channelProperties{_S}+channel={_VAL}{_S}*>{_S}*<tokenSize{_S}+sz={_VAL}{_S}*/>{_S}*'
-    rf'</channelProperties>'
-    rf'|(\S)')
-_MAPPING = re.compile(
-    rf'<binding{_S}+actor={_VAL}{_S}+processor={_VAL}{_S}*/>|<staticOrder{_S}+processor={_VAL}{_S}*>'
-    rf'|<fire{_S}+actor={_VAL}{_S}*/>|(</)staticOrder>|(\S)')
+
+#: The tokens of the markup between two attribute values: an attribute name and ``=`` (only at
+#: the end, before the value's quote; after whitespace, which separates attributes), whitespace,
+#: ``>`` or ``/>``, an end tag, the start of a start tag; the last group catches anything else.
+_MARKUP = re.compile(rf'{_S}+([A-Za-z]+)=\Z|{_S}+|(/?>)|</([A-Za-z]+){_S}*>|<([A-Za-z]+)|(.)', re.DOTALL)
+#: One character per token: a start tag's in capitals, its end tag's in lower case, an
+#: attribute's a digit or sign (the value follows it), ``>`` and ``/`` (for ``/>``).
+_OPEN = {"actor": "A", "port": "P", "channel": "C", "actorProperties": "R", "processor": "Q",
+         "executionTime": "E", "channelProperties": "H", "tokenSize": "Z", "binding": "B",
+         "staticOrder": "O", "fire": "F"}
+_CLOSE = {tag: code.lower() for tag, code in _OPEN.items()}
+_ATTRIBUTE = {"name": "1", "type": "2", "rate": "3", "srcActor": "4", "srcPort": "5",
+              "dstActor": "6", "dstPort": "7", "initialTokens": "8", "actor": "9", "default": "!",
+              "time": "#", "channel": "@", "sz": ":", "processor": ";"}
+_ATTRIBUTE_CODES = frozenset(_ATTRIBUTE.values())
+_IS_ATTRIBUTE = np.zeros(256, bool)
+_IS_ATTRIBUTE[[ord(code) for code in _ATTRIBUTE_CODES]] = True
+#: The sections in codes, each element in the order the writer gives its attributes.
+_GRAPH = re.compile(r"(?:A12(?:/|>(?:P123/)*+a)|C14567(?:8)?/)*+")
+_PROPERTIES = re.compile(r"(?:R9>(?:Q2!?>E#/q)++r|H@>Z:/h)*+")
+_MAPPING = re.compile(r"(?:B9;/|O;>(?:F9/)*+o)*+")
+
+
+def _markup_code(piece: str) -> str | None:
+    """The codes of the tokens of ``piece`` (see :data:`_MARKUP`); None when it holds anything
+    else, or a tag or attribute the layout does not have."""
+    code = []
+    for attribute, end, closed, opened, other in _MARKUP.findall(piece):
+        if other:
+            return None
+        if attribute:
+            char = _ATTRIBUTE.get(attribute)
+        elif end:
+            char = end[0]
+        elif closed:
+            char = _CLOSE.get(closed)
+        elif opened:
+            char = _OPEN.get(opened)
+        else:  # whitespace
+            continue
+        if char is None:
+            return None
+        code.append(char)
+    return "".join(code)
+
+
+class _MarkupCodes(dict):
+    """Markup piece -> its code (:func:`_markup_code`), found the first time a piece is asked
+    for; ``?``, which no grammar has, for a piece that is not markup before a value."""
+
+    def __missing__(self, piece: str) -> str:
+        code = _markup_code(piece)
+        self[piece] = code = code if code and code[-1] in _ATTRIBUTE_CODES else "?"
+        return code
+
+
+def _attribute_values(section: str, grammar: re.Pattern):
+    """(values, attributes, opened) of a section in the layout: its attribute values in document
+    order, the code of each value's attribute, and the code of the element each value's
+    attribute opens (for an element's first attribute; another code for the others). None when
+    the section is not in ``grammar``.
+
+    Split at the double quotes, the odd pieces are the values and the even ones the markup
+    between them. A file has few distinct markup pieces: each is tokenised once, and the codes
+    of all of them, in order, are matched against ``grammar``. A value may hold no quote (by
+    the split), no ``<``, ``&``, control or non-character; so every character is either
+    whitespace or part of a token, and what is accepted is well-formed XML that ``xml.etree``
+    reads the same."""
+    pieces = section.split('"')
+    if len(pieces) % 2 == 0:  # a quote left open
+        return None
+    # every piece but the last ends with an attribute name, whose value follows; the last not
+    last_code = _markup_code(pieces[-1])
+    if last_code is None or last_code[-1:] in _ATTRIBUTE_CODES:
+        return None
+    code = "".join(map(_MarkupCodes().__getitem__, islice(pieces, 0, len(pieces) - 1, 2))) + last_code
+    values = pieces[1::2]
+    if not grammar.fullmatch(code) or not _plain_values("".join(values)):
+        return None
+    chars = np.frombuffer(code.encode("ascii"), np.uint8)
+    at = np.flatnonzero(_IS_ATTRIBUTE[chars])  # one per value; the grammar opens every element
+    return values, chars[at], chars[at - 1]
+
+
+def _plain_values(joined: str) -> bool:
+    """Whether attribute values (``joined``) hold no ``<``, ``&``, control or non-character."""
+    if joined.isascii():  # deleting the bad bytes is ten times faster than searching for them
+        data = joined.encode("ascii")
+        return len(data.translate(None, _BAD_BYTES)) == len(data)
+    return _BAD_VALUE.search(joined) is None
+
+
+def _columns(values: list, first: np.ndarray, width: int) -> list[list]:
+    """The ``width`` columns of the elements whose values are ``values[first + k]``, k < width.
+    Runs of adjacent elements are sliced out whole and the columns taken by stride: picking
+    value by value takes several times as long."""
+    if not len(first):
+        return [[] for _ in range(width)]
+    gaps = np.flatnonzero(np.diff(first) != width) + 1
+    starts = first[np.concatenate(([0], gaps))].tolist()
+    stops = (first[np.concatenate((gaps - 1, [len(first) - 1]))] + width).tolist()
+    run = list(chain.from_iterable(map(values.__getitem__, map(slice, starts, stops))))
+    return [run[k::width] for k in range(width)]
 
 
 def _section(text: str, pos: int, start: re.Pattern, end: str, after: re.Pattern):
@@ -331,14 +446,9 @@ def _section(text: str, pos: int, start: re.Pattern, end: str, after: re.Pattern
     return None if closed is None else (opened.end(), stop, closed.end())
 
 
-def _flags(column) -> np.ndarray:
-    return np.fromiter(map(bool, column), bool, len(column))
-
-
 def _scan_layout(text: str) -> _Document | None:
     """The document's columns when ``text`` is in the layout of :func:`to_sdf3_string`; None
-    otherwise. Every character is either whitespace or part of a token of the layout, and the
-    actors nest as they must, so what is accepted is well-formed XML."""
+    otherwise (see :func:`_attribute_values`)."""
     head = _HEAD.match(text)
     if head is None:
         return None
@@ -351,55 +461,93 @@ def _scan_layout(text: str) -> _Document | None:
     if _END.fullmatch(text, mapping[2] if mapping else props[2]) is None:
         return None
     doc = _Document(name=(head.group(2) or head.group(1) or '""')[1:-1])
-    if not _scan_graph(_GRAPH.findall(text, head.end(), body_end), doc):
-        return None
-    for actor, proc, default, time, channel, size, other in _PROPERTIES.findall(
-            text, props[0], props[1]):
-        if other:
-            return None
-        if actor:
-            doc.actor_properties.append((actor, [(proc, bool(default), True, time)]))
-        else:
-            doc.channel_properties.append((channel, True, size))
-    return doc if mapping is None or _scan_mapping(text, mapping, doc) else None
+    port_actor, processor_owner = [doc.port_actor], [doc.processor_owner]
+    sections = [(head.end(), body_end, _GRAPH, ("<actor", "<channel"), _graph_columns, port_actor),
+                (props[0], props[1], _PROPERTIES, ("<actorProperties", "<channelProperties"),
+                 _property_columns, processor_owner)]
+    if mapping:
+        sections.append((mapping[0], mapping[1], _MAPPING, ("<binding", "<staticOrder"),
+                         _mapping_columns, []))
+    for start, end, grammar, tops, columns, arrays in sections:
+        while start < end:
+            stop = _next_top(text, start + _CHUNK, end, tops)
+            found = _attribute_values(text[start:stop], grammar)
+            if found is None:
+                return None
+            arrays.append(columns(*found, doc))
+            start = stop
+    doc.port_actor = np.concatenate(port_actor)
+    doc.processor_owner = np.concatenate(processor_owner)
+    return doc
 
 
-def _scan_graph(tokens: list[tuple], doc: _Document) -> bool:
-    if not tokens:
-        return True
-    (actor, closed, port, kind, rate, end, name, src, src_port, dst, dst_port, tokens_,
-     other) = map(list, zip(*tokens))
-    if any(other):
-        return False
-    starts, ports, ends, channels = _flags(actor), _flags(port), _flags(end), _flags(name)
-    step = (starts & ~_flags(closed)).astype(np.int8) - ends
-    depth = np.cumsum(step, dtype=np.int64) - step  # before each token
-    if depth[-1] + step[-1] != 0 or not np.array_equal(depth == 1, ports | ends) \
-            or np.any(depth[starts | channels] != 0):
-        return False
-    doc.actors = list(compress(actor, starts))
-    doc.port_actor = (np.cumsum(starts) - 1)[ports].tolist()
-    doc.port_name, doc.port_type, doc.port_rate = (list(compress(c, ports)) for c in (port, kind, rate))
-    doc.channels = [list(compress(c, channels)) for c in (src, src_port, dst, dst_port, tokens_, name)]
-    doc.channels[4] = [t or "0" for t in doc.channels[4]]
-    return True
+def _next_top(text: str, pos: int, end: int, tops: tuple) -> int:
+    """Position of the first ``<`` from ``pos`` on that starts one of ``tops`` (an element at the
+    top of a section), or ``end``."""
+    while True:
+        pos = text.find("<", pos, end)
+        if pos < 0:
+            return end
+        if text.startswith(tops, pos):
+            return pos
+        pos += 1
 
 
-def _scan_mapping(text: str, mapping: tuple, doc: _Document) -> bool:
-    order = None
-    for actor, proc, so_proc, fire, end, other in _MAPPING.findall(text, mapping[0], mapping[1]):
-        if other or bool(fire or end) != (order is not None) or (so_proc and order is not None):
-            return False
-        if actor:
-            doc.bindings.append((actor, proc))
-        elif so_proc:
-            order = (so_proc, [])
-            doc.orders.append(order)
-        elif fire:
-            order[1].append(fire)
-        else:
-            order = None
-    return order is None
+def _starts(opened: np.ndarray, code: str) -> np.ndarray:
+    """Positions of the values that are the first attribute of an element ``code``."""
+    return np.flatnonzero(opened == ord(code))
+
+
+def _graph_columns(values: list, attributes: np.ndarray, opened: np.ndarray,
+                   doc: _Document) -> np.ndarray:
+    """Add the columns of a chunk of ``<sdf>`` to ``doc`` (the grammar fixes which value
+    follows which); return the position of each of its ports' actor."""
+    actor, port, channel = _starts(opened, "A"), _starts(opened, "P"), _starts(opened, "C")
+    before = len(doc.actors)  # a port is inside the last actor opened, maybe in a chunk before
+    doc.actors += _columns(values, actor, 1)[0]
+    for column, part in zip((doc.port_name, doc.port_type, doc.port_rate), _columns(values, port, 3)):
+        column += part
+    given = np.append(attributes, 0)[channel + 5] == ord(_ATTRIBUTE["initialTokens"])
+    if given.all():  # the writer gives every channel its initialTokens
+        name, *ends, tokens = _columns(values, channel, 6)
+    else:
+        name, *ends = _columns(values, channel, 5)
+        tokens = np.full(len(channel), "0", dtype=object)
+        tokens[given] = _columns(values, channel[given] + 5, 1)[0]
+        tokens = tokens.tolist()
+    for column, part in zip(doc.channels, (*ends, tokens, name)):
+        column += part
+    return before + np.searchsorted(actor, port) - 1
+
+
+def _property_columns(values: list, attributes: np.ndarray, opened: np.ndarray,
+                      doc: _Document) -> np.ndarray:
+    """Add the columns of a chunk of ``<sdfProperties>`` to ``doc``; return the position of
+    each of its processors' <actorProperties>."""
+    owner, processor, channel = _starts(opened, "R"), _starts(opened, "Q"), _starts(opened, "H")
+    before = len(doc.property_actor)
+    doc.property_actor += _columns(values, owner, 1)[0]
+    default = attributes[processor + 1] == ord(_ATTRIBUTE["default"])
+    doc.processor_type += _columns(values, processor, 1)[0]
+    doc.processor_default += default.tolist()
+    doc.processor_timed += [True] * len(processor)
+    doc.processor_time += _columns(values, processor + 1 + default, 1)[0]
+    names, sizes = _columns(values, channel, 2)
+    doc.channel_property += names
+    doc.token_size += sizes
+    doc.token_size_given += [True] * len(channel)
+    return before + np.searchsorted(owner, processor) - 1
+
+
+def _mapping_columns(values: list, attributes: np.ndarray, opened: np.ndarray,
+                     doc: _Document) -> None:
+    """Add the bindings and static orders of a chunk of ``<spikeforgeMapping>`` to ``doc``."""
+    binding, order, fire = _starts(opened, "B"), _starts(opened, "O"), _starts(opened, "F")
+    doc.bindings += zip(*_columns(values, binding, 2))
+    fires = _columns(values, fire, 1)[0]
+    bounds = np.searchsorted(fire, order).tolist() + [len(fires)]
+    doc.orders += [(proc, fires[start:stop])
+                   for proc, start, stop in zip(_columns(values, order, 1)[0], bounds, bounds[1:])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,30 +568,37 @@ def _scan_tree(text: str, label: str) -> _Document:
     if sdf is None:
         raise InvalidGraphError(f"{label}: <applicationGraph> has no <sdf> element")
     doc = _Document(name=sdf.get("name", app.get("name", "")))
+    port_actor = []
     for i, actor in enumerate(sdf.findall("actor")):
         doc.actors.append(actor.get("name"))
         for port in actor.findall("port"):
-            doc.port_actor.append(i)
+            port_actor.append(i)
             doc.port_name.append(port.get("name"))
             doc.port_type.append(port.get("type"))
             doc.port_rate.append(port.get("rate"))
+    doc.port_actor = np.array(port_actor, dtype=np.int64)
     for ch in sdf.findall("channel"):
         for column, key in zip(doc.channels, ("srcActor", "srcPort", "dstActor", "dstPort")):
             column.append(ch.get(key))
         doc.channels[4].append(ch.get("initialTokens", "0"))
         doc.channels[5].append(ch.get("name"))
     props = app.find("sdfProperties")
+    owner = []
     for ap in props.findall("actorProperties") if props is not None else ():
-        procs = []
         for p in ap.findall("processor"):
             et = p.find("executionTime")
-            procs.append((p.get("type"), "default" in p.attrib, et is not None,
-                          None if et is None else et.get("time")))
-        doc.actor_properties.append((ap.get("actor"), procs))
+            owner.append(len(doc.property_actor))
+            doc.processor_type.append(p.get("type"))
+            doc.processor_default.append("default" in p.attrib)
+            doc.processor_timed.append(et is not None)
+            doc.processor_time.append(None if et is None else et.get("time"))
+        doc.property_actor.append(ap.get("actor"))
+    doc.processor_owner = np.array(owner, dtype=np.int64)
     for cp in props.findall("channelProperties") if props is not None else ():
         ts = cp.find("tokenSize")
-        doc.channel_properties.append((cp.get("channel"), ts is not None,
-                                       None if ts is None else ts.get("sz")))
+        doc.channel_property.append(cp.get("channel"))
+        doc.token_size_given.append(ts is not None)
+        doc.token_size.append(None if ts is None else ts.get("sz"))
     mapping = root.find("spikeforgeMapping")
     if mapping is not None:
         doc.bindings = [(b.get("actor"), b.get("processor")) for b in mapping.findall("binding")]
@@ -459,13 +614,7 @@ def _scan_tree(text: str, label: str) -> _Document:
 def _build(doc: _Document, label: str, processor: str | None) -> DataflowGraph:
     index, rates = _actors_and_ports(doc, label)
     times = _execution_times(doc, label, index, processor)
-    token_size: dict[str, int] = {}
-    for name, has_size, size in doc.channel_properties:
-        name = _need(name, "channelProperties", "channel", label)
-        if has_size:
-            where = f"{label}: channelProperties of {name}"
-            token_size[name] = _integer(_need(size, "tokenSize", "sz", where), "token size", where,
-                                        MAX_RATE)
+    token_size = _token_sizes(doc, label)
     binding: dict[str, str] = {}
     for actor, proc in doc.bindings:
         binding[_need(actor, "binding", "actor", label)] = _need(proc, "binding", "processor", label)
@@ -474,17 +623,17 @@ def _build(doc: _Document, label: str, processor: str | None) -> DataflowGraph:
         proc = _need(proc, "staticOrder", "processor", label)
         orders[proc] = tuple(_need(f, "fire", "actor", f"{label}: static order of {proc}")
                              for f in fires)
-    for name in doc.actors:
-        if name not in times:
-            raise InvalidGraphError(f"{label}: actor {name} has no executionTime in <sdfProperties>")
+    if None in times:
+        raise InvalidGraphError(f"{label}: actor {doc.actors[times.index(None)]} has no "
+                                "executionTime in <sdfProperties>")
     src, dst, src_port, dst_port, tokens = _channels(doc, label, index)
     names = doc.channels[5]
-    sizes = np.array([token_size.get(c, 1) for c in names], dtype=np.int64) if token_size \
+    sizes = np.fromiter(map(token_size.get, names, repeat(1)), np.int64, len(names)) if token_size \
         else np.ones(len(names), dtype=np.int64)
     return DataflowGraph.from_arrays(
-        doc.actors, [times[a] for a in doc.actors], names, src, dst, rates[src_port],
-        rates[dst_port], tokens, sizes, processors=[binding.get(a) for a in doc.actors],
-        name=doc.name, static_orders=orders)
+        doc.actors, times, names, src, dst, rates[src_port], rates[dst_port], tokens, sizes,
+        processors=[binding.get(a) for a in doc.actors] if binding else None, name=doc.name,
+        static_orders=orders)
 
 
 def _actors_and_ports(doc: _Document, label: str) -> tuple[dict, np.ndarray]:
@@ -496,13 +645,14 @@ def _actors_and_ports(doc: _Document, label: str) -> tuple[dict, np.ndarray]:
             and None not in doc.port_name and set(doc.port_type) <= {"in", "out"}:
         return index, rates
     rates, k, seen = [], 0, set()  # element by element, to name the first bad one
+    port_actor = doc.port_actor.tolist()
     for i, name in enumerate(doc.actors):
         name = _need(name, "actor", "name", f"{label}: <actor>")
         where = f"{label}: actor {name}"
         if name in seen:
             raise InvalidGraphError(f"{where}: duplicate actor")
         seen.add(name)
-        while k < len(doc.port_actor) and doc.port_actor[k] == i:
+        while k < len(port_actor) and port_actor[k] == i:
             pname = _need(doc.port_name[k], "port", "name", where)
             kind = _need(doc.port_type[k], "port", "type", f"{where}, port {pname}")
             if kind not in ("in", "out"):
@@ -513,18 +663,32 @@ def _actors_and_ports(doc: _Document, label: str) -> tuple[dict, np.ndarray]:
     return index, np.array(rates, dtype=np.int64)
 
 
-def _execution_times(doc: _Document, label: str, index: dict, processor: str | None) -> dict:
-    """Actor name -> execution time of SDF3's default processor (or of ``processor``)."""
+def _execution_times(doc: _Document, label: str, index: dict, processor: str | None) -> list:
+    """The execution time of each actor on SDF3's default processor (or on ``processor``); None
+    for an actor without <actorProperties>."""
+    n = len(doc.actors)
+    if processor is None and doc.property_actor == doc.actors \
+            and np.array_equal(doc.processor_owner, np.arange(n)) and all(doc.processor_default) \
+            and all(doc.processor_timed) and None not in doc.processor_type:
+        # one <actorProperties> per actor, in the actors' order, with one default processor: the
+        # layout of the writer (and of SDF3), nothing to warn about; integer times parse at once
+        plain = _plain_integers(doc.processor_time, 18, 10**18)
+        if plain is not None:
+            return plain.tolist()
+    listed = [[] for _ in doc.property_actor]
+    for owner, *proc in zip(doc.processor_owner.tolist(), doc.processor_type,
+                            doc.processor_default, doc.processor_timed, doc.processor_time):
+        listed[owner].append(proc)
     procs: dict[str, list] = {}
-    for name, listed in doc.actor_properties:
+    for name, own in zip(doc.property_actor, listed):
         name = _need(name, "actorProperties", "actor", label)
         where = f"{label}: actorProperties of {name}"
         if name not in index:
             raise InvalidGraphError(f"{where}: unknown actor")
-        if not listed:
+        if not own:
             raise InvalidGraphError(f"{where}: no <processor> element")
         known = procs.setdefault(name, [])
-        for kind, *rest in listed:
+        for kind, *rest in own:
             kind = _need(kind, "processor", "type", where)
             if any(kind == k for k, *_ in known):  # SDF3: "Processor already present on actor."
                 raise InvalidGraphError(f"{where}: processor type {kind!r} is listed twice")
@@ -554,27 +718,46 @@ def _execution_times(doc: _Document, label: str, index: dict, processor: str | N
         if not has_time:
             raise InvalidGraphError(f"{where}: <processor> has no <executionTime>")
         times[name] = _number(_need(time, "executionTime", "time", where), where)
-    for actors, what in ((several, "several <processor> elements with a default attribute; SDF3 "
-                                   "uses the last"),
-                         (none, "no <processor> with a default attribute; SDF3 gives them "
-                                "execution time 0")):
+    for actors, what in ((several, ("several <processor> elements with a default attribute; SDF3 "
+                                    "uses the last")),
+                         (none, ("no <processor> with a default attribute; SDF3 gives them "
+                                 "execution time 0"))):
         if actors:
             shown = ", ".join(actors[:5]) + (f" and {len(actors) - 5} more" if len(actors) > 5 else "")
             warnings.warn(f"{label}: {len(actors)} actor(s) have {what} (choose with "
                           f"--processor TYPE): {shown}", SDF3AmbiguityWarning, stacklevel=5)
-    return times
+    return [times.get(a) for a in doc.actors]
+
+
+def _token_sizes(doc: _Document, label: str) -> dict:
+    """Channel name -> token size, for the <channelProperties> with a <tokenSize>."""
+    sizes = _plain_integers(doc.token_size, 10, MAX_RATE)
+    if sizes is not None and None not in doc.channel_property:  # also: every one has a tokenSize
+        return dict(zip(doc.channel_property, sizes.tolist()))
+    token_size: dict[str, int] = {}
+    for name, given, size in zip(doc.channel_property, doc.token_size_given, doc.token_size):
+        name = _need(name, "channelProperties", "channel", label)
+        if given:
+            where = f"{label}: channelProperties of {name}"
+            token_size[name] = _integer(_need(size, "tokenSize", "sz", where), "token size", where,
+                                        MAX_RATE)
+    return token_size
 
 
 def _channels(doc: _Document, label: str, index: dict):
     """Index arrays (src actor, dst actor, src port, dst port) and initial tokens of the
     channels; refuses an unknown actor or port, a port of the wrong direction or used twice."""
     src_a, src_p, dst_a, dst_p, tokens, names = doc.channels
-    ports = dict(zip(zip(doc.port_actor, doc.port_name), range(len(doc.port_name))))
+    counts = _plain_integers(tokens, 16, MAX_TOKENS)
+    if counts is not None and None not in names:
+        ends = _ends_by_port_name(doc, src_a, src_p, dst_a, dst_p)
+        if ends is not None:
+            return (*ends, counts)
     src = list(map(index.get, src_a))
     dst = list(map(index.get, dst_a))
+    ports = dict(zip(zip(doc.port_actor.tolist(), doc.port_name), range(len(doc.port_name))))
     sp = list(map(ports.get, zip(src, src_p)))
     dp = list(map(ports.get, zip(dst, dst_p)))
-    counts = _plain_integers(tokens, 16, MAX_TOKENS)
     kinds = np.array(doc.port_type, dtype=object)
     if counts is not None and None not in names and None not in sp and None not in dp \
             and np.all(kinds[sp] == "out") and np.all(kinds[dp] == "in") \
@@ -600,6 +783,48 @@ def _channels(doc: _Document, label: str, index: dict):
             used[p] = name
         counts.append(_integer(tokens[k], "initialTokens", where, MAX_TOKENS))
     return src, dst, sp, dp, counts
+
+
+def _ends_by_port_name(doc: _Document, src_a: list, src_p: list, dst_a: list, dst_p: list
+                       ) -> tuple | None:
+    """(src actor, dst actor, src port, dst port) index arrays when the port names are unique
+    in the file (as the writer makes them) and every channel end names an actor and one of its
+    ports by name, of the right direction, each port used once; None otherwise (then
+    dictionaries of actors and of (actor, port name) find them, and name what is wrong). A
+    port is found by its name alone, its actor compared with the channel's."""
+    n = len(src_a)
+    ports = _positions(doc.port_name, src_p + dst_p)
+    if ports is None:
+        return None
+    src, dst = doc.port_actor[ports[:n]], doc.port_actor[ports[n:]]
+    actors = np.array(doc.actors, dtype=object)
+    out = np.fromiter(map(len, doc.port_type), np.int64, len(doc.port_type)) == 3  # in or out
+    if np.all(actors[src] == np.array(src_a, dtype=object)) \
+            and np.all(actors[dst] == np.array(dst_a, dtype=object)) \
+            and out[ports[:n]].all() and not out[ports[n:]].any() \
+            and np.bincount(ports, minlength=len(out)).max(initial=0) <= 1:
+        return src, dst, ports[:n], ports[n:]
+    return None
+
+
+def _positions(names: list, keys: list) -> np.ndarray | None:
+    """The position in ``names`` of each of ``keys``, when the names are unique and hold every
+    key; None otherwise. Joined on the strings' hashes, sorted, and checked string by string: a
+    dictionary lookup per key waits on memory three times (its table, its key, its value),
+    most of the time of reading the channels."""
+    if not names:
+        return None if keys else np.zeros(0, dtype=np.int64)
+    name_hash = np.fromiter(map(hash, names), np.int64, len(names))
+    order = np.argsort(name_hash)
+    ordered = name_hash[order]
+    if np.any(ordered[1:] == ordered[:-1]):  # a name given twice (or two with one hash)
+        return None
+    key_hash = np.fromiter(map(hash, keys), np.int64, len(keys))
+    found = order[np.minimum(np.searchsorted(ordered, key_hash), len(names) - 1)]
+    if not np.array_equal(name_hash[found], key_hash) \
+            or not np.all(np.array(names, dtype=object)[found] == np.array(keys, dtype=object)):
+        return None
+    return found
 
 
 # --------------------------------------------------------------------------------------------

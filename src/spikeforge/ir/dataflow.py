@@ -246,6 +246,29 @@ class Channel:
                        self.initial_tokens, self.token_size)
 
 
+def _only(kind: type, values: Sequence) -> bool:
+    """Whether every one of ``values`` is exactly of type ``kind`` (not a subclass, such as bool
+    for int): one pass in C, where a loop asking each would be most of the time of a column."""
+    return set(map(type, values)) <= {kind}
+
+
+def _made_actor(name, execution_time, processor) -> Actor:
+    """An :class:`Actor` of values already checked (its ``__post_init__`` not run again)."""
+    actor = object.__new__(Actor)
+    object.__setattr__(actor, "__dict__", {"name": name, "execution_time": execution_time,
+                                           "processor": processor})
+    return actor
+
+
+def _made_channel(name, src, dst, production, consumption, initial_tokens, token_size) -> Channel:
+    """A :class:`Channel` of values already checked (its ``__post_init__`` not run again)."""
+    channel = object.__new__(Channel)
+    object.__setattr__(channel, "__dict__", {
+        "name": name, "src": src, "dst": dst, "production": production, "consumption": consumption,
+        "initial_tokens": initial_tokens, "token_size": token_size})
+    return channel
+
+
 @dataclass(frozen=True)
 class GraphArrays:
     """Index arrays of a graph (read-only), built once per graph for the analyses.
@@ -347,7 +370,8 @@ class DataflowGraph:
         object.__setattr__(self, "_channel_index", MappingProxyType(channel_index))
         object.__setattr__(self, "_arrays", GraphArrays(
             src=src, dst=dst, production=production, consumption=consumption, tokens=tokens,
-            execution_time=ro([float(t) for t in times], float), token_size=token_size))
+            execution_time=ro(np.fromiter(map(float, times), float, len(times)), float),
+            token_size=token_size))
 
     @classmethod
     def from_arrays(cls, actor_names: Sequence[str], execution_times: Sequence[float | Fraction],
@@ -397,12 +421,15 @@ class DataflowGraph:
         if not len(times) == len(procs) == n_actors:
             raise InvalidGraphError(f"graph {name!r}: {n_actors} actor names, {len(times)} execution "
                                     f"times and {len(procs)} processors")
-        # Per-element checks only where the cheap test leaves a doubt (ints >= 0, no processor).
-        for i in range(n_actors):
-            t = times[i]
-            if type(t) is not int or t < 0 or procs[i] is not None or type(actor_names[i]) is not str \
-                    or not actor_names[i]:
-                _check_actor(actor_names[i], t, procs[i])
+        # Per-element checks only where the test of whole columns leaves a doubt (non-empty
+        # names, int times >= 0, no processor).
+        if not (_only(str, actor_names) and all(actor_names) and _only(int, times)
+                and min(times, default=0) >= 0 and procs.count(None) == n_actors):
+            for i in range(n_actors):
+                t = times[i]
+                if type(t) is not int or t < 0 or procs[i] is not None \
+                        or type(actor_names[i]) is not str or not actor_names[i]:
+                    _check_actor(actor_names[i], t, procs[i])
         columns = [np.asarray(c) for c in (src, dst, production, consumption, initial_tokens,
                                             token_size)]
         if any(len(c) != n_channels for c in columns):
@@ -422,7 +449,8 @@ class DataflowGraph:
                 bad[:] = True  # floats, bools or ints beyond int64: let the per-element check say
                 break
             bad |= (column < low) | (column > high)
-        bad |= np.fromiter((type(c) is not str or not c for c in channel_names), bool, n_channels)
+        if not (_only(str, channel_names) and all(channel_names)):
+            bad |= np.fromiter((type(c) is not str or not c for c in channel_names), bool, n_channels)
         for k in np.flatnonzero(bad):
             _check_channel(channel_names[k], actor_names[src[k]], actor_names[dst[k]],
                            *(c[k].item() if isinstance(c[k], np.generic) else c[k] for c in counts))
@@ -431,23 +459,14 @@ class DataflowGraph:
         index = _unique_index(actor_names, "actor")
         channel_index = _unique_index(channel_names, "channel")
         _check_orders(orders, index, procs)
-        new, put = object.__new__, object.__setattr__
         names = list(actor_names)
-        lists = [c.tolist() for c in columns]
-        actors = []
-        for a, t, p in zip(names, times, procs):
-            actor = new(Actor)
-            put(actor, "__dict__", {"name": a, "execution_time": t, "processor": p})
-            actors.append(actor)
-        channels = []
-        for c, s, d, pr, co, tok, ts in zip(channel_names, *lists):
-            channel = new(Channel)
-            put(channel, "__dict__", {"name": c, "src": names[s], "dst": names[d], "production": pr,
-                                      "consumption": co, "initial_tokens": tok, "token_size": ts})
-            channels.append(channel)
-        graph = new(cls)
-        put(graph, "__dict__", {"actors": tuple(actors), "channels": tuple(channels), "name": name,
-                                "static_orders": MappingProxyType(orders)})
+        src_list, dst_list, *counts_lists = (c.tolist() for c in columns)
+        actors = tuple(map(_made_actor, names, times, procs))
+        channels = tuple(map(_made_channel, channel_names, map(names.__getitem__, src_list),
+                             map(names.__getitem__, dst_list), *counts_lists))
+        graph = object.__new__(cls)
+        object.__setattr__(graph, "__dict__", {"actors": actors, "channels": channels, "name": name,
+                                               "static_orders": MappingProxyType(orders)})
         graph._finish(index, channel_index, *columns, times)
         return graph
 
