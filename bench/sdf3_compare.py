@@ -207,7 +207,9 @@ def sdf3_throughput(binary: Path, path: Path, timeout: float, mem_gb: float) -> 
     if m:
         rec["throughput_text"] = m.group(1)
         rec["throughput"] = float(m.group(1))
-        rec["throughput_fraction"] = _fraction_text(Fraction(m.group(1)).limit_denominator(10**6))
+        # SDF3 prints inf for a cycle of zero execution times
+        rec["throughput_fraction"] = "inf" if math.isinf(rec["throughput"]) else \
+            _fraction_text(Fraction(m.group(1)).limit_denominator(10**6))
     m = re.search(r"analysis time: ([0-9.eE+-]+)ms", run["stdout"])
     if m:
         rec["analysis_s"] = float(m.group(1)) / 1e3
@@ -284,7 +286,8 @@ def throughput_equal(sdf3: dict, sf: dict) -> bool | None:
     if "throughput" not in sdf3:
         return None
     if "throughput_exact" in sf:
-        return float(Fraction(sf["throughput_exact"])) == sdf3["throughput"]
+        text = sf["throughput_exact"]
+        return (math.inf if text == "inf" else float(Fraction(text))) == sdf3["throughput"]
     if "throughput_float" in sf:
         return math.isclose(float(sf["throughput_float"]), sdf3["throughput"], rel_tol=1e-9)
     return None
