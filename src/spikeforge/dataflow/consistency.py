@@ -409,18 +409,23 @@ def _hsdf_blocked(graph: DataflowGraph):
     if not len(bad):
         return None
     comp = label[s[bad[0]]]
-    import networkx as nx  # only on the deadlock path: 0.2 s of start-up for every analysis otherwise
-
-    zero = nx.MultiDiGraph()
+    # Every actor of a blocked component has a token-free edge to another of it (or to itself):
+    # walking such edges from any of them must come back to an actor already walked.
+    step: dict[str, tuple[str, str]] = {}
     for c in graph.channels:
         if c.initial_tokens == 0 and label[idx[c.src]] == comp and label[idx[c.dst]] == comp:
-            zero.add_edge(c.src, c.dst, key=c.name)
+            step.setdefault(c.src, (c.dst, c.name))
     for proc, order in graph.static_orders.items():
         for a, b in zip(order[:-1], order[1:]):
             if label[idx[a]] == comp and label[idx[b]] == comp:
-                zero.add_edge(a, b, key=f"<order {proc}>")
-    cycle = nx.find_cycle(zero)
-    return tuple(u for u, _, _ in cycle), tuple(k for _, _, k in cycle)
+                step.setdefault(a, (b, f"<order {proc}>"))
+    walked: dict[str, int] = {}
+    actor = next(iter(step))
+    while actor not in walked:
+        walked[actor] = len(walked)
+        actor = step[actor][0]
+    cycle = list(walked)[walked[actor]:]
+    return tuple(cycle), tuple(step[a][1] for a in cycle)
 
 
 @public
