@@ -265,7 +265,7 @@ def read_sdf3(source: str | os.PathLike, *, processor: str | None = None) -> Dat
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL in the path
             raise InvalidGraphError(f"{label}: cannot read SDF3 file: {err}") from None
-    if _FORBIDDEN.search(text):
+    if "!" in text and _FORBIDDEN.search(text):  # a declaration starts <!; most files hold no !
         raise InvalidGraphError(
             f"{label}: DTD or entity declarations (<!DOCTYPE, <!ENTITY) are not accepted")
     # Millions of acyclic strings and tuples: the cyclic collector would rescan them all, again
