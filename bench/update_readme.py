@@ -13,10 +13,16 @@ from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
          "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
-         "cli_startup", "sdf3_compare")
+         "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
           "app_suite": "# Standard SNN application suite (issue 6): one table on xbar-mesh and loihi"}
+#: Results whose full file is too long for the README: cut at this line, with a pointer.
+CUTS = {"mapping_quality": ("| network | hardware | partitioner",
+                            "Every partitioner × placer combination: `bench/results/mapping_quality.md`."),
+        "robustness": ("## Failing cases", "Every case and what it printed: `bench/results/robustness.md`."),
+        "sdf3_fuzz": ("## Disagreements", "Every disagreement with both tools' answers and the verdicts: "
+                                          "`bench/results/sdf3_fuzz.md`.")}
 START, END = "<!-- BENCH-TABLES -->", "<!-- /BENCH-TABLES -->"
 
 
@@ -28,12 +34,9 @@ def main() -> None:
             text = path.read_text().strip()
             if not text.startswith("#") and name in TITLES:
                 text = f"{TITLES[name]}\n\n{text}"
-            if name == "mapping_quality" and "| network | hardware | partitioner" in text:
-                text = text[:text.index("| network | hardware | partitioner")].rstrip()
-                text += "\n\nEvery partitioner × placer combination: `bench/results/mapping_quality.md`."
-            if name == "robustness" and "## Failing cases" in text:
-                text = text[:text.index("## Failing cases")].rstrip()
-                text += "\n\nEvery case and what it printed: `bench/results/robustness.md`."
+            marker, pointer = CUTS.get(name, (None, ""))
+            if marker is not None and marker in text:
+                text = f"{text[:text.index(marker)].rstrip()}\n\n{pointer}"
             text = re.sub(r"^## ", "#### ", text, flags=re.M)
             parts.append(re.sub(r"^# ", "### ", text, flags=re.M))
     body = "\n\n".join(parts) if parts else "_No benchmark results yet: run `make bench`._"
