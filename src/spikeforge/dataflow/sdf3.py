@@ -820,9 +820,11 @@ def _positions(names: list, keys: list) -> np.ndarray | None:
     if np.any(ordered[1:] == ordered[:-1]):  # a name given twice (or two with one hash)
         return None
     key_hash = np.fromiter(map(hash, keys), np.int64, len(keys))
-    found = order[np.minimum(np.searchsorted(ordered, key_hash), len(names) - 1)]
+    by_hash = np.argsort(key_hash)  # searching sorted keys walks the names' hashes once
+    found = np.empty(len(keys), dtype=np.int64)
+    found[by_hash] = order[np.minimum(np.searchsorted(ordered, key_hash[by_hash]), len(names) - 1)]
     if not np.array_equal(name_hash[found], key_hash) \
-            or not np.all(np.array(names, dtype=object)[found] == np.array(keys, dtype=object)):
+            or list(map(names.__getitem__, found.tolist())) != keys:
         return None
     return found
 
