@@ -798,7 +798,8 @@ def _ends_by_port_name(doc: _Document, src_a: list, src_p: list, dst_a: list, ds
         return None
     src, dst = doc.port_actor[ports[:n]], doc.port_actor[ports[n:]]
     actors = np.array(doc.actors, dtype=object)
-    out = np.fromiter(map(len, doc.port_type), np.int64, len(doc.port_type)) == 3  # in or out
+    # every type is in or out (_actors_and_ports checked): out is the one of three letters
+    out = np.fromiter(map(len, doc.port_type), np.int64, len(doc.port_type)) == 3
     if np.all(actors[src] == np.array(src_a, dtype=object)) \
             and np.all(actors[dst] == np.array(dst_a, dtype=object)) \
             and out[ports[:n]].all() and not out[ports[n:]].any() \
