@@ -6,13 +6,16 @@ import pytest
 import torch
 
 from spikeforge.convert.normalise import convert
-from spikeforge.dataflow.analysis import throughput
+import numpy as np
+import scipy.sparse as sp
+
+from spikeforge.dataflow.analysis import first_iteration_end, throughput
 from spikeforge.dataflow.binding import Platform, bind
-from spikeforge.dataflow.analysis import first_iteration_end
-from spikeforge.dataflow.build import application_graph, build_sdfg, guarantee
+from spikeforge.dataflow.build import application_graph, build_sdfg, guarantee, placement_guarantee
 from spikeforge.dataflow.selftimed import simulate as selftimed
 from spikeforge.datasets import digits
-from spikeforge.errors import InvalidDataError
+from spikeforge.errors import CapacityError, DeadlockError, InvalidDataError
+from spikeforge.ir.partition import Partition
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.hardware import load_hardware
 from spikeforge.mapping.partition import partition
@@ -89,3 +92,44 @@ def test_bad_timesteps(mapped):
     _, pl, profile, hw = mapped
     with pytest.raises(InvalidDataError, match="build_sdfg: timesteps 0: must be ≥ 1"):
         build_sdfg(pl, profile, hw, timesteps=0)
+
+
+@pytest.mark.parametrize("placer", ["fill", "round-robin", "min-cut"])
+@pytest.mark.parametrize("hw_name", ["xbar-mesh", "loihi"])
+def test_placement_guarantee_equals_the_built_graphs(mapped, placer, hw_name):
+    """Folding each communication actor into its channel changes no cycle ratio: the array
+    path gives the built graph's period, and its latency estimate from the same first iteration."""
+    part, _, profile, _ = mapped
+    hw = load_hardware(hw_name)
+    pl = place(part, hw, strategy=placer, chips=-(-part.n_clusters // hw.crossbars_per_chip))
+    built = guarantee(build_sdfg(pl, profile, hw, timesteps=4), 4, part, simulate_limit=0)
+    fast = placement_guarantee(pl, profile, hw, timesteps=4)
+    assert fast.period_ns == pytest.approx(built.period_ns, rel=1e-12)
+    assert fast.latency_ns == pytest.approx(built.latency_ns, rel=1e-12)
+    assert not fast.latency_simulated and fast.inferences_per_s == pytest.approx(built.inferences_per_s)
+    assert set(fast.critical_actors) <= {f"c{i}" for i in range(part.n_clusters)} | \
+        {a for a in fast.critical_actors if a.startswith("link[")}
+
+
+def _two_cluster_partition(forward_back: bool) -> Partition:
+    """Clusters 0 and 1 with a connection 0 -> 1, and with ``forward_back`` also 1 -> 0 (a cycle of
+    connections: both spike channels carry no tokens)."""
+    rows, cols = ([0, 1], [1, 0]) if forward_back else ([0], [1])
+    return Partition(network="n", hardware="xbar-mesh", strategy="tiles", fan_in=None, timesteps=1,
+                     layers=("a", "b"), layer_shapes=((2, 1, 1), (2, 1, 1)), piece_cluster=[0, 1],
+                     piece_layer=[0, 1], piece_part=[0, 0], piece_box=[[0, 2, 0, 1, 0, 1]] * 2,
+                     cluster_rows=[1, 2], cluster_synapses=[2, 4], cluster_memory_bits=[16, 32],
+                     cluster_spikes=[1.0, 0.5], cluster_synops=[0, 2.0],
+                     traffic=sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(2, 2)),
+                     partial_traffic=sp.csr_matrix((2, 2)), limits={})
+
+
+def test_placement_guarantee_names_a_deadlock_and_refuses_what_it_cannot_model():
+    hw = load_hardware("xbar-mesh")
+    with pytest.raises(DeadlockError, match=r"cycle c\d -> c\d -> c\d is blocked"):
+        placement_guarantee(place(_two_cluster_partition(True), hw, strategy="fill"), None, timesteps=2)
+    pl = place(_two_cluster_partition(False), hw, strategy="fill")
+    with pytest.raises(InvalidDataError, match="timesteps"):
+        placement_guarantee(pl, None, timesteps=0)
+    with pytest.raises(CapacityError, match="outside the platform's 1"):
+        placement_guarantee(pl, None, timesteps=2, platform=Platform(1))

@@ -474,7 +474,7 @@ def first_iteration_end(graph: DataflowGraph) -> float | Fraction:
     >>> first_iteration_end(g)
     5
     """
-    arr, idx, n = graph.arrays, graph.actor_index, len(graph.actors)
+    arr, idx = graph.arrays, graph.actor_index
     if np.any((arr.tokens == 0) & (arr.src == arr.dst)):
         check_deadlock(graph)  # a self-edge without tokens: raises, naming it
     free = (arr.tokens == 0) & (arr.src != arr.dst)
@@ -484,27 +484,53 @@ def first_iteration_end(graph: DataflowGraph) -> float | Fraction:
             ids = np.array([idx[a] for a in order], dtype=np.int64)
             src.append(ids[:-1])
             dst.append(ids[1:])
-    s, d = np.concatenate(src), np.concatenate(dst)
-    by_src = np.argsort(s, kind="stable")
-    s, d = s[by_src], d[by_src]
-    first = np.searchsorted(s, np.arange(n + 1))
-    waiting = np.bincount(d, minlength=n)
-    times = time_array(graph, graph.exact_times)
-    start, end = np.zeros(n, dtype=times.dtype), np.zeros(n, dtype=times.dtype)
-    ready = np.flatnonzero(waiting == 0)
-    while len(ready):  # one wave of actors whose inputs are all complete
-        end[ready] = start[ready] + times[ready]
-        counts = first[ready + 1] - first[ready]
-        edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        np.maximum.at(start, d[edges], end[s[edges]])
-        # only the successors: a deep graph runs one wave per actor
-        touched, arrivals = np.unique(d[edges], return_counts=True)
-        waiting[touched] -= arrivals
-        ready = touched[waiting[touched] == 0]
-    if np.any(waiting > 0):
+    end, stuck = first_firing_ends(len(graph.actors), np.concatenate(src), np.concatenate(dst),
+                                   time_array(graph, graph.exact_times))
+    if stuck is not None:
         check_deadlock(graph)  # raises, naming the blocked cycle
     last = end.max(initial=0)
     return last.item() if isinstance(last, np.generic) else last
+
+
+def first_firing_ends(n: int, src: np.ndarray, dst: np.ndarray, times: np.ndarray,
+                      delay: np.ndarray | None = None) -> tuple[np.ndarray, list[int] | None]:
+    """When each of ``n`` nodes ends its one firing, each starting once every edge into it has
+    delivered (its source's end plus the edge's ``delay``): longest paths, in waves of nodes
+    whose inputs are all complete, each wave touching only the edges it completes.
+
+    Returns
+    -------
+    end : array (n,)
+        In the dtype of ``times``.
+    stuck : list of int or None
+        None when every node fires; else the nodes of a cycle of edges none of which delivers.
+    """
+    delay = np.zeros(len(src), dtype=times.dtype) if delay is None else delay
+    by_src = np.argsort(src, kind="stable")
+    s, d, lag = src[by_src], dst[by_src], delay[by_src]
+    first = np.searchsorted(s, np.arange(n + 1))
+    waiting = np.bincount(d, minlength=n)
+    start, end = np.zeros(n, dtype=times.dtype), np.zeros(n, dtype=times.dtype)
+    ready = np.flatnonzero(waiting == 0)
+    while len(ready):  # one wave of nodes whose inputs are all complete
+        end[ready] = start[ready] + times[ready]
+        counts = first[ready + 1] - first[ready]
+        edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        np.maximum.at(start, d[edges], end[s[edges]] + lag[edges])
+        # only the successors: a deep graph runs one wave per node
+        touched, arrivals = np.unique(d[edges], return_counts=True)
+        waiting[touched] -= arrivals
+        ready = touched[waiting[touched] == 0]
+    if not np.any(waiting > 0):
+        return end, None
+    # every stuck node waits on a stuck predecessor: walking back must close a cycle
+    into = dict(zip(d[waiting[s] > 0].tolist(), s[waiting[s] > 0].tolist()))
+    walked: dict[int, int] = {}
+    node = int(np.flatnonzero(waiting > 0)[0])
+    while node not in walked:
+        walked[node] = len(walked)
+        node = into[node]
+    return end, list(reversed(list(walked)[walked[node]:]))
 
 
 @public

@@ -261,14 +261,22 @@ class Platform:
         vectorised when the platform has hardware (bound graphs of millions of channels)."""
         if self.hardware is None:
             return [self.transfer_time(a, b, n) for a, b, n in zip(x.tolist(), y.tolist(), size.tolist())]
+        out: list[Number] = self.transfer_time_array(x, y, size).tolist()
+        near = x // self.crossbars_per_core == y // self.crossbars_per_core
+        for i in np.flatnonzero(near).tolist():
+            out[i] = 0 if x[i] == y[i] else self.local_latency  # the numbers transfer_time gives
+        return out
+
+    def transfer_time_array(self, x: np.ndarray, y: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """:meth:`transfer_time` of each triple as a float array (no Python object per element:
+        bound graphs of millions of channels)."""
+        if self.hardware is None:
+            return np.array(self.transfer_time_each(x, y, size), dtype=float)
         core_x, core_y = x // self.crossbars_per_core, y // self.crossbars_per_core
         far = core_x != core_y
-        times = np.zeros(len(x))
+        times = np.where(x == y, 0.0, float(self.local_latency))
         times[far] = self.transfer_times(core_x[far], core_y[far], size[far].astype(float))
-        out: list[Number] = times.tolist()
-        for i in np.flatnonzero(~far).tolist():
-            out[i] = 0 if x[i] == y[i] else self.local_latency
-        return out
+        return times
 
     def transfer_time(self, x: int, y: int, size: int) -> Number:
         """Time to move ``size`` token-size units from crossbar ``x`` to ``y`` (0 when equal)."""

@@ -50,7 +50,7 @@ import numpy as np
 
 from spikeforge.api import public
 from spikeforge.dataflow.analysis import first_iteration_end, throughput
-from spikeforge.dataflow.binding import Platform, Schedule, apply_binding
+from spikeforge.dataflow.binding import Platform, Schedule, apply_binding, link_name
 from spikeforge.dataflow.selftimed import simulate
 from spikeforge.errors import InvalidDataError, InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
@@ -70,6 +70,7 @@ __all__ = [
     "build_sdfg",
     "guarantee",
     "placement_binding",
+    "placement_guarantee",
 ]
 
 #: Largest (actors x timesteps) for which the inference latency is simulated, not estimated.
@@ -143,31 +144,38 @@ def application_graph(partition: Partition, profile: Profile | None, hw: Hardwar
     k = partition.n_clusters
     if k == 0:
         raise InvalidDataError(f"partition of {partition.network}: no clusters to build a graph of")
+    times, src, dst, tokens, size, (i, j) = _application_columns(partition, profile, hw)
+    names = [cluster_actor(c) for c in range(k)]
+    pairs = [f"{a}_{b}" for a, b in zip(i.tolist(), j.tolist())]
+    channel_names = [f"self[{a}]" for a in names] + [f"{kind}{p}" for p in pairs for kind in "sb"]
+    rates = np.ones(len(src), dtype=np.int64)
+    return DataflowGraph.from_arrays(names, times.tolist(), channel_names, src, dst, rates, rates,
+                                     tokens, size, name=name or partition.network)
+
+
+def _application_columns(partition: Partition, profile, hw: Hardware):
+    """The application graph as columns: cluster times, then per channel (self-loops, then per
+    connection by source and destination its spike channel and buffer back-edge) source,
+    destination, initial tokens and token size; and the connections (i, j) in that order."""
+    k = partition.n_clusters
     tm = hw.timing
     syn = _cluster_synops(partition, profile)
-    cols = partition.cluster_columns
-    times = tm.crossbar_eval_ns + syn * tm.synop_ns + cols * tm.neuron_update_ns
-    names = [cluster_actor(i) for i in range(k)]
+    times = tm.crossbar_eval_ns + syn * tm.synop_ns + partition.cluster_columns * tm.neuron_update_ns
     src, dst, tok = partition.edges()
     # merge duplicates (edges() sums spikes and partial sums into one matrix already)
     size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
     inflow = np.bincount(dst, weights=size, minlength=k)
     credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
-    # self-loops, then per connection (by source, then destination) its channel and back-edge
     order = np.lexsort((dst, src))
     i, j = src[order], dst[order]
     ids = np.arange(k)
-    pairs = [f"{a}_{b}" for a, b in zip(i.tolist(), j.tolist())]
-    channel_names = [f"self[{a}]" for a in names] + [f"{kind}{p}" for p in pairs for kind in "sb"]
 
     def column(loops, forward, back):
         return np.concatenate([loops, np.column_stack([forward, back]).ravel()])
 
     one, ones = np.ones(k, dtype=np.int64), np.ones(len(order), dtype=np.int64)
-    rates = column(one, ones, ones)
-    return DataflowGraph.from_arrays(
-        names, times.tolist(), channel_names, column(ids, i, j), column(ids, j, i), rates, rates,
-        column(one, 0 * ones, credits[j]), column(one, size[order], ones), name=name or partition.network)
+    return (np.asarray(times, dtype=float), column(ids, i, j), column(ids, j, i),
+            column(one, 0 * ones, credits[j]), column(one, size[order], ones), (i, j))
 
 
 @public
@@ -346,3 +354,89 @@ def guarantee(graph: DataflowGraph, timesteps: int, partition: Partition | None 
     crit = tuple(r.critical_cycle.actors)
     return Guarantee(period, int(timesteps), per_s / timesteps, per_s, lat, simulated, crit,
                      describe_cycle(crit, partition, graph))
+
+
+#: Bytes per channel of :func:`placement_guarantee`: its columns (~60) and Howard's iteration
+#: on them (``maxplus``: 48 per node, 160 per edge).
+BYTES_PER_CONTRACTED_CHANNEL = 220
+
+
+@public
+def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardware | None = None, *,
+                        timesteps: int, platform: Platform | None = None) -> Guarantee:
+    r""":func:`guarantee` of :func:`build_sdfg`'s graph (one crossbar per cluster, as placed),
+    computed on arrays without building the graph: for mappings whose bound graph would not fit
+    in memory (U-Net-512 on ``xbar-mesh``: 1.5 million clusters, 32 million actors).
+
+    A communication actor sits on one channel, fires once per token after the channel's
+    producer and serialises its own transfers. Folding it into the channel (weight
+    :math:`e_{src} + \tau`, the channel's tokens) leaves the ratio of every cycle through it
+    unchanged, and its one-token self-cycle has ratio :math:`\tau`; so the period is
+
+    .. math:: \lambda = \max\big(\lambda_{clusters}, \max_c \tau_c\big)
+
+    with :math:`\lambda_{clusters}` the maximum cycle ratio of the clusters' graph, the same
+    value :func:`guarantee` finds on the built graph (tested). The latency is the estimate first
+    iteration + :math:`(T-1)\lambda` (``latency_simulated`` False); the first iteration is a
+    longest path over the token-free channels, each delayed by its transfer.
+
+    Raises
+    ------
+    InvalidDataError
+        ``timesteps`` below 1, or an empty partition. (A placement never puts two clusters on
+        one crossbar, so no static order arises.)
+    CapacityError
+        A crossbar outside the platform.
+    DeadlockError
+        A cycle of connections without tokens (the message names its clusters).
+    ResourceError
+        The arrays would not fit in memory (checked before they are made).
+    """
+    from spikeforge.dataflow.analysis import first_firing_ends
+    from spikeforge.dataflow.maxplus import max_cycle_ratio
+    from spikeforge.errors import CapacityError, DeadlockError
+    from spikeforge.resources import check_memory
+
+    check_count(timesteps, "placement_guarantee: timesteps", error=InvalidDataError)
+    part = placement.partition
+    k = part.n_clusters
+    if k == 0:
+        raise InvalidDataError(f"partition of {part.network}: no clusters to analyse")
+    channels = k + 2 * (int(part.traffic.nnz) + int(part.partial_traffic.nnz))
+    check_memory(channels * BYTES_PER_CONTRACTED_CHANNEL,
+                 f"placement_guarantee of {part.network}: {k:,} clusters and {channels:,} channels")
+    hw = hw or placement.hardware
+    platform = platform or Platform.from_hardware(placement.hardware)
+    xbar = placement.cluster_core.astype(np.int64) * placement.hardware.core.crossbars_per_core \
+        + placement.cluster_slot
+    if int(xbar.max()) >= platform.crossbars:
+        raise CapacityError(f"placement_guarantee: crossbar {int(xbar.max())} outside the platform's "
+                            f"{platform.crossbars}")
+    times, src, dst, tokens, size, (i, j) = _application_columns(part, profile, hw)
+    tau = platform.transfer_time_array(xbar[src], xbar[dst], size)
+    free = tokens == 0
+    end, stuck = first_firing_ends(k, src[free], dst[free], times, tau[free])
+    if stuck is not None:
+        cycle = [cluster_actor(c) for c in stuck]
+        raise DeadlockError(f"dataflow graph of {part.network} deadlocks: cycle "
+                            f"{' -> '.join(cycle + cycle[:1])} is blocked")
+    crossing = tau > 0
+    first = max(float(end.max()), float((end[src] + tau)[crossing].max(initial=0.0)))
+    best = max_cycle_ratio(k, src, dst, times[src] + tau, tokens)
+    slowest = int(np.argmax(tau)) if len(tau) else 0
+
+    def channel(e: int) -> str:
+        if e < k:
+            return f"self[{cluster_actor(e)}]"
+        q, kind = divmod(e - k, 2)
+        return f"{'sb'[kind]}{int(i[q])}_{int(j[q])}"
+
+    if len(tau) and tau[slowest] > best.value:  # a link's own transfers are the bottleneck
+        period, critical = float(tau[slowest]), (link_name(channel(slowest)),)
+    else:
+        period = float(best.value)
+        critical = tuple(name for node, e in zip(best.nodes, best.edges)
+                         for name in (cluster_actor(node),) + ((link_name(channel(e)),) if crossing[e] else ()))
+    per_s = 1e9 / period if period > 0 else math.inf
+    return Guarantee(period, int(timesteps), per_s / timesteps, per_s, first + (timesteps - 1) * period,
+                     False, critical, describe_cycle(critical, part))
