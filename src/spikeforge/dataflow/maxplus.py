@@ -17,9 +17,9 @@ Cochet-Terrasson, Cohen, Gaubert, McGettrick and Quadrat, *Numerical computation
 elements in max-plus algebra* (IFAC 1998) and Dasdan, *Experimental analysis of the fastest
 optimum cycle ratio and mean algorithms* (ACM TODAES 2004). Every step is vectorised with
 numpy over edge arrays; strongly connected components and policy cycles come from
-``scipy.sparse.csgraph``. Reducible graphs are handled: only edges inside strongly connected
-components can lie on cycles, the policy iteration runs on all components at once, and the
-result is the maximum over them.
+``scipy.sparse.csgraph``. Reducible graphs are handled: when some node has no outgoing edge,
+only edges inside strongly connected components (which alone can lie on cycles) are kept; the
+policy iteration runs on all components at once, and the result is the maximum over them.
 
 Examples
 --------
@@ -186,8 +186,13 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         raise InvalidGraphError(f"max_cycle_ratio: an edge endpoint is outside 0..{n - 1}")
     if m == 0:
         return MaxCycle(NEG_INF, (), ())
-    label = strong_components(n, src, dst)
-    keep = np.flatnonzero(label[src] == label[dst])
+    if np.all(np.bincount(src, minlength=n) > 0):
+        # every node leaves by some edge, so every policy reaches a cycle: Howard needs no
+        # restriction to the strongly connected components (a buffer search's bounded graphs)
+        keep = np.arange(m)
+    else:
+        label = strong_components(n, src, dst)
+        keep = np.flatnonzero(label[src] == label[dst])
     if not len(keep):
         return MaxCycle(NEG_INF, (), ())
     present = np.zeros(n, dtype=bool)
