@@ -188,20 +188,23 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         return MaxCycle(NEG_INF, (), ())
     if np.all(np.bincount(src, minlength=n) > 0):
         # every node leaves by some edge, so every policy reaches a cycle: Howard needs no
-        # restriction to the strongly connected components (a buffer search's bounded graphs)
-        keep = np.arange(m)
+        # restriction to the strongly connected components (a buffer search's bounded graphs,
+        # a mapped network's graph of millions of edges: no index copies either)
+        nodes = np.arange(n)
+        order = np.argsort(src, kind="stable")
+        s, d = src[order], dst[order]
     else:
         label = strong_components(n, src, dst)
         keep = np.flatnonzero(label[src] == label[dst])
-    if not len(keep):
-        return MaxCycle(NEG_INF, (), ())
-    present = np.zeros(n, dtype=bool)
-    present[src[keep]] = True
-    nodes = np.flatnonzero(present)
-    local = np.full(n, -1, dtype=np.int64)
-    local[nodes] = np.arange(len(nodes))
-    order = keep[np.argsort(local[src[keep]], kind="stable")]
-    s, d = local[src[order]], local[dst[order]]
+        if not len(keep):
+            return MaxCycle(NEG_INF, (), ())
+        present = np.zeros(n, dtype=bool)
+        present[src[keep]] = True
+        nodes = np.flatnonzero(present)
+        local = np.full(n, -1, dtype=np.int64)
+        local[nodes] = np.arange(len(nodes))
+        order = keep[np.argsort(local[src[keep]], kind="stable")]
+        s, d = local[src[order]], local[dst[order]]
     w, t = weight[order], transit[order]
     k = len(nodes)
     starts = np.searchsorted(s, np.arange(k))
