@@ -422,7 +422,18 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
                             f"{' -> '.join(cycle + cycle[:1])} is blocked")
     crossing = tau > 0
     first = max(float(end.max()), float((end[src] + tau)[crossing].max(initial=0.0)))
-    best = max_cycle_ratio(k, src, dst, times[src] + tau, tokens)
+    weight = times[src] + tau
+    # Start Howard's iteration from the best short cycle: a cluster's self-loop, or a connection's
+    # spike channel and its credit back-edge (often critical; a far start costs iterations of
+    # work over every edge)
+    pair = weight[k::2] + weight[k + 1::2]
+    ratio = pair / (tokens[k::2] + tokens[k + 1::2])
+    if len(ratio) and ratio.max() > weight[:k].max():
+        q = int(np.argmax(ratio))
+        hint = [k + 2 * q, k + 2 * q + 1]
+    else:
+        hint = [int(np.argmax(weight[:k]))]
+    best = max_cycle_ratio(k, src, dst, weight, tokens, hint=hint)
     slowest = int(np.argmax(tau)) if len(tau) else 0
 
     def channel(e: int) -> str:
