@@ -393,7 +393,7 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
         The arrays would not fit in memory (checked before they are made).
     """
     from spikeforge.dataflow.analysis import first_firing_ends
-    from spikeforge.dataflow.maxplus import max_cycle_ratio
+    from spikeforge.dataflow.maxplus import MaxCycle, max_cycle_ratio
     from spikeforge.errors import CapacityError, DeadlockError
     from spikeforge.resources import check_memory
 
@@ -414,6 +414,7 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
                             f"{platform.crossbars}")
     times, src, dst, tokens, size, (i, j) = _application_columns(part, profile, hw)
     tau = platform.transfer_time_array(xbar[src], xbar[dst], size)
+    del size  # U-Net-512: each column is 250 MB
     free = tokens == 0
     end, stuck = first_firing_ends(k, src[free], dst[free], times, tau[free])
     if stuck is not None:
@@ -433,7 +434,13 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
         hint = [k + 2 * q, k + 2 * q + 1]
     else:
         hint = [int(np.argmax(weight[:k]))]
-    best = max_cycle_ratio(k, src, dst, weight, tokens, hint=hint)
+    # sorted by source, Howard's iteration takes the columns as they are (no copies)
+    by_src = np.argsort(src, kind="stable")
+    position = np.empty_like(by_src)
+    position[by_src] = np.arange(len(by_src))
+    src, dst, weight, tokens = src[by_src], dst[by_src], weight[by_src], tokens[by_src]
+    best = max_cycle_ratio(k, src, dst, weight, tokens, hint=position[hint])
+    best = MaxCycle(best.value, best.nodes, tuple(by_src[list(best.edges)].tolist()))
     slowest = int(np.argmax(tau)) if len(tau) else 0
 
     def channel(e: int) -> str:

@@ -191,8 +191,11 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         # restriction to the strongly connected components (a buffer search's bounded graphs,
         # a mapped network's graph of millions of edges: no index copies either)
         nodes = np.arange(n)
-        order = np.argsort(src, kind="stable")
-        s, d = src[order], dst[order]
+        if np.all(src[1:] >= src[:-1]):  # sorted already: views, not copies
+            order, s, d = np.arange(m), src, dst
+        else:
+            order = np.argsort(src, kind="stable")
+            s, d = src[order], dst[order]
     else:
         label = strong_components(n, src, dst)
         keep = np.flatnonzero(label[src] == label[dst])
@@ -205,7 +208,7 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         local[nodes] = np.arange(len(nodes))
         order = keep[np.argsort(local[src[keep]], kind="stable")]
         s, d = local[src[order]], local[dst[order]]
-    w, t = weight[order], transit[order]
+    w, t = (weight, transit) if s is src else (weight[order], transit[order])
     k = len(nodes)
     starts = np.searchsorted(s, np.arange(k))
     if exact:
