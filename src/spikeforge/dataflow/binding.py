@@ -272,10 +272,15 @@ class Platform:
         bound graphs of millions of channels)."""
         if self.hardware is None:
             return np.array(self.transfer_time_each(x, y, size), dtype=float)
-        core_x, core_y = x // self.crossbars_per_core, y // self.crossbars_per_core
-        far = core_x != core_y
-        times = np.where(x == y, 0.0, float(self.local_latency))
-        times[far] = self.transfer_times(core_x[far], core_y[far], size[far].astype(float))
+        times = np.empty(len(x))
+        step = 1 << 22  # a route's temporaries are a dozen arrays: bounded, not one per channel
+        for lo in range(0, len(x), step):
+            xs, ys, sizes = x[lo:lo + step], y[lo:lo + step], size[lo:lo + step]
+            core_x, core_y = xs // self.crossbars_per_core, ys // self.crossbars_per_core
+            far = core_x != core_y
+            chunk = np.where(xs == ys, 0.0, float(self.local_latency))
+            chunk[far] = self.transfer_times(core_x[far], core_y[far], sizes[far].astype(float))
+            times[lo:lo + step] = chunk
         return times
 
     def transfer_time(self, x: int, y: int, size: int) -> Number:
