@@ -5,6 +5,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from dataflow_strategies import eventually_periodic, hsdf_graphs, sdf_graphs
 from spikeforge.dataflow.analysis import critical_cycle, latency, maxplus_matrix, throughput
@@ -221,3 +222,14 @@ def test_homogeneous_latency_is_the_simulated_first_iteration(g):
         return
     value = latency(g)
     assert value == simulated and type(value) is int
+
+
+@settings(max_examples=80, deadline=None)
+@given(sdf_graphs(max_actors=4), st.booleans())
+def test_multirate_latency_is_the_simulated_first_iteration(g, auto):
+    """latency() of a multi-rate graph is a longest path over the expansion's same-iteration
+    dependencies: exactly the simulated first iteration, per actor too."""
+    run = simulate(g, 1, warmup=0, auto_concurrency=auto)
+    assert latency(g, auto_concurrency=auto) == run.iteration_end[0]
+    for a in g.actors:
+        assert latency(g, a.name, auto_concurrency=auto) == max(f.end for f in run.trace if f.actor == a.name)

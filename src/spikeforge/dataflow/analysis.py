@@ -70,7 +70,6 @@ from spikeforge.dataflow.consistency import (
 from spikeforge.dataflow.expansion import expand
 from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
-from spikeforge.dataflow.selftimed import BYTES_PER_FIRING, simulate
 from spikeforge.errors import InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
 
@@ -550,12 +549,9 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
         overflow the arithmetic.
     DeadlockError
         The graph deadlocks.
-    SimulationError
-        The graph has no actors.
     ResourceError
-        One iteration has more than
-        :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS` firings, or its
-        simulation more memory than is available.
+        The expansion of one iteration (:mod:`~spikeforge.dataflow.expansion`) would not fit
+        in memory. (An empty graph has latency 0.)
 
     Examples
     --------
@@ -566,14 +562,21 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     """
     if actor is not None:
         graph.actor(actor)
-    elif graph.is_homogeneous:
+    elif graph.is_homogeneous and auto_concurrency:
         _check_numbers(graph, repetition_vector(graph))
         return first_iteration_end(graph)
     q = repetition_vector(graph)
     _check_numbers(graph, q)
-    check_iteration(graph, q, "latency (self-timed simulation)",
-                    bytes_per_firing=BYTES_PER_FIRING)
-    run = simulate(graph, 1, warmup=0, auto_concurrency=auto_concurrency)
-    if actor is None:
-        return run.iteration_end[0]
-    return max(f.end for f in run.trace if f.actor == actor)
+    # The first iteration's firings wait only on firings of the same iteration (expansion edges
+    # of transit 0; earlier iterations' tokens are the initial ones): a longest path, not a
+    # simulation of 10^4 firings one by one.
+    e = expand(graph, q, auto_concurrency=auto_concurrency)
+    free = e.transit == 0
+    end, stuck = first_firing_ends(e.firings, e.src[free], e.dst[free],
+                                   time_array(graph, graph.exact_times)[e.actor])
+    if stuck is not None:
+        check_deadlock(graph)  # raises, naming the blocked cycle
+    if actor is not None:
+        end = end[e.actor == graph.actor_index[actor]]
+    last = end.max(initial=0)
+    return last.item() if isinstance(last, np.generic) else last
