@@ -491,6 +491,20 @@ def first_iteration_end(graph: DataflowGraph) -> float | Fraction:
     return last.item() if isinstance(last, np.generic) else last
 
 
+def _narrow_wave(ready: list, first: list, dst: list, lag: list, times, start, end, waiting) -> np.ndarray:
+    """One wave of :func:`first_firing_ends` node by node; the next wave."""
+    following = []
+    for v in ready:
+        end[v] = done = start[v] + times[v]
+        for e in range(first[v], first[v + 1]):
+            u = dst[e]
+            start[u] = max(start[u], done + lag[e])
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                following.append(u)
+    return np.array(following, dtype=np.int64)
+
+
 def first_firing_ends(n: int, src: np.ndarray, dst: np.ndarray, times: np.ndarray,
                       delay: np.ndarray | None = None) -> tuple[np.ndarray, list[int] | None]:
     """When each of ``n`` nodes ends its one firing, each starting once every edge into it has
@@ -511,7 +525,12 @@ def first_firing_ends(n: int, src: np.ndarray, dst: np.ndarray, times: np.ndarra
     waiting = np.bincount(d, minlength=n)
     start, end = np.zeros(n, dtype=times.dtype), np.zeros(n, dtype=times.dtype)
     ready = np.flatnonzero(waiting == 0)
+    lists = None
     while len(ready):  # one wave of nodes whose inputs are all complete
+        if len(ready) <= 8:  # a narrow wave (chains of one actor's firings): plain Python is cheaper
+            lists = lists or (first.tolist(), d.tolist(), lag.tolist())
+            ready = _narrow_wave(ready.tolist(), *lists, times, start, end, waiting)
+            continue
         end[ready] = start[ready] + times[ready]
         counts = first[ready + 1] - first[ready]
         edges = np.repeat(first[ready] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
@@ -550,8 +569,10 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
     DeadlockError
         The graph deadlocks.
     ResourceError
-        The expansion of one iteration (:mod:`~spikeforge.dataflow.expansion`) would not fit
-        in memory. (An empty graph has latency 0.)
+        One iteration has more than
+        :data:`~spikeforge.dataflow.consistency.MAX_ITERATION_FIRINGS` firings, or its
+        expansion (:mod:`~spikeforge.dataflow.expansion`) would not fit in memory. (An empty
+        graph has latency 0.)
 
     Examples
     --------
@@ -567,6 +588,7 @@ def latency(graph: DataflowGraph, actor: str | None = None, *,
         return first_iteration_end(graph)
     q = repetition_vector(graph)
     _check_numbers(graph, q)
+    check_iteration(graph, q, "latency (longest path over one iteration's firings)")
     # The first iteration's firings wait only on firings of the same iteration (expansion edges
     # of transit 0; earlier iterations' tokens are the initial ones): a longest path, not a
     # simulation of 10^4 firings one by one.
