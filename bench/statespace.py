@@ -105,6 +105,19 @@ class TimeLimitExceeded(RuntimeError):
 
 # ----------------------------------------------------------------------------- graph preparation
 
+def _revisit(seen: dict, key: bytes, now, done: int, ref_q: int, steps: int):
+    """(throughput, states, steps) when state ``key`` was seen before (the periodic phase ran
+    from then to ``now``); else None, with the state stored."""
+    prev = seen.get(key)
+    if prev is None:
+        seen[key] = (now, done)
+        return None
+    t0, d0 = prev
+    if now == t0:
+        return math.inf, len(seen) + 1, steps
+    return Fraction(done - d0, ref_q * (now - t0)), len(seen) + 1, steps
+
+
 def _integer_times(graph) -> tuple[list[int], int]:
     """Execution times as integers, scaled by the least common denominator ``L`` (returned)."""
     raw = [a.execution_time for a in graph.actors]
@@ -270,13 +283,9 @@ def _explore_python(comp: _Component, deadline: float | None) -> tuple[Fraction 
                 for a in sorted(slot):
                     flat += (end - now, a, slot[a])
             key = array("q", tok).tobytes() + b"|" + array("q", flat).tobytes()
-            prev = seen.get(key)
-            if prev is not None:
-                t0, d0 = prev
-                if now == t0:
-                    return math.inf, len(seen) + 1, steps
-                return Fraction(done - d0, ref_q * (now - t0)), len(seen) + 1, steps
-            seen[key] = (now, done)
+            found = _revisit(seen, key, now, done, ref_q, steps)
+            if found is not None:
+                return found
             next_sample = (done // ref_q + 1) * ref_q
         if not heap:
             return Fraction(0), len(seen), steps  # deadlock
@@ -372,13 +381,9 @@ def _explore_numpy(comp: _Component, deadline: float | None) -> tuple[Fraction |
             rows = pending[(now + span) % width]
             rem, act = np.nonzero(rows)  # (remaining time, actor) in canonical order
             key = _packed(tok[:m]) + _firings_key(rem, act, rows[rem, act])
-            prev = seen.get(key)
-            if prev is not None:
-                t0, d0 = prev
-                if now == t0:
-                    return math.inf, len(seen) + 1, steps
-                return Fraction(done - d0, ref_q * (now - t0)), len(seen) + 1, steps
-            seen[key] = (now, done)
+            found = _revisit(seen, key, now, done, ref_q, steps)
+            if found is not None:
+                return found
             next_sample = (done // ref_q + 1) * ref_q
         if not heap:
             return Fraction(0), len(seen), steps  # deadlock
