@@ -300,7 +300,10 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
             try:
                 rate, grow = analyse(vector)
             except DeadlockError:
-                rate, grow = 0, _blocked_capacities(graph, bounded, vector, position)
+                if analysed > max_steps:  # no step left to enlarge it: skip naming the blocked cycle
+                    rate, grow, out_of_steps = 0, [], True
+                else:
+                    rate, grow = 0, _blocked_capacities(graph, bounded, vector, position)
             if rate > best + tolerance and (winner is None or rate > winner[0]):
                 winner = (rate, caps)
             for i in grow:
