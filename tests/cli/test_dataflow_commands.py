@@ -116,3 +116,6 @@ def test_analyse_summarises_large_graphs_and_says_when_the_search_stops(tmp_path
     full, text = run(["analyse", str(tmp_path / "ring.xml")])
     assert full["buffer_tradeoff_complete"] is True and "ran out" not in text
     assert [p["throughput"] for p in full["buffer_tradeoff"]] == ["1/11", "1/9", "1/8"]
+    write_sdf3(DataflowGraph((Actor("a", 1),), ()), tmp_path / "lonely.xml")
+    lonely, text = run(["analyse", str(tmp_path / "lonely.xml")])  # nothing to bound: nothing left out
+    assert lonely["buffer_tradeoff"] == [] and lonely["buffer_tradeoff_complete"] is True

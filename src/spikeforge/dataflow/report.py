@@ -63,8 +63,9 @@ def analyse_report(graph: DataflowGraph, *, exact: bool | None = None, max_steps
     points = buffer_tradeoff(graph, exact=exact, max_steps=max_steps, unbounded=r.throughput) \
         if graph.channels else ()
     first = latency(graph)
-    complete = bool(points) and (points[-1].throughput == r.throughput
-                                 or float(points[-1].throughput) >= float(r.throughput) * (1 - 1e-9))
+    complete = not graph.channels or bool(points) and (
+        points[-1].throughput == r.throughput
+        or float(points[-1].throughput) >= float(r.throughput) * (1 - 1e-9))
     return {
         "graph": graph.name,
         "actors": len(graph.actors),
