@@ -119,7 +119,8 @@ def run_limited(cmd: list[str], *, timeout: float, mem_gb: float, env: dict | No
         err.seek(0)
         return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024, "returncode": proc.returncode,
                 "timed_out": timed_out, "stdout": out.read().decode(errors="replace"),
-                "stderr": err.read().decode(errors="replace")}
+                # tools quote the files they read: name them beside the checkout, not on this machine
+                "stderr": err.read().decode(errors="replace").replace(str(ROOT.parent.resolve()), "..")}
 
 
 def _child_env() -> dict:
@@ -447,7 +448,7 @@ def markdown(rows: list[dict], tg: list[dict], binary: Path | None, load, args) 
              "*equal* = SDF3's double (printed to 17 digits) is the rounding of spikeforge's exact fraction. "
              "*speed-up* = SDF3 wall / spikeforge CLI wall (in parentheses: / spikeforge load+analysis); "
              "'>' when SDF3 timed out.", ""]
-    lines.append(f"SDF3: `{binary}`" if binary else "**SDF3 was not found** (give `--sdf3 PATH` or `$SDF3_BIN`): "
+    lines.append(f"SDF3: `{_shown(binary)}`" if binary else "**SDF3 was not found** (give `--sdf3 PATH` or `$SDF3_BIN`): "
                  "only spikeforge's side was measured.")
     lines += [f"Load average at the end: {load[0]:.2f} (2 cores shared).", "",
               "| graph | actors | channels | Σq | tokens | throughput (spikeforge) | SDF3 | equal | SDF3 wall s "
