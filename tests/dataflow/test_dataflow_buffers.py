@@ -11,7 +11,7 @@ from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.buffers import buffer_tradeoff
 from spikeforge.dataflow.consistency import blocked_cycle
 from spikeforge.dataflow.sdf3 import read_sdf3
-from spikeforge.errors import DeadlockError, InvalidGraphError
+from spikeforge.errors import ArgumentError, DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 
 SDF_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sdf"
@@ -179,3 +179,12 @@ def test_zero_execution_times_do_not_hide_a_bounded_deadlock():
     assert points
     for p in points:
         assert bounded_rate(g, p.capacities) == p.throughput
+
+
+def test_a_given_unbounded_throughput_must_be_positive():
+    g = DataflowGraph((Actor("A", 1), Actor("B", 2)),
+                      (Channel("ab", "A", "B", 1, 1), Channel("ba", "B", "A", 1, 1, 2)))
+    assert buffer_tradeoff(g, unbounded=throughput(g).throughput) == buffer_tradeoff(g)
+    for bad in (-1, 0.0, float("nan")):
+        with pytest.raises(ArgumentError, match="unbounded = .*: the throughput of unbounded buffers must be > 0"):
+            buffer_tradeoff(g, unbounded=bad)

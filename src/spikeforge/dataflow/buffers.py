@@ -58,7 +58,7 @@ from spikeforge.dataflow.consistency import (
 from spikeforge.dataflow.expansion import channel_edges, expand
 from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
-from spikeforge.errors import DeadlockError, InvalidGraphError
+from spikeforge.errors import ArgumentError, DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
 
 __all__ = ["MAX_TRADEOFF_STEPS", "BufferPoint", "buffer_tradeoff"]
@@ -247,7 +247,7 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
     ResourceError
         ``max_steps`` above :data:`MAX_TRADEOFF_STEPS`.
     ArgumentError
-        ``max_steps`` is not an integer ≥ 0.
+        ``max_steps`` is not an integer ≥ 0, or ``unbounded`` is not > 0.
 
     Examples
     --------
@@ -260,6 +260,9 @@ def buffer_tradeoff(graph: DataflowGraph, *, channels: Sequence[str] | None = No
 
     check_count(max_steps, "buffer_tradeoff: max_steps", low=0, high=MAX_TRADEOFF_STEPS)
     exact = graph.exact_times if exact is None else exact
+    if unbounded is not None and not unbounded > 0:  # NaN too: it would end the search silently
+        raise ArgumentError(f"buffer_tradeoff: unbounded = {unbounded!r}: the throughput of unbounded "
+                            "buffers must be > 0")
     target = throughput(graph, exact=exact, auto_concurrency=auto_concurrency).throughput \
         if unbounded is None else unbounded
     if channels is None:
