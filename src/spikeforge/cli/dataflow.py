@@ -130,7 +130,7 @@ def _repetitions(q: dict[str, int]):
         table.add_row(str(count), f"{len(names):,}",
                       escape(", ".join(names[:3]) + (", ..." if len(names) > 3 else "")))
     if len(shown) < len(groups):
-        rest = sum(len(groups[c]) for c in groups if c not in set(shown))
+        rest = len(q) - sum(len(groups[c]) for c in shown)
         table.add_row(f"{len(groups) - len(shown):,} other counts", f"{rest:,}", "")
     return table
 

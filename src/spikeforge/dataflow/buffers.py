@@ -107,6 +107,26 @@ def _bounded(graph: DataflowGraph, bounded: Sequence[Channel], caps: Sequence[in
     return DataflowGraph(graph.actors, graph.channels + extra, graph.name, graph.static_orders)
 
 
+def _critical(n: int, src, dst, weight, transit, exact: bool, hint):
+    """The critical cycle of a bounded graph and its throughput (inf when it has no cycle).
+
+    Raises
+    ------
+    DeadlockError
+        A cycle without tokens. Howard's iteration finds one itself when every weight exceeds
+        its float tolerance (it cannot end on such a cycle); zero execution times can hide one,
+        so then the token-free edges are searched first.
+    """
+    low, high = float(np.min(weight, initial=0.0)), float(np.max(weight, initial=0.0))
+    if not low > n * 1e-9 * max(1.0, high):
+        zero = transit == 0
+        label = strong_components(n, src[zero], dst[zero])
+        if np.any(label[src[zero]] == label[dst[zero]]):
+            raise DeadlockError("the bounded graph has a cycle without tokens")
+    best = max_cycle_ratio(n, src, dst, weight, transit, exact=exact, hint=hint)
+    return best, (math.inf if best.value == NEG_INF or best.value <= 0 else 1 / best.value)
+
+
 class _Homogeneous:
     """Cycle-ratio analyses of one homogeneous graph under changing capacities.
 
@@ -138,18 +158,10 @@ class _Homogeneous:
     def __call__(self, caps: np.ndarray):
         """Throughput and the bounded channels (indices) on a critical cycle."""
         self.tokens[self.first:self.first + len(caps)] = caps - self.initial
-        zero = self.tokens == 0
-        label = strong_components(self.n, self.src[zero], self.dst[zero])
-        if np.any(label[self.src[zero]] == label[self.dst[zero]]):
-            # a token-free cycle: a deadlock, even where zero execution times hide it from Howard
-            raise DeadlockError("the bounded graph has a cycle without tokens")
-        best = max_cycle_ratio(self.n, self.src, self.dst, self.weight, self.tokens,
-                               exact=self.exact, hint=self.hint)
+        best, rate = _critical(self.n, self.src, self.dst, self.weight, self.tokens, self.exact,
+                               self.hint)
         self.hint = best.edges
-        grow = [e - self.first for e in best.edges if self.first <= e < self.first + len(caps)]
-        if best.value == NEG_INF or best.value <= 0:
-            return math.inf, grow
-        return 1 / best.value, grow
+        return rate, [e - self.first for e in best.edges if self.first <= e < self.first + len(caps)]
 
 
 class _General:
@@ -173,10 +185,6 @@ class _General:
         self.cap_consumption = np.array([c.production for c in bounded], dtype=np.int64)
         self.initial = np.array([c.initial_tokens for c in bounded], dtype=np.int64)
         self.times = time_array(graph, exact)[base.actor]
-        # Howard's iteration cannot end on a graph with a token-free cycle whose weight exceeds
-        # its float tolerance: it raises DeadlockError itself, and the search need not look
-        low, high = float(np.min(self.times)), float(np.max(self.times))
-        self.howard_sees_deadlocks = low > base.firings * 1e-9 * max(1.0, high)
 
     def __call__(self, caps: np.ndarray):
         """Throughput and the bounded channels (indices) on a critical cycle."""
@@ -186,19 +194,10 @@ class _General:
                                                  caps - self.initial)
         src, dst = np.concatenate([b.src, src]), np.concatenate([b.dst, dst])
         transit = np.concatenate([b.transit, transit])
-        if not self.howard_sees_deadlocks:
-            zero = transit == 0
-            label = strong_components(b.firings, src[zero], dst[zero])
-            if np.any(label[src[zero]] == label[dst[zero]]):
-                raise DeadlockError("the bounded graph has a cycle of firings without tokens")
-        best = max_cycle_ratio(b.firings, src, dst, self.times[src], transit, exact=self.exact,
-                               hint=self.hint)
+        best, rate = _critical(b.firings, src, dst, self.times[src], transit, self.exact, self.hint)
         self.hint = best.edges
         first = len(b.src)
-        grow = sorted({int(which[e - first]) for e in best.edges if e >= first})
-        if best.value == NEG_INF or best.value <= 0:
-            return math.inf, grow
-        return 1 / best.value, grow
+        return rate, sorted({int(which[e - first]) for e in best.edges if e >= first})
 
 
 def _blocked_capacities(graph, bounded, caps, position) -> list[int]:
