@@ -68,9 +68,8 @@ from spikeforge.dataflow.consistency import (
     repetition_vector,
 )
 from spikeforge.dataflow.expansion import expand
-from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
-from spikeforge.errors import InvalidGraphError
+from spikeforge.errors import DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import DataflowGraph
 
 __all__ = [
@@ -349,12 +348,13 @@ def _homogeneous_ratio(graph: DataflowGraph, auto_concurrency: bool, exact: bool
 def _expanded_ratio(graph: DataflowGraph, q: dict[str, int], auto_concurrency: bool, exact: bool):
     """Maximum cycle ratio of the firings of one iteration (:mod:`~spikeforge.dataflow.expansion`)."""
     e = expand(graph, q, auto_concurrency=auto_concurrency)
-    zero = e.transit == 0
-    label = strong_components(e.firings, e.src[zero], e.dst[zero])
-    if np.any(label[e.src[zero]] == label[e.dst[zero]]):
-        check_deadlock(graph)  # a token-free cycle of firings: name the blocked cycle of actors
     times = time_array(graph, exact)
-    best = max_cycle_ratio(e.firings, e.src, e.dst, times[e.actor[e.src]], e.transit, exact=exact)
+    try:
+        best = max_cycle_ratio(e.firings, e.src, e.dst, times[e.actor[e.src]], e.transit,
+                               exact=exact)
+    except DeadlockError:
+        check_deadlock(graph)  # a token-free cycle of firings: name the blocked cycle of actors
+        raise
     n = len(graph.actors)
     procs = list(graph.static_orders)
 

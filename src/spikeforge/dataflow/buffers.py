@@ -56,7 +56,6 @@ from spikeforge.dataflow.consistency import (
     repetition_vector,
 )
 from spikeforge.dataflow.expansion import channel_edges, expand
-from spikeforge.dataflow.graphs import strong_components
 from spikeforge.dataflow.maxplus import NEG_INF, max_cycle_ratio
 from spikeforge.errors import ArgumentError, DeadlockError, InvalidGraphError
 from spikeforge.ir.dataflow import Channel, DataflowGraph
@@ -113,16 +112,8 @@ def _critical(n: int, src, dst, weight, transit, exact: bool, hint):
     Raises
     ------
     DeadlockError
-        A cycle without tokens. Howard's iteration finds one itself when every weight exceeds
-        its float tolerance (it cannot end on such a cycle); zero execution times can hide one,
-        so then the token-free edges are searched first.
+        A cycle without tokens.
     """
-    low, high = float(np.min(weight, initial=0.0)), float(np.max(weight, initial=0.0))
-    if not low > n * 1e-9 * max(1.0, high):
-        zero = transit == 0
-        label = strong_components(n, src[zero], dst[zero])
-        if np.any(label[src[zero]] == label[dst[zero]]):
-            raise DeadlockError("the bounded graph has a cycle without tokens")
     best = max_cycle_ratio(n, src, dst, weight, transit, exact=exact, hint=hint)
     return best, (math.inf if best.value == NEG_INF or best.value <= 0 else 1 / best.value)
 

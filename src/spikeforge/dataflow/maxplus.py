@@ -186,6 +186,7 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
         raise InvalidGraphError(f"max_cycle_ratio: an edge endpoint is outside 0..{n - 1}")
     if m == 0:
         return MaxCycle(NEG_INF, (), ())
+    _refuse_hidden_token_free(n, src, dst, weight, transit, exact)
     if np.all(np.bincount(src, minlength=n) > 0):
         # every node leaves by some edge, so every policy reaches a cycle: Howard needs no
         # restriction to the strongly connected components (a buffer search's bounded graphs,
@@ -230,9 +231,51 @@ def max_cycle_ratio(n: int, src: ArrayLike, dst: ArrayLike, weight: ArrayLike, t
                     tuple(order[policy[on]].tolist()))
 
 
+def _tolerance(w: np.ndarray) -> float:
+    """The float policy iteration's tolerance: a change smaller than this is no improvement."""
+    return 1e-9 * max(1.0, float(np.max(np.abs(w))))
+
+
+def _token_free(nodes) -> DeadlockError:
+    return DeadlockError(
+        f"cycle through nodes {', '.join(str(int(u)) for u in nodes)} has no initial tokens "
+        "(total transit 0): its ratio is unbounded")
+
+
+def _refuse_hidden_token_free(n, src, dst, weight, transit, exact: bool) -> None:
+    """Refuse a token-free cycle that policy iteration could end without noticing.
+
+    Around a cycle of transit 0 and weight W every policy leaves some edge that improves its
+    bias by W / length or more, so Howard's iteration cannot stop while such a cycle exists
+    unless W is within its tolerance (0 in exact arithmetic): the cycle ratio W / 0 would be
+    missed only on cycles of (nearly) weightless edges, zero execution times in a dataflow
+    graph. Those edges alone are searched for a cycle (usually there are none, and this costs
+    a mask). With a negative weight on a token-free edge every such edge is searched.
+
+    Raises
+    ------
+    DeadlockError
+        Names the nodes of a strongly connected set of such edges.
+    """
+    zero = np.flatnonzero(transit == 0)
+    if not len(zero):
+        return
+    w = weight[zero]
+    if not np.any(w < 0):
+        zero = zero[w <= 0] if exact else zero[w <= n * _tolerance(weight)]
+    if not len(zero):
+        return
+    nodes, ends = np.unique(np.concatenate([src[zero], dst[zero]]), return_inverse=True)
+    s, d = ends[:len(zero)], ends[len(zero):]
+    label = strong_components(len(nodes), s, d)
+    inside = np.flatnonzero(label[s] == label[d])
+    if len(inside):
+        raise _token_free(nodes[label == label[s[inside[0]]]])
+
+
 def _howard(policy, s, d, w, t, k, starts, exact, nodes):
     """Policy iteration from ``policy`` until no edge improves it: (policy, eta, pointer, succ)."""
-    tol = 0 if exact else 1e-9 * max(1.0, float(np.max(np.abs(w))))
+    tol = 0 if exact else _tolerance(w)
     neg = np.full(len(w), NEG_INF, dtype=object if exact else float)
     while True:
         eta, x, pointer, succ = _evaluate(policy, d, w, t, k, exact, nodes)
@@ -423,9 +466,7 @@ def _policy_forest(policy, d, w, t, k, nodes):
         while v != r:
             bad.append(v)
             v = int(succ[v])
-        raise DeadlockError(
-            f"cycle through nodes {', '.join(str(int(nodes[u])) for u in bad)} has no initial "
-            "tokens (total transit 0): its ratio is unbounded")
+        raise _token_free(nodes[bad])
     return succ, pointer, acc_w, acc_t, roots, cycle_w, cycle_t
 
 
