@@ -11,7 +11,7 @@ import re
 
 from bench.common import RESULTS, ROOT
 
-ORDER = ("conversion_quality", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
+ORDER = ("conversion_quality", "conversion_suite", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
          "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
          "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
@@ -20,6 +20,8 @@ TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, c
 #: Results whose full file is too long for the README: cut at this line, with a pointer.
 CUTS = {"mapping_quality": ("| network | hardware | partitioner",
                             "Every partitioner × placer combination: `bench/results/mapping_quality.md`."),
+        "conversion_suite": ("## Accuracy (%) per T",
+                             "Every net's accuracy per T, images/s and refusals: `bench/results/conversion_suite.md`."),
         "robustness": ("## Failing cases", "Every case and what it printed: `bench/results/robustness.md`."),
         "sdf3_fuzz": ("## Disagreements", "Every disagreement with both tools' answers and the verdicts: "
                                           "`bench/results/sdf3_fuzz.md`.")}
