@@ -65,7 +65,7 @@ class _Tracer(fx.Tracer):
         return isinstance(m, QCFS) or super().is_leaf_module(m, qualname)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Affine:
     r""":math:`y_c = a_c x_c + b_c` on the channels (or features) of one layer's output, in float64:
     an import-time value, never an IR layer. :func:`_fold_affines` folds it into a neighbour where
