@@ -33,6 +33,7 @@ from spikeforge.api import ArrayLike, public
 from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.ir import network as ir
 from spikeforge.ir.scales import propagate_scales, weight_scales
+from spikeforge.resources import check_count
 from spikeforge.sim.simulator import iterate_ann
 
 
@@ -159,7 +160,8 @@ def _owner_relu(net: ir.Network, name: str) -> ir.ReLU | None:
 def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
             statistic: str | float = "p99.99", per_channel: bool = True, balance: str = "weights",
             neuron: str = "IF", beta: float = 1.0, v_init: float = 0.5,
-            scales: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> ir.Network:
+            scales: Mapping[str, np.ndarray] | None = None, batch_size: int = 256,
+            timesteps: int | None = None) -> ir.Network:
     """Convert an ANN network to an SNN of IF (or LIF) neurons with reset by subtraction.
 
     Parameters
@@ -181,12 +183,18 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
         Initial membrane potential as a fraction of the threshold (0.5 halves the rounding error).
     scales : mapping, optional
         Precomputed λ per ReLU (from :func:`activation_scales`).
+    timesteps : int, optional
+        The T the SNN will run for: calibrate it for that T on ``calib`` (layer-wise initial
+        potential, scale and bias, :mod:`~spikeforge.convert.tune`), keeping the result only if it
+        agrees with the ANN on held-out calibration images at least as often as the plain
+        conversion. Without it the conversion is the same for every T.
 
     Raises
     ------
     ConversionError
-        The network is already an SNN, options are invalid, calibration data is missing, or a
-        layer never activates on it (:func:`activation_scales`).
+        The network is already an SNN, options are invalid, calibration data is missing (also
+        with ``timesteps``, which always needs it), or a layer never activates on it
+        (:func:`activation_scales`).
     InvalidDataError
         Calibration data is empty, not finite, of the wrong shape, all zero, or one sample
         repeated (:func:`check_calibration_data`).
@@ -208,6 +216,18 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
         raise ConversionError(f"neuron={neuron!r}: use 'IF' or 'LIF'")
     if not 0.0 <= v_init < 1.0:
         raise ConversionError(f"v_init={v_init}: must be in [0, 1)")
+    if timesteps is not None:
+        from spikeforge.convert.tune import tune_for_timesteps
+
+        check_count(timesteps, "timesteps", error=ConversionError)
+        if calib is None:
+            raise ConversionError(f"network {ann.name}: conversion for timesteps={timesteps} needs calibration data")
+        calib = check_calibration_data(calib, ann)
+        if scales is None:
+            scales = activation_scales(ann, calib, statistic=statistic, per_channel=per_channel,
+                                       batch_size=batch_size)
+        return tune_for_timesteps(ann, calib, timesteps, scales=scales, options={
+            "balance": balance, "neuron": neuron, "beta": beta, "v_init": v_init, "batch_size": batch_size})
     if scales is None:
         scales = activation_scales(ann, calib, statistic=statistic, per_channel=per_channel,
                                    batch_size=batch_size)

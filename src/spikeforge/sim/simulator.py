@@ -313,7 +313,7 @@ def compiled(net: ir.Network, integer: bool) -> Compiled:
     return per_net[integer]
 
 
-def _neuron_run(params: NeuronParams, current: Value, timesteps: int, arithmetic: Arithmetic,
+def run_neurons(params: NeuronParams, current: Value, timesteps: int, arithmetic: Arithmetic = FLOAT,
                 inplace: bool = False) -> torch.Tensor:
     """Step a layer of neurons through T timesteps with :func:`~spikeforge.sim.neuron.neuron_step`;
     return binary spikes (T, B, ...).
@@ -494,7 +494,7 @@ def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.T
             src = node.inputs[0]
             inplace = src in c.exclusive
             arithmetic = c.arithmetic if registers is None else registers.get(node.name, c.arithmetic)
-            spikes = _neuron_run(c.params[node.name], ins[0], timesteps, arithmetic, inplace)
+            spikes = run_neurons(c.params[node.name], ins[0], timesteps, arithmetic, inplace)
             if inplace:
                 del values[src]  # its buffer now holds the spikes
             values[node.name] = Value(spikes, "temporal", spikes=True)
