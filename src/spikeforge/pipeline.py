@@ -162,11 +162,11 @@ def import_pass(model: str | os.PathLike, arch: str | None = None) -> Network:
 
 
 @public
-def convert_pass(net: Network, calib_x: ArrayLike) -> Network:
-    """ANN -> SNN (an SNN passes through unchanged)."""
+def convert_pass(net: Network, calib_x: ArrayLike, timesteps: int | None = None) -> Network:
+    """ANN -> SNN, calibrated for ``timesteps`` when given (an SNN passes through unchanged)."""
     from spikeforge.convert.normalise import convert
 
-    return net if net.kind == "snn" else convert(net, calib_x)
+    return net if net.kind == "snn" else convert(net, calib_x, timesteps=timesteps)
 
 
 @public
@@ -376,7 +376,7 @@ def _import(ctx: CompileContext, progress: Tick | None) -> CompileContext:
 
 
 def _convert(ctx: CompileContext, progress: Tick | None) -> CompileContext:
-    return dataclasses.replace(ctx, snn=convert_pass(ctx.network, ctx.calib.x))
+    return dataclasses.replace(ctx, snn=convert_pass(ctx.network, ctx.calib.x, ctx.options.timesteps))
 
 
 def _converted(ctx: CompileContext) -> str | None:

@@ -44,14 +44,15 @@ def run_convert(args: argparse.Namespace, out: Console | None = None) -> None:
     # Checked here too: a QCFS network converts with its trained clips and would never look at the data.
     calib_x = ann.check_input(calib.x[: args.calib_samples], f"--calib {args.calib}")
     snn = convert(ann, calib_x, statistic=args.statistic, per_channel=not args.per_layer,
-                  balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init)
+                  balance=args.balance, neuron=args.neuron, beta=args.beta, v_init=args.v_init,
+                  timesteps=args.timesteps)
     if args.bias_calibration:
         from spikeforge.convert.calibrate import calibrate_biases
 
         snn = calibrate_biases(snn, ann, calib_x, args.bias_calibration)
     meta = {"source": str(args.model), "calibration": str(args.calib), "statistic": args.statistic,
             "per_channel": not args.per_layer, "balance": args.balance,
-            "bias_calibration_timesteps": args.bias_calibration}
+            "timesteps": args.timesteps, "bias_calibration_timesteps": args.bias_calibration}
     path = save_network(snn, args.output, meta)
     out.print(network_table(snn))
     out.print(f"wrote {escape(str(path))}")
@@ -122,6 +123,8 @@ def _inspect(p: argparse.ArgumentParser) -> None:
 
 
 def _convert(p: argparse.ArgumentParser) -> None:
+    from spikeforge.sim.simulator import MAX_TIMESTEPS
+
     p.add_argument("model", help="model file (torch.save of a state dict + architecture) or saved ANN folder")
     p.add_argument("--calib", required=True, help="calibration data: .npz with x (and y), or 'digits'")
     p.add_argument("-o", "--output", required=True, help="output folder for the SNN")
@@ -133,6 +136,10 @@ def _convert(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=float, default=1.0, help="LIF leak factor per timestep")
     p.add_argument("--v-init", type=float, default=0.5, help="initial membrane potential / threshold")
     p.add_argument("--calib-samples", type=count(), default=1000, help="calibration samples used (default 1000)")
+    p.add_argument("-T", "--timesteps", type=count(high=MAX_TIMESTEPS), metavar="T",
+                   help="the timesteps the SNN will run for: calibrate initial potentials, scales and "
+                        "biases for that T (kept only if it agrees better with the ANN on held-out "
+                        "calibration images); recommended for T <= 32")
     p.add_argument("--bias-calibration", type=count(), metavar="T",
                    help="after conversion, shift biases so mean firing rates at T timesteps match the ANN")
     p.set_defaults(run=run_convert)
