@@ -106,3 +106,18 @@ def test_bad_calibration_data():
 def test_qcfs_rejects_bad_parameters():
     with pytest.raises(ConversionError, match="levels=0"):
         QCFS(levels=0)
+
+
+def test_an_ann_sum_with_gains_keeps_them():
+    """A hand-built ANN whose Add has gains (3, 1): the SNN computes the same weighted sum."""
+    net = ir.Network((ir.Input("x", (), (2,)),
+                      ir.Linear("a", ("x",), np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)),
+                      ir.ReLU("ra", ("a",), clip=1.0),
+                      ir.Linear("b", ("x",), np.array([[0.5, 0.0], [0.0, 0.5]], np.float32)),
+                      ir.ReLU("rb", ("b",), clip=1.0),
+                      ir.Add("sum", ("ra", "rb"), gains=(np.float32([3.0, 3.0]), None)),
+                      ir.Linear("out", ("sum",), np.eye(2, dtype=np.float32))), ("out",))
+    x = np.array([[0.5, 0.25], [1.0, 0.75]], np.float32)
+    snn = convert(net)
+    out = simulate(snn, x, timesteps=512).outputs[512]
+    np.testing.assert_allclose(out, run_ann(net, x), atol=0.02)

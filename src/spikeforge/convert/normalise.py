@@ -258,7 +258,10 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
 
     def residual(node: ir.Add, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
         out = target(node) if _owner_relu(ann, node.name) is not None else np.max(ins, axis=0)
-        gains = tuple(None if np.allclose(s, out) else (s / out).astype(np.float32) for s in ins)
+        # the ANN's own gains g_i stay: sum of g_i s_i x'_i / out in the SNN's units
+        given = node.gains or (None,) * len(ins)
+        scaled = [s if g is None else s * np.asarray(g, np.float64) for s, g in zip(ins, given, strict=True)]
+        gains = tuple(None if np.allclose(s, out) else (s / out).astype(np.float32) for s in scaled)
         return dataclasses.replace(node, gains=None if all(g is None for g in gains) else gains), out
 
     rules = {name: synaptic for name, cls in ir.NODE_TYPES.items() if cls.has_weights}
