@@ -396,5 +396,5 @@ NETS: dict[str, NetSpec] = {s.name: s for s in (
             epochs=5, train_images=10000, levels=8),
     NetSpec("unet", UNet, "isbi2012", "relu",
             "U-Net (2 levels, base 8, skip concatenations, nearest upsampling) for EM membrane segmentation",
-            lr=2e-3, batch_size=8, extra={"iterations": 600, "max_seconds": 170.0}),
+            lr=2e-3, batch_size=8, extra={"iterations": 2000, "max_seconds": 170.0}),
 )}

@@ -60,7 +60,7 @@ QUICK_TIMESTEPS = (1, 4, 8)
 QUICK_NETS = ("mlp", "lenet")
 SPEED_T = 8
 SPEED_BATCHES = (64, 256)
-SPEED_IMAGES = 512
+SPEED_IMAGES = 256
 REPEAT = 3
 CALIB = 1000  # calibration images (training images; U-Net: training crops)
 SAMPLES = 2000  # test images
@@ -170,6 +170,41 @@ def torch_outputs(model: torch.nn.Module, x: np.ndarray, batch: int = 256) -> np
         return torch.cat([model(torch.as_tensor(x[s:s + batch])) for s in range(0, len(x), batch)]).numpy()
 
 
+def merged(old: dict | None, new: dict | None) -> dict:
+    """A net's figures of an earlier run updated with this run's: what this run measured replaces, what it
+    skipped (SpikingJelly, speed, the default or some conversions for T) is kept."""
+    if old is None or new is None or "spikeforge" not in new or "error" in new.get("spikeforge", {}):
+        return new if new is not None else old
+    out = {**old, **{k: v for k, v in new.items() if k not in ("spikeforge", "spikingjelly")}}
+    if "spikingjelly" in new:
+        out["spikingjelly"] = new["spikingjelly"]
+    sf = {k: v for k, v in (old.get("spikeforge") or {}).items() if k != "error"}
+    for key, value in new["spikeforge"].items():
+        if key in ("for_t", "api", "convert_seconds") and isinstance(sf.get(key), dict):
+            sf[key] = {**sf[key], **{str(t): v for t, v in value.items()}}
+        else:
+            sf[key] = value
+    out["spikeforge"] = sf
+    return out
+
+
+def source_state() -> dict:
+    """Which spikeforge the figures come from: the commit, and the files of src/ changed but not committed
+    (others work in the same tree) — or the commit of a snapshot (a folder with a COMMIT file beside src/)."""
+    import spikeforge
+
+    src = Path(spikeforge.__file__).resolve().parents[1]
+
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    if src != ROOT / "src":
+        stamp = src.parent / "COMMIT"
+        return {"tree": "snapshot", "commit": stamp.read_text().strip() if stamp.is_file() else None}
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    return {"tree": "working tree", "commit": git("rev-parse", "HEAD"), "uncommitted": changed}
+
+
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
@@ -256,8 +291,9 @@ def best_time(run, repeat: int) -> float:
 
 
 def spikeforge_net(spec: NetSpec, model: torch.nn.Module, x: np.ndarray, y: np.ndarray, calib: np.ndarray,
-                   timesteps: tuple[int, ...], speed: bool, log) -> dict:
-    """Import, ANN accuracy (torch and run_ann), conversion per T and default, simulated accuracy, speed."""
+                   timesteps: tuple[int, ...], for_t: tuple[int, ...], default: bool, speed: bool, log) -> dict:
+    """Import, ANN accuracy (torch and run_ann), the default conversion read out at every T, the conversion
+    for each T of ``for_t`` (seconds of each conversion too), images/s at T = 8."""
     from spikeforge.frontends.torch_fx import import_torch
     from spikeforge.sim.simulator import run_ann, simulate
 
@@ -276,45 +312,47 @@ def spikeforge_net(spec: NetSpec, model: torch.nn.Module, x: np.ndarray, y: np.n
     out["ann_argmax_agreement"] = float((imported.argmax(1) == ref.argmax(1)).mean())
     out["layers"] = len(ann.nodes)
     batch = 64 if spec.data == "isbi2012" else 128
-    try:
-        started = time.perf_counter()
-        default, api = convert_for(ann, calib, None)
-        out["default_convert_seconds"] = time.perf_counter() - started
-        started = time.perf_counter()
-        out["default"] = sim_scores(default, x, y, max(timesteps), timesteps, batch)
-        out["default_sim_seconds"] = time.perf_counter() - started
-    except Exception as exc:  # noqa: BLE001
-        out["error"] = {"stage": "convert (default)", "message": one_line(exc)}
-        log(f"  [red]default conversion failed[/]: {out['error']['message']}")
-        return out
-    log("  spikeforge default: " + " ".join(f"T{t} {100 * a:.2f}" for t, a in out["default"].items()))
-    out["for_t"], out["api"] = {}, {}
-    started = time.perf_counter()
-    for t in timesteps:
+    snns = {}
+    if default:
         try:
-            snn, api = convert_for(ann, calib, t)
+            started = time.perf_counter()
+            snns[None], _ = convert_for(ann, calib, None)
+            out["default_convert_seconds"] = time.perf_counter() - started
+            started = time.perf_counter()
+            out["default"] = sim_scores(snns[None], x, y, max(timesteps), timesteps, batch)
+            out["default_sim_seconds"] = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001
-            out["error"] = {"stage": f"convert (timesteps={t})", "message": one_line(exc)}
-            log(f"  [red]conversion for T={t} failed[/]: {out['error']['message']}")
-            break
-        out["api"][t] = api
-        if "no timesteps keyword" in api:  # the same network at every T: the default run's figures
-            out["for_t"] = dict(out["default"])
-            out["api"] = {tt: api for tt in timesteps}
-            break
-        out["for_t"][t] = sim_scores(snn, x, y, t, [t], batch)[t]
-    out["for_t_seconds"] = time.perf_counter() - started
-    log(f"  spikeforge for T ({out['api'].get(max(timesteps), '?')}): "
-        + " ".join(f"T{t} {100 * a:.2f}" for t, a in out["for_t"].items()))
+            out["error"] = {"stage": "convert (default)", "message": one_line(exc)}
+            log(f"  [red]default conversion failed[/]: {out['error']['message']}")
+            return out
+        log("  spikeforge default: " + " ".join(f"T{t} {100 * a:.2f}" for t, a in out["default"].items()))
+    if for_t:
+        out["for_t"], out["api"], out["convert_seconds"] = {}, {}, {}
+        for t in for_t:
+            started = time.perf_counter()
+            try:
+                snn, api = convert_for(ann, calib, t)
+            except Exception as exc:  # noqa: BLE001
+                out["error"] = {"stage": f"convert (timesteps={t})", "message": one_line(exc)}
+                log(f"  [red]conversion for T={t} failed[/]: {out['error']['message']}")
+                break
+            out["convert_seconds"][t] = time.perf_counter() - started
+            out["api"][t] = api
+            snns[t] = snn
+            out["for_t"][t] = sim_scores(snn, x, y, t, [t], batch)[t]
+            log(f"  spikeforge for T={t} ({api}, conversion {out['convert_seconds'][t]:.0f} s): "
+                f"{100 * out['for_t'][t]:.2f}")
     if speed:
-        snn8, _ = convert_for(ann, calib, SPEED_T)
+        key = SPEED_T if SPEED_T in snns else None
+        snn8 = snns[key] if key in snns else convert_for(ann, calib, None)[0]
         xs = torch.as_tensor(np.resize(x, (SPEED_IMAGES, *x.shape[1:])))
         out["speed"] = {}
         for b in SPEED_BATCHES:
             sf = best_time(lambda b=b: simulate(snn8, xs, timesteps=SPEED_T, batch_size=b), REPEAT)
             tm = best_time(lambda b=b: torch_outputs(model, xs.numpy(), b), REPEAT)
             out["speed"][b] = {"spikeforge_images_per_s": SPEED_IMAGES / sf, "ann_torch_images_per_s": SPEED_IMAGES / tm,
-                               "snn_over_ann_time": sf / tm}
+                               "snn_over_ann_time": sf / tm,
+                               "snn": "conversion for T = 8" if key else "default conversion"}
         log("  speed: " + ", ".join(f"B={b} spikeforge {s['spikeforge_images_per_s']:.0f}/s, ANN "
                                     f"{s['ann_torch_images_per_s']:.0f}/s" for b, s in out["speed"].items()))
     return out
@@ -329,7 +367,7 @@ def peers(spec: NetSpec, seed: int, samples: int, timesteps: tuple[int, ...], sp
         return {"error": f"peers' venv missing: {PEER_PYTHON.relative_to(ROOT)} (see the module docstring)"}
     cmd = [str(PEER_PYTHON), str(WORKER), "--net", spec.name, "--seed", str(seed), "--samples", str(samples),
            "--timesteps", ",".join(map(str, timesteps)), "--threads", str(threads)] + ([] if speed else ["--no-speed"])
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"error": f"worker exit {proc.returncode}: {tail[:300]}"}
@@ -344,6 +382,7 @@ def run_net(spec: NetSpec, args, timesteps: tuple[int, ...], log) -> dict:
     if missing:
         return {"skipped": missing}
     started = time.perf_counter()
+    load = os.getloadavg()[0]
     model, record = trained(spec, args.seed, args.retrain, log)
     samples = min(args.samples, UNET_MAX_SAMPLES) if spec.data == "isbi2012" else args.samples
     x, y = test_slice(spec, samples)
@@ -352,7 +391,9 @@ def run_net(spec: NetSpec, args, timesteps: tuple[int, ...], log) -> dict:
               "input_shape": list(spec.input_shape), "parameters": sum(p.numel() for p in model.parameters()),
               "training": record, "test_samples": len(x), "calibration_samples": len(calib),
               "metric": "pixel accuracy" if spec.data == "isbi2012" else "top-1 accuracy"}
-    result["spikeforge"] = spikeforge_net(spec, model, x, y, calib, timesteps, not args.no_speed, log)
+    for_t = tuple(t for t in timesteps if t in args.for_t)
+    result["spikeforge"] = spikeforge_net(spec, model, x, y, calib, timesteps, for_t, not args.no_default,
+                                          not args.no_speed, log)
     if not args.no_peers:
         result["spikingjelly"] = peers(spec, args.seed, samples, timesteps, not args.no_speed, args.threads)
         sj = result["spikingjelly"]
@@ -362,6 +403,7 @@ def run_net(spec: NetSpec, args, timesteps: tuple[int, ...], log) -> dict:
             log(f"  SpikingJelly {mode}: " + (m["error"] if "error" in m else
                                               " ".join(f"T{t} {100 * a:.2f}" for t, a in m["accuracy"].items())))
     result["seconds"] = time.perf_counter() - started
+    result["load_average"] = [load, os.getloadavg()[0]]
     return result
 
 
@@ -375,7 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calib", type=int, default=CALIB, help=f"calibration images (≤ {CALIB})")
     parser.add_argument("--no-peers", action="store_true", help="skip SpikingJelly")
     parser.add_argument("--no-speed", action="store_true", help="skip the images/s measurements")
+    parser.add_argument("--no-default", action="store_true", help="skip the default conversion (with --merge: keep "
+                                                                  "the earlier run's figures)")
+    parser.add_argument("--for-t", type=lambda s: [] if s == "none" else [int(t) for t in s.split(",")], default=None,
+                        help="the T to convert for with convert(..., timesteps=T) (default: every T; 'none': skip; "
+                             "each conversion tunes on the calibration images and can take minutes)")
     parser.add_argument("--train-only", action="store_true", help="train (and cache) the nets, nothing else")
+    parser.add_argument("--merge", action="store_true", help="keep the other nets of the existing results file "
+                                                             "(same T): rerun some nets and update the table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for evaluation and timing "
                                                                "(training always uses 1)")
@@ -392,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.samples is None:
         args.samples = 200 if args.quick else SAMPLES
     timesteps = QUICK_TIMESTEPS if args.quick else TIMESTEPS
+    if args.for_t is None:
+        args.for_t = list(timesteps)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -412,14 +463,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_only:
         return 0
     total = time.perf_counter() - started
-    figures = {"quick": args.quick, "timesteps": list(timesteps), "samples": args.samples,
-               "calibration_images": min(CALIB, args.calib), "seed": args.seed, "threads": args.threads,
+    name = args.name or ("conversion_suite_quick" if args.quick else "conversion_suite")
+    run = {"nets": list(results), "samples": args.samples, "seconds": total, "load_average_at_start": list(load_start),
+           "load_average_at_end": list(os.getloadavg()), "threads": args.threads, "source": source_state(),
+           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    runs = [run]
+    previous = RESULTS / f"{name}.json"
+    if args.merge and previous.is_file():  # keep the nets of earlier runs that this run did not redo
+        old = json.loads(previous.read_text())
+        if [int(t) for t in old["timesteps"]] != list(timesteps):
+            parser.error(f"--merge: {previous.name} has timesteps {old['timesteps']}, this run {list(timesteps)}")
+        runs = [r for r in old.get("runs", []) if set(r["nets"]) - set(results)] + runs
+        results = {n: merged(old["nets"].get(n), results.get(n)) for n in NETS if n in results or n in old["nets"]}
+    figures = {"quick": args.quick, "timesteps": list(timesteps), "calibration_images": min(CALIB, args.calib),
+               "seed": args.seed, "threads": args.threads,
                "speed": {"timesteps": SPEED_T, "batch_sizes": list(SPEED_BATCHES), "images": SPEED_IMAGES,
                          "repeat": REPEAT, "statistic": "best of repeats after one warm-up run"},
-               "load_average_at_start": list(load_start), "load_average_at_end": list(os.getloadavg()),
-               "total_seconds": total, "nets": results}
+               "total_seconds": sum(r.get("seconds", 0.0) for r in results.values()), "runs": runs, "nets": results}
     figures["targets"] = targets(results, timesteps)
-    name = args.name or ("conversion_suite_quick" if args.quick else "conversion_suite")
     path = write_results(name, figures)
     (RESULTS / f"{name}.md").write_text(markdown(json.loads(path.read_text())))
     console.print(f"wrote {path} and {name}.md ({total / 60:.1f} min)")
@@ -437,6 +498,16 @@ def _acc(d: dict | None, t: int) -> float | None:
     return None if v is None else float(v)
 
 
+def sf_acc(r: dict, t: int) -> tuple[float | None, str | None]:
+    """spikeforge's accuracy at T: the conversion for T where it was run, else the default conversion."""
+    sf = r.get("spikeforge") or {}
+    a = _acc(sf.get("for_t"), t)
+    if a is not None:
+        return a, "for T"
+    a = _acc(sf.get("default"), t)
+    return (a, "default") if a is not None else (None, None)
+
+
 def sj_best(sj: dict, t: int) -> tuple[float | None, str | None]:
     """SpikingJelly's best mode at T: (accuracy, mode)."""
     best = (None, None)
@@ -447,13 +518,18 @@ def sj_best(sj: dict, t: int) -> tuple[float | None, str | None]:
     return best
 
 
+def defaults_note(nets: dict, ts: list[int], relu: bool) -> str:
+    n = sum(sf_acc(r, t)[1] == "default" for r in nets.values() if (r["family"] != "qcfs") == relu for t in ts)
+    return f" ({n} of the figures from the default conversion †)" if n else ""
+
+
 def targets(results: dict, timesteps) -> list[dict]:
     """Each target of the issue with the measured figure (the worst net) and met / missed."""
     rows = []
-    ok = {n: r for n, r in results.items() if "for_t" in r.get("spikeforge", {}) and r["spikeforge"]["for_t"]}
+    ok = {n: r for n, r in results.items() if r.get("spikeforge", {}).get("for_t") or r.get("spikeforge", {}).get("default")}
 
     def gap(r: dict, t: int) -> float | None:
-        a = _acc(r["spikeforge"]["for_t"], t)
+        a = sf_acc(r, t)[0]
         return None if a is None else 100 * (a - r["spikeforge"]["ann_accuracy"])
 
     for t, tol in RELU_TOL.items():
@@ -463,7 +539,8 @@ def targets(results: dict, timesteps) -> list[dict]:
         gaps = {n: g for n, g in gaps.items() if g is not None}
         if gaps:
             worst = min(gaps, key=gaps.get)
-            rows.append({"target": f"ReLU / clipped-ReLU nets within {tol:g} point(s) of the ANN at T = {t}",
+            rows.append({"target": f"ReLU / clipped-ReLU nets within {tol:g} point(s) of the ANN at T = {t}"
+                                   + defaults_note(ok, [t], relu=True),
                          "measured": f"worst {gaps[worst]:+.2f} ({worst}); {sum(g >= -tol for g in gaps.values())}"
                                      f"/{len(gaps)} nets within",
                          "met": all(g >= -tol for g in gaps.values())})
@@ -482,7 +559,7 @@ def targets(results: dict, timesteps) -> list[dict]:
     for n, r in ok.items():
         for t in timesteps:
             theirs, _mode = sj_best(r.get("spikingjelly"), t)
-            ours = _acc(r["spikeforge"]["for_t"], t)
+            ours = sf_acc(r, t)[0]
             if theirs is not None and ours is not None:
                 margins[(n, t)] = 100 * (ours - theirs)
     if margins:
@@ -512,13 +589,27 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}"
 
 
+def samples_text(nets: dict) -> str:
+    """'the first 2,000 MNIST test images, …' from the nets' test sample counts."""
+    words = {"mnist": "MNIST test images", "cifar10": "CIFAR-10 test images",
+             "isbi2012": "held-out 64×64 tiles of ISBI slices 24–29 (pixel accuracy)"}
+    parts = []
+    for data, what in words.items():
+        counts = sorted({r["test_samples"] for r in nets.values() if r.get("data") == data and "test_samples" in r})
+        if counts:
+            lead = "" if data == "isbi2012" else "the first "
+            parts.append(f"{lead}{' / '.join(f'{c:,}' for c in counts)} {what}")
+    return ", ".join(parts) or "no data"
+
+
 def summary(nets: dict, ts: list[int]) -> list[str]:
     """One row per net: ANN, spikeforge's gap at the judged T, SpikingJelly's best at T = 8 and 32, speed ratios."""
     judged = [t for t in (4, 8, 16, 32) if t in ts]
     sj_ts = [t for t in (8, 32) if t in ts]
     head = ["net", "data", "ANN", *[f"sf T={t} (gap)" for t in judged], *[f"SJ T={t}" for t in sj_ts],
             *[f"sf/SJ speed B={b}" for b in SPEED_BATCHES], "note"]
-    out = ["## Summary", "", "Accuracy % (gap to the ANN in points); SJ = SpikingJelly's best mode; speed at T = 8.", "",
+    out = ["## Summary", "", ("Accuracy % (gap to the ANN in points) of the conversion for that T; † = the default "
+           "conversion (no conversion for that T was run); SJ = SpikingJelly's best mode; speed at T = 8."), "",
            "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
     for name, r in nets.items():
         sf = r.get("spikeforge") or {}
@@ -527,8 +618,9 @@ def summary(nets: dict, ts: list[int]) -> list[str]:
         cells = [name + (f" (L={r['levels']})" if r.get("levels") else ""),
                  {"mnist": "MNIST", "cifar10": "CIFAR-10", "isbi2012": "ISBI"}.get(r.get("data"), "?"), _pct(ann)]
         for t in judged:
-            a = _acc(sf.get("for_t"), t)
-            cells.append("–" if a is None else f"{100 * a:.2f} ({100 * (a - ann):+.2f})")
+            a, source = sf_acc(r, t)
+            mark = "†" if source == "default" else ""
+            cells.append("–" if a is None else f"{100 * a:.2f}{mark} ({100 * (a - ann):+.2f})")
         cells += [_pct(sj_best(sj, t)[0]) for t in sj_ts]
         for b in SPEED_BATCHES:
             ours = ((sf.get("speed") or {}).get(str(b)) or (sf.get("speed") or {}).get(b) or {})
@@ -553,22 +645,25 @@ def markdown(doc: dict) -> str:
     ts = [int(t) for t in doc["timesteps"]]
     nets = doc["nets"]
     m = doc["machine"]
-    load = doc.get("load_average_at_start", [0])[0], doc.get("load_average_at_end", [0])[0]
+    runs = doc.get("runs") or [{}]
+    load = min(r.get("load_average_at_start", [0])[0] for r in runs), max(r.get("load_average_at_end", [0])[0] for r in runs)
+    sources = sorted({f"{r['source'].get('commit', '?')[:10]}" + (" + uncommitted " + ", ".join(r["source"]["uncommitted"])
+                      if r["source"].get("uncommitted") else "") for r in runs if r.get("source")})
     apis = sorted({a for r in nets.values() for a in (r.get("spikeforge", {}).get("api") or {}).values()})
     lines = ["# Conversion suite (issue 20): networks a user would bring, spikeforge vs SpikingJelly 2.0.0", "",
              (f"{len(nets)} nets written as plain PyTorch modules (`bench/conversion_nets.py`), trained briefly with one "
              f"torch thread (MNIST: 5,000 training images; CIFAR-10: a 10,000-image subset; U-Net: 64×64 crops of ISBI "
-             f"2012 slices 0–23). Accuracy on the first {doc['samples']} test images (U-Net: pixel accuracy of held-out "
-             f"64×64 tiles of slices 24–29), calibration on {doc['calibration_images']} training images; binary spikes, "
+             f"2012 slices 0–23). Accuracy on {samples_text(nets)}, calibration on {doc['calibration_images']} training images; binary spikes, "
              f"T = {', '.join(map(str, ts))}. *spikeforge* = `import_torch` + one documented call per T "
              f"({'; '.join(f'`{a}`' for a in apis) or '–'}) + `simulate(snn, x, timesteps=T)`; *default* = "
              "`convert(ann, calib)` read out at every T of one run; *SJ* = SpikingJelly's `ann2snn.Converter` "
              "(`RateCodingRecipe`, modes 'max' and '99.9%', same weights and calibration images), best mode per T. "
              "Gap = spikeforge − ANN in points."), "",
              f"Machine: {m.get('cpu', '')}, {m.get('cpu_count')} cores shared with other work; evaluation and timing "
-             f"with {doc['threads']} torch thread(s); load average {load[0]:.2f} at the start, {load[1]:.2f} at the "
-             f"end; total {doc['total_seconds'] / 60:.1f} min. Versions: "
-             + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items() if k in ("spikeforge", "torch"))
+             f"with {doc['threads']} torch thread(s); load average between {load[0]:.2f} and {load[1]:.2f} (runs' "
+             f"starts and ends; per net in the JSON); {doc['total_seconds'] / 60:.1f} min of net runs in "
+             f"{len(runs)} run(s). spikeforge at {'; '.join(sources) or '?'}; "
+             + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items() if k in ("torch",))
              + ", SpikingJelly 2.0.0 (`.venv-bench`).", ""]
     lines += summary(nets, ts)
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|:---:|"]
