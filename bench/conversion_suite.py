@@ -121,24 +121,26 @@ def data_missing(kind: str) -> str | None:
 
 
 def test_slice(spec: NetSpec, samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """The test inputs and labels every tool is judged on: the first ``samples`` test images, or for
-    the U-Net ``min(samples, 384)`` held-out tiles spread evenly over the validation slices."""
+    """The test inputs and labels every tool is judged on: ``samples`` test images drawn at random (seed 0;
+    the files are sorted by class, so the first images would all be of one class), or for the U-Net
+    ``min(samples, 384)`` held-out tiles spread evenly over the validation slices."""
     _, _, x, y = dataset(spec.data)
     if spec.data == "isbi2012":
         idx = np.unique(np.linspace(0, len(x) - 1, min(samples, len(x))).astype(int))
-        return np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx])
-    return x[:samples], y[:samples]
+    else:
+        idx = np.sort(np.random.default_rng(0).permutation(len(x))[:samples])
+    return np.ascontiguousarray(x[idx]), np.ascontiguousarray(y[idx])
 
 
 def calibration(spec: NetSpec, n: int = CALIB) -> np.ndarray:
-    """Calibration inputs: the first ``n`` of the net's training images (the U-Net: ``n`` random 64×64
-    crops of the training slices, seed 1)."""
+    """Calibration inputs: ``n`` training images drawn at random (seed 1; the training files are sorted by
+    class), or for the U-Net ``n`` random 64×64 crops of the training slices (seed 1)."""
     tx, ty, _, _ = dataset(spec.data)
     if spec.data == "isbi2012":
         from spikeforge.apps.em import random_crops
 
         return random_crops(tx, ty, UNET_TILE, n, np.random.default_rng(1))[0]
-    return tx[train_indices(spec, 0)[:n]]
+    return tx[np.sort(np.random.default_rng(1).permutation(len(tx))[:n])]
 
 
 def train_indices(spec: NetSpec, seed: int) -> np.ndarray:
@@ -425,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-only", action="store_true", help="train (and cache) the nets, nothing else")
     parser.add_argument("--merge", action="store_true", help="keep the other nets of the existing results file "
                                                              "(same T): rerun some nets and update the table")
+    parser.add_argument("--markdown", action="store_true", help="only rewrite the .md from the results JSON")
+    parser.add_argument("--combine", metavar="OTHER", help="merge the nets of bench/results/OTHER.json into the "
+                                                           "results file and rewrite the .md (nothing is run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for evaluation and timing "
                                                                "(training always uses 1)")
@@ -434,6 +439,23 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     console = Console(width=max(Console().width, 160))
+    if args.markdown or args.combine:
+        name = args.name or ("conversion_suite_quick" if args.quick else "conversion_suite")
+        doc = json.loads((RESULTS / f"{name}.json").read_text())
+        if args.combine:  # another results file's nets merged into this one (runs made side by side)
+            other = json.loads((RESULTS / f"{args.combine}.json").read_text())
+            doc["nets"] = {n: merged(doc["nets"].get(n), other["nets"].get(n)) for n in NETS
+                           if n in doc["nets"] or n in other["nets"]}
+            doc["runs"] = doc.get("runs", []) + other.get("runs", [])
+            doc["total_seconds"] = sum(r.get("seconds", 0.0) for r in doc["nets"].values())
+            doc["targets"] = targets(doc["nets"], [int(t) for t in doc["timesteps"]])
+            tmp = RESULTS / f"{name}.json.tmp"
+            tmp.write_text(json.dumps(doc, indent=1, default=float))
+            os.replace(tmp, RESULTS / f"{name}.json")
+        doc["targets"] = targets(doc["nets"], [int(t) for t in doc["timesteps"]])
+        (RESULTS / f"{name}.md").write_text(markdown(doc))
+        console.print(f"wrote {name}.md")
+        return 0
     names = args.nets or (list(QUICK_NETS) if args.quick else list(NETS))
     unknown = [n for n in names if n not in NETS]
     if unknown:
@@ -446,33 +468,39 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     load_start = os.getloadavg()
+    name = args.name or ("conversion_suite_quick" if args.quick else "conversion_suite")
+    previous = RESULTS / f"{name}.json"
+    old = json.loads(previous.read_text()) if args.merge and previous.is_file() and not args.train_only else None
+    if old is not None and [int(t) for t in old["timesteps"]] != list(timesteps):
+        parser.error(f"--merge: {previous.name} has timesteps {old['timesteps']}, this run {list(timesteps)}")
     results = {}
-    for name in names:
-        spec = NETS[name]
-        console.print(f"[bold]{name}[/]: {spec.what} ({spec.data})")
+    for net in names:
+        spec = NETS[net]
+        console.print(f"[bold]{net}[/]: {spec.what} ({spec.data})")
         if args.train_only:
             if not data_missing(spec.data):
                 trained(spec, args.seed, args.retrain, console.print)
             continue
         try:
-            results[name] = run_net(spec, args, timesteps, console.print)
+            results[net] = run_net(spec, args, timesteps, console.print)
         except Exception as exc:  # noqa: BLE001 - one broken net must not stop the suite
-            results[name] = {"what": spec.what, "data": spec.data, "family": spec.family,
-                             "error": {"stage": "run", "message": one_line(exc)}}
-            console.print(f"  [red]failed[/]: {results[name]['error']['message']}")
+            results[net] = {"what": spec.what, "data": spec.data, "family": spec.family,
+                            "error": {"stage": "run", "message": one_line(exc)}}
+            console.print(f"  [red]failed[/]: {results[net]['error']['message']}")
+        path = save(name, results, old, args, timesteps, time.perf_counter() - started, load_start)  # after every net
     if args.train_only:
         return 0
-    total = time.perf_counter() - started
-    name = args.name or ("conversion_suite_quick" if args.quick else "conversion_suite")
-    run = {"nets": list(results), "samples": args.samples, "seconds": total, "load_average_at_start": list(load_start),
+    console.print(f"wrote {path} and {name}.md ({(time.perf_counter() - started) / 60:.1f} min)")
+    return 0
+
+
+def save(name: str, results: dict, old: dict | None, args, timesteps, seconds: float, load_start) -> Path:
+    """Write the results JSON and the .md: this run's nets, merged into ``old``'s (``--merge``)."""
+    run = {"nets": list(results), "samples": args.samples, "seconds": seconds, "load_average_at_start": list(load_start),
            "load_average_at_end": list(os.getloadavg()), "threads": args.threads, "source": source_state(),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     runs = [run]
-    previous = RESULTS / f"{name}.json"
-    if args.merge and previous.is_file():  # keep the nets of earlier runs that this run did not redo
-        old = json.loads(previous.read_text())
-        if [int(t) for t in old["timesteps"]] != list(timesteps):
-            parser.error(f"--merge: {previous.name} has timesteps {old['timesteps']}, this run {list(timesteps)}")
+    if old is not None:  # keep the nets of earlier runs that this run did not redo
         runs = [r for r in old.get("runs", []) if set(r["nets"]) - set(results)] + runs
         results = {n: merged(old["nets"].get(n), results.get(n)) for n in NETS if n in results or n in old["nets"]}
     figures = {"quick": args.quick, "timesteps": list(timesteps), "calibration_images": min(CALIB, args.calib),
@@ -483,8 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["targets"] = targets(results, timesteps)
     path = write_results(name, figures)
     (RESULTS / f"{name}.md").write_text(markdown(json.loads(path.read_text())))
-    console.print(f"wrote {path} and {name}.md ({total / 60:.1f} min)")
-    return 0
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +624,7 @@ def samples_text(nets: dict) -> str:
     for data, what in words.items():
         counts = sorted({r["test_samples"] for r in nets.values() if r.get("data") == data and "test_samples" in r})
         if counts:
-            lead = "" if data == "isbi2012" else "the first "
+            lead = "" if data == "isbi2012" else "a fixed random draw of "
             parts.append(f"{lead}{' / '.join(f'{c:,}' for c in counts)} {what}")
     return ", ".join(parts) or "no data"
 
@@ -653,7 +680,7 @@ def markdown(doc: dict) -> str:
     lines = ["# Conversion suite (issue 20): networks a user would bring, spikeforge vs SpikingJelly 2.0.0", "",
              (f"{len(nets)} nets written as plain PyTorch modules (`bench/conversion_nets.py`), trained briefly with one "
              f"torch thread (MNIST: 5,000 training images; CIFAR-10: a 10,000-image subset; U-Net: 64×64 crops of ISBI "
-             f"2012 slices 0–23). Accuracy on {samples_text(nets)}, calibration on {doc['calibration_images']} training images; binary spikes, "
+             f"2012 slices 0–23). Accuracy on {samples_text(nets)}, calibration on {doc['calibration_images']} random training images; binary spikes, "
              f"T = {', '.join(map(str, ts))}. *spikeforge* = `import_torch` + one documented call per T "
              f"({'; '.join(f'`{a}`' for a in apis) or '–'}) + `simulate(snn, x, timesteps=T)`; *default* = "
              "`convert(ann, calib)` read out at every T of one run; *SJ* = SpikingJelly's `ann2snn.Converter` "
@@ -708,6 +735,13 @@ def markdown(doc: dict) -> str:
         for i, (row, cells) in enumerate(rows):
             first = [label, data, _pct(ann)] if i == 0 else ["", "", ""]
             lines.append("| " + " | ".join(first + [row] + cells) + " |")
+    tuned = {name: r["spikeforge"]["convert_seconds"] for name, r in nets.items()
+             if (r.get("spikeforge") or {}).get("convert_seconds")}
+    if tuned:
+        lines += ["", "Seconds of each `convert(ann, calib, timesteps=T)` call (it tunes the SNN on the calibration "
+                  "images by simulating it layer by layer; the default conversion takes about a second): "
+                  + "; ".join(f"{name} " + ", ".join(f"T={t} {v:.0f} s" for t, v in sec.items())
+                              for name, sec in tuned.items()) + "."]
     diffs = [r["spikeforge"]["ann_max_abs_diff"] for r in nets.values() if "ann_max_abs_diff" in r.get("spikeforge", {})]
     agree = [r["spikeforge"]["ann_argmax_agreement"] for r in nets.values()
              if "ann_argmax_agreement" in r.get("spikeforge", {})]

@@ -79,3 +79,18 @@ def test_targets_and_markdown_from_figures():
            "threads": 1, "total_seconds": 60.0, "speed": {"repeat": 3, "images": 512}, "targets": list(rows.values())}
     text = markdown(doc)
     assert "| a | MNIST | 99.00 |" in text and "**missed**" in text and "UnsupportedLayerError: mean" in text
+
+
+def test_merge_keeps_what_a_rerun_skipped():
+    from bench.conversion_suite import merged
+
+    old = {"data": "mnist", "seconds": 5.0, "spikingjelly": {"modes": {}},
+           "spikeforge": {"ann_accuracy": 0.9, "default": {"8": 0.8}, "speed": {"64": {}}, "for_t": {"4": 0.7}}}
+    new = {"data": "mnist", "seconds": 9.0,
+           "spikeforge": {"ann_accuracy": 0.9, "for_t": {8: 0.85}, "convert_seconds": {8: 3.0}}}
+    out = merged(old, new)
+    assert out["seconds"] == 9.0 and out["spikingjelly"] == {"modes": {}}
+    assert out["spikeforge"]["default"] == {"8": 0.8} and "speed" in out["spikeforge"]
+    assert out["spikeforge"]["for_t"] == {"4": 0.7, "8": 0.85}
+    refused = {"data": "mnist", "spikeforge": {"error": {"stage": "import", "message": "x"}}}
+    assert merged(old, refused) is refused and merged(None, new) is new and merged(old, None) is old
