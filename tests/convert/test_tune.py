@@ -9,7 +9,7 @@ from torch import nn
 from spikeforge.convert import tune
 from spikeforge.convert.normalise import activation_scales, convert
 from spikeforge.datasets import digits
-from spikeforge.errors import ArgumentError, ConversionError
+from spikeforge.errors import ArgumentError, ConversionError, ResourceError
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.sim.simulator import run_ann, simulate
 
@@ -101,3 +101,8 @@ def test_tuning_for_t_keeps_more_of_the_ann_than_the_plain_conversion(timesteps)
     tuned = agreement(convert(ann, calib, timesteps=timesteps))
     assert tuned >= plain - 0.01  # held-out test images: the guard saw other ones
     assert tuned > 0.5
+
+
+def test_timesteps_beyond_the_simulator_limit_are_refused_before_any_work(calib):
+    with pytest.raises(ResourceError, match="timesteps 70000: at most 65536 is supported"):
+        convert(small_cnn(), calib, timesteps=70_000)

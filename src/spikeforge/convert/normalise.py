@@ -34,7 +34,7 @@ from spikeforge.errors import ConversionError, InvalidDataError
 from spikeforge.ir import network as ir
 from spikeforge.ir.scales import propagate_scales, weight_scales
 from spikeforge.resources import check_count
-from spikeforge.sim.simulator import iterate_ann
+from spikeforge.sim.simulator import MAX_TIMESTEPS, iterate_ann
 
 
 def _parse_statistic(statistic: str | float) -> float:
@@ -219,7 +219,7 @@ def convert(ann: ir.Network, calib: ArrayLike | None = None, *,
     if timesteps is not None:
         from spikeforge.convert.tune import tune_for_timesteps
 
-        check_count(timesteps, "timesteps", error=ConversionError)
+        check_count(timesteps, "timesteps", high=MAX_TIMESTEPS, error=ConversionError)
         if calib is None:
             raise ConversionError(f"network {ann.name}: conversion for timesteps={timesteps} needs calibration data")
         calib = check_calibration_data(calib, ann)

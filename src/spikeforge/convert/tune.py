@@ -55,6 +55,7 @@ from spikeforge.ir import network as ir
 from spikeforge.sim.neuron import neuron_params
 from spikeforge.sim.simulator import (
     Value,
+    check_run,
     compiled,
     iterate_ann,
     run_ann,
@@ -181,10 +182,13 @@ def tune_for_timesteps(ann: ir.Network, calib: np.ndarray, timesteps: int, *,
     ------
     ConversionError
         Fewer than 8 calibration samples (too few to tune on and check).
+    ResourceError
+        One sample's layer over ``timesteps`` steps would not fit in memory.
     """
     if len(calib) < 8:
         raise ConversionError(f"conversion for timesteps={timesteps}: {len(calib)} calibration samples; "
                               "tuning needs at least 8 (use a few hundred)")
+    check_run(ann, timesteps, 1, 4)  # a layer recorded over T steps, for one sample at least
     x = torch.as_tensor(calib)
     held = min(CHECK_SAMPLES, max(len(x) // 4, 1))
     budget = min(TUNING_SAMPLES, max(MIN_TUNING_SAMPLES, TUNING_STEPS // timesteps))
