@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--timesteps", default="1,2,4,8,16,32,64")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-accuracy", action="store_true", help="convert with mode 'max' and time it only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import spikingjelly
@@ -179,6 +180,8 @@ def main() -> None:
     calib = calibration(spec, args.calib)
     batch = 64 if spec.data == "isbi2012" else 128
     result: dict = {"version": getattr(spikingjelly, "__version__", None), "modes": {}}
+    if args.no_accuracy:
+        result.pop("modes")
     try:
         from importlib.metadata import version
 
@@ -186,14 +189,16 @@ def main() -> None:
     except Exception:  # noqa: BLE001, S110
         pass
     nets = {}
-    for mode in MODES:
+    for mode in ("max",) if args.no_accuracy else MODES:
         started = time.perf_counter()
         try:
             nets[mode] = convert_sj(model, calib, mode)
+            if args.no_accuracy:
+                continue
             acc = accuracy(nets[mode], x, y, timesteps, batch)
             result["modes"][mode] = {"accuracy": acc, "seconds": time.perf_counter() - started}
         except Exception as exc:  # noqa: BLE001 - record and go on
-            result["modes"][mode] = {"error": one_line(exc)}
+            result.setdefault("modes", {})[mode] = {"error": one_line(exc)}
     if not args.no_speed and "max" in nets:
         result["speed"] = speed(nets["max"], x)
     print(json.dumps(result))
