@@ -753,13 +753,15 @@ def markdown(doc: dict) -> str:
                   "images by simulating it layer by layer; the default conversion takes about a second): "
                   + "; ".join(f"{name} " + ", ".join(f"T={t} {v:.0f} s" for t, v in sec.items())
                               for name, sec in tuned.items()) + "."]
-    diffs = [r["spikeforge"]["ann_max_abs_diff"] for r in nets.values() if "ann_max_abs_diff" in r.get("spikeforge", {})]
-    agree = [r["spikeforge"]["ann_argmax_agreement"] for r in nets.values()
-             if "ann_argmax_agreement" in r.get("spikeforge", {})]
-    if diffs:
-        lines += ["", (f"ANN = spikeforge's imported network (`run_ann`) against the torch model on the same images: "
-                  f"largest |output difference| {max(diffs):.1e}, argmax agreement ≥ {100 * min(agree):.2f}% over the "
-                  f"{len(diffs)} imported nets.")]
+    for label, fams in (("", ("relu", "clipped")), ("QCFS ", ("qcfs",))):
+        sfs = [r["spikeforge"] for r in nets.values()
+               if r.get("family") in fams and "ann_max_abs_diff" in r.get("spikeforge", {})]
+        if sfs:
+            lines += ["", f"{label}ANN = spikeforge's imported network (`run_ann`) against the torch model on the same "
+                      f"images: largest |output difference| {max(v['ann_max_abs_diff'] for v in sfs):.1e}, argmax "
+                      f"agreement ≥ {100 * min(v['ann_argmax_agreement'] for v in sfs):.2f}% over {len(sfs)} nets"
+                      + (" (a QCFS step is λ/L: where float rounding of the folded BatchNorm differs next to a step, a value "
+                         "moves by a whole step)." if fams == ("qcfs",) else ".")]
     lines += ["", (f"## Speed: images/s at T = {SPEED_T} (best of {doc['speed']['repeat']} after a warm-up, "
               f"{doc['speed']['images']} images)"), "",
               ("spikeforge = `simulate(snn, x, timesteps=8, batch_size=B)` (counters on, the default); SJ = the converted "
