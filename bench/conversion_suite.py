@@ -179,6 +179,7 @@ def merged(old: dict | None, new: dict | None) -> dict:
     if old is None or new is None or "spikeforge" not in new or "error" in new.get("spikeforge", {}):
         return new if new is not None else old
     out = {**old, **{k: v for k, v in new.items() if k not in ("spikeforge", "spikingjelly")}}
+    out["seconds"] = old.get("seconds", 0.0) + new.get("seconds", 0.0)  # every run's time on this net
     if "spikingjelly" in new:
         out["spikingjelly"] = {**(old.get("spikingjelly") or {}), **new["spikingjelly"]}
     sf = {k: v for k, v in (old.get("spikeforge") or {}).items() if k != "error"}
@@ -503,12 +504,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def save(name: str, results: dict, old: dict | None, args, timesteps, seconds: float, load_start) -> Path:
     """Write the results JSON and the .md: this run's nets, merged into ``old``'s (``--merge``)."""
-    run = {"nets": list(results), "samples": args.samples, "seconds": seconds, "load_average_at_start": list(load_start),
+    run = {"nets": list(results), "samples": args.samples, "seconds": seconds,
+           "measured": [what for what, done in (("default conversion", not args.no_default),
+                                                 (f"conversions for T = {args.for_t}", bool(args.for_t)),
+                                                 ("SpikingJelly", not args.no_peers), ("speed", not args.no_speed)) if done]
+           + (["(speed only)"] if args.speed_only else []), "load_average_at_start": list(load_start),
            "load_average_at_end": list(os.getloadavg()), "threads": args.threads, "source": source_state(),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     runs = [run]
     if old is not None:  # keep the nets of earlier runs that this run did not redo
-        runs = [r for r in old.get("runs", []) if set(r["nets"]) - set(results)] + runs
+        runs = old.get("runs", []) + runs  # every run that made these figures
         results = {n: merged(old["nets"].get(n), results.get(n)) for n in NETS if n in results or n in old["nets"]}
     figures = {"quick": args.quick, "timesteps": list(timesteps), "calibration_images": min(CALIB, args.calib),
                "seed": args.seed, "threads": args.threads,
@@ -738,9 +743,10 @@ def markdown(doc: dict) -> str:
                                          _acc(sf["for_t"], t) is not None else "–" for t, (a, _) in zip(ts, best)]))
         if "error" in sj:
             errors.append(f"- **{name}**, SpikingJelly: `{sj['error']}`")
+        sj_errors = {v["error"] for v in sj.get("modes", {}).values() if "error" in v}
         for mode, v in sj.get("modes", {}).items():
-            if "error" in v:
-                errors.append(f"- **{name}**, SpikingJelly {mode}: `{v['error']}`")
+            if "error" in v and (len(sj_errors) > 1 or mode == next(iter(sj.get("modes")))):
+                errors.append(f"- **{name}**, SpikingJelly{f' {mode}' if len(sj_errors) > 1 else ''}: `{v['error']}`")
         if not rows:
             rows.append(("–", ["–"] * len(ts)))
         for i, (row, cells) in enumerate(rows):
@@ -764,7 +770,8 @@ def markdown(doc: dict) -> str:
                          "moves by a whole step)." if fams == ("qcfs",) else ".")]
     lines += ["", (f"## Speed: images/s at T = {SPEED_T} (best of {doc['speed']['repeat']} after a warm-up, "
               f"{doc['speed']['images']} images)"), "",
-              ("spikeforge = `simulate(snn, x, timesteps=8, batch_size=B)` (counters on, the default); SJ = the converted "
+              ("spikeforge = `simulate(snn, x, timesteps=8, batch_size=B)` (counters on, the default) on the SNN of "
+              "the default conversion (the conversion for T = 8 has the same layers); SJ = the converted "
               "network of the 'max' mode, the faster of its single-step loop and multi-step mode; ANN = the torch "
               "model, plain forward. sf/SJ = images/s ratio; SNN/ANN = spikeforge's time over the ANN's."), "",
               "| net | B | spikeforge | SJ | ANN (torch) | sf/SJ | SNN/ANN time |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -779,7 +786,13 @@ def markdown(doc: dict) -> str:
                          f"{s['ann_torch_images_per_s']:,.0f} | {'–' if sjv is None else f'{sf_speed / sjv:.2f}×'} | "
                          f"{s['snn_over_ann_time']:.1f}× |")
     if errors:
-        lines += ["", "## Refused or failed", ""] + errors
+        refused = [n for n, r in nets.items() if "error" in r or "error" in (r.get("spikeforge") or {})]
+        lines += ["", "## Refused or failed", "",
+                  (f"spikeforge: {'every net imported and converted' if not refused else 'see below'}; SpikingJelly's "
+                  "`RateCodingRecipe` converts `nn.ReLU` modules only and refuses a graph with another activation or op "
+                  "its step-mode backend does not know (the nets are left as users write them):"), ""] + errors
+    if doc.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in doc["notes"]]
     lines += ["", ("`python bench/conversion_suite.py` (`--quick` smoke test, `--nets a,b`, `--samples N`, `--no-peers`); "
               "figures, training records, per-mode SpikingJelly accuracy and machine in conversion_suite.json."), ""]
     return "\n".join(lines)

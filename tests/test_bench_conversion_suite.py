@@ -89,7 +89,7 @@ def test_merge_keeps_what_a_rerun_skipped():
     new = {"data": "mnist", "seconds": 9.0,
            "spikeforge": {"ann_accuracy": 0.9, "for_t": {8: 0.85}, "convert_seconds": {8: 3.0}}}
     out = merged(old, new)
-    assert out["seconds"] == 9.0 and out["spikingjelly"] == {"modes": {}}
+    assert out["seconds"] == 14.0 and out["spikingjelly"] == {"modes": {}}
     assert out["spikeforge"]["default"] == {"8": 0.8} and "speed" in out["spikeforge"]
     assert out["spikeforge"]["for_t"] == {"4": 0.7, "8": 0.85}
     refused = {"data": "mnist", "spikeforge": {"error": {"stage": "import", "message": "x"}}}
