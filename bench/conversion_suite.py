@@ -520,6 +520,8 @@ def save(name: str, results: dict, old: dict | None, args, timesteps, seconds: f
                "speed": {"timesteps": SPEED_T, "batch_sizes": list(SPEED_BATCHES), "images": SPEED_IMAGES,
                          "repeat": REPEAT, "statistic": "best of repeats after one warm-up run"},
                "total_seconds": sum(r.get("seconds", 0.0) for r in results.values()), "runs": runs, "nets": results}
+    if old is not None and old.get("notes"):
+        figures["notes"] = old["notes"]
     figures["targets"] = targets(results, timesteps)
     path = write_results(name, figures)
     (RESULTS / f"{name}.md").write_text(markdown(json.loads(path.read_text())))
@@ -628,6 +630,20 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f}"
 
 
+def tuned_text(nets: dict, ts: list[int]) -> str:
+    """Which nets had conversions for which T (when not every net at every T)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for name, r in nets.items():
+        done = tuple(sorted(int(t) for t in ((r.get("spikeforge") or {}).get("for_t") or {})))
+        groups.setdefault(done, []).append(name)
+    if list(groups) == [tuple(ts)]:
+        return ""
+    parts = [f"{'at T = ' + ', '.join(map(str, done)) if done else 'none'} for {', '.join(names)}"
+             for done, names in groups.items()]
+    return (" Conversions for T (each tunes on the calibration images, seconds to minutes): " + "; ".join(parts)
+            + "; elsewhere the figures are the default conversion's (†).")
+
+
 def samples_text(nets: dict) -> str:
     """'the first 2,000 MNIST test images, …' from the nets' test sample counts."""
     words = {"mnist": "MNIST test images", "cifar10": "CIFAR-10 test images",
@@ -688,7 +704,6 @@ def markdown(doc: dict) -> str:
     load = min(r.get("load_average_at_start", [0])[0] for r in runs), max(r.get("load_average_at_end", [0])[0] for r in runs)
     sources = sorted({f"{r['source'].get('commit', '?')[:10]}" + (" + uncommitted " + ", ".join(r["source"]["uncommitted"])
                       if r["source"].get("uncommitted") else "") for r in runs if r.get("source")})
-    tuned_ts = sorted({int(t) for r in nets.values() for t in ((r.get("spikeforge") or {}).get("for_t") or {})})
     apis = sorted({a for r in nets.values() for a in (r.get("spikeforge", {}).get("api") or {}).values()})
     lines = ["# Conversion suite (issue 20): networks a user would bring, spikeforge vs SpikingJelly 2.0.0", "",
              (f"{len(nets)} nets written as plain PyTorch modules (`bench/conversion_nets.py`), trained briefly with one "
@@ -699,9 +714,7 @@ def markdown(doc: dict) -> str:
              "`convert(ann, calib)` read out at every T of one run; *SJ* = SpikingJelly's `ann2snn.Converter` "
              "(`RateCodingRecipe`, modes 'max' and '99.9%', same weights and calibration images), best mode per T. "
              "Gap = spikeforge − ANN in points."
-             + (f" Conversions for T were run at T = {', '.join(map(str, tuned_ts))} (each tunes on the calibration "
-                "images and takes seconds to minutes); elsewhere the figures are the default conversion's (†)."
-                if tuned_ts and tuned_ts != ts else "")), "",
+             + tuned_text(nets, ts)), "",
              f"Machine: {m.get('cpu', '')}, {m.get('cpu_count')} cores shared with other work; evaluation and timing "
              f"with {doc['threads']} torch thread(s); load average between {load[0]:.2f} and {load[1]:.2f} (runs' "
              f"starts and ends; per net in the JSON); {doc['total_seconds'] / 60:.1f} min of net runs in "
