@@ -104,7 +104,7 @@ def infer_scales(ann: ir.Network, snn: ir.Network) -> dict[str, np.ndarray]:
     return propagate_scales(snn, rules)[1]
 
 
-def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | None:
+def bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | None:
     """The synaptic layer whose bias reaches the output of layer ``name`` alone, through pooling
     and residual sums, and the per-channel factor by which a bias change reaches it (1 / the sum's
     gain for that input); None if there is none."""
@@ -121,7 +121,7 @@ def _bias_source(net: ir.Network, name: str) -> tuple[ir.Node, np.ndarray] | Non
             return prev, 1.0 / g
         # A per-channel constant added before a scale-keeping layer reaches its output unchanged.
         if prev.keeps_scale or isinstance(prev, ir.Add):
-            found = _bias_source(net, inp)
+            found = bias_source(net, inp)
             if found is not None:
                 return found[0], found[1] / g
     return None
@@ -203,7 +203,7 @@ def calibrate_biases(snn: ir.Network, ann: ir.Network, calib_x: ArrayLike, times
     net = snn
     for _ in range(passes):
         for name in neurons:
-            found = _bias_source(net, name)
+            found = bias_source(net, name)
             if found is None:
                 continue
             source, factor = found

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from spikeforge.convert.calibrate import _bias_source
+from spikeforge.convert.calibrate import bias_source
 from spikeforge.convert.normalise import convert
 from spikeforge.errors import ConversionError
 from spikeforge.ir import network as ir
@@ -94,7 +94,7 @@ def _with_bias_shifts(ann: ir.Network, shifts: Mapping[str, np.ndarray]) -> ir.N
     ReLU, through the bias of the synaptic layer that feeds it alone."""
     nodes = {n.name: n for n in ann.nodes}
     for name, shift in shifts.items():
-        source, factor = _bias_source(ann, name)
+        source, factor = bias_source(ann, name)
         layer = nodes[source.name]
         bias = np.zeros(ann.shape(layer.name)[0]) if layer.bias is None else layer.bias.astype(np.float64)
         nodes[layer.name] = dataclasses.replace(layer, bias=(bias + shift * factor).astype(np.float32))
@@ -215,7 +215,7 @@ def tune_for_timesteps(ann: ir.Network, calib: np.ndarray, timesteps: int, *,
         squared, signed = _layer_errors(recordings, node, shape, timesteps, scales[name],
                                         [(v_init, m * ones) for m in SCALE_MULTIPLIERS])
         count = int(np.prod(shape[1:])) * len(tune_x)
-        shiftable = _bias_source(ann, name) is not None
+        shiftable = bias_source(ann, name) is not None
         # with a bias shift to follow, only the error's spread around its mean remains
         best = np.argmin(squared - signed**2 / count if shiftable else squared, axis=0)
         multiplier = np.asarray(SCALE_MULTIPLIERS)[best]
