@@ -56,7 +56,7 @@ def naive_activity(net: ir.Network, x: np.ndarray, timesteps: int, integer: bool
         if node.name in temporal and (any(i in averaged for i in node.inputs)
                                       or (node.name in readout and not isinstance(node, _STRUCTURAL))):
             averaged.add(node.name)
-    v, counts, running, synops = {}, {}, {}, dict.fromkeys(fanout, 0.0)
+    v, counts, running, peaks, synops = {}, {}, {}, {}, dict.fromkeys(fanout, 0.0)
     total = 0
     for _ in range(timesteps):
         vals = {}
@@ -79,11 +79,11 @@ def naive_activity(net: ir.Network, x: np.ndarray, timesteps: int, integer: bool
                 counts[node.name] = counts.get(node.name, 0) + s.sum(0)
                 vals[node.name] = s
             elif isinstance(node, ir.MaxPool2d) and net.node(node.inputs[0]).is_neuron:
-                src = vals[node.inputs[0]]
-                running[node.name] = running.get(node.name, 0) + src
-                _, idx = torch.nn.functional.max_pool2d(running[node.name], node.kernel, node.stride,
-                                                        node.padding, return_indices=True)
-                vals[node.name] = src.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape)
+                # a spike whenever the window's largest running count grows
+                running[node.name] = running.get(node.name, 0) + vals[node.inputs[0]]
+                peak = torch.nn.functional.max_pool2d(running[node.name], node.kernel, node.stride, node.padding)
+                vals[node.name] = peak - peaks.get(node.name, 0)
+                peaks[node.name] = peak
             else:
                 vals[node.name] = kernels[node.name](*(vals[i] for i in node.inputs))
         total = total + vals[net.outputs[0]]

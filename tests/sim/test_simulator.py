@@ -3,17 +3,27 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference import naive_activity, naive_simulate
 
 from spikeforge.convert.normalise import convert
 from spikeforge.errors import InvalidDataError, NotConvertedError, SimulationError
 from spikeforge.frontends.torch_fx import import_torch
-from spikeforge.ir.network import IF, LIF, Conv2d, Flatten, Input, Linear, MaxPool2d, Network, ReLU
+from spikeforge.ir.network import (
+    IF,
+    LIF,
+    Conv2d,
+    Flatten,
+    Input,
+    Linear,
+    MaxPool2d,
+    Network,
+    ReLU,
+)
 from spikeforge.models import build_model
 from spikeforge.quantize import quantize
 from spikeforge.sim import simulator
+from spikeforge.sim.ops import running_max_pool
 from spikeforge.sim.simulator import simulate
-
-from reference import naive_activity, naive_simulate
 
 
 def one_neuron(threshold=1.0, v_init=0.0, cls=IF, **kw):
@@ -99,7 +109,7 @@ def test_synops_counted_per_spike_and_synapse():
 
 def test_maxpool_passes_the_highest_rate_neuron():
     # Two neurons in one pooling window with rates 1/2 and 1/3: an OR of their spikes would
-    # fire at 2/3; gating by spike count passes the winner's rate, 1/2.
+    # fire at 2/3; the pooled train fires at the higher rate, 1/2.
     net = Network((Input("x", (), (1, 1, 2)),
                    Conv2d("id", ("x",), np.ones((1, 1, 1, 1), np.float32)),
                    IF("s", ("id",), threshold=1.0, v_init=0.0),
@@ -108,6 +118,20 @@ def test_maxpool_passes_the_highest_rate_neuron():
     x = np.array([[[[0.5, 1 / 3 + 1e-6]]]], np.float32)
     result = simulate(net, x, timesteps=12)
     assert float(result.outputs[12][0, 0]) == pytest.approx(0.5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), steps=st.integers(1, 9), rate=st.floats(0.05, 0.95))
+def test_max_pooled_spikes_count_the_busiest_neuron_at_every_step(seed, steps, rate):
+    # Binary output whose running count is the window's largest running count at every t, even
+    # when the lead changes hands (passing the current leader's spikes would count more).
+    rng = np.random.default_rng(seed)
+    spikes = torch.as_tensor(rng.random((steps, 2, 3, 4, 6)) < rate, dtype=torch.float32)
+    node = MaxPool2d("p", ("s",), kernel=(2, 2))
+    pooled = running_max_pool(node, spikes)
+    assert set(pooled.unique().tolist()) <= {0.0, 1.0}
+    want = torch.nn.functional.max_pool2d(spikes.cumsum(0).flatten(0, 1), 2).reshape(pooled.shape)
+    assert torch.equal(pooled.cumsum(0), want)
 
 
 @settings(max_examples=12, deadline=None)
