@@ -16,14 +16,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from spikeforge.cli import apps, compile, dataflow, explore, mapping, network, quantize
+from spikeforge.cli import (
+    apps,
+    compile,
+    dataflow,
+    explore,
+    mapping,
+    network,
+    quantize,
+    report,
+)
 from spikeforge.cli.common import Parser, add_commands
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Every command, in the order of the pipeline.
 COMMANDS = (*network.COMMANDS, *quantize.COMMANDS, *mapping.COMMANDS, *dataflow.COMMANDS,
-            *compile.COMMANDS, *explore.COMMANDS, *apps.COMMANDS)
+            *compile.COMMANDS, *explore.COMMANDS, *apps.COMMANDS, *report.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spikeforge.cli.common import Command, add_strategy_argument, console, count
+from spikeforge.cli.report import (
+    add_report_option,
+    check_report,
+    settings_of,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,6 +32,8 @@ def run_compile(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.pipeline import CompileOptions, compile_model, summary_rows
 
     out = out or console()
+    inputs = (args.model, args.hw, args.calib, args.data, args.output)
+    check_report(args, inputs)
     options = CompileOptions(model=args.model, hardware=args.hw, calib=args.calib,
                              output=args.output, arch=args.arch, timesteps=args.timesteps,
                              chips=args.chips, partitioner=args.partitioner, placer=args.placer,
@@ -41,7 +49,16 @@ def run_compile(args: argparse.Namespace, out: Console | None = None):
     out.print(table)
     out.print(escape("energy assumptions: " + "; ".join(c.figures["energy_assumptions"])))
     out.print(escape(f"wrote {args.output}"))
+    write_report(args, lambda: _compiled_page(c, args), inputs, out)
     return c
+
+
+def _compiled_page(c, args: argparse.Namespace):
+    from spikeforge.artifact import load_artifact
+    from spikeforge.report.sources import artifact_page
+
+    return artifact_page(load_artifact(args.output), profile=c.profile, placement=c.placement,
+                         settings=settings_of(args))
 
 
 def _load_app(path: str):
@@ -132,6 +149,7 @@ def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=count(), help="use only the first N test samples")
     p.add_argument("--calib-samples", type=count(), default=256,
                    help="calibration samples converted and profiled (default 256)")
+    add_report_option(p)
     p.set_defaults(run=run_compile)
 
 

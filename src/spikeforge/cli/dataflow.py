@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spikeforge.cli.common import Command, console, count
+from spikeforge.cli.report import (
+    add_report_option,
+    check_report,
+    settings_of,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,10 +57,12 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.errors import SDF3AmbiguityWarning
     from spikeforge.outputs import check_output_file, write_json_atomic
+    from spikeforge.report.sources import graph_page
 
     out = out or console()
     if args.json is not None:
         check_output_file(args.json, (args.graph,))
+    check_report(args, (args.graph, args.json))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SDF3AmbiguityWarning)
         graph = read_sdf3(args.graph, processor=args.processor)
@@ -97,6 +105,8 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
                   "throughput of unbounded buffers (raise it to search further)")
     if args.json is not None:
         out.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
+    write_report(args, lambda: graph_page(graph, args.graph, report=report, settings=settings_of(args)),
+                 (args.graph, args.json), out)
     return report
 
 
@@ -148,6 +158,7 @@ def _analyse(p: argparse.ArgumentParser) -> None:
                         "<processor> with a default attribute)")
     p.add_argument("--max-steps", type=count(low=0, high=MAX_TRADEOFF_STEPS), default=50,
                    help="storage distributions the buffer trade-off analyses (default 50)")
+    add_report_option(p)
     p.set_defaults(run=run_analyse)
 
 

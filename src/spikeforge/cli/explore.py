@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spikeforge.cli.common import Command, console, count, int_list
+from spikeforge.cli.report import (
+    add_report_option,
+    check_report,
+    settings_of,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,10 +47,12 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.explore.codesign import sweep
     from spikeforge.explore.report import plot_front, sweep_table, write_csv
     from spikeforge.outputs import atomic_directory, check_output_folder
+    from spikeforge.report.sources import sweep_meta, sweep_page
 
     out = out or console()
     inputs = (args.network, args.data, args.calib, args.hw, args.cache)
     check_output_folder(args.output, inputs)
+    check_report(args, (*inputs, args.output))
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)
@@ -69,6 +77,11 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
     out.print(f"{result.simulations} simulations for {len(result.evaluations)} design points "
               f"({result.cache_hits} (bits, T) pairs from the cache), {result.seconds:.1f} s")
     out.print(f"wrote {escape(str(folder))}/: sweep.csv, pareto.csv, pareto.png")
+    def page():
+        rows, meta = sweep_meta(result)
+        return sweep_page(rows, str(folder), meta=meta, settings=settings_of(args))
+
+    write_report(args, page, (*inputs, args.output), out)
     return result
 
 
@@ -89,6 +102,7 @@ def _codesign(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-channel", action="store_true", help="one weight step per output channel")
     p.add_argument("--cache", help="folder that keeps simulations across runs (keyed by network, data, bits, T)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_report_option(p)
     p.set_defaults(run=run_codesign)
 
 

@@ -9,6 +9,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from spikeforge.cli.common import Command, add_strategy_argument, console, count
+from spikeforge.cli.report import (
+    add_report_option,
+    check_report,
+    settings_of,
+    write_report,
+)
 
 
 def _descriptions(specs):
@@ -99,11 +105,13 @@ def run_map(args: argparse.Namespace, out: Console | None = None) -> None:
     from spikeforge.mapping.report import traffic_summary
     from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
+    from spikeforge.report.sources import placement_page
     from spikeforge.sim.simulator import simulate
 
     out = out or console()
     inputs = (args.network, args.hw, args.calib)
     check_output_file(args.output, inputs)
+    check_report(args, (*inputs, args.output))
     check_place_request(args.hw, chips=args.chips, seed=args.seed)  # before the profile run
     hw = load_hardware(args.hw)
     net = load_network(args.network, model_file=False)
@@ -127,6 +135,8 @@ def run_map(args: argparse.Namespace, out: Console | None = None) -> None:
     doc["report"] = report.as_dict()
     path = write_json_atomic(args.output, doc, inputs)
     out.print(f"wrote {escape(str(path))}")
+    write_report(args, lambda: placement_page(doc, str(path), placement=pl, profile=profile, network=net,
+                                              settings=settings_of(args)), (*inputs, args.output), out)
 
 
 def _hw(p: argparse.ArgumentParser) -> None:
@@ -155,6 +165,7 @@ def _map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", "-T", type=count(high=MAX_TIMESTEPS), default=8)
     p.add_argument("--samples", type=count(), default=64, help="calibration samples profiled (default 64)")
     p.add_argument("--seed", type=int, default=0)
+    add_report_option(p)
     p.set_defaults(run=run_map)
 
 
