@@ -30,6 +30,10 @@ quantize
     Integer networks; ``loaders`` (a saved folder or a model file, quantised or not) with it.
 mapping, dataflow, runtime
     Partition and place; the dataflow analysis; run-time admission.
+backends, neurobench
+    Checks of spikeforge's figures from outside: ``backends`` runs a placed network on another
+    simulator (SANA-FE, an optional extra imported only when it runs); ``neurobench`` reports a
+    simulation in NeuroBench's metrics and layout. Both read placements and simulations.
 pipeline
     ``pipeline`` and ``artifact``: the compile passes and what they write. Below ``explore`` and
     ``apps``, which drive those passes (co-design maps every crossbar design point; the app suite
@@ -64,6 +68,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spikeforge.mapping",),
     ("spikeforge.dataflow",),
     ("spikeforge.runtime",),
+    ("spikeforge.backends", "spikeforge.neurobench"),
     ("spikeforge.pipeline", "spikeforge.artifact"),
     ("spikeforge.explore",),
     ("spikeforge.apps",),

@@ -33,6 +33,7 @@ __all__ = [
     "ResourceError",
     "ArgumentError",
     "PipelineInvariantError",
+    "MissingDependencyError",
     "SDF3AmbiguityWarning",
 ]
 
@@ -138,6 +139,11 @@ class PipelineInvariantError(SpikeforgeError):
     """An internal error: a pass of the compile pipeline produced a value that breaks an
     invariant the next passes rely on (a neuron mapped twice, a cluster without a core); the
     message names the pass. A bug in spikeforge, not in the input: please report it."""
+
+
+class MissingDependencyError(SpikeforgeError):
+    """An optional package a feature needs is not installed (e.g. ``sanafe`` for the SANA-FE
+    backend); the message names the package and the ``pip install`` that provides it."""
 
 
 class SDF3AmbiguityWarning(UserWarning):

@@ -107,7 +107,8 @@ def test_placement_guarantee_equals_the_built_graphs(mapped, placer, hw_name):
     assert fast.period_ns == pytest.approx(built.period_ns, rel=1e-12)
     assert fast.latency_ns == pytest.approx(built.latency_ns, rel=1e-12)
     assert not fast.latency_simulated and fast.inferences_per_s == pytest.approx(built.inferences_per_s)
-    assert set(fast.critical_actors) <= {f"c{i}" for i in range(part.n_clusters)} | \
+    phases = {f"{p}{i}" for i in range(part.n_clusters) for p in ("cy" if hw.timing.timestep_barrier else "c")}
+    assert set(fast.critical_actors) <= phases | {"barrier", "tick"} | \
         {a for a in fast.critical_actors if a.startswith("link[")}
 
 

@@ -32,6 +32,22 @@ A placed, clustered SNN becomes an SDFG (Song et al., LCTES 2020; DFSynthesizer)
   :math:`h_{noc}\,\ell_{hop} + h_{chip}\,\ell_{chip} + s/B` (hops of the dimension-order
   route, :meth:`~spikeforge.dataflow.binding.Platform.from_hardware`).
 
+**Barrier-synchronised chips** (``timing.timestep_barrier``: Loihi's barrier, TrueNorth's tick)
+never let timesteps overlap across cores: every core waits for all others at the end of a
+timestep, and a spike sent in timestep :math:`t` is integrated in :math:`t+1`. Pipelining
+timesteps across cores, as the graph above does, would promise a period the chip cannot reach.
+On such chips the bound graph splits each cluster into its **neuron phase** ``c<i>`` (time
+:math:`t_{xbar} + n_i t_{upd}`: update every neuron, emit spikes) and its **synaptic phase**
+``y<i>`` (time :math:`\bar s_i t_{synop}`: look up the synapses of the spikes arriving in this
+timestep), run in that static order on the cluster's crossbar. Spike channels ``s<i>_<j>`` go
+from ``c<i>`` to ``y<j>`` within the timestep (through the link actor when they cross cores),
+credits ``b<i>_<j>`` back from ``y<j>`` to ``c<i>``. A **barrier actor** ``barrier`` (time
+``timing.barrier_ns``) fires once every actor of the timestep has (one channel from each, no
+tokens) and releases every actor for the next (one channel to each, one token); on chips with a
+fixed tick (``timing.timestep_ns``) a ``tick`` actor of that duration gates the barrier. The
+period is then the longest chain of one timestep, e.g.
+:math:`\max_{i\to j} (\max(e^c_i + \tau_{ij}, e^c_j) + e^y_j) + t_{barrier}`, and at least the tick.
+
 One graph iteration is one timestep; :math:`T` iterations are one inference. With
 :math:`\lambda` the analysed period (ns per iteration, the maximum cycle ratio), the
 guaranteed throughput is :math:`10^9/(\lambda T)` inferences/s and :math:`10^9/\lambda`
@@ -53,7 +69,7 @@ from spikeforge.dataflow.analysis import first_iteration_end, throughput
 from spikeforge.dataflow.binding import Platform, Schedule, apply_binding, link_name
 from spikeforge.dataflow.selftimed import simulate
 from spikeforge.errors import InvalidDataError, InvalidGraphError
-from spikeforge.ir.dataflow import DataflowGraph
+from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
 from spikeforge.ir.placement import Placement
@@ -243,8 +259,10 @@ def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | Non
     check_count(timesteps, "build_sdfg: timesteps", error=InvalidDataError)
     _check_graph_size(placement.partition, True, "dataflow graph")
     hw = hw or placement.hardware
-    app = application_graph(placement.partition, profile, hw)
     platform = platform or Platform.from_hardware(placement.hardware)
+    if hw.timing.timestep_barrier:
+        return _barrier_sdfg(placement, profile, hw, schedule, platform)
+    app = application_graph(placement.partition, profile, hw)
     if schedule is None:
         return apply_binding(app, placement_binding(placement), None, platform)
     missing = [a.name for a in app.actors if a.name not in schedule.binding]
@@ -252,6 +270,97 @@ def build_sdfg(placement: Placement, profile: Profile | None, hw: Hardware | Non
         raise InvalidGraphError(f"build_sdfg: schedule leaves {len(missing)} cluster(s) unbound: "
                                 f"{', '.join(missing[:5])}")
     return apply_binding(app, schedule.binding, schedule.orders, platform)
+
+
+def synaptic_actor(i: int) -> str:
+    """Actor name of cluster ``i``'s synaptic phase on a barrier-synchronised chip: ``"y<i>"``."""
+    return f"y{i}"
+
+
+#: The barrier and tick actors of a barrier-synchronised chip (each on a processor of its own name).
+BARRIER, TICK = "barrier", "tick"
+
+
+def _barrier_columns(partition: Partition, profile, hw: Hardware):
+    """The barrier graph as columns (see the module docstring): actor names and times (neuron
+    phases ``c<i>``, synaptic phases ``y<i>``, the barrier, the tick if any); per channel its name,
+    source, destination, initial tokens and token size; and which channels are spike channels
+    (``s``) or credits (``b``) between clusters, the ones that may cross cores."""
+    k = partition.n_clusters
+    tm = hw.timing
+    syn = _cluster_synops(partition, profile)
+    neuron = np.asarray(tm.crossbar_eval_ns + partition.cluster_columns * tm.neuron_update_ns, dtype=float)
+    synaptic = np.asarray(syn * tm.synop_ns, dtype=float)
+    tick = tm.timestep_ns is not None
+    names = [cluster_actor(c) for c in range(k)] + [synaptic_actor(c) for c in range(k)] + [BARRIER] \
+        + ([TICK] if tick else [])
+    times = np.concatenate([neuron, synaptic, [float(tm.barrier_ns)], [float(tm.timestep_ns)] if tick else []])
+    b = 2 * k
+    src, dst, tok = partition.edges()
+    size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
+    inflow = np.bincount(dst, weights=size, minlength=k)
+    credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
+    order = np.lexsort((dst, src))
+    i, j = src[order], dst[order]
+    ids = np.arange(k)
+    one, ones = np.ones(k, dtype=np.int64), np.ones(len(order), dtype=np.int64)
+    cols: list[tuple] = [  # (names, src, dst, tokens, size)
+        ([f"self[{n}]" for n in names[:b]], np.concatenate([ids, k + ids]), np.concatenate([ids, k + ids]),
+         np.concatenate([one, one]), np.concatenate([one, one])),
+        ([f"{kind}{a}_{c}" for a, c in zip(i.tolist(), j.tolist()) for kind in "sb"],
+         np.column_stack([i, k + j]).ravel(), np.column_stack([k + j, i]).ravel(),
+         np.column_stack([0 * ones, credits[j]]).ravel(), np.column_stack([size[order], ones]).ravel()),
+        ([f"done[{n}]" for n in names[:b]], np.arange(b), np.full(b, b), np.zeros(b, np.int64), np.ones(b, np.int64)),
+        ([f"go[{n}]" for n in names[:b]], np.full(b, b), np.arange(b), np.ones(b, np.int64), np.ones(b, np.int64)),
+        ([f"self[{BARRIER}]"], np.array([b]), np.array([b]), np.array([1]), np.array([1])),
+    ]
+    if tick:
+        cols.append(([f"self[{TICK}]", f"{TICK}>{BARRIER}", f"{BARRIER}>{TICK}"], np.array([b + 1, b + 1, b]),
+                     np.array([b + 1, b, b + 1]), np.array([1, 0, 1]), np.array([1, 1, 1])))
+    channel_names = [n for c in cols for n in c[0]]
+    src_, dst_, tokens_, size_ = (np.concatenate([np.asarray(c[m], np.int64) for c in cols]) for m in range(1, 5))
+    moving = np.zeros(len(src_), dtype=bool)
+    moving[b:b + 2 * len(order)] = True
+    return names, times, channel_names, src_, dst_, tokens_, size_, moving
+
+
+def _barrier_sdfg(placement: Placement, profile, hw: Hardware, schedule: Schedule | None,
+                  platform: Platform) -> DataflowGraph:
+    """The bound graph of a barrier-synchronised chip (see the module docstring)."""
+    part = placement.partition
+    k = part.n_clusters
+    if k == 0:
+        raise InvalidDataError(f"partition of {part.network}: no clusters to build a graph of")
+    names, times, channel_names, src, dst, tokens, size, _ = _barrier_columns(part, profile, hw)
+    if schedule is None:
+        binding = placement_binding(placement)
+        orders: dict[int, list[str]] = {}
+        for a, x in binding.items():
+            orders.setdefault(x, []).append(a)
+    else:
+        missing = [cluster_actor(c) for c in range(k) if cluster_actor(c) not in schedule.binding]
+        if missing:
+            raise InvalidGraphError(f"build_sdfg: schedule leaves {len(missing)} cluster(s) unbound: "
+                                    f"{', '.join(missing[:5])}")
+        binding = {cluster_actor(c): int(schedule.binding[cluster_actor(c)]) for c in range(k)}
+        orders = {int(x): list(o) for x, o in schedule.orders.items()}
+    # each cluster's synaptic phase follows its neuron phase on its crossbar
+    orders = {x: [n for a in o for n in (a, "y" + a[1:])] for x, o in orders.items()}
+    binding = {**binding, **{"y" + a[1:]: x for a, x in binding.items()}}
+    b = 2 * k
+    inner = (src < b) & (dst < b)
+    rates = np.ones(int(inner.sum()), dtype=np.int64)
+    app = DataflowGraph.from_arrays(names[:b], times[:b].tolist(), [n for n, keep in zip(channel_names, inner) if keep],
+                                    src[inner], dst[inner], rates, rates, tokens[inner], size[inner],
+                                    name=part.network)
+    bound = apply_binding(app, binding, orders, platform)
+    extra = [Actor(name, float(t), name) for name, t in zip(names[b:], times[b:].tolist())]
+    index = {n: a for n, a in enumerate(names)}
+    outer = [Channel(n, index[int(a)], index[int(c)], 1, 1, int(t), int(z))
+             for n, a, c, t, z, keep in zip(channel_names, src.tolist(), dst.tolist(), tokens.tolist(),
+                                            size.tolist(), inner.tolist()) if not keep]
+    return DataflowGraph(bound.actors + tuple(extra), bound.channels + tuple(outer), bound.name,
+                         {**bound.static_orders, **{a.name: (a.name,) for a in extra}})
 
 
 @dataclass(frozen=True)
@@ -294,13 +403,18 @@ class Guarantee:
 def describe_cycle(actors, partition: Partition | None, graph: DataflowGraph | None = None,
                    limit: int = 6) -> str:
     """The critical cycle's actors in words (cluster -> layer, link -> channel endpoints)."""
-    clusters, links = [], []
+    clusters, links, sync = [], [], []
     for a in actors:
         i = actor_cluster(a)
+        if i is None and a.startswith("y") and a[1:].isdigit():
+            i = int(a[1:])  # a synaptic phase (barrier-synchronised chips)
         if i is not None:
-            clusters.append(i)
+            if i not in clusters:
+                clusters.append(i)
         elif a.startswith("link["):
             links.append(a)
+        elif a in (BARRIER, TICK):
+            sync.append(a)
     parts = []
     if clusters:
         if partition is not None:
@@ -323,6 +437,8 @@ def describe_cycle(actors, partition: Partition | None, graph: DataflowGraph | N
         parts.append("; ".join(desc) + shared)
     if links:
         parts.append(f"{len(links)} link(s) {', '.join(links[:3])}{', ...' if len(links) > 3 else ''}")
+    if sync:
+        parts.append(" and ".join(f"the timestep {a}" for a in sync))
     return " + ".join(parts) or "nothing (unbounded)"
 
 
@@ -412,6 +528,8 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
     if int(xbar.max()) >= platform.crossbars:
         raise CapacityError(f"placement_guarantee: crossbar {int(xbar.max())} outside the platform's "
                             f"{platform.crossbars}")
+    if hw.timing.timestep_barrier:
+        return _barrier_guarantee(part, profile, hw, int(timesteps), platform, xbar)
     times, src, dst, tokens, size, (i, j) = _application_columns(part, profile, hw)
     tau = platform.transfer_time_array(xbar[src], xbar[dst], size)
     del size  # U-Net-512: each column is 250 MB
@@ -457,4 +575,49 @@ def placement_guarantee(placement: Placement, profile: Profile | None, hw: Hardw
                          for name in (cluster_actor(node),) + ((link_name(channel(e)),) if crossing[e] else ()))
     per_s = 1e9 / period if period > 0 else math.inf
     return Guarantee(period, int(timesteps), per_s / timesteps, per_s, first + (timesteps - 1) * period,
+                     False, critical, describe_cycle(critical, part))
+
+
+def _barrier_guarantee(part: Partition, profile, hw: Hardware, timesteps: int, platform: Platform,
+                       xbar: np.ndarray) -> Guarantee:
+    """:func:`placement_guarantee` on a barrier-synchronised chip: the same folding of link actors
+    into their channels, on the graph of :func:`_barrier_columns` plus each crossbar's static order
+    (neuron phase, then synaptic phase)."""
+    from spikeforge.dataflow.analysis import first_firing_ends
+    from spikeforge.dataflow.maxplus import max_cycle_ratio
+    from spikeforge.errors import DeadlockError
+
+    k = part.n_clusters
+    names, times, channel_names, src, dst, tokens, size, moving = _barrier_columns(part, profile, hw)
+    n = len(names)
+    node_xbar = np.concatenate([xbar, xbar, np.full(n - 2 * k, -1)])
+    tau = np.zeros(len(src))
+    tau[moving] = platform.transfer_time_array(node_xbar[src[moving]], node_xbar[dst[moving]], size[moving])
+    ids = np.arange(k)
+    channel_names = channel_names + [f"order[{cluster_actor(c)}]" for c in range(k)] \
+        + [f"order[{synaptic_actor(c)}]" for c in range(k)]
+    src = np.concatenate([src, ids, k + ids])
+    dst = np.concatenate([dst, k + ids, ids])
+    tokens = np.concatenate([tokens, np.zeros(k, np.int64), np.ones(k, np.int64)])
+    tau = np.concatenate([tau, np.zeros(2 * k)])
+    free = tokens == 0
+    end, stuck = first_firing_ends(n, src[free], dst[free], times, tau[free])
+    if stuck is not None:
+        cycle = [names[c] for c in stuck]
+        raise DeadlockError(f"dataflow graph of {part.network} deadlocks: cycle "
+                            f"{' -> '.join(cycle + cycle[:1])} is blocked")
+    crossing = tau > 0
+    first = max(float(end.max()), float((end[src] + tau)[crossing].max(initial=0.0)))
+    by_src = np.argsort(src, kind="stable")
+    best = max_cycle_ratio(n, src[by_src], dst[by_src], (times[src] + tau)[by_src], tokens[by_src])
+    edges = by_src[list(best.edges)]
+    slowest = int(np.argmax(tau)) if len(tau) else 0
+    if len(tau) and tau[slowest] > best.value:  # a link's own transfers are the bottleneck
+        period, critical = float(tau[slowest]), (link_name(channel_names[slowest]),)
+    else:
+        period = float(best.value)
+        critical = tuple(name for node, e in zip(best.nodes, edges.tolist())
+                         for name in (names[node],) + ((link_name(channel_names[e]),) if crossing[e] else ()))
+    per_s = 1e9 / period if period > 0 else math.inf
+    return Guarantee(period, timesteps, per_s / timesteps, per_s, first + (timesteps - 1) * period,
                      False, critical, describe_cycle(critical, part))

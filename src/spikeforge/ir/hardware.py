@@ -191,13 +191,19 @@ class TimingSpec(_Section):
     A crossbar activation costs ``crossbar_eval_ns`` plus ``synop_ns`` per synaptic
     operation (0 for fully parallel crossbars); each neuron costs ``neuron_update_ns``.
     ``timestep_ns`` is the global tick of chips that are globally synchronised; omit it
-    for self-timed chips.
+    for self-timed chips. ``timestep_barrier`` says that every core waits for all others at the
+    end of each timestep (Loihi's barrier synchronisation, TrueNorth's tick): timesteps do not
+    overlap across cores, and a spike sent in timestep *t* is integrated in *t + 1*; the barrier
+    itself takes ``barrier_ns``. The dataflow model then closes every iteration with a barrier
+    actor (:mod:`spikeforge.dataflow.build`).
     """
 
     crossbar_eval_ns: _NonNeg
     synop_ns: _NonNeg
     neuron_update_ns: _NonNeg
     timestep_ns: _Positive | None = None
+    timestep_barrier: bool = False
+    barrier_ns: _NonNeg = 0.0
 
 
 class EnergySpec(_Section):
