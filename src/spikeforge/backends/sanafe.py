@@ -107,14 +107,20 @@ class _Layer:
     name: str
     size: int
     readout: bool
-    source: str | None          # presynaptic mapped layer; None: fed by the network input
-    depth: int
+    sources: tuple[str, ...]    # presynaptic mapped layers
+    depth: int                  # 0: fed by the network input only
     threshold: np.ndarray       # per neuron
     v0: np.ndarray              # initial potential per neuron (integer)
-    bias: np.ndarray            # per neuron (0 for input-fed layers: their current is per sample)
-    pre: np.ndarray = field(repr=False)     # synapses: presynaptic index
-    post: np.ndarray = field(repr=False)    # postsynaptic index
-    weight: np.ndarray = field(repr=False)
+    bias: np.ndarray            # per neuron: the biases reaching it
+    static: dict = field(repr=False)        # input -> matrix: the input's current, per sample
+    synapses: tuple = field(repr=False)     # (source, pre, post, weight, delay)
+
+    def current(self, x: dict[str, np.ndarray]) -> np.ndarray:
+        """The constant current of one sample: the input's share and the biases."""
+        out = self.bias.copy()
+        for src, m in self.static.items():
+            out += m @ np.asarray(x[src], np.float64).ravel()
+        return out
 
 
 def _integer(values: np.ndarray, what: str) -> np.ndarray:
@@ -137,121 +143,217 @@ def _per_neuron(values: np.ndarray | None, shape: tuple[int, ...], what: str) ->
     return np.repeat(v, n // v.size)
 
 
-def _conv_synapses(node: ir.Conv2d, in_shape, out_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every synapse of a convolution: (presynaptic, postsynaptic, weight), padding taps excluded."""
+def _coo(post, pre, weight, n_out: int, n_in: int):
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((np.asarray(weight, np.float64), (np.asarray(post), np.asarray(pre))), shape=(n_out, n_in))
+
+
+def _conv_matrix(node: ir.Node, in_shape, out_shape, transposed: bool = False):
+    """A (transposed) convolution as an (outputs × inputs) matrix, padding taps excluded."""
     w = np.asarray(node.weight, np.float64)
+    g = node.groups
+    if transposed:  # weight (in, out/groups, kh, kw): output y·s - p + k·d receives input y
+        cin, cog, kh, kw = w.shape
+        big, small = out_shape, in_shape
+        w = w.reshape(g, cin // g, cog, kh, kw).transpose(0, 2, 1, 3, 4).reshape(g * cog, cin // g, kh, kw)
+    else:
+        big, small = in_shape, out_shape
     co, cig, kh, kw = w.shape
-    _, h, wi = in_shape
-    _, ho, wo = out_shape
-    group = np.arange(co) // (co // node.groups)
-    ci = group[:, None] * cig + np.arange(cig)[None, :]                  # (co, cig)
-    pres, posts, weights = [], [], []
+    _, h, wi = big          # the side indexed with y·s + k·d - p
+    _, ho, wo = small
+    group = np.arange(co) // (co // g)
+    ci = group[:, None] * cig + np.arange(cig)[None, :]
+    posts, pres, weights = [], [], []
     for ky in range(kh):
         yi = np.arange(ho) * node.stride[0] + ky * node.dilation[0] - node.padding[0]
-        vy = (yi >= 0) & (yi < h)
         for kx in range(kw):
             xi = np.arange(wo) * node.stride[1] + kx * node.dilation[1] - node.padding[1]
-            vx = (xi >= 0) & (xi < wi)
-            yo, xo = np.nonzero(vy[:, None] & vx[None, :])
+            yo, xo = np.nonzero(((yi >= 0) & (yi < h))[:, None] & ((xi >= 0) & (xi < wi))[None, :])
             if not len(yo):
                 continue
-            out_pos = yo * wo + xo                                          # (p,)
-            in_pos = yi[yo] * wi + xi[xo]
-            post = (np.arange(co)[:, None, None] * (ho * wo) + out_pos[None, None, :])
-            pre = ci[:, :, None] * (h * wi) + in_pos[None, None, :]
-            post = np.broadcast_to(post, pre.shape)
-            pres.append(pre.ravel())
-            posts.append(post.ravel())
-            weights.append(np.broadcast_to(w[:, :, ky, kx][:, :, None], pre.shape).ravel())
-    if not pres:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return np.concatenate(pres), np.concatenate(posts), np.concatenate(weights)
+            small_idx = np.arange(co)[:, None, None] * (ho * wo) + (yo * wo + xo)[None, None, :]
+            big_idx = ci[:, :, None] * (h * wi) + (yi[yo] * wi + xi[xo])[None, None, :]
+            small_idx = np.broadcast_to(small_idx, big_idx.shape)
+            posts.append((big_idx if transposed else small_idx).ravel())
+            pres.append((small_idx if transposed else big_idx).ravel())
+            weights.append(np.broadcast_to(w[:, :, ky, kx][:, :, None], big_idx.shape).ravel())
+    n_out, n_in = math.prod(out_shape), math.prod(in_shape)
+    if not posts:
+        return _coo([], [], [], n_out, n_in)
+    return _coo(np.concatenate(posts), np.concatenate(pres), np.concatenate(weights), n_out, n_in)
 
 
-def _synapses(node: ir.Node, in_shape, out_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if isinstance(node, ir.Conv2d):
-        return _conv_synapses(node, in_shape, out_shape)
-    w = np.asarray(node.weight, np.float64)                                 # Linear: (out, in)
-    post, pre = np.indices(w.shape)
-    return pre.ravel(), post.ravel(), w.ravel()
+def _upsample_matrix(node: ir.Upsample, in_shape, out_shape):
+    c, h, w = out_shape
+    ch, y, x = np.indices(out_shape)
+    pre = (ch * in_shape[1] + y // node.scale) * in_shape[2] + x // node.scale
+    return _coo(np.arange(c * h * w), pre.ravel(), np.ones(c * h * w), c * h * w, math.prod(in_shape))
+
+
+def _pattern(m):
+    """The structure of a sparse matrix (explicit zeros included) with every entry 1."""
+    p = m.tocsr(copy=True)
+    p.data = np.ones_like(p.data)
+    return p
+
+
+def _apply(m, pair):
+    """A linear layer ``m`` after (weights, structure): zero weights keep their synapses."""
+    values, structure = pair
+    return m @ values, _pattern(m) @ structure
+
+
+def _add(a, b):
+    return b if a is None else (a[0] + b[0], a[1] + b[1])
+
+
+def _affine(net: ir.Network, name: str, memo: dict) -> tuple[dict[str, Any], np.ndarray]:
+    r"""The output of layer ``name`` as :math:`\sum_s M_s x_s + c` over its sources ``s`` (neuron layers
+    and the input): sparse matrices (outputs × source size) and a constant per output."""
+    if name in memo:
+        return memo[name]
+    node = net.node(name)
+    size = math.prod(net.shape(name))
+    if isinstance(node, ir.Input) or node.is_neuron:
+        import scipy.sparse as sp
+
+        eye = sp.identity(size, format="csr")
+        memo[name] = ({name: (eye, eye)}, np.zeros(size))
+        return memo[name]
+    ins = [_affine(net, i, memo) for i in node.inputs]
+    in_shapes = [tuple(net.shape(i)) for i in node.inputs]
+    out_shape = tuple(net.shape(name))
+    if isinstance(node, ir.Flatten):
+        result = ins[0]
+    elif isinstance(node, ir.Concat):
+        import scipy.sparse as sp
+
+        if getattr(node, "axis", 0) not in (0, -3):
+            raise UnsupportedLayerError(f"SANA-FE export: layer {name} (Concat) joins along axis {node.axis}, "
+                                        f"only channels are supported")
+        terms: dict[str, Any] = {}
+        for k, (t, _) in enumerate(ins):
+            for src, pair in t.items():
+                stacked = tuple(sp.vstack([m if j == k else sp.csr_matrix((math.prod(in_shapes[j]), m.shape[1]))
+                                           for j in range(len(ins))], format="csr") for m in pair)
+                terms[src] = _add(terms.get(src), stacked)
+        result = (terms, np.concatenate([c for _, c in ins]))
+    elif isinstance(node, ir.Add):
+        import scipy.sparse as sp
+
+        terms, const = {}, np.zeros(size)
+        for k, (t, c) in enumerate(ins):
+            gain = None if node.gains is None else node.gains[k]
+            g = np.ones(size) if gain is None else _per_neuron(gain, out_shape, "")
+            _integer(g, f"layer {name} gains")
+            d = sp.diags(g, format="csr")
+            for src, pair in t.items():
+                terms[src] = _add(terms.get(src), _apply(d, pair))
+            const = const + g * c
+        result = (terms, const)
+    else:
+        if isinstance(node, ir.Conv2d):
+            m = _conv_matrix(node, in_shapes[0], out_shape)
+        elif isinstance(node, ir.ConvTranspose2d):
+            m = _conv_matrix(node, in_shapes[0], out_shape, transposed=True)
+        elif isinstance(node, ir.Linear):
+            w = np.asarray(node.weight, np.float64)
+            post, pre = np.indices(w.shape)
+            m = _coo(post.ravel(), pre.ravel(), w.ravel(), w.shape[0], w.shape[1])
+        elif isinstance(node, ir.SparseLinear):
+            m = _coo(node.post, node.pre, node.weight, node.n_out, math.prod(in_shapes[0]))
+        elif isinstance(node, ir.Upsample):
+            m = _upsample_matrix(node, in_shapes[0], out_shape)
+        else:
+            raise UnsupportedLayerError(f"SANA-FE export: layer {name} ({type(node).__name__}) is not linear "
+                                        f"in spikes; SANA-FE's synapses are weighted sums")
+        if node.has_weights:
+            _integer(node.weight, f"layer {name} weights")
+        bias = getattr(node, "bias", None)
+        bias = np.zeros(size) if bias is None else _per_neuron(bias, out_shape, "")
+        _integer(bias, f"layer {name} bias")
+        t, c = ins[0]
+        result = ({src: _apply(m, pair) for src, pair in t.items()}, m @ c + bias)
+    memo[name] = result
+    return result
+
+
+#: SANA-FE's dendrite delays at most this many timesteps (``AccumulatorWithDelayModel``).
+MAX_DELAY = 5
 
 
 @public
 def sanafe_plan(net: ir.Network) -> tuple[Any, ...]:
-    """The layers SANA-FE runs for ``net``: each mapped layer (:func:`~spikeforge.mapping.connectivity.mapped_layers`)
-    with its neurons' parameters, its synapses from the one mapped layer before it, and its depth.
+    """The layers SANA-FE runs for ``net``: each mapped layer (neuron layers, then non-spiking
+    read-outs) with its neurons' parameters, its synapses and its depth.
+
+    Every stateless layer between two mapped layers is linear in spikes (convolutions, dense and
+    sparse layers, sum-pooling, upsampling, flattening, concatenation, residual sums): their
+    composition is one weighted synapse per (presynaptic, postsynaptic) neuron pair, and a
+    constant (the biases) that becomes the neuron's bias. A layer at depth *d* receives from a
+    shallower source through synapses delayed by the difference, so that spikes meet as in
+    spikeforge's simulator.
 
     Returns
     -------
     tuple
         One frozen record per layer, in network order (fields ``name``, ``size``, ``readout``,
-        ``source``, ``depth``, ``threshold``, ``v0``, ``bias``, ``pre``, ``post``, ``weight``).
+        ``sources``, ``depth``, ``threshold``, ``v0``, ``bias``, ``static``, ``synapses``).
 
     Raises
     ------
     UnsupportedLayerError
-        A neuron model SANA-FE's soma does not share (a leak, a hard reset, synaptic current), or
-        something other than one ``Conv2d``/``Linear`` (and ``Flatten``) between two mapped layers,
-        or two inputs into one layer.
+        A neuron model SANA-FE's soma does not share (a leak, a hard reset, synaptic current,
+        recurrence), a layer that is not linear in spikes (max-pooling), or paths from one source
+        whose lengths differ by more than SANA-FE's dendrite delays allow.
     InvalidNetworkError
-        Weights, biases or thresholds that are not integers (quantise the network first).
+        Weights, biases, gains or thresholds that are not integers (quantise the network first).
     """
     from spikeforge.mapping.connectivity import mapped_layers
 
     net.require_snn("SANA-FE export")
-    mapped = mapped_layers(net)
+    memo: dict = {}
     layers: dict[str, _Layer] = {}
-    for name in mapped:
+    for name in mapped_layers(net):
         node = net.node(name)
         shape = tuple(net.shape(name))
+        size = math.prod(shape)
         readout = not node.is_neuron
         if not readout:
             model = type(node).__name__
             if float(getattr(node, "beta", 1.0)) != 1.0 or getattr(node, "alpha", None) is not None \
-                    or getattr(node, "v_reset", None) is not None or getattr(node, "recurrent", None) is not None:
+                    or getattr(node, "v_reset", None) is not None or getattr(node, "recurrent", None) is not None \
+                    or getattr(node, "delay", None) not in (None, 0, 1):
                 raise UnsupportedLayerError(f"SANA-FE export: layer {name} ({model}): only IF neurons (no leak, "
                                             f"reset by subtraction, no synaptic current) are exported exactly")
-        cur = name if readout else node.inputs[0]
-        synaptic: list[ir.Node] = []
-        while True:
-            n = net.node(cur)
-            if isinstance(n, ir.Input) or (n.is_neuron and cur != name):
-                break
-            if isinstance(n, (ir.Conv2d, ir.Linear)):
-                synaptic.append(n)
-            elif not isinstance(n, ir.Flatten):
-                raise UnsupportedLayerError(f"SANA-FE export: layer {n.name} ({type(n).__name__}) feeds {name}; "
-                                            f"only one Conv2d or Linear (and Flatten) may lie between two mapped "
-                                            f"layers")
-            if len(n.inputs) != 1:
-                raise UnsupportedLayerError(f"SANA-FE export: layer {n.name} has {len(n.inputs)} inputs")
-            cur = n.inputs[0]
-        source = None if isinstance(net.node(cur), ir.Input) else cur
-        if len(synaptic) > 1 or (source is not None and not synaptic):
-            raise UnsupportedLayerError(f"SANA-FE export: {len(synaptic)} synaptic layers between {cur} and {name}; "
-                                        f"SANA-FE connects two mapped layers through one")
-        syn = synaptic[0] if synaptic else None
-        if syn is not None:
-            _integer(syn.weight, f"layer {syn.name} weights")
-        bias = _per_neuron(None if syn is None else syn.bias, shape, f"layer {name} bias")
-        _integer(bias, f"layer {syn.name if syn else name} bias")
+        terms, const = _affine(net, name if readout else node.inputs[0], memo)
+        _integer(const, f"the biases into layer {name}")
+        static = {s: m for s, m in terms.items() if isinstance(net.node(s), ir.Input)}
+        spiking = {s: m for s, m in terms.items() if s not in static}
+        for s in spiking:
+            if s not in layers:
+                raise UnsupportedLayerError(f"SANA-FE export: layer {name} receives from {s}, which is not "
+                                            f"before it")
+        depth = 1 + max((layers[s].depth for s in spiking), default=-1)
+        synapses = []
+        for s, (values, structure) in spiking.items():
+            m = structure.tocoo()
+            weight = np.asarray(values.tocsr()[m.row, m.col]).ravel()
+            delay = depth - 1 - layers[s].depth
+            if delay > MAX_DELAY:
+                raise UnsupportedLayerError(f"SANA-FE export: layer {name} (depth {depth}) receives from {s} "
+                                            f"(depth {layers[s].depth}): a delay of {delay} timesteps, SANA-FE's "
+                                            f"dendrites delay at most {MAX_DELAY}")
+            _integer(weight, f"the synapses from {s} into {name}")
+            synapses.append((s, m.col.astype(np.int64), m.row.astype(np.int64), weight, delay))
         if readout:
-            threshold, v0 = np.full(math.prod(shape), _NEVER), np.zeros(math.prod(shape))
+            threshold, v0 = np.full(size, _NEVER), np.zeros(size)
         else:
             threshold = _integer(_per_neuron(node.threshold, shape, ""), f"layer {name} thresholds")
             v0 = np.floor(float(node.v_init) * threshold)
-        if source is None:
-            pre = post = np.zeros(0, np.int64)
-            weight = np.zeros(0)
-            depth = 0
-            bias = np.zeros_like(bias)  # the input's current (with the bias) is set per sample
-        else:
-            pre, post, weight = _synapses(syn, tuple(net.shape(syn.inputs[0])) if not isinstance(
-                net.node(syn.inputs[0]), ir.Flatten) else (math.prod(net.shape(syn.inputs[0])),),
-                tuple(net.shape(syn.name)))
-            depth = layers[source].depth + 1
-        layers[name] = _Layer(name, math.prod(shape), readout, source, depth, threshold, v0, bias,
-                              pre.astype(np.int64), post.astype(np.int64), weight)
+        layers[name] = _Layer(name, size, readout, tuple(spiking), depth, threshold, v0, const,
+                              {s: pair[0].tocsr() for s, pair in static.items()}, tuple(synapses))
     return tuple(layers.values())
 
 
@@ -261,16 +363,13 @@ def sanafe_plan(net: ir.Network) -> tuple[Any, ...]:
 
 @public
 def spikeforge_activity(net: ir.Network, x: ArrayLike, *, timesteps: int,
-                        batch_size: int = 64) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Spikeforge's integer simulation of ``x``: spikes per neuron layer, sample and timestep, and the
-    current each layer fed by the network input receives (the same every timestep).
+                        batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Spikeforge's integer simulation of ``x``: spikes per neuron layer, sample and timestep.
 
     Returns
     -------
-    spikes : dict
+    dict
         Neuron layer -> int64 array (samples, T).
-    currents : dict
-        Input-fed neuron layer -> float64 array (samples, neurons).
 
     Raises
     ------
@@ -289,20 +388,15 @@ def spikeforge_activity(net: ir.Network, x: ArrayLike, *, timesteps: int,
     if not torch.equal(data, torch.round(data)):
         raise InvalidDataError("SANA-FE run: inputs must be integers (quantise them with quantize_input)")
     spikes: dict[str, list[np.ndarray]] = {}
-    currents: dict[str, list[np.ndarray]] = {}
 
     def observe(node, ins, value) -> None:
-        if not node.is_neuron:
-            return
-        s = value.data.reshape(value.data.shape[0], value.data.shape[1], -1)
-        spikes.setdefault(node.name, []).append(s.sum(-1).to(torch.int64).T.numpy())
-        if ins[0].mode == "static":
-            currents.setdefault(node.name, []).append(ins[0].data.reshape(ins[0].data.shape[0], -1).numpy().copy())
+        if node.is_neuron:
+            s = value.data.reshape(value.data.shape[0], value.data.shape[1], -1)
+            spikes.setdefault(node.name, []).append(s.sum(-1).to(torch.int64).T.numpy())
 
     run_batches(c, data, int(timesteps), torch.as_tensor([int(timesteps)]), lambda _, v: v.data[:0],
                 batch_size=batch_size, observe=observe, collapse=False)
-    return ({k: np.concatenate(v) for k, v in spikes.items()},
-            {k: np.concatenate(v).astype(np.float64) for k, v in currents.items()})
+    return {k: np.concatenate(v) for k, v in spikes.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +485,7 @@ def architecture_yaml(hw: Hardware, neuron_cores: dict[str, np.ndarray], *,
                   *(f"        {k}_{d}_hop: {v!r}" for d in ("north", "east", "south", "west")
                     for k, v in (("energy", h_e), ("latency", h_l))),
                   "      core:", f"        - name: core{t}", "          attributes:",
-                  "            buffer_position: soma", "            buffer_inside_unit: false",
+                  "            buffer_position: dendrite", "            buffer_inside_unit: true",
                   f"            max_neurons_supported: {hw.core.neurons_per_core}",
                   "          axon_in:", "            - name: sf_axon_in",
                   "              attributes: {energy_message_in: 0.0, latency_message_in: 0.0}",
@@ -401,7 +495,7 @@ def architecture_yaml(hw: Hardware, neuron_cores: dict[str, np.ndarray], *,
                    "energy_update_neuron: 0.0, latency_update_neuron: 0.0, "
                    f"energy_spike_out: {en.per_spike_pj * _PJ!r}, latency_spike_out: 0.0}}"),
                   "          dendrite:", "            - name: sf_dendrite",
-                  "              attributes: {model: accumulator, energy_update: 0.0, latency_update: 0.0}",
+                  "              attributes: {model: accumulator_with_delay, energy_update: 0.0, latency_update: 0.0}",
                   "          synapse:", "            - name: sf_synapse",
                   ("              attributes: {model: current_based, "
                    f"energy_process_spike: {en.per_synop_pj * _PJ!r}, latency_process_spike: {tm.synop_ns * _NS!r}}}"),
@@ -497,9 +591,11 @@ def _build(sanafe: Any, arch_text: str, plan: tuple[_Layer, ...], cores: dict[st
             default_synapse_hw_name="sf_synapse", default_dendrite_hw_name="sf_dendrite",
             soma_hw_name="sf_soma", log_spikes=not layer.readout)
     for layer in plan:
-        if layer.source is not None and len(layer.pre):
-            groups[layer.source].connect_neurons_sparse(groups[layer.name], {"w": layer.weight.tolist()},
-                                                        list(zip(layer.pre.tolist(), layer.post.tolist())))
+        for source, pre, post, weight, delay in layer.synapses:
+            if len(pre):
+                groups[source].connect_neurons_sparse(
+                    groups[layer.name], {"w": weight.tolist(), "d": [int(delay)] * len(pre)},
+                    list(zip(pre.tolist(), post.tolist())))
     arch_cores = arch.cores()
     for layer in plan:
         group = groups[layer.name]
@@ -553,7 +649,9 @@ def run_sanafe(net: ir.Network, placement: Placement, x: ArrayLike, *, timesteps
     hw = hw or placement.hardware
     plan = sanafe_plan(net)
     T = int(timesteps)
-    spikes_ref, currents = spikeforge_activity(net, x, timesteps=T)
+    spikes_ref = spikeforge_activity(net, x, timesteps=T)
+    x = np.asarray(net.check_input(x), np.float64)
+    inputs = [n.name for n in net.nodes if isinstance(n, ir.Input)]
     cores = _core_maps(placement, plan)
     xbar_core = np.asarray(placement.cluster_core, np.int64)
     used = np.unique(xbar_core * hw.core.crossbars_per_core + np.asarray(placement.cluster_slot))
@@ -583,11 +681,7 @@ def run_sanafe(net: ir.Network, placement: Placement, x: ArrayLike, *, timesteps
                 for neuron in mapped[layer.name]:
                     neuron.set_attributes(model_attributes={"threshold": _NEVER, "bias": 0.0})
             for layer in starts.get(step, ()):
-                bias = currents[layer.name][s] if layer.source is None and not layer.readout \
-                    else layer.bias
-                if layer.source is None and layer.readout:
-                    raise UnsupportedLayerError(f"SANA-FE export: read-out {layer.name} is fed by the input")
-                _integer(bias, f"the input current of layer {layer.name}")
+                bias = _integer(layer.current({inputs[0]: x[s]}), f"the input current of layer {layer.name}")
                 for neuron, th, v, b in zip(mapped[layer.name], layer.threshold.tolist(),
                                             (layer.v0 + (0.0 if layer.readout else _OFFSET)).tolist(), bias.tolist()):
                     neuron.set_attributes(model_attributes={"threshold": th, "bias": b, "potential": v})
