@@ -33,7 +33,7 @@ def run_compile(args: argparse.Namespace, out: Console | None = None):
 
     out = out or console()
     inputs = (args.model, args.hw, args.calib, args.data, args.output)
-    check_report(args, inputs)
+    check_report(args, inputs[:-1], (args.output,))
     options = CompileOptions(model=args.model, hardware=args.hw, calib=args.calib,
                              output=args.output, arch=args.arch, timesteps=args.timesteps,
                              chips=args.chips, partitioner=args.partitioner, placer=args.placer,
@@ -55,7 +55,7 @@ def run_compile(args: argparse.Namespace, out: Console | None = None):
 
 def _compiled_page(c, args: argparse.Namespace):
     from spikeforge.artifact import load_artifact
-    from spikeforge.report.sources import artifact_page
+    from spikeforge.report.runs import artifact_page
 
     return artifact_page(load_artifact(args.output), profile=c.profile, placement=c.placement,
                          settings=settings_of(args))

@@ -62,7 +62,7 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
     out = out or console()
     if args.json is not None:
         check_output_file(args.json, (args.graph,))
-    check_report(args, (args.graph, args.json))
+    check_report(args, (args.graph,), (args.json,))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SDF3AmbiguityWarning)
         graph = read_sdf3(args.graph, processor=args.processor)

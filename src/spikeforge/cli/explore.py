@@ -47,12 +47,13 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
     from spikeforge.explore.codesign import sweep
     from spikeforge.explore.report import plot_front, sweep_table, write_csv
     from spikeforge.outputs import atomic_directory, check_output_folder
-    from spikeforge.report.sources import sweep_meta, sweep_page
+    from spikeforge.report.runs import sweep_meta
+    from spikeforge.report.sources import sweep_page
 
     out = out or console()
     inputs = (args.network, args.data, args.calib, args.hw, args.cache)
     check_output_folder(args.output, inputs)
-    check_report(args, (*inputs, args.output))
+    check_report(args, inputs, (args.output,))
     data = load_data(args.data)
     if args.samples:
         data = data.take(args.samples)

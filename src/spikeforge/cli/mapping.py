@@ -105,13 +105,13 @@ def run_map(args: argparse.Namespace, out: Console | None = None) -> None:
     from spikeforge.mapping.report import traffic_summary
     from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
-    from spikeforge.report.sources import placement_page
+    from spikeforge.report.runs import placement_page
     from spikeforge.sim.simulator import simulate
 
     out = out or console()
     inputs = (args.network, args.hw, args.calib)
     check_output_file(args.output, inputs)
-    check_report(args, (*inputs, args.output))
+    check_report(args, inputs, (args.output,))
     check_place_request(args.hw, chips=args.chips, seed=args.seed)  # before the profile run
     hw = load_hardware(args.hw)
     net = load_network(args.network, model_file=False)

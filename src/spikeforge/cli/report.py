@@ -27,12 +27,28 @@ def add_report_option(p: argparse.ArgumentParser) -> None:
                    help="also write a self-contained HTML report of the run (see spikeforge report)")
 
 
-def check_report(args: argparse.Namespace, inputs: Iterable[str | None]) -> None:
-    """Refuse a ``--report`` path before any work (a folder, one of the inputs, inside them)."""
-    if getattr(args, "report", None):
-        from spikeforge.outputs import check_output_file
+def check_report(args: argparse.Namespace, inputs: Iterable[str | None], outputs: Iterable[str | None] = ()) -> None:
+    """Refuse a ``--report`` path before any work: a folder, one of the inputs or inside them, or
+    the command's own output (or inside that folder, which the command replaces whole) even
+    before that output exists.
 
-        check_output_file(args.report, tuple(inputs))
+    Raises
+    ------
+    OutputPathError
+        As :func:`spikeforge.outputs.check_output_file`, or the report is or lies inside an output.
+    """
+    if not getattr(args, "report", None):
+        return
+    from pathlib import Path
+
+    from spikeforge.errors import OutputPathError
+    from spikeforge.outputs import check_output_file
+
+    report = check_output_file(args.report, (*inputs, *outputs)).resolve()
+    for output in outputs:
+        if output and (report == Path(output).resolve() or report.is_relative_to(Path(output).resolve())):
+            raise OutputPathError(f"--report {args.report}: is or lies inside the output {output} the command "
+                                  "writes; choose a path outside it")
 
 
 def settings_of(args: argparse.Namespace) -> dict:

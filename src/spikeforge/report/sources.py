@@ -206,18 +206,18 @@ def demo_page(folder: str | os.PathLike) -> Page:
     try:
         models = results["models"]
         series = {f"SNN ({k})": {int(t): float(a) for t, a in m["snn_accuracy"].items()} for k, m in models.items()}
-        refs = {f"ANN ({k})": float(m["ann_accuracy"]) for k, m in models.items()}
+        ann = {k: float(m["ann_accuracy"]) for k, m in models.items()}
         spikes = {k: float(m["spikes_per_image_T32"]) for k, m in models.items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{folder / 'results.json'}: not demo results ({type(exc).__name__}: {exc})") from None
     net = load_network(folder / "snn")
-    facts = [fact(f"ANN accuracy ({k})", v, f"{100 * v:.2f}%", key=f"demo.ann.{k}") for k, v in refs.items()]
+    facts = [fact(f"ANN accuracy ({k})", v, f"{100 * v:.2f}%", key=f"demo.ann.{k}") for k, v in ann.items()]
     facts += [fact(f"spikes per image at T=32 ({k})", v, f"{v:,.0f}", key=f"demo.spikes.{k}")
               for k, v in spikes.items()]
     sections = [
         layers_section(layer_rows(net), None, None, note="The demo's results record activity per image, "
                         "not per layer; `spikeforge simulate` prints it per layer."),
-        accuracy_section(series, refs, facts, "timesteps T (log)",
+        accuracy_section(series, {f"ANN ({k})": v for k, v in ann.items()}, facts, "timesteps T (log)",
                           f"Top-1 on the {results.get('dataset', '')} test set, binary spikes; dashed: the ANNs."),
         settings_section({"dataset": results.get("dataset"), "timesteps": results.get("timesteps")}, "As in results.json."),
         environment_section()]
