@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all test-isa install bench bench-peers clean
+.PHONY: demo test test-all test-isa install bench bench-peers clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test-isa: $(STAMP)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis
+
+# Headless Chromium for the report's browser tests (tests/report, skipped without it): Debian's
+# package, installed when missing and we are root; Playwright's own browser download is never used.
+browser:
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	echo "no chromium and not root: the report's browser tests will be skipped"
 
 # Benchmarks (figures to bench/results/*.json). Peers live in their own venv: sinabs pins an old nir.
 bench: $(STAMP)
