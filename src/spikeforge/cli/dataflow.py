@@ -57,7 +57,6 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
     from spikeforge.dataflow.sdf3 import read_sdf3
     from spikeforge.errors import SDF3AmbiguityWarning
     from spikeforge.outputs import check_output_file, write_json_atomic
-    from spikeforge.report.sources import graph_page
 
     out = out or console()
     if args.json is not None:
@@ -105,9 +104,14 @@ def run_analyse(args: argparse.Namespace, out: Console | None = None) -> dict:
                   "throughput of unbounded buffers (raise it to search further)")
     if args.json is not None:
         out.print(f"wrote {escape(str(write_json_atomic(args.json, report, (args.graph,))))}")
-    write_report(args, lambda: graph_page(graph, args.graph, report=report, settings=settings_of(args)),
-                 (args.graph, args.json), out)
+    write_report(args, lambda: _graph_page(graph, args, report), (args.graph, args.json), out)
     return report
+
+
+def _graph_page(graph, args: argparse.Namespace, report: dict):
+    from spikeforge.report.sources import graph_page  # only with --report: analyse starts without pydantic
+
+    return graph_page(graph, args.graph, report=report, settings=settings_of(args))
 
 
 #: Largest graph whose repetition vector is listed actor by actor; larger ones are summarised.
