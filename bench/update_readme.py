@@ -13,7 +13,7 @@ from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "conversion_suite", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
          "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
-         "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz")
+         "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz", "report_scale")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
           "app_suite": "# Standard SNN application suite (issue 6): one table on xbar-mesh and loihi"}

@@ -33,6 +33,8 @@ __all__ = ["SHOW_CLUSTERS", "SHOW_CORES", "MappingView"]
 #: Mappings up to this many clusters (and :data:`SHOW_CORES` cores drawn) show every cluster.
 SHOW_CLUSTERS = 5000
 SHOW_CORES = 20000
+#: Least width of a mesh figure: its legend's.
+LEGEND_WIDTH = 640
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +203,7 @@ def _cluster_mesh(view: MappingView) -> str:
     chip_w, chip_h = nx * cell, ny * cell
     bxs, bys = chips % bx, chips // bx
     x0, y0 = int(bxs.min()), int(bys.min())
-    width = (int(bxs.max()) - x0 + 1) * (chip_w + gap) + 2 * pad
+    width = max(LEGEND_WIDTH, (int(bxs.max()) - x0 + 1) * (chip_w + gap) + 2 * pad)
     height = (int(bys.max()) - y0 + 1) * (chip_h + gap) + 2 * pad + 40
     per = hw.core.crossbars_per_core
     core_cols = np.bincount(view.cluster_core, weights=view.cluster_columns, minlength=hw.total_cores)
@@ -274,7 +276,7 @@ def _chip_mesh(view: MappingView) -> str:
     bx, nx, ny = hw.board.mesh_x, hw.chip.mesh_x, hw.chip.mesh_y
     by = _board_rows(view)
     cell, pad = max(8, min(28, 900 // max(bx, 1))), 10
-    width, height = bx * cell + 2 * pad, by * cell + 2 * pad + 40
+    width, height = max(LEGEND_WIDTH, bx * cell + 2 * pad), by * cell + 2 * pad + 40
     chip = view.cluster_chip
     n_chips = hw.board.chips
     clusters = np.bincount(chip, minlength=n_chips)
