@@ -57,7 +57,6 @@ import numpy as np
 from spikeforge.api import ArrayLike, public
 from spikeforge.errors import (
     CapacityError,
-    InfeasibleMappingError,
     InvalidDataError,
     InvalidNetworkError,
     MissingDependencyError,
@@ -163,7 +162,9 @@ def _conv_matrix(node: ir.Node, in_shape, out_shape, transposed: bool = False):
     _, h, wi = big          # the side indexed with y·s + k·d - p
     _, ho, wo = small
     group = np.arange(co) // (co // g)
-    ci = group[:, None] * cig + np.arange(cig)[None, :]
+    rows = np.broadcast_to(np.arange(co)[:, None], (co, cig))            # the weight's first axis
+    cols = group[:, None] * cig + np.arange(cig)[None, :]               # its second, as channels
+    big_ch, small_ch = (rows, cols) if transposed else (cols, rows)
     posts, pres, weights = [], [], []
     for ky in range(kh):
         yi = np.arange(ho) * node.stride[0] + ky * node.dilation[0] - node.padding[0]
@@ -172,9 +173,8 @@ def _conv_matrix(node: ir.Node, in_shape, out_shape, transposed: bool = False):
             yo, xo = np.nonzero(((yi >= 0) & (yi < h))[:, None] & ((xi >= 0) & (xi < wi))[None, :])
             if not len(yo):
                 continue
-            small_idx = np.arange(co)[:, None, None] * (ho * wo) + (yo * wo + xo)[None, None, :]
-            big_idx = ci[:, :, None] * (h * wi) + (yi[yo] * wi + xi[xo])[None, None, :]
-            small_idx = np.broadcast_to(small_idx, big_idx.shape)
+            small_idx = small_ch[:, :, None] * (ho * wo) + (yo * wo + xo)[None, None, :]
+            big_idx = big_ch[:, :, None] * (h * wi) + (yi[yo] * wi + xi[xo])[None, None, :]
             posts.append((big_idx if transposed else small_idx).ravel())
             pres.append((small_idx if transposed else big_idx).ravel())
             weights.append(np.broadcast_to(w[:, :, ky, kx][:, :, None], big_idx.shape).ravel())
@@ -404,13 +404,12 @@ def spikeforge_activity(net: ir.Network, x: ArrayLike, *, timesteps: int,
 
 
 def _core_maps(placement: Placement, plan: tuple[_Layer, ...]) -> dict[str, np.ndarray]:
-    """Global core of every neuron of every planned layer, from the partition's pieces."""
+    """Global core of every neuron of every planned layer, from the partition's pieces. A neuron
+    split over crossbars (partial-sum columns, which SANA-FE does not have) goes whole to the core
+    of its part 0, the one that fires."""
     from spikeforge.mapping.connectivity import shape3
 
     part = placement.partition
-    if part.partial_traffic.nnz:
-        raise InfeasibleMappingError(f"SANA-FE export: partition of {part.network} splits neurons over crossbars "
-                                     f"({int(part.partial_traffic.nnz)} partial-sum streams); SANA-FE has no partial sums")
     index = {name: i for i, name in enumerate(part.layers)}
     cores: dict[str, np.ndarray] = {}
     for layer in plan:
@@ -420,7 +419,7 @@ def _core_maps(placement: Placement, plan: tuple[_Layer, ...]) -> dict[str, np.n
     cluster_core = np.asarray(placement.cluster_core, np.int64)
     for p in range(len(part.piece_cluster)):
         name = part.layers[int(part.piece_layer[p])]
-        if name not in cores:
+        if name not in cores or int(part.piece_part[p]) != 0:
             continue
         _, h, w = shape3(part.layer_shapes[int(part.piece_layer[p])])
         c0, c1, y0, y1, x0, x1 = (int(v) for v in part.piece_box[p])
@@ -534,6 +533,9 @@ class SanafeRun:
         Per inference: ``fired`` (spikes), ``synaptic_events``, ``hops``, ``messages``.
     reference : dict
         Spikeforge's integer simulation of the same inputs, as ``spikes``.
+    partial_sum_columns : int
+        Partial-sum columns of the partition (split neurons), which SANA-FE runs whole on the core
+        of their part 0: their updates and traffic are spikeforge's alone.
     """
 
     network: str
@@ -547,6 +549,7 @@ class SanafeRun:
     step_time_s: np.ndarray
     events: dict[str, float]
     reference: dict[str, np.ndarray] = field(default_factory=dict)
+    partial_sum_columns: int = 0
 
     @property
     def spikes_identical(self) -> bool:
@@ -571,7 +574,7 @@ class SanafeRun:
                 "energy_j": dict(self.energy_j), "fill_soma_j": self.fill_soma_j, "dynamic_j": self.dynamic_j,
                 "time_per_timestep_s": self.time_per_timestep_s,
                 "max_time_per_timestep_s": float(self.step_time_s.max()), "events": dict(self.events),
-                "spikes_identical": self.spikes_identical}
+                "spikes_identical": self.spikes_identical, "partial_sum_columns": self.partial_sum_columns}
 
 
 def _build(sanafe: Any, arch_text: str, plan: tuple[_Layer, ...], cores: dict[str, np.ndarray],
@@ -635,8 +638,8 @@ def run_sanafe(net: ir.Network, placement: Placement, x: ArrayLike, *, timesteps
         ``sanafe`` is not installed.
     UnsupportedLayerError, InvalidNetworkError
         What :func:`sanafe_plan` refuses.
-    InfeasibleMappingError, CapacityError
-        A placement SANA-FE cannot hold (partial sums, several chips).
+    CapacityError
+        A placement SANA-FE cannot hold (several chips, a core over its neurons).
     SimulationError, InvalidDataError
         Bad ``timesteps`` or inputs.
     """
@@ -706,7 +709,9 @@ def run_sanafe(net: ir.Network, placement: Placement, x: ArrayLike, *, timesteps
         if name not in spikes:
             raise InvalidDataError(f"SANA-FE run: neuron layer {name} was not exported")
     neurons = sum(layer.size for layer in plan)
+    part = placement.partition
+    partial = int(part.piece_neurons[part.piece_part != 0].sum())
     fill = neurons * (steps - T) * hw.energy.per_neuron_update_pj * _PJ
     return SanafeRun(net.name, hw.name, T, steps, depth, spikes,
                      {k: v / samples for k, v in energy.items()}, fill, times,
-                     {k: v / samples for k, v in events.items()}, spikes_ref)
+                     {k: v / samples for k, v in events.items()}, spikes_ref, partial)
