@@ -155,3 +155,36 @@ def test_unet512_on_loihi_report_is_small_and_fast(tmp_path, open_report, screen
     clusters = json.loads(_keyed(loaded.page)["mapping.clusters"][0])
     assert clusters > 100_000
     loaded.page.screenshot(path=str(screenshots / "unet512.png"))
+
+
+@pytest.mark.slow
+def test_application_suite_reports_render(shared_data, tmp_path, open_report):
+    """Every application of the suite (real data, tiny settings) mapped as the suite maps it: the
+    report of its placement (with the live profile and network, as ``map --report`` makes it) and
+    of its bound dataflow graph render with no console error and no outside request."""
+    from spikeforge.apps.suite import SuiteConfig, run_suite
+    from spikeforge.hardware import load_hardware
+    from spikeforge.mapping.report import traffic_summary
+    from spikeforge.pipeline import (
+        chips_needed,
+        dataflow_pass,
+        partition_pass,
+        place_pass,
+    )
+    from spikeforge.report.page import write_page
+    from spikeforge.report.runs import placement_page
+    from spikeforge.report.sources import graph_page
+
+    result = run_suite(shared_data, tmp_path / "cache", hardware=("loihi",), config=SuiteConfig.tiny(), quiet=True)
+    assert result.apps, [r.skipped for r in result.rows]
+    hw = load_hardware("loihi")
+    for name, app in result.apps.items():
+        part = partition_pass(app.snn, app.profile, hw, app.partitioner)
+        pl = place_pass(part, hw, "min-cut", chips_needed(part.n_clusters, hw), None)
+        doc = pl.to_json() | {"report": traffic_summary(pl, app.profile).as_dict()}
+        graph = dataflow_pass(pl, app.profile, hw, "in-order", None).graph
+        for kind, page in (("map", placement_page(doc, name, placement=pl, profile=app.profile, network=app.snn)),
+                           ("graph", graph_page(graph, name))):
+            loaded = open_report(write_page(tmp_path / f"{name}-{kind}.html", page))
+            assert loaded.errors == [] and loaded.outside == [], (name, kind)
+            assert all(f["w"] > 100 and f["shapes"] > 5 for f in _figures(loaded.page).values()), (name, kind)
