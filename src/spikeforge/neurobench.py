@@ -95,7 +95,7 @@ def _layer_ops(node: ir.Node, binary, torch) -> tuple[Any, Any]:
 @public(own_checks="timesteps batch_size")
 def neurobench_metrics(net: ir.Network, x: ArrayLike, labels: ArrayLike | None = None, *, timesteps: int,
                        batch_size: int = 128, integer: bool = False,
-                       output_scale: ArrayLike | None = None) -> dict[str, Any]:
+                       output_scale: ArrayLike | float | None = None) -> dict[str, Any]:
     """NeuroBench's metrics of simulating ``net`` on ``x`` for ``timesteps`` (see the module docstring).
 
     Parameters

@@ -126,7 +126,7 @@ def _integer(values: np.ndarray, what: str) -> np.ndarray:
     values = np.asarray(values, np.float64)
     if not np.array_equal(values, np.round(values)):
         bad = values[values != np.round(values)].ravel()[0]
-        raise InvalidNetworkError(f"SANA-FE export: {what} holds the non-integer {bad!r}; export an integer "
+        raise InvalidNetworkError(f"SANA-FE export: {what} holds the non-integer {float(bad)!r}; export an integer "
                                   f"(quantised) network")
     return values
 

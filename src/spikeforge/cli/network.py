@@ -72,8 +72,9 @@ def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
 
     out = out or console()
     inputs = (args.network, args.data)
-    if args.json is not None:
-        check_output_file(args.json, inputs)
+    for path in (args.json, args.neurobench):
+        if path is not None:
+            check_output_file(path, inputs)
     loaded = load_network(args.network, quantized="quantized")
     quantized = None if hasattr(loaded, "nodes") else loaded
     net = quantized.network if quantized else loaded
@@ -98,13 +99,55 @@ def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
     if result.accuracy:
         out.print(accuracy_table(f"accuracy on {data.name} ({len(data)} samples)", checkpoints,
                                        {"SNN": result.accuracy}))
+    sanafe = _run_sanafe(args, net, x, result.profile, out) if args.backend == "sanafe" else None
+    if args.neurobench is not None:
+        from spikeforge.neurobench import neurobench_metrics, write_neurobench
+
+        metrics = neurobench_metrics(net, x, labels, timesteps=args.timesteps, batch_size=args.batch_size,
+                                     integer=args.integer or quantized is not None,
+                                     output_scale=None if quantized is None else
+                                     quantized.output_scales.get(net.outputs[0], 1.0))
+        write_neurobench(args.neurobench, metrics, inputs)
+        out.print(f"NeuroBench metrics written to {args.neurobench}")
     if args.json is not None:
         report = {"timesteps": args.timesteps, "samples": len(data),
                   "accuracy": {str(k): v for k, v in (result.accuracy or {}).items()},
                   "spikes_per_sample": result.profile.spikes_per_sample,
                   "synops_per_sample": result.profile.synops_per_sample,
                   "layers": [{"name": l.name, "spikes": l.spikes, "synops": l.synops} for l in result.profile.layers]}
+        if sanafe is not None:
+            report["sanafe"] = sanafe
         write_json_atomic(args.json, report, inputs)
+
+
+def _run_sanafe(args: argparse.Namespace, net, x, profile, out) -> dict:
+    """``simulate --backend sanafe``: place the network on ``--hw`` and run it on SANA-FE too."""
+    from rich.table import Table
+
+    from spikeforge.backends.sanafe import run_sanafe
+    from spikeforge.dataflow.build import placement_guarantee
+    from spikeforge.hardware import load_hardware
+    from spikeforge.mapping.partition import DEFAULT_PARTITIONER
+    from spikeforge.mapping.place import DEFAULT_PLACER
+    from spikeforge.pipeline import chips_needed, partition_pass, place_pass
+
+    hw = load_hardware(args.hw)
+    part = partition_pass(net, profile, hw, DEFAULT_PARTITIONER)
+    placement = place_pass(part, hw, DEFAULT_PLACER, chips_needed(part.n_clusters, hw), None)
+    run = run_sanafe(net, placement, x, timesteps=args.timesteps)
+    g = placement_guarantee(placement, profile, hw, timesteps=args.timesteps)
+    table = Table(title=f"SANA-FE on {hw.name}: spikes per layer (all samples and timesteps)")
+    for column in ("layer", "spikeforge", "SANA-FE"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for name, counts in run.spikes.items():
+        table.add_row(name, f"{int(run.reference[name].sum()):,}", f"{int(counts.sum()):,}")
+    out.print(table)
+    energy = ", ".join(f"{k} {v * 1e9:.4g} nJ" for k, v in run.energy_j.items())
+    out.print(f"spikes identical per layer and timestep: {'yes' if run.spikes_identical else 'NO'}; "
+              f"SANA-FE energy per inference: {energy} (pipeline fill {run.fill_soma_j * 1e9:.4g} nJ); "
+              f"time per timestep: SANA-FE {run.time_per_timestep_s * 1e6:.4g} µs, "
+              f"spikeforge's guarantee {g.period_ns * 1e-3:.4g} µs")
+    return {**run.as_dict(), "guaranteed_period_ns": g.period_ns}
 
 
 def _demo(p: argparse.ArgumentParser) -> None:
@@ -155,6 +198,14 @@ def _simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=count(), default=128)
     p.add_argument("--integer", action="store_true", help="bit-exact integer arithmetic (quantised networks)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--backend", choices=("spikeforge", "sanafe"), default="spikeforge",
+                   help="sanafe: also place the (quantised) network on --hw and run it on SANA-FE, the "
+                        "silicon-calibrated simulator (pip install 'spikeforge[sanafe]'): spikes per layer, "
+                        "energy by source, time per timestep")
+    p.add_argument("--hw", default="loihi", help="hardware preset for --backend sanafe (default loihi)")
+    p.add_argument("--neurobench", metavar="OUT.json",
+                   help="also write NeuroBench's metrics (footprint, sparsities, synaptic operations, membrane "
+                        "updates, accuracy) in its result layout to this JSON file")
     p.set_defaults(run=run_simulate)
 
 
