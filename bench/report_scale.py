@@ -31,11 +31,12 @@ TARGET_MB, TARGET_S = 10.0, 3.0
 NAME = "report_scale"
 
 
-def _map(work: Path, report: Path) -> dict:
-    """U-Net-512 -> SNN -> ``spikeforge map --hw loihi --chips 879 --report``; its timings."""
+def unet512_map_args(work: Path) -> list[str]:
+    """Save U-Net-512 as an SNN (random weights, converted on 2 uniform random inputs) and those
+    inputs in ``work``; the ``spikeforge map`` arguments that map it on 879 `loihi` chips at T = 4
+    as bench/mapping_quality.py does (the default partitioner and placer)."""
     import torch
 
-    from spikeforge.cli import main
     from spikeforge.convert.normalise import convert
     from spikeforge.datasets import Dataset, save_data
     from spikeforge.frontends.torch_fx import import_torch
@@ -48,11 +49,18 @@ def _map(work: Path, report: Path) -> dict:
     x = np.random.default_rng(0).random((2, *shape)).astype(np.float32)
     save_network(convert(ann, x), work / "snn")
     save_data(work / "calib.npz", Dataset(x))
+    return ["map", str(work / "snn"), "--hw", "loihi", "--calib", str(work / "calib.npz"), "--samples", "2",
+            "-T", "4", "--chips", "879", "-o", str(work / "placement.json")]
+
+
+def _map(work: Path, report: Path) -> dict:
+    """``spikeforge map ... --report`` of U-Net-512; its time."""
+    from spikeforge.cli import main
+
+    argv = unet512_map_args(work)
     t0 = time.perf_counter()
-    rc = main(["map", str(work / "snn"), "--hw", "loihi", "--calib", str(work / "calib.npz"), "--samples", "2",
-               "-T", "4", "--chips", "879", "-o", str(work / "placement.json"), "--report", str(report)])
-    if rc:
-        sys.exit(f"spikeforge map failed ({rc})")
+    if main([*argv, "--report", str(report)]):
+        sys.exit("spikeforge map failed")
     return {"map_and_report_s": time.perf_counter() - t0}
 
 

@@ -129,23 +129,10 @@ def test_the_checks_catch_outside_requests_and_errors(tmp_path, open_report):
 def test_unet512_on_loihi_report_is_small_and_fast(tmp_path, open_report, screenshots):
     """The issue's scale target: U-Net-512 on `loihi` (~112,000 clusters on 879 chips, as
     bench/mapping_quality.py maps it) gives a report ≤ 10 MB that loads in ≤ 3 s."""
-    import torch
+    from bench.report_scale import unet512_map_args
 
-    from spikeforge.convert.normalise import convert
-    from spikeforge.datasets import Dataset, save_data
-    from spikeforge.frontends.torch_fx import import_torch
-    from spikeforge.ir.serialize import save_network
-    from spikeforge.models import build_model
-
-    torch.manual_seed(0)
-    model, shape = build_model("unet", size=512)
-    ann = import_torch(model.eval(), shape, name="unet-512")
-    x = np.random.default_rng(0).random((2, *shape)).astype(np.float32)
-    save_network(convert(ann, x), tmp_path / "snn")
-    save_data(tmp_path / "calib.npz", Dataset(x))
     report = tmp_path / "unet.html"
-    run(["map", str(tmp_path / "snn"), "--hw", "loihi", "--calib", str(tmp_path / "calib.npz"), "--samples", "2",
-         "-T", "4", "--chips", "879", "-o", str(tmp_path / "placement.json"), "--report", str(report)])
+    run([*unet512_map_args(tmp_path), "--report", str(report)])
     assert report.stat().st_size <= 10e6
     started = time.perf_counter()
     loaded = open_report(report)
