@@ -15,7 +15,12 @@ from report_helpers import run
 
 from spikeforge.artifact import load_artifact
 from spikeforge.cli import main
-from spikeforge.errors import InputPathError, ModelFileError, OutputPathError
+from spikeforge.errors import (
+    InputPathError,
+    InvalidHardwareSpecError,
+    ModelFileError,
+    OutputPathError,
+)
 from spikeforge.mapping.place import place
 from spikeforge.mapping.report import interchip_bound, link_loads, traffic_summary
 from spikeforge.report import mesh
@@ -218,6 +223,11 @@ def test_demo_and_graph_reports(inputs):
     (lambda d: _write(_mkdir(d / "cd") / "sweep.csv", "weight_bits,timesteps\n2,x\n").parent, ModelFileError,
      "row 2: not a co-design sweep row"),
     (lambda d: _write(_mkdir(d / "half") / "artifact.json", "{}").parent, ModelFileError, "format is None"),
+    (lambda d: _placement(d, hardware="no-such-hw"), InvalidHardwareSpecError, "no-such-hw: unknown hardware"),
+    (lambda d: _placement(d, clusters=[]), ModelFileError, "p.json: no clusters"),
+    (lambda d: _placement(d, clusters=[{"core": 128}]), ModelFileError, "core outside the 128 cores of loihi"),
+    (lambda d: _placement(d, edges=[[0, 5, 1.0]]), ModelFileError, "an edge names a cluster that does not exist"),
+    (lambda d: _placement(d, clusters=[{"pieces": []}]), ModelFileError, "malformed clusters or edges"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make, error, match):
     source = make(tmp_path)
@@ -254,6 +264,14 @@ def test_an_existing_report_is_replaced_whole(inputs, tmp_path):
     assert main(["report", str(inputs["codesign"]), "-o", str(out)]) == 0
     assert out.read_text().startswith("<!DOCTYPE html>") and out.read_text().rstrip().endswith("</html>")
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary left
+
+
+def _placement(folder: Path, **fields) -> Path:
+    """A placement JSON of one cluster of one neuron on `loihi`, with ``fields`` changed."""
+    piece = {"layer": "a", "part": 0, "channels": [0, 1], "rows": [0, 1], "cols": [0, 1]}
+    doc = {"format": "spikeforge-placement/1", "network": "n", "hardware": "loihi", "chips": 1, "timesteps": 1,
+           "clusters": [{"core": 0, "columns": 1, "pieces": [piece]}], "edges": []} | fields
+    return _write(folder / "p.json", json.dumps(doc))
 
 
 def _write(path: Path, text: str) -> Path:

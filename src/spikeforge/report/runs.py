@@ -86,7 +86,8 @@ def artifact_page(artifact: Artifact, *, profile: Profile | None = None, placeme
                        np.array([c.get("columns", 0) for c in clusters], np.int64), row[keep], col[keep], w[keep])
     if placement is not None:
         bound = interchip_bound(placement.partition, hw.crossbars_per_chip).total
-        bound_note = "Lower bound of spikemapping's interchip_bound on the partition (spikes and partial sums apart)."
+        bound_note = ("Lower bound on the inter-chip traffic of any placement of this partition "
+                      "(mapping.report.interchip_bound: spikes and partial sums bounded apart), as map computes it.")
     else:
         bound = stream_bound(view.src, view.dst, view.tokens, view.clusters, hw.crossbars_per_chip) * view.timesteps
         bound_note = ("Lower bound for any placement of these clusters, from the artifact's summed spike and "
@@ -216,7 +217,8 @@ def _view_of_doc(doc: dict, hw: Hardware, source: str) -> MappingView:
         edges = np.array(doc.get("edges", []), np.float64).reshape(-1, 3)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ModelFileError(f"{source}: malformed clusters or edges ({type(exc).__name__}: {exc})") from None
-    check_field(not len(core) or (core.min() >= 0 and core.max() < hw.total_cores), source,
+    check_field(len(core) > 0, source, "no clusters")
+    check_field(core.min() >= 0 and core.max() < hw.total_cores, source,
            f"a cluster's core outside the {hw.total_cores:,} cores of {hw.name} with {hw.board.chips} chip(s)")
     names = sorted({n for n in first if n is not None})
     index = {n: i for i, n in enumerate(names)}
