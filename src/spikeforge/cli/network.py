@@ -126,13 +126,17 @@ def _run_sanafe(args: argparse.Namespace, net, x, profile, out) -> dict:
 
     from spikeforge.backends.sanafe import run_sanafe
     from spikeforge.dataflow.build import placement_guarantee
+    from spikeforge.errors import SpikeforgeError
     from spikeforge.hardware import load_hardware
-    from spikeforge.mapping.partition import DEFAULT_PARTITIONER
+    from spikeforge.mapping.partition import DEFAULT_PARTITIONER, partition
     from spikeforge.mapping.place import DEFAULT_PLACER
-    from spikeforge.pipeline import chips_needed, partition_pass, place_pass
+    from spikeforge.pipeline import chips_needed, place_pass
 
     hw = load_hardware(args.hw)
-    part = partition_pass(net, profile, hw, DEFAULT_PARTITIONER)
+    try:  # whole neurons where the crossbars allow (SANA-FE has no partial sums)
+        part = partition(net, profile, hw, strategy=DEFAULT_PARTITIONER, fan_in=None)
+    except SpikeforgeError:
+        part = partition(net, profile, hw, strategy=DEFAULT_PARTITIONER)
     placement = place_pass(part, hw, DEFAULT_PLACER, chips_needed(part.n_clusters, hw), None)
     run = run_sanafe(net, placement, x, timesteps=args.timesteps)
     g = placement_guarantee(placement, profile, hw, timesteps=args.timesteps)

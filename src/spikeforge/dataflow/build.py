@@ -315,8 +315,9 @@ def _barrier_columns(partition: Partition, profile, hw: Hardware):
         ([f"self[{BARRIER}]"], np.array([b]), np.array([b]), np.array([1]), np.array([1])),
     ]
     if tick:
-        cols.append(([f"self[{TICK}]", f"{TICK}>{BARRIER}", f"{BARRIER}>{TICK}"], np.array([b + 1, b + 1, b]),
-                     np.array([b + 1, b, b + 1]), np.array([1, 0, 1]), np.array([1, 1, 1])))
+        # a free-running clock: the barrier waits for the tick, the tick for nobody
+        cols.append(([f"self[{TICK}]", f"{TICK}>{BARRIER}"], np.array([b + 1, b + 1]), np.array([b + 1, b]),
+                     np.array([1, 0]), np.array([1, 1])))
     channel_names = [n for c in cols for n in c[0]]
     src_, dst_, tokens_, size_ = (np.concatenate([np.asarray(c[m], np.int64) for c in cols]) for m in range(1, 5))
     moving = np.zeros(len(src_), dtype=bool)
