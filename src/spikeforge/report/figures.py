@@ -136,7 +136,7 @@ def gantt_chart(rows: Sequence[tuple[str, Sequence[tuple[float, float]], bool]],
     ax.set_yticks(range(len(rows)), [r[0] for r in rows][::-1], fontsize=7)
     for (label, x), colour in zip((marks or {}).items(), itertools.cycle(("#444", "#8a5a00"))):
         ax.axvline(x, ls="--", lw=1, color=colour)
-        ax.text(x, len(rows) - 0.4, f" {label}", fontsize=7, color=colour, va="bottom")
+        ax.text(x, len(rows) - 0.4, f"{label} ", fontsize=7, color=colour, va="bottom", ha="right")
     ax.set_ylim(-0.7, len(rows) + 0.2)
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)

@@ -67,28 +67,26 @@ def graph_page(graph: DataflowGraph, source: str, *, report: dict | None = None,
         report = analyse_report(graph)
         report.pop("_raw", None)
     crit = report["critical_cycle"]["actors"]
-    per = float(report["throughput_float"])
-    period = _as_float(report["period"])
-    latency = _as_float(report["latency"])
     facts = [
-        fact("guaranteed throughput", per, f"{report['throughput']} iterations per time unit"
-              + (f" ({per:.6g})" if isinstance(report["throughput"], str) else ""), key="analyse.throughput"),
-        fact("period", period, f"{report['period']} time units per iteration", key="analyse.period"),
-        fact("latency (first iteration)", latency, f"{report['latency']} time units", key="analyse.latency"),
+        fact("guaranteed throughput", _as_float(report["throughput"]),
+             f"{_shown(report['throughput'])} iterations per time unit", key="analyse.throughput"),
+        fact("period", _as_float(report["period"]), f"{_shown(report['period'])} time units per iteration",
+             key="analyse.period"),
+        fact("latency (first iteration)", _as_float(report["latency"]), f"{_shown(report['latency'])} time units",
+             key="analyse.latency"),
         fact("bottleneck", " → ".join(crit) or "none (no cycle limits the throughput)", key="analyse.bottleneck"),
         fact("actors / channels", report["actors"], f"{report['actors']:,} / {report['channels']:,}",
-              key="analyse.actors"),
+             key="analyse.actors"),
     ]
-    sections = [dataflow_section(graph, crit, facts, "time units",
-                                  notes=(("Exact analysis (max-plus, dataflow/analysis.py); the critical cycle's "
-                                         "channels are drawn in red."),))]
+    sections = [dataflow_section(graph, crit, facts, "time units", notes=(
+        ("Max-plus analysis (dataflow/analysis.py), exact (fractions) when every execution time is an integer or "
+        "a fraction; the critical cycle's actors and channels are drawn in red."),))]
     points = report.get("buffer_tradeoff", [])
     if points:
-        rows = tuple((cell(p["total_size"]), cell(p["memory"]), Fact("", str(p["throughput"]),
-                                                                       _as_float(p["throughput"])))
-                     for p in points)
+        rows = tuple((cell(p["total_size"]), cell(p["memory"]),
+                      Fact("", _shown(p["throughput"]), _as_float(p["throughput"]))) for p in points)
         chart = line_chart({"Pareto points": ([p["total_size"] for p in points],
-                                              [_as_float(p["throughput"]) / 100 for p in points])},
+                                              [_as_float(p["throughput"]) for p in points])},
                            "total buffer size (tokens)", "throughput (iterations per time unit)")
         sections.append(Section("buffers", "Buffer size against throughput", (
             Figure("buffer-chart", "Buffer trade-off", chart, "SDF3's storage distributions on the Pareto front."),
@@ -99,6 +97,16 @@ def graph_page(graph: DataflowGraph, source: str, *, report: dict | None = None,
                  environment_section()]
     return Page(f"dataflow graph {report.get('graph') or Path(source).name}", "analyse", source, tuple(sections),
                 tuple(facts[:3]))
+
+
+def _shown(value: Any) -> str:
+    """A figure of :func:`~spikeforge.dataflow.report.analyse_report`: ``"p/q"`` with its decimal value,
+    a float to 6 significant digits, ``"inf"`` as it is."""
+    if isinstance(value, str) and value.endswith("/1"):
+        return value[:-2]
+    if isinstance(value, str) and "/" in value:
+        return f"{value} ({_as_float(value):.6g})"
+    return value if isinstance(value, str) else f"{value:.6g}"
 
 
 def _as_float(value: Any) -> float:
