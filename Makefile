@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# Pinned: the CPU build of torch 2.13.0 installs from local disk; unpinned pulls CUDA.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	# the sanafe extra (GPL-3.0, optional for users) so that tests/backends run the SANA-FE cross-check
+	$(PY) -m pip install -q -e '.[test,sanafe]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,7 +13,7 @@ from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "conversion_suite", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
          "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
-         "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz", "report_scale")
+         "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz", "report_scale", "sanafe_check")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
           "app_suite": "# Standard SNN application suite (issue 6): one table on xbar-mesh and loihi"}
@@ -24,7 +24,9 @@ CUTS = {"mapping_quality": ("| network | hardware | partitioner",
                              "Every net's accuracy per T, images/s and refusals: `bench/results/conversion_suite.md`."),
         "robustness": ("## Failing cases", "Every case and what it printed: `bench/results/robustness.md`."),
         "sdf3_fuzz": ("## Disagreements", "Every disagreement with both tools' answers and the verdicts: "
-                                          "`bench/results/sdf3_fuzz.md`.")}
+                                          "`bench/results/sdf3_fuzz.md`."),
+        "sanafe_check": ("## Energy per inference by source", "Energy per source and event counts of every case, "
+                                                             "and the plot: `bench/results/sanafe_check.md`.")}
 START, END = "<!-- BENCH-TABLES -->", "<!-- /BENCH-TABLES -->"
 
 
