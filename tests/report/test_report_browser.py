@@ -122,7 +122,7 @@ def test_the_checks_catch_outside_requests_and_errors(tmp_path, open_report):
                    "<script>undefinedFunction()</script></body></html>")
     loaded = open_report(bad)
     assert loaded.outside == ["http://192.0.2.1/x.png"]
-    assert loaded.errors and "undefinedFunction" in loaded.errors[0]
+    assert any("undefinedFunction" in e for e in loaded.errors)  # beside the refused image's load failure
 
 
 @pytest.mark.slow
