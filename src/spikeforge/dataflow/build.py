@@ -169,6 +169,19 @@ def application_graph(partition: Partition, profile: Profile | None, hw: Hardwar
                                      tokens, size, name=name or partition.network)
 
 
+def _connections(partition: Partition, hw: Hardware):
+    """The connections between clusters by source and destination: (i, j), the spikes per token
+    (at least 1) and the credits of the consumer's input buffer, each in that order."""
+    src, dst, tok = partition.edges()
+    # merge duplicates (edges() sums spikes and partial sums into one matrix already)
+    size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
+    inflow = np.bincount(dst, weights=size, minlength=partition.n_clusters)
+    credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
+    order = np.lexsort((dst, src))
+    i, j = src[order], dst[order]
+    return i, j, size[order], credits[j]
+
+
 def _application_columns(partition: Partition, profile, hw: Hardware):
     """The application graph as columns: cluster times, then per channel (self-loops, then per
     connection by source and destination its spike channel and buffer back-edge) source,
@@ -177,21 +190,15 @@ def _application_columns(partition: Partition, profile, hw: Hardware):
     tm = hw.timing
     syn = _cluster_synops(partition, profile)
     times = tm.crossbar_eval_ns + syn * tm.synop_ns + partition.cluster_columns * tm.neuron_update_ns
-    src, dst, tok = partition.edges()
-    # merge duplicates (edges() sums spikes and partial sums into one matrix already)
-    size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
-    inflow = np.bincount(dst, weights=size, minlength=k)
-    credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
-    order = np.lexsort((dst, src))
-    i, j = src[order], dst[order]
+    i, j, size, credits = _connections(partition, hw)
     ids = np.arange(k)
 
     def column(loops, forward, back):
         return np.concatenate([loops, np.column_stack([forward, back]).ravel()])
 
-    one, ones = np.ones(k, dtype=np.int64), np.ones(len(order), dtype=np.int64)
+    one, ones = np.ones(k, dtype=np.int64), np.ones(len(i), dtype=np.int64)
     return (np.asarray(times, dtype=float), column(ids, i, j), column(ids, j, i),
-            column(one, 0 * ones, credits[j]), column(one, size[order], ones), (i, j))
+            column(one, 0 * ones, credits), column(one, size, ones), (i, j))
 
 
 @public
@@ -296,20 +303,15 @@ def _barrier_columns(partition: Partition, profile, hw: Hardware):
         + ([TICK] if tick else [])
     times = np.concatenate([neuron, synaptic, [float(tm.barrier_ns)], [float(tm.timestep_ns)] if tick else []])
     b = 2 * k
-    src, dst, tok = partition.edges()
-    size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
-    inflow = np.bincount(dst, weights=size, minlength=k)
-    credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
-    order = np.lexsort((dst, src))
-    i, j = src[order], dst[order]
+    i, j, size, credits = _connections(partition, hw)
     ids = np.arange(k)
-    one, ones = np.ones(k, dtype=np.int64), np.ones(len(order), dtype=np.int64)
+    one, ones = np.ones(k, dtype=np.int64), np.ones(len(i), dtype=np.int64)
     cols: list[tuple] = [  # (names, src, dst, tokens, size)
         ([f"self[{n}]" for n in names[:b]], np.concatenate([ids, k + ids]), np.concatenate([ids, k + ids]),
          np.concatenate([one, one]), np.concatenate([one, one])),
         ([f"{kind}{a}_{c}" for a, c in zip(i.tolist(), j.tolist()) for kind in "sb"],
          np.column_stack([i, k + j]).ravel(), np.column_stack([k + j, i]).ravel(),
-         np.column_stack([0 * ones, credits[j]]).ravel(), np.column_stack([size[order], ones]).ravel()),
+         np.column_stack([0 * ones, credits]).ravel(), np.column_stack([size, ones]).ravel()),
         ([f"done[{n}]" for n in names[:b]], np.arange(b), np.full(b, b), np.zeros(b, np.int64), np.ones(b, np.int64)),
         ([f"go[{n}]" for n in names[:b]], np.full(b, b), np.arange(b), np.ones(b, np.int64), np.ones(b, np.int64)),
         ([f"self[{BARRIER}]"], np.array([b]), np.array([b]), np.array([1]), np.array([1])),
@@ -321,7 +323,7 @@ def _barrier_columns(partition: Partition, profile, hw: Hardware):
     channel_names = [n for c in cols for n in c[0]]
     src_, dst_, tokens_, size_ = (np.concatenate([np.asarray(c[m], np.int64) for c in cols]) for m in range(1, 5))
     moving = np.zeros(len(src_), dtype=bool)
-    moving[b:b + 2 * len(order)] = True
+    moving[b:b + 2 * len(i)] = True
     return names, times, channel_names, src_, dst_, tokens_, size_, moving
 
 
