@@ -22,6 +22,7 @@ from spikeforge.backends.sanafe import (
 )
 from spikeforge.errors import (
     CapacityError,
+    InvalidDataError,
     InvalidNetworkError,
     MissingDependencyError,
     SimulationError,
@@ -135,6 +136,19 @@ def test_missing_sanafe_is_one_clear_error(monkeypatch):
         require_sanafe()
 
 
+def test_simulate_backend_sanafe_without_sanafe_is_one_line(monkeypatch, tmp_path, capsys):
+    from spikeforge.cli import main
+    from spikeforge.datasets import Dataset, save_data
+    from spikeforge.quantize.core import QuantizedNetwork, save_quantized
+
+    save_quantized(QuantizedNetwork(conv_net(), 8, 16, None, False, 8, 1.0), tmp_path / "q")
+    save_data(tmp_path / "d.npz", Dataset(np.zeros((1, 1, 8, 8), np.float32), None, "d"))
+    monkeypatch.setitem(sys.modules, "sanafe", None)
+    assert main(["simulate", str(tmp_path / "q"), "--data", str(tmp_path / "d.npz"), "--backend", "sanafe"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'spikeforge[sanafe]'" in err
+
+
 def test_spikeforge_never_imports_sanafe():
     code = ("import sys, spikeforge, spikeforge.backends.sanafe, spikeforge.cli; "
             "sys.exit(int('sanafe' in sys.modules or 'sanafecpp' in sys.modules))")
@@ -171,6 +185,7 @@ def test_spikes_energy_and_time_agree(sanafe_installed, hw_name):
     guarantee = placement_guarantee(placement, profile, hw, timesteps=T)
     assert run.time_per_timestep_s * 1e9 <= guarantee.period_ns
     assert run.step_time_s.shape == (3, T + 3) and (run.step_time_s > 0).all()
+    assert run.steady_time_per_timestep_s * 1e9 <= guarantee.period_ns
 
 
 def test_skips_meet_through_delays(sanafe_installed):
@@ -188,8 +203,11 @@ def test_run_refuses_bad_input(sanafe_installed):
     placement, _, _ = placed(net, x, "loihi", 2)
     with pytest.raises(SimulationError, match="run_sanafe: timesteps"):
         run_sanafe(net, placement, x, timesteps=0)
-    with pytest.raises(Exception, match="inputs must be integers"):
+    with pytest.raises(InvalidDataError, match="inputs must be integers"):
         run_sanafe(net, placement, x + 0.5, timesteps=2)
+    other, _, _ = placed(skip_net(), np.zeros((1, 2, 6, 6), np.float32), "loihi", 2)
+    with pytest.raises(InvalidDataError, match="layer n1 has 256 neurons, the partition of skip-net places 108"):
+        run_sanafe(conv_net(), other, x, timesteps=2)
 
 
 def test_simulate_backend_sanafe_and_neurobench(sanafe_installed, tmp_path):

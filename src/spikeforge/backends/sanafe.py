@@ -415,6 +415,10 @@ def _core_maps(placement: Placement, plan: tuple[_Layer, ...]) -> dict[str, np.n
     for layer in plan:
         if layer.name not in index:
             raise InvalidDataError(f"SANA-FE export: layer {layer.name} is not in the partition of {part.network}")
+        placed = math.prod(part.layer_shapes[index[layer.name]])
+        if placed != layer.size:
+            raise InvalidDataError(f"SANA-FE export: layer {layer.name} has {layer.size} neurons, the partition of "
+                                   f"{part.network} places {placed}")
         cores[layer.name] = np.full(layer.size, -1, np.int64)
     cluster_core = np.asarray(placement.cluster_core, np.int64)
     for p in range(len(part.piece_cluster)):
@@ -567,12 +571,22 @@ class SanafeRun:
         """Mean simulated time per SANA-FE timestep over the whole run."""
         return float(self.step_time_s.mean())
 
+    @property
+    def steady_time_per_timestep_s(self) -> float:
+        """Mean simulated time of the timesteps in which every layer is inside its window (all
+        layers busy, as when inferences stream back to back); NaN when T is not above the depth."""
+        deepest = self.steps - self.timesteps
+        if self.timesteps <= deepest:
+            return math.nan
+        return float(self.step_time_s[:, deepest:self.timesteps].mean())
+
     def as_dict(self) -> dict[str, Any]:
         return {"network": self.network, "hardware": self.hardware, "timesteps": self.timesteps,
                 "steps": self.steps, "depth": dict(self.depth),
                 "spikes_per_layer_timestep": {k: v.sum(0).tolist() for k, v in self.spikes.items()},
                 "energy_j": dict(self.energy_j), "fill_soma_j": self.fill_soma_j, "dynamic_j": self.dynamic_j,
                 "time_per_timestep_s": self.time_per_timestep_s,
+                "steady_time_per_timestep_s": self.steady_time_per_timestep_s,
                 "max_time_per_timestep_s": float(self.step_time_s.max()), "events": dict(self.events),
                 "spikes_identical": self.spikes_identical, "partial_sum_columns": self.partial_sum_columns}
 
@@ -660,7 +674,11 @@ def run_sanafe(net: ir.Network, placement: Placement, x: ArrayLike, *, timesteps
     used = np.unique(xbar_core * hw.core.crossbars_per_core + np.asarray(placement.cluster_slot))
     crossbars = {int(c): int(n) for c, n in zip(*np.unique(used // hw.core.crossbars_per_core, return_counts=True))}
     arch_text, tile_of = architecture_yaml(hw, cores, crossbars=crossbars)
-    chip, mapped = _build(sanafe, arch_text, plan, cores, tile_of)
+    try:
+        chip, mapped = _build(sanafe, arch_text, plan, cores, tile_of)
+    except (RuntimeError, ValueError, sanafe.HardwareMappingError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SimulationError(f"SANA-FE refused the export of {net.name} on {hw.name}: {first}") from None
     depth = {layer.name: layer.depth for layer in plan}
     deepest = max(depth.values())
     steps = T + deepest

@@ -75,6 +75,10 @@ def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
     for path in (args.json, args.neurobench):
         if path is not None:
             check_output_file(path, inputs)
+    if args.backend == "sanafe":
+        from spikeforge.backends.sanafe import require_sanafe
+
+        require_sanafe()  # before any work
     loaded = load_network(args.network, quantized="quantized")
     quantized = None if hasattr(loaded, "nodes") else loaded
     net = quantized.network if quantized else loaded
