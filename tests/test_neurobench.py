@@ -208,3 +208,23 @@ def test_neurobench_agrees(tmp_path, binary):
     assert ours["ClassificationAccuracy"] == pytest.approx(theirs["ClassificationAccuracy"], rel=1e-6)
     # the parameters agree byte for byte; neurons' parameters are stored as each framework stores them
     assert ours["spikeforge"]["parameters_bytes"] == theirs["Footprint"] - theirs["neuron_buffers_bytes"]
+
+
+def test_simulate_writes_neurobench_json(tmp_path):
+    from rich.console import Console
+
+    from spikeforge.cli import build_parser
+    from spikeforge.datasets import Dataset, save_data
+    from spikeforge.ir.serialize import save_network
+
+    x, y = data()
+    save_network(small_net(), tmp_path / "net")
+    save_data(tmp_path / "d.npz", Dataset(x, y, "d"))
+    args = build_parser().parse_args(["simulate", str(tmp_path / "net"), "--data", str(tmp_path / "d.npz"), "-T", "5",
+                                      "--neurobench", str(tmp_path / "nb.json")])
+    args.run(args, Console(record=True, width=200))
+    written = json.loads((tmp_path / "nb.json").read_text())
+    direct = neurobench_metrics(small_net(), x, y, timesteps=5)
+    assert written["SynapticOperations"] == direct["SynapticOperations"]
+    assert written["ClassificationAccuracy"] == direct["ClassificationAccuracy"]
+    assert written["spikeforge"]["samples"] == 7
