@@ -25,8 +25,9 @@ CUTS = {"mapping_quality": ("| network | hardware | partitioner",
         "robustness": ("## Failing cases", "Every case and what it printed: `bench/results/robustness.md`."),
         "sdf3_fuzz": ("## Disagreements", "Every disagreement with both tools' answers and the verdicts: "
                                           "`bench/results/sdf3_fuzz.md`."),
-        "sanafe_check": ("## Energy per inference by source", "Energy per source and event counts of every case, "
-                                                             "and the plot: `bench/results/sanafe_check.md`.")}
+        "sanafe_check": ("## Energy per inference by source",
+                         ("Energy per source and event counts of every case, and the plot: "
+                          "`bench/results/sanafe_check.md`."))}
 START, END = "<!-- BENCH-TABLES -->", "<!-- /BENCH-TABLES -->"
 
 
