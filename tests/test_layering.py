@@ -20,7 +20,7 @@ hardware
     Crossbar chips and the accelerator: specs, presets, geometry, energy and cost models.
 inputs
     What a user brings: ``frontends`` (torch import, model files), ``models`` (the zoo and its
-    torch layers, QCFS among them) and ``datasets``.
+    torch layers, QCFS among them), ``datasets`` and ``events`` (event-camera recordings).
 sim
     The simulator. It sits below ``convert`` and ``quantize`` because both run it (data-based
     normalisation, bias calibration, the integer simulation records its activity).
@@ -61,7 +61,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spikeforge.api", "spikeforge.resources", "spikeforge.outputs", "spikeforge.fileio", "spikeforge.strategies"),
     ("spikeforge.ir",),
     ("spikeforge.hardware",),
-    ("spikeforge.frontends", "spikeforge.models", "spikeforge.datasets"),
+    ("spikeforge.frontends", "spikeforge.models", "spikeforge.datasets", "spikeforge.events"),
     ("spikeforge.sim",),
     ("spikeforge.convert", "spikeforge.train", "spikeforge.regularize"),
     ("spikeforge.quantize", "spikeforge.loaders"),

@@ -20,6 +20,7 @@ from spikeforge.cli import (
     apps,
     compile,
     dataflow,
+    events,
     explore,
     mapping,
     network,
@@ -32,7 +33,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Every command, in the order of the pipeline.
 COMMANDS = (*network.COMMANDS, *quantize.COMMANDS, *mapping.COMMANDS, *dataflow.COMMANDS,
-            *compile.COMMANDS, *explore.COMMANDS, *apps.COMMANDS, *report.COMMANDS)
+            *compile.COMMANDS, *explore.COMMANDS, *apps.COMMANDS, *report.COMMANDS, *events.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
