@@ -42,6 +42,7 @@ from spikeforge.errors import (
     InvalidNetworkError,
     NotConvertedError,
     ShapeError,
+    SimulationError,
 )
 from spikeforge.resources import check_memory
 
@@ -212,10 +213,20 @@ class Node:
 
 @dataclass(frozen=True, eq=False)
 class Input(Node):
-    """Network input of a fixed ``shape`` (batch excluded). Analog values, injected as current."""
+    """Network input of a fixed ``shape`` (batch excluded), injected as current.
+
+    ``temporal`` False: one value per sample, the same at every timestep (data ``(N, *shape)``).
+    True: a new value every timestep, e.g. spike trains or event frames (data ``(N, T, *shape)``)."""
 
     shape: Shape = ()
+    temporal: bool = False
     arity: ClassVar[int | None] = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.temporal, (bool, np.bool_)):
+            raise InvalidNetworkError(f"layer {self.name}.temporal: {_show(self.temporal)} is not true or false")
+        object.__setattr__(self, "temporal", bool(self.temporal))
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         return self.shape
@@ -535,14 +546,23 @@ class ReLU(Node):
 
 @dataclass(frozen=True, eq=False)
 class _Neuron(Node):
-    """Spiking neurons: ``threshold`` θ > 0 (scalar or one per channel) and the initial membrane
-    potential ``v_init`` in [0, 1) as a fraction of θ (a neuron starting at θ would fire before any
-    input arrives; :func:`~spikeforge.convert.normalise.convert` makes 0.5). Checked on every
-    construction, so built, loaded and hand-edited networks obey the same rules."""
+    r"""Spiking neurons: ``threshold`` θ > 0, the initial membrane potential ``v_init`` in [0, 1)
+    as a fraction of θ (a neuron starting at θ would fire before any input arrives;
+    :func:`~spikeforge.convert.normalise.convert` makes 0.5), and the reset: ``v_reset`` None
+    resets by subtraction (:math:`v \leftarrow v - \theta`), a number sets the potential to
+    ``v_reset``·θ after a spike (any finite fraction of θ).
 
-    threshold: np.ndarray = None  # scalar or one per channel
+    ``threshold`` (and ``bias`` of leaky neurons) is a scalar, one value per channel, or one per
+    neuron (an array of the layer's full shape). Checked on every construction, so built, loaded
+    and hand-edited networks obey the same rules."""
+
+    threshold: np.ndarray = None  # scalar, one per channel or one per neuron
     v_init: float = 0.5  # initial membrane potential, as a fraction of the threshold
+    v_reset: float | None = None  # None: reset by subtraction; else the potential after a spike / θ
     is_neuron: ClassVar[bool] = True
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    #: Array fields holding one value per layer, per channel or per neuron.
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold",)
 
     def __post_init__(self) -> None:
         if self.threshold is None:
@@ -557,6 +577,8 @@ class _Neuron(Node):
             raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): thresholds must be > 0, "
                                       f"minimum is {float(self.threshold.min())}")
         object.__setattr__(self, "v_init", self._unit_fraction("v_init", self.v_init, zero=True))
+        if self.v_reset is not None:
+            object.__setattr__(self, "v_reset", _real(self.v_reset, f"layer {self.name}.v_reset"))
 
     def _unit_fraction(self, field: str, value, *, zero: bool) -> float:
         """``value`` as a float in [0, 1) (``zero``) or in (0, 1]; else the error naming the field."""
@@ -567,10 +589,22 @@ class _Neuron(Node):
                                       f"must be a number in {'[0, 1)' if zero else '(0, 1]'}")
         return v
 
+    def _leaky(self, *fractions: str) -> None:
+        """Check the decay factors ``fractions`` (each in (0, 1]) and store ``bias`` as a read-only
+        float array (scalar, per channel or per neuron)."""
+        for f in fractions:
+            object.__setattr__(self, f, self._unit_fraction(f, getattr(self, f), zero=False))
+        bias = self.bias
+        if bias is None or isinstance(bias, (bool, str)) or np.asarray(bias).dtype.kind not in "iuf":
+            raise InvalidNetworkError(f"layer {self.name}.bias: {_show(bias)} is not a number or an array of numbers")
+        object.__setattr__(self, "bias", _frozen(np.asarray(bias, np.float32), f"layer {self.name}.bias"))
+
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
-        if self.threshold.shape not in ((), (s[0],)):
-            raise self._fail(f"threshold shape {self.threshold.shape} is neither scalar nor per-channel for {s}")
+        for f in self.neuron_arrays:
+            shape = getattr(self, f).shape
+            if shape not in ((), (s[0],), s):
+                raise self._fail(f"{f} shape {shape} is neither scalar, per-channel nor per-neuron for {s}")
         return s
 
 
@@ -582,29 +616,73 @@ class IF(_Neuron):
         v_t = v_{t-1} + I_t, \qquad s_t = [v_t \ge \theta], \qquad v_t \leftarrow v_t - \theta s_t,
         \qquad v_0 = v_\mathrm{init}\,\theta
 
-    At most one spike per neuron per timestep; residual charge carries over (no information lost)."""
+    At most one spike per neuron per timestep; residual charge carries over (no information lost).
+    With ``v_reset`` set, :math:`v_t \leftarrow v_\mathrm{reset}\theta` after a spike instead."""
 
 
 @dataclass(frozen=True, eq=False)
 class LIF(_Neuron):
-    r"""Leaky integrate-and-fire neurons with reset by subtraction and binary spikes.
+    r"""Leaky integrate-and-fire neurons with a constant bias current and binary spikes.
 
     .. math::
-        v_t = \beta\, v_{t-1} + I_t, \qquad s_t = [v_t \ge \theta], \qquad v_t \leftarrow v_t - \theta s_t
+        v_t = \beta\, v_{t-1} + I_t + b, \qquad s_t = [v_t \ge \theta], \qquad
+        v_t \leftarrow v_t - \theta s_t \ (\text{or } v_\mathrm{reset}\theta \text{ if set})
 
-    with leak factor :math:`\beta` = ``beta`` in (0, 1]; ``beta = 1`` is :class:`IF`."""
+    with leak factor :math:`\beta` = ``beta`` in (0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
+    and ``bias`` :math:`b` scalar, per channel or per neuron (NIR's leak towards ``v_leak`` lands
+    here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`)."""
 
     beta: float = 1.0
+    bias: np.ndarray | float = 0.0
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "beta", self._unit_fraction("beta", self.beta, zero=False))
+        self._leaky("beta")
+
+
+@dataclass(frozen=True, eq=False)
+class CubaLIF(_Neuron):
+    r"""Leaky integrate-and-fire neurons with current-based synapses (as snnTorch's ``Synaptic``).
+
+    .. math::
+        i_t = \alpha\, i_{t-1} + I_t, \qquad v_t = \beta\, v_{t-1} + i_t + b, \qquad
+        s_t = [v_t \ge \theta], \qquad v_t \leftarrow v_t - \theta s_t \ (\text{or } v_\mathrm{reset}\theta),
+        \qquad i_0 = 0
+
+    with synaptic decay :math:`\alpha` = ``alpha`` and membrane leak :math:`\beta` = ``beta``, both
+    in (0, 1], and ``bias`` :math:`b` scalar, per channel or per neuron."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    bias: np.ndarray | float = 0.0
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._leaky("alpha", "beta")
+
+
+@dataclass(frozen=True, eq=False)
+class Delay(Node):
+    r"""Delay by ``steps`` ≥ 1 timesteps: :math:`y_t = x_{t - \mathrm{steps}}`, zero for
+    :math:`t \le \mathrm{steps}`. Its ``shape`` is declared because its input may be a *later*
+    layer: a Delay is the one layer allowed to close a loop (recurrence); the network checks
+    that the input's shape equals ``shape``."""
+
+    steps: int = 1
+    shape: Shape = ()
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        if shapes and shapes[0] != self.shape:
+            raise self._fail(f"input shape {shapes[0]} differs from its declared shape {self.shape}")
+        return self.shape
 
 
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
     for cls in (Input, Linear, Conv2d, ConvTranspose2d, SparseLinear, AvgPool2d, MaxPool2d, Upsample,
-                Flatten, Add, Concat, ReLU, IF, LIF)
+                Flatten, Add, Concat, ReLU, IF, LIF, CubaLIF, Delay)
 }
 
 
@@ -647,6 +725,7 @@ class Network:
         object.__setattr__(self, "outputs", _names(self.outputs, f"network {self.name}: outputs"))
         index: dict[str, int] = {}
         shapes: dict[str, Shape] = {}
+        back: list[Delay] = []  # Delays reading a later layer: recurrence, checked at the end
         for i, node in enumerate(self.nodes):
             if not isinstance(node, Node):
                 raise InvalidNetworkError(f"network {self.name}: item {i} is {type(node).__name__}, not a Node")
@@ -656,11 +735,21 @@ class Network:
             if (node.arity is None and n_in < 2) or (node.arity is not None and n_in != node.arity):
                 want = "two or more" if node.arity is None else str(node.arity)
                 raise InvalidNetworkError(f"layer {node.name} ({type(node).__name__}): {n_in} inputs, needs {want}")
+            if isinstance(node, Delay) and node.inputs[0] not in index:
+                back.append(node)
+                shapes[node.name] = node.shape
+                index[node.name] = i
+                continue
             for src in node.inputs:
                 if src not in index:
-                    raise InvalidNetworkError(f"layer {node.name}: input {src!r} is not an earlier layer")
+                    raise InvalidNetworkError(self._order_error(node, src))
             shapes[node.name] = node.output_shape([shapes[s] for s in node.inputs])
             index[node.name] = i
+        for node in back:
+            src = node.inputs[0]
+            if src not in index:
+                raise InvalidNetworkError(f"layer {node.name} (Delay): input {src!r} is not a layer")
+            node.output_shape([shapes[src]])
         if not self.outputs:
             raise InvalidNetworkError(f"network {self.name}: no outputs")
         for out in self.outputs:
@@ -670,6 +759,28 @@ class Network:
             raise InvalidNetworkError(f"network {self.name}: no Input layer")
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_shapes", shapes)
+
+    def _order_error(self, node: Node, src: str) -> str:
+        """Why ``node`` may not read ``src`` (not an earlier layer): the cycle it closes without a
+        Delay, or the ordering."""
+        by_name = {n.name: n for n in self.nodes if isinstance(n, Node)}
+        if src not in by_name:
+            return f"layer {node.name}: input {src!r} is not an earlier layer"
+        # A path src -> ... -> node along inputs reversed means node -> src -> ... -> node.
+        path, seen, stack = None, set(), [(src, [src])]
+        while stack:
+            name, trail = stack.pop()
+            if name == node.name:
+                path = trail
+                break
+            if name in seen or name not in by_name:
+                continue
+            seen.add(name)
+            stack.extend((i, [*trail, i]) for i in by_name[name].inputs)
+        if path is None or any(isinstance(by_name.get(n), Delay) for n in path):
+            return f"layer {node.name}: input {src!r} is not an earlier layer"
+        cycle = " → ".join(reversed(path + [src] if path[-1] != src else path))
+        return f"network {self.name}: cycle {cycle} has no Delay (only a Delay may close a loop)"
 
     # -- views ---------------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -687,21 +798,28 @@ class Network:
         """The (first) input layer."""
         return next(n for n in self.nodes if isinstance(n, Input))
 
-    def check_input(self, x, what: str = "input data") -> np.ndarray:
-        """``x`` as an array of samples for this network's input, shape ``(N, *input shape)``.
+    def check_input(self, x, what: str = "input data", timesteps: int | None = None) -> np.ndarray:
+        """``x`` as an array of samples for this network's input, shape ``(N, *input shape)``, or
+        ``(N, T, *input shape)`` for a temporal input (with ``timesteps`` given, T must equal it).
 
         Raises
         ------
         InvalidDataError
             Wrong shape, no samples, or values that are not finite numbers (named by ``what``).
+        SimulationError
+            A temporal input of another number of timesteps than ``timesteps``.
         ResourceError
             Too many samples to hold in memory.
         """
         arr = np.asarray(x)
         shape = self.input.shape
-        if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
+        lead = 2 if self.input.temporal else 1
+        if arr.ndim != len(shape) + lead or tuple(arr.shape[lead:]) != shape:
             raise InvalidDataError(f"{what}: shape {tuple(arr.shape)} does not match network input "
-                                   f"(N, {', '.join(map(str, shape))})")
+                                   f"({'N, T' if lead == 2 else 'N'}, {', '.join(map(str, shape))})")
+        if lead == 2 and timesteps is not None and arr.shape[1] != timesteps:
+            raise SimulationError(f"{what}: {arr.shape[1]} timesteps of temporal input, the simulation "
+                                   f"runs {timesteps}")
         if arr.shape[0] == 0:
             raise InvalidDataError(f"{what}: no samples")
         if arr.dtype.kind not in "fiub":
@@ -735,6 +853,67 @@ class Network:
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
+
+    @property
+    def recurrent(self) -> bool:
+        """Some layer's output reaches itself again (through a Delay)."""
+        return bool(self.loops())
+
+    def loops(self) -> tuple[tuple[str, ...], ...]:
+        """The recurrent loops: each strongly connected set of layers that contains a cycle (always
+        through a Delay), its names in network order; loops in order of their first layer.
+
+        Examples
+        --------
+        >>> net = Network((Input("x", (), (2,)), Delay("d", ("n",), shape=(2,)), Add("a", ("x", "d")),
+        ...                IF("n", ("a",), threshold=np.float32(1))), ("n",))
+        >>> net.loops()
+        (('d', 'a', 'n'),)
+        """
+        cached = self.__dict__.get("_loops")
+        if cached is not None:
+            return cached
+        order = {n.name: i for i, n in enumerate(self.nodes)}
+        succ: dict[str, list[str]] = {n.name: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in n.inputs:
+                succ[i].append(n.name)
+        # Kosaraju: finishing order on the graph, then components on the reversed graph.
+        finished, seen = [], set()
+        for root in order:
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(succ[root]))]
+            while stack:
+                name, it = stack[-1]
+                nxt = next((s for s in it if s not in seen), None)
+                if nxt is None:
+                    finished.append(name)
+                    stack.pop()
+                else:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(succ[nxt])))
+        component: dict[str, int] = {}
+        groups: list[list[str]] = []
+        for root in reversed(finished):
+            if root in component:
+                continue
+            group, stack = [], [root]
+            component[root] = len(groups)
+            while stack:
+                name = stack.pop()
+                group.append(name)
+                for i in self.nodes[order[name]].inputs:
+                    if i not in component:
+                        component[i] = len(groups)
+                        stack.append(i)
+            groups.append(group)
+        loops = [tuple(sorted(g, key=order.__getitem__)) for g in groups
+                 if len(g) > 1 or g[0] in self.nodes[order[g[0]]].inputs]
+        result = tuple(sorted(loops, key=lambda g: order[g[0]]))
+        object.__setattr__(self, "_loops", result)
+        return result
 
     def replace_nodes(self, replacements: Mapping[str, Node]) -> Network:
         """A new network with some nodes swapped (same names), re-validated."""

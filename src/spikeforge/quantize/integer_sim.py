@@ -217,7 +217,8 @@ def _prepare(net: ir.Network | QuantizedNetwork, x: np.ndarray, timesteps: int, 
     if not isinstance(network, ir.Network):
         raise SimulationError(f"expected a Network or QuantizedNetwork, got {type(net).__name__}")
     network.require_snn("integer simulation")
-    arr = network.check_input(x)
+    check_run(network, timesteps, 1, 8)  # timesteps first: the temporal input is checked against it
+    arr = network.check_input(x, "input data", timesteps)
     check_run(network, timesteps, min(batch_size, len(arr)), 8)
     if q is not None:
         arr = q.quantize_input(arr)

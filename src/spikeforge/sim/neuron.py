@@ -7,12 +7,12 @@ whether the spike has a surrogate gradient. One timestep, with input current :ma
 
 .. math::
     i' = \alpha\, i + I \ \text{(CUBA only, else } i' = I\text{)}, \qquad
-    v' = \mathrm{reg}(\beta\, v + i'), \qquad
+    v' = \mathrm{reg}(\beta\, v + i' + b), \qquad
     s = [v' \ge \theta], \qquad
     v'' = v' - s\,\theta \ \text{(reset by subtraction)}
     \ \text{or}\ v'' = (1 - s)\, v' + s\, v_\mathrm{reset}\theta
 
-with :math:`\beta = 1` an IF neuron, :math:`\mathrm{reg}` the membrane register of the arithmetic
+with :math:`b` a constant bias current (LIF, CubaLIF; 0 for IF), :math:`\beta = 1` an IF neuron, :math:`\mathrm{reg}` the membrane register of the arithmetic
 (the identity in float; a clamp to a signed bit width in saturating integer arithmetic), and
 every product with a fraction (:math:`\beta v`, :math:`\alpha i`, the initial potential
 :math:`v_\mathrm{init}\theta`) rounded by the arithmetic (floored in integer arithmetic). Ready
@@ -51,7 +51,7 @@ class NeuronParams:
     Attributes
     ----------
     threshold : tensor
-        :math:`\theta > 0`, a scalar or one per channel shaped to broadcast over the membrane
+        :math:`\theta > 0`, a scalar, one per channel or one per neuron, shaped to broadcast over the membrane
         (e.g. ``(C, 1, 1)`` for batch-first ``(B, C, H, W)``). May require a gradient (QAT).
     beta : float
         Membrane leak factor per step in (0, 1]; 1 is IF.
@@ -63,6 +63,8 @@ class NeuronParams:
     alpha : float or None
         Synaptic current decay per step in (0, 1] (current-based synapses, CUBA); None: the
         input current enters the membrane directly.
+    bias : tensor or None
+        Constant current added to the membrane every step, shaped as ``threshold``; None: none.
     """
 
     threshold: torch.Tensor
@@ -70,6 +72,7 @@ class NeuronParams:
     v_init: float = 0.5
     v_reset: float | None = None
     alpha: float | None = None
+    bias: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,10 +180,18 @@ def neuron_params(node: ir.Node, ndim: int, dtype: torch.dtype = torch.float32) 
     """
     if not node.is_neuron:
         raise SimulationError(f"layer {node.name}: {type(node).__name__} is not a neuron layer")
-    theta = torch.as_tensor(np.array(node.threshold), dtype=dtype)
-    if theta.ndim:
-        theta = theta.reshape(-1, *([1] * (ndim - 2)))
-    return NeuronParams(theta, beta=float(getattr(node, "beta", 1.0)), v_init=float(node.v_init))
+    bias = getattr(node, "bias", None)
+    return NeuronParams(_broadcast(node.threshold, ndim, dtype), beta=float(getattr(node, "beta", 1.0)),
+                        v_init=float(node.v_init), v_reset=node.v_reset,
+                        alpha=None if getattr(node, "alpha", None) is None else float(node.alpha),
+                        bias=None if bias is None or not bias.any() else _broadcast(bias, ndim, dtype))
+
+
+def _broadcast(values: np.ndarray, ndim: int, dtype: torch.dtype) -> torch.Tensor:
+    """A scalar, per-channel or per-neuron array as a tensor broadcasting over batch-first
+    tensors of ``ndim`` dimensions."""
+    t = torch.as_tensor(np.array(values), dtype=dtype)
+    return t.reshape(-1, *([1] * (ndim - 2))) if t.ndim == 1 else t
 
 
 def initial_state(params: NeuronParams, like: torch.Tensor, arithmetic: Arithmetic = FLOAT) -> NeuronState:
@@ -223,6 +234,8 @@ def neuron_step(state: NeuronState, current: torch.Tensor, params: NeuronParams,
         i_syn = arithmetic.fraction(state.i_syn * params.alpha) + current
         current = i_syn
     v = state.v if params.beta == 1.0 else arithmetic.fraction(state.v * params.beta)
+    if params.bias is not None:
+        current = current + params.bias
     v = arithmetic.register(v + current)  # a new tensor: the steps below may update it in place
     if surrogate is not None:
         spikes = surrogate.apply(v - theta, theta)

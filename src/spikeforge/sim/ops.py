@@ -183,6 +183,8 @@ LAYERS: dict[type[ir.Node], LayerType] = {
                          keeps_spikes=True),
     ir.Add: LayerType(_add, structural=True),
     ir.ReLU: LayerType(_relu, linear=False),
+    # Stepped by the simulator itself (a shift in time); the kernel is one step's identity.
+    ir.Delay: LayerType(lambda node, net, dtype: lambda x: x, linear=False, structural=True, keeps_spikes=True),
 }
 
 

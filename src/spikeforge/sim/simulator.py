@@ -26,6 +26,7 @@ multiply-accumulate per synapse per timestep and reported separately.
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -182,8 +183,9 @@ class Value:
     spikes: bool = False
 
 
-def _check_input(net: ir.Network, x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    t = torch.as_tensor(net.check_input(x.numpy() if isinstance(x, torch.Tensor) else x, what))
+def _check_input(net: ir.Network, x: np.ndarray | torch.Tensor, what: str,
+                 timesteps: int | None = None) -> torch.Tensor:
+    t = torch.as_tensor(net.check_input(x.numpy() if isinstance(x, torch.Tensor) else x, what, timesteps))
     if not t.dtype.is_floating_point:
         t = t.float()
     return t
@@ -241,8 +243,9 @@ def _collapsible(net: ir.Network) -> set[str]:
 
 
 def check_integer(net: ir.Network) -> None:
-    """Integer mode needs integer weights, biases, gains and thresholds, IF neurons, and no averaging
-    layers; parameters must fit in 31 bits so that float64 sums stay exact.
+    """Integer mode needs integer weights, biases, gains and thresholds, and no averaging layers;
+    parameters must fit in 31 bits so that float64 sums stay exact. Leaks (LIF/CubaLIF ``beta``,
+    ``alpha``) and the reset potential ``v_reset``·θ are fractions: their products are floored.
 
     Raises
     ------
@@ -253,9 +256,6 @@ def check_integer(net: ir.Network) -> None:
         entry = LAYERS.get(type(node))
         if entry is not None and entry.integer is not None:
             raise SimulationError(f"integer mode: layer {node.name} ({type(node).__name__}) {entry.integer(node)}")
-        if node.is_neuron and (beta := neuron_params(node, 2).beta) != 1.0:
-            raise SimulationError(f"integer mode: layer {node.name} ({type(node).__name__}) leak {beta} is not "
-                                  f"integer arithmetic; use IF neurons")
         arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
         arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
         for a in arrays:
@@ -286,11 +286,42 @@ class Compiled:
         self.fanout = {n.name: f.to(torch.float64).numpy().ravel() for n in net.nodes
                        if (f := unit_fanout(n, net)) is not None}
         self.inputs = {n.name for n in net.nodes if isinstance(n, ir.Input)}
+        # Inputs the same at every timestep (counted once for all batches, in simulate).
+        self.static_inputs = {n.name for n in net.nodes if isinstance(n, ir.Input) and not n.temporal}
         self.collapsible = _collapsible(net)
+        # Recurrent loops are stepped jointly through time; everything else layer by layer.
+        self.units = _units(net)
+        self.in_loop = {name for unit in self.units if len(unit) > 1 or unit[0] in net.node(unit[0]).inputs
+                        for name in unit}
+        for name in self.in_loop:
+            if self.types.get(name) is not None and self.types[name].on_spikes is not None:
+                raise SimulationError(f"layer {name} ({type(net.node(name)).__name__}): not supported inside a "
+                                      f"recurrent loop")
         # Values read by one neuron layer only (and not outputs): their buffer can take the spikes.
         self.exclusive = {name for name, t in self.types.items() if t.fresh and name not in net.outputs
-                          and [c.is_neuron for c in net.consumers(name)] == [True]}
+                          and name not in self.in_loop and [c.is_neuron for c in net.consumers(name)] == [True]}
         self.params = {n.name: neuron_params(n, len(net.shape(n.name)) + 1, dtype) for n in net.nodes if n.is_neuron}
+
+
+def _units(net: ir.Network) -> list[tuple[str, ...]]:
+    """The order of evaluation: single layers and recurrent loops (:meth:`Network.loops`), each
+    after every layer it reads from outside itself; otherwise in network order."""
+    loops = net.loops()
+    unit_of = {name: loop for loop in loops for name in loop}
+    units = list(dict.fromkeys(unit_of.get(n.name, (n.name,)) for n in net.nodes))
+    position = {n.name: i for i, n in enumerate(net.nodes)}
+    needs = {u: {unit_of.get(i, (i,)) for n in u for i in net.node(n).inputs} - {u} for u in units}
+    ready = [u for u in units if not needs[u]]
+    heapq.heapify(ready := [(position[u[0]], u) for u in ready])
+    order, done = [], set()
+    while ready:
+        _, unit = heapq.heappop(ready)
+        order.append(unit)
+        done.add(unit)
+        for u in units:
+            if u not in done and unit in needs[u] and needs[u] <= done and all(v != u for _, v in ready):
+                heapq.heappush(ready, (position[u[0]], u))
+    return order
 
 
 # Networks are immutable, so their compiled kernels are kept while the network lives.
@@ -463,44 +494,75 @@ Observer = Callable[[ir.Node, list[Value], Value], None]
 def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
               readout: Callable[[str, Value], torch.Tensor], *, counters: _Counters | None = None,
               collapse: bool = True, registers: Mapping[str, Arithmetic] | None = None,
-              observe: Observer | None = None) -> dict[str, torch.Tensor]:
+              observe: Observer | None = None, spike_input: bool | None = None) -> dict[str, torch.Tensor]:
     """Simulate one batch ``x`` layer by layer; return ``readout(name, value)`` of each output.
 
-    ``collapse`` evaluates the read-out region on time averages at the ``checkpoints`` (exact
-    unless the read-out is a saturating register); ``registers`` gives neuron layers an
-    arithmetic of their own (e.g. counting saturations), else ``c.arithmetic``.
+    ``x`` is (B, *shape), or (B, T, *shape) for a temporal input (then ``spike_input`` says whether
+    it is binary, for the counters; None: decided from this batch). ``collapse`` evaluates the
+    read-out region on time averages at the ``checkpoints`` (exact unless the read-out is a
+    saturating register); ``registers`` gives neuron layers an arithmetic of their own (e.g.
+    counting saturations), else ``c.arithmetic``. Layers of a recurrent loop are stepped together
+    through time (:func:`_run_loop`).
     """
     values: dict[str, Value] = {}
     counted: set[str] = set()  # values counted in this batch (a value may feed several layers)
     # Temporal non-spike values are counted once the batch is done, mapping them to 0./1. in
     # place: no buffer to allocate (and fault in) for a mapped copy.
     deferred: list[tuple[str, Value]] = []
-    for node in c.net.nodes:
+
+    def count_input(node: ir.Node, ins: list[Value]) -> None:
+        if counters is None or node.name not in c.fanout:
+            return
+        v, src = ins[0], node.inputs[0]
+        if src not in counted and src not in c.static_inputs:  # static inputs are counted once, in simulate
+            if v.mode == "temporal" and not v.spikes:
+                deferred.append((src, v))
+            else:
+                counters.count(src, v, timesteps)
+            counted.add(src)
+        counters.kind[node.name] = ("spikes" if v.spikes else "graded") if v.mode == "temporal" else \
+            "analog" if v.mode == "static" else "graded"
+
+    def count_spikes(node: ir.Node) -> None:
+        if counters is not None:
+            counters.count(node.name, values[node.name], timesteps)
+            counted.add(node.name)
+
+    def arithmetic(name: str) -> Arithmetic:
+        return c.arithmetic if registers is None else registers.get(name, c.arithmetic)
+
+    for unit in c.units:
+        if unit[0] in c.in_loop:
+            _run_loop(c, [c.net.node(n) for n in unit], values, timesteps, x.shape[0], arithmetic)
+            for node in (c.net.node(n) for n in unit):
+                ins = [values[i] for i in node.inputs]
+                count_input(node, ins)
+                if node.is_neuron:
+                    count_spikes(node)
+                if observe is not None:
+                    observe(node, ins, values[node.name])
+            continue
+        node = c.net.node(unit[0])
         if isinstance(node, ir.Input):
-            values[node.name] = Value(x.to(c.dtype), "static")
+            if node.temporal:  # (B, T, ...) -> (T, B, ...)
+                data = x.to(c.dtype).transpose(0, 1).contiguous()
+                binary = bool(((data == 0) | (data == 1)).all()) if spike_input is None else spike_input
+                values[node.name] = Value(data, "temporal", spikes=binary)
+            else:
+                values[node.name] = Value(x.to(c.dtype), "static")
             continue
         ins = [values[i] for i in node.inputs]
-        if counters is not None and node.name in c.fanout:
-            v, src = ins[0], node.inputs[0]
-            if src not in counted and src not in c.inputs:  # inputs are counted once, in simulate
-                if v.mode == "temporal" and not v.spikes:
-                    deferred.append((src, v))
-                else:
-                    counters.count(src, v, timesteps)
-                counted.add(src)
-            counters.kind[node.name] = ("spikes" if v.spikes else "graded") if v.mode == "temporal" else \
-                "analog" if v.mode == "static" else "graded"
+        count_input(node, ins)
         if node.is_neuron:
             src = node.inputs[0]
             inplace = src in c.exclusive
-            arithmetic = c.arithmetic if registers is None else registers.get(node.name, c.arithmetic)
-            spikes = run_neurons(c.params[node.name], ins[0], timesteps, arithmetic, inplace)
+            spikes = run_neurons(c.params[node.name], ins[0], timesteps, arithmetic(node.name), inplace)
             if inplace:
                 del values[src]  # its buffer now holds the spikes
             values[node.name] = Value(spikes, "temporal", spikes=True)
-            if counters is not None:
-                counters.count(node.name, values[node.name], timesteps)
-                counted.add(node.name)
+            count_spikes(node)
+        elif isinstance(node, ir.Delay):
+            values[node.name] = _delay(node, ins[0], timesteps)
         else:
             kind, kernel = c.types[node.name], c.kernels[node.name]
             modes = {v.mode for v in ins}
@@ -525,6 +587,64 @@ def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.T
     for src, v in deferred:
         counters.count(src, v, timesteps, inplace=True)
     return outputs
+
+
+def _delay(node: ir.Delay, value: Value, timesteps: int) -> Value:
+    r"""A Delay outside a loop: the input shifted by ``steps`` timesteps, zeros before."""
+    data = value.data if value.mode == "temporal" else value.data.unsqueeze(0).expand(timesteps, *value.data.shape)
+    out = torch.zeros((timesteps, *data.shape[1:]), dtype=data.dtype)
+    if node.steps < timesteps:
+        out[node.steps:] = data[:timesteps - node.steps]
+    return Value(out, "temporal", value.spikes)
+
+
+def _run_loop(c: Compiled, nodes: list[ir.Node], values: dict[str, Value], timesteps: int, batch: int,
+              arithmetic: Callable[[str], Arithmetic]) -> None:
+    """Step the layers of one recurrent loop jointly through time, adding their (T, B, ...) outputs
+    to ``values``.
+
+    At each step the layers run in network order: a Delay returns its input of step ``t - steps``
+    (zeros before), every other layer reads this step's values, so the loop's back edges see only
+    the past. Values from outside the loop are read at step t (static ones at every step).
+    """
+    members = {n.name for n in nodes}
+    trains: dict[str, list[torch.Tensor]] = {n.name: [] for n in nodes}
+    states = {}
+
+    def at(name: str, t: int) -> torch.Tensor:
+        if name in members:
+            return trains[name][t]
+        v = values[name]
+        return v.data if v.mode == "static" else v.data[t]
+
+    for t in range(timesteps):
+        for node in nodes:
+            if isinstance(node, ir.Delay):
+                past = t - node.steps
+                out = at(node.inputs[0], past) if past >= 0 else \
+                    torch.zeros((batch, *node.shape), dtype=c.dtype)
+            elif node.is_neuron:
+                current, params = at(node.inputs[0], t), c.params[node.name]
+                if node.name not in states:
+                    states[node.name] = initial_state(params, torch.empty_like(current), arithmetic(node.name))
+                out, states[node.name] = neuron_step(states[node.name], current, params,
+                                                     arithmetic=arithmetic(node.name))
+            else:
+                out = c.kernels[node.name](*(at(i, t) for i in node.inputs))
+            trains[node.name].append(out)
+    # Binary outputs: neurons, and spike-keeping layers of binary values (the least fixed point).
+    spikes = {n.name for n in nodes if n.is_neuron}
+    grown = True
+    while grown:
+        grown = False
+        for node in nodes:
+            keeps = isinstance(node, ir.Delay) or (node.name in c.types and c.types[node.name].keeps_spikes)
+            if node.name not in spikes and keeps and all(
+                    i in spikes if i in members else values[i].spikes for i in node.inputs):
+                spikes.add(node.name)
+                grown = True
+    for node in nodes:
+        values[node.name] = Value(torch.stack(trains[node.name]), "temporal", node.name in spikes)
 
 
 def run_batches(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.Tensor,
@@ -584,13 +704,15 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
              checkpoints: Sequence[int] | None = None, labels: ArrayLike | None = None,
              batch_size: int = 128, counters: bool = True, integer: bool = False,
              on_batch: Callable[[int], None] | None = None) -> SimulationResult:
-    """Simulate an SNN on inputs ``x`` (analog values injected as current every timestep).
+    """Simulate an SNN on inputs ``x`` (injected as current every timestep).
 
     Parameters
     ----------
     net : Network
-        A converted SNN (IF/LIF neurons; no remaining ReLU).
-    x : array (N, *input_shape)
+        An SNN (IF/LIF/CubaLIF neurons, recurrent loops through Delays; no remaining ReLU).
+    x : array (N, *input_shape), or (N, T, *input_shape) for a temporal input
+        A static input is the same at every timestep; a temporal one (``Input.temporal``, e.g.
+        spike trains or event frames) gives one value per timestep.
     timesteps : int
         T, the number of timesteps per inference.
     checkpoints : sequence of int, optional
@@ -603,7 +725,8 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
         Count spikes and synaptic operations (default True).
     integer : bool
         Bit-exact integer arithmetic (quantised networks: integer weights, biases, thresholds
-        and inputs; the initial membrane potential is floor(v_init·θ)). LIF leaks are not integer.
+        and inputs; the initial membrane potential is floor(v_init·θ); leak and reset products
+        are floored).
     on_batch : callable, optional
         Called with the number of samples done after each batch (progress bars).
 
@@ -616,8 +739,8 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
     NotConvertedError
         ``net`` has no spiking neurons, or ReLU layers left.
     SimulationError
-        ``timesteps``/``checkpoints``/``batch_size`` are out of range, or integer mode is asked
-        for a network that is not integer.
+        ``timesteps``/``checkpoints``/``batch_size`` are out of range, a temporal input has
+        another number of timesteps, or integer mode is asked for a network that is not integer.
     ResourceError
         A batch's tensors would not fit in memory (:func:`check_run`); use a smaller batch.
     InvalidDataError
@@ -630,18 +753,19 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
     if cps[0] < 1 or cps[-1] > timesteps:
         raise SimulationError(f"checkpoints {cps} must lie in 1..{timesteps}")
     c = compiled(net, integer)
-    x = _check_input(net, x, "input data")
+    x = _check_input(net, x, "input data", int(timesteps))
     if integer and not torch.equal(x, torch.round(x)):
         raise InvalidDataError("input data: integer mode needs integer inputs (e.g. 8-bit pixel values)")
     if labels is not None:
         labels = check_labels(labels, x.shape[0], net.shape(net.outputs[0]))
     checkpoints_t = torch.as_tensor(cps)
     stats = _Counters(c.dtype) if counters else None
+    binary = bool(((x == 0) | (x == 1)).all()) if net.input.temporal else None
     outputs = run_batches(c, x, int(timesteps), checkpoints_t, lambda _, v: _to_readout(v, checkpoints_t).data,
-                          batch_size=batch_size, on_batch=on_batch, counters=stats)
+                          batch_size=batch_size, on_batch=on_batch, counters=stats, spike_input=binary)
     if stats is not None:  # the analog input, the same at every timestep: counted once for all batches
         with torch.inference_mode():
-            for name in c.inputs & {n.inputs[0] for n in net.nodes if n.name in c.fanout}:
+            for name in c.static_inputs & {n.inputs[0] for n in net.nodes if n.name in c.fanout}:
                 for chunk in _batches(x, 8192):
                     stats.count(name, Value(chunk.to(c.dtype), "static"), int(timesteps))
     first = torch.cat(outputs[net.outputs[0]], dim=1).numpy()
