@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +146,46 @@ def test_memory_is_checked_before_reading(tmp_path, monkeypatch):
 def test_sensor_is_checked(tmp_path, sensor, message):
     with pytest.raises((InvalidDataError, ResourceError), match=message):
         read_nmnist(write(tmp_path, pack_nmnist([0], [0], [0], [0])), sensor=sensor)
+
+
+#: Reads an N-MNIST file with tonic's own reader, loaded from its file alone (tonic is GPL-3.0: a
+#: test-only reference in the peers' venv, installed with --no-deps, never imported by spikeforge).
+TONIC_SCRIPT = """
+import importlib.util, json, sys
+import numpy as np
+package = importlib.util.find_spec("tonic")
+spec = importlib.util.spec_from_file_location("tonic_io", package.submodule_search_locations[0] + "/io.py")
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+events = io.read_mnist_file(sys.argv[1], dtype=io.events_struct)
+print(json.dumps([events[name].astype(np.int64).tolist() for name in "txyp"]))
+"""
+
+
+def tonic_python() -> str:
+    python = os.environ.get("SPIKEFORGE_TONIC_PYTHON", str(Path(__file__).resolve().parents[1] / ".venv-bench" / "bin" / "python"))
+    if not Path(python).is_file():
+        pytest.skip(f"no peers' interpreter at {python} (make bench-peers, or set SPIKEFORGE_TONIC_PYTHON)")
+    probe = subprocess.run([python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('tonic') is None)"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode:
+        pytest.skip(f"{python} has no tonic (pip install --no-deps tonic==1.7.0 there)")
+    return python
+
+
+def test_tonic_reads_the_same_events(tmp_path):
+    python = tonic_python()
+    rng = np.random.default_rng(1)
+    n = 3000
+    t = np.sort(rng.integers(0, TIMESTAMP_WRAP_US, n))
+    path = write(tmp_path, pack_nmnist(t, rng.integers(0, 34, n), rng.integers(0, 34, n), rng.integers(0, 2, n)))
+    (tmp_path / "read_with_tonic.py").write_text(TONIC_SCRIPT)
+    run = subprocess.run([python, str(tmp_path / "read_with_tonic.py"), str(path)], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    theirs = json.loads(run.stdout.strip().splitlines()[-1])
+    ours = read_nmnist(path)
+    assert [ours[name].tolist() for name in "txyp"] == theirs
 
 
 # -- event arrays ----------------------------------------------------------------------------
