@@ -1,0 +1,352 @@
+"""NIR in and out (spikeforge.frontends.nir): the NIR paper's graphs, hand-built graphs of every
+supported node, round trips, and refused input (one line each, before allocating)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import h5py
+import nir
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spikeforge.errors import (
+    ArgumentError,
+    InputPathError,
+    InvalidNetworkError,
+    ModelFileError,
+    ResourceError,
+    ShapeError,
+    UnsupportedLayerError,
+)
+from spikeforge.frontends.nir import (
+    NIRExportWarning,
+    from_nir,
+    read_nir,
+    to_nir,
+    write_nir,
+)
+from spikeforge.ir import network as ir
+from spikeforge.sim import simulator
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nir"
+paper = pytest.mark.skipif(not DATA.is_dir(), reason="the NIR paper's graphs (shared/data/nir) are not here")
+
+
+def spike_trains(net: ir.Network, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's output, step by step, (T, N, ...), for a temporal input ``x`` (N, T, ...)."""
+    c = simulator.compiled(net, False)
+    seen: dict[str, np.ndarray] = {}
+    t = x.shape[1]
+    simulator.run_batch(c, torch.as_tensor(x, dtype=torch.float32), t, torch.tensor([t]), lambda n, v: v.data,
+                        observe=lambda node, ins, v: seen.__setitem__(node.name, v.data.numpy().copy()))
+    return seen
+
+
+def random_spikes(net: ir.Network, n: int = 3, t: int = 25, p: float = 0.3, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, t, *net.input.shape)) < p).astype(np.float32)
+
+
+def graph(nodes: dict, edges: list) -> nir.NIRGraph:
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def lif(n: int, tau: float = 2e-3, **kw) -> nir.LIF:
+    params = {"tau": np.full(n, tau), "r": np.ones(n), "v_leak": np.zeros(n), "v_threshold": np.full(n, 0.05),
+                  "v_reset": np.zeros(n)}
+    params.update(kw)
+    return nir.LIF(**params)
+
+
+def io(n_in, n_out):
+    return {"input": nir.Input(input_type={"input": np.array(n_in)}),
+            "output": nir.Output(output_type={"output": np.array(n_out)})}
+
+
+# -- the NIR paper's graphs ------------------------------------------------------------------------
+
+@paper
+def test_lif_neuron_spike_times_equal_the_exact_solution():
+    exact = np.loadtxt(DATA / "lif_exact.csv", delimiter=",")
+    net = read_nir(DATA / "lif_norse.nir")
+    (lif_layer,) = [n for n in net.nodes if isinstance(n, ir.LIF)]
+    assert lif_layer.beta == pytest.approx(1 - 1e-4 / 2.5e-3)
+    out = spike_trains(net, exact[None, :, :1])[lif_layer.name][:, 0, 0]
+    ours, theirs = np.nonzero(out)[0], np.nonzero(exact[:, 2])[0]
+    assert len(ours) == len(theirs) > 0
+    assert np.abs(ours - theirs).max() <= 1
+
+
+@paper
+@pytest.mark.parametrize("file, kinds", [
+    ("cnn_sinabs.nir", {"Conv2d": 3, "IF": 5, "AvgPool2d": 2, "Linear": 2, "Flatten": 1}),
+    ("braille_noDelay_bias_zero.nir", {"CubaLIF": 2, "Delay": 1, "Add": 1, "Linear": 3}),
+])
+def test_paper_graphs_load_and_run_on_spike_trains(file, kinds):
+    net = read_nir(DATA / file)
+    counts = {k: sum(type(n).__name__ == k for n in net.nodes) for k in kinds}
+    assert counts == kinds
+    assert net.input.temporal
+    x = random_spikes(net)
+    result = simulator.simulate(net, x, timesteps=x.shape[1])
+    (out,) = result.outputs.values()
+    assert out.shape == (3, *net.shape(net.outputs[0])) and np.isfinite(out).all()
+    assert result.profile.spikes_per_sample > 0
+
+
+@paper
+def test_braille_recurrence_is_a_one_step_delay_of_the_spikes():
+    net = read_nir(DATA / "braille_noDelay_bias_zero.nir")
+    (delay,) = [n for n in net.nodes if isinstance(n, ir.Delay)]
+    assert delay.steps == 1 and delay.inputs == ("lif1.lif",)  # the delay sits on the spikes
+    cuba = net.node("lif1.lif")
+    assert (cuba.alpha, cuba.beta) == (pytest.approx(0.55), pytest.approx(0.9))  # the training json's
+
+
+@paper
+def test_sinabs_cnn_reset_policy_is_explicit():
+    nir_reset = read_nir(DATA / "cnn_sinabs.nir")
+    subtract = read_nir(DATA / "cnn_sinabs.nir", reset="subtract")
+    assert {n.v_reset for n in nir_reset.nodes if n.is_neuron} == {0.0}
+    assert {n.v_reset for n in subtract.nodes if n.is_neuron} == {None}
+    # SumPool2d's k² folded into the next weights: the pooled layer reads 4× the average
+    raw = nir.read(DATA / "cnn_sinabs.nir")
+    np.testing.assert_allclose(subtract.node("5").weight, raw.nodes["5"].weight * 4, rtol=1e-6)
+
+
+@paper
+@pytest.mark.parametrize("file", ["lif_norse.nir", "cnn_sinabs.nir", "braille_noDelay_bias_zero.nir"])
+def test_paper_graphs_round_trip_through_write_nir(tmp_path, file):
+    net = read_nir(DATA / file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NIR's reset to 0 and a zero start: nothing to warn about
+        path = write_nir(net, tmp_path / file)
+    back = read_nir(path)
+    x = random_spikes(net, seed=1)
+    a, b = spike_trains(net, x), spike_trains(back, x)
+    for n in (m for m in net.nodes if m.is_neuron):
+        assert np.array_equal(a[n.name], b[n.name]), n.name
+
+
+# -- hand-built graphs -----------------------------------------------------------------------------
+
+def test_lif_discretisation_is_forward_euler():
+    dt, tau, r, leak = 1e-4, 1e-3, 2.0, 0.5
+    g = graph({**io(2, 2), "fc": nir.Affine(weight=np.eye(2), bias=np.zeros(2)),
+               "lif": lif(2, tau, r=np.full(2, r), v_leak=np.full(2, leak), v_threshold=np.full(2, 1.0))},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    net = from_nir(g, dt=dt)
+    layer = net.node("lif")
+    assert layer.beta == pytest.approx(1 - dt / tau)
+    assert float(layer.bias) == pytest.approx(dt / tau * leak)
+    np.testing.assert_allclose(net.node("fc").weight, np.eye(2) * dt * r / tau, rtol=1e-6)
+
+
+def test_cuba_lif_input_gain_and_bias():
+    dt, ts, tm, w_in, r, leak = 1e-4, 4e-4, 1e-3, 3.0, 5.0, 0.2
+    n = 3
+    g = graph({**io(n, n), "fc": nir.Linear(weight=np.eye(n)),
+               "c": nir.CubaLIF(tau_syn=np.full(n, ts), tau_mem=np.full(n, tm), r=np.full(n, r),
+                                v_leak=np.full(n, leak), v_threshold=np.ones(n), v_reset=np.zeros(n),
+                                w_in=np.full(n, w_in))},
+              [("input", "fc"), ("fc", "c"), ("c", "output")])
+    net = from_nir(g, dt=dt)
+    c = net.node("c")
+    assert (c.alpha, c.beta) == (pytest.approx(1 - dt / ts), pytest.approx(1 - dt / tm))
+    assert float(c.bias) == pytest.approx(dt / tm * leak)
+    np.testing.assert_allclose(net.node("fc").weight, np.eye(n) * (dt * w_in / ts) * (dt * r / tm), rtol=1e-6)
+
+
+def test_recurrence_without_delay_and_summed_edges():
+    n = 4
+    rng = np.random.default_rng(0)
+    g = graph({**io(n, n), "a": nir.Affine(weight=rng.normal(size=(n, n)), bias=np.zeros(n)),
+               "b": nir.Linear(weight=rng.normal(size=(n, n))), "rec": nir.Linear(weight=rng.normal(size=(n, n))),
+               "lif": lif(n)},
+              [("input", "a"), ("input", "b"), ("a", "lif"), ("b", "lif"), ("lif", "rec"), ("rec", "lif"),
+               ("lif", "output")])
+    net = from_nir(g)
+    (add,) = [m for m in net.nodes if isinstance(m, ir.Add)]
+    (delay,) = [m for m in net.nodes if isinstance(m, ir.Delay)]
+    assert len(add.inputs) == 3 and delay.inputs == ("lif",) and delay.steps == 1
+    assert net.node("rec").inputs == (delay.name,)
+    spikes = spike_trains(net, random_spikes(net, t=30, p=0.8))["lif"]
+    assert spikes.sum() > 0
+
+
+def test_nested_subgraph_conv1d_scale_sumpool_and_delay():
+    c, length = 2, 8
+    conv = nir.Conv1d(input_shape=length, weight=np.ones((3, c, 3)), stride=1, padding=1, dilation=1, groups=1,
+                      bias=np.zeros(3))
+    sub = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([3, length])}),
+                              "scale": nir.Scale(scale=np.array([1.0, 2.0, 3.0])),
+                              "out": nir.Output(output_type={"output": np.array([3, length])})},
+                       edges=[("in", "scale"), ("scale", "out")], type_check=False)
+    g = graph({**io([c, length], 3 * length), "conv": conv, "sub": sub,
+               "if": nir.IF(r=np.ones((3, length)), v_threshold=np.ones((3, length)), v_reset=np.zeros((3, length))),
+               "delay": nir.Delay(delay=np.full((3, length), 2e-4)),
+               "flat": nir.Flatten(input_type={"input": np.array([3, length])}, start_dim=0, end_dim=-1)},
+              [("input", "conv"), ("conv", "sub"), ("sub", "if"), ("if", "delay"), ("delay", "flat"),
+               ("flat", "output")])
+    net = from_nir(g, dt=1e-4)
+    assert net.input.shape == (c, 1, length)
+    assert net.node("conv").weight.shape == (3, c, 1, 3)
+    np.testing.assert_allclose(net.node("conv").weight[:, 0, 0, 0], [1.0, 2.0, 3.0])  # Scale folded
+    assert net.node("delay").steps == 2 and net.shape("flat") == (3 * length,)
+    x = random_spikes(net, t=10, p=0.5)
+    out = spike_trains(net, x)
+    assert np.array_equal(out["delay"][2:], out["if"][:-2]) and not out["delay"][:2].any()
+
+
+def test_sum_pool_without_weights_after_it_is_a_conv_of_ones():
+    g = graph({**io([2, 4, 4], [2, 2, 2]), "pool": nir.SumPool2d(kernel_size=np.array([2, 2]),
+                                                                 stride=np.array([2, 2]), padding=np.array([0, 0])),
+               "if": nir.IF(r=np.ones((2, 2, 2)), v_threshold=np.full((2, 2, 2), 3.5), v_reset=np.zeros((2, 2, 2)))},
+              [("input", "pool"), ("pool", "if"), ("if", "output")])
+    net = from_nir(g, dt=None)
+    pool = net.node("pool")
+    assert isinstance(pool, ir.Conv2d) and pool.groups == 2 and (pool.weight == 1).all()
+    x = np.ones((1, 1, 2, 4, 4), np.float32)
+    assert spike_trains(net, x)["if"].all()  # a sum of 4 ones reaches 3.5, an average would not
+
+
+def test_scale_on_a_sum_becomes_add_gains():
+    n = 3
+    g = graph({**io(n, n), "s": nir.Scale(scale=np.array([1.0, 2.0, 3.0])), "lif": lif(n)},
+              [("input", "s"), ("s", "lif"), ("input", "lif"), ("lif", "output")])
+    net = from_nir(g)
+    (add,) = [m for m in net.nodes if isinstance(m, ir.Add)]
+    assert add.gains is not None and all(gain is not None for gain in add.gains)
+
+
+@settings(max_examples=25, deadline=None)
+@given(beta=st.floats(0.05, 0.99), alpha=st.floats(0.05, 0.99), bias=st.floats(-0.5, 0.5),
+       theta=st.floats(0.1, 4.0), reset=st.sampled_from([0.0, 0.25]))
+def test_write_then_read_gives_the_same_neurons(tmp_path_factory, beta, alpha, bias, theta, reset):
+    w = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    net = ir.Network((ir.Input("x", (), (2,), temporal=True), ir.Linear("fc", ("x",), w, None),
+                      ir.CubaLIF("c", ("fc",), threshold=np.float32(theta), v_init=0.0, v_reset=reset,
+                                 alpha=alpha, beta=beta, bias=np.float32(bias))), outputs=("c",))
+    back = from_nir(to_nir(net, dt=1e-3), dt=1e-3)
+    c = back.node("c")
+    assert (c.alpha, c.beta, c.v_reset) == (pytest.approx(alpha, rel=1e-5), pytest.approx(beta, rel=1e-5),
+                                            pytest.approx(reset, abs=1e-6))
+    assert float(c.bias) == pytest.approx(bias, abs=1e-5) and float(c.threshold) == pytest.approx(theta)
+    np.testing.assert_allclose(back.node("fc").weight, w, rtol=1e-4, atol=1e-6)
+
+
+def test_export_warns_where_nir_cannot_say_what_spikeforge_computes(tmp_path):
+    net = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.eye(2, dtype=np.float32), None),
+                      ir.IF("if", ("fc",), threshold=np.float32(1.0), v_init=0.5)), outputs=("if",))
+    with pytest.warns(NIRExportWarning, match="resets by subtraction") as record:
+        write_nir(net, tmp_path / "a.nir")
+    assert any("initial potential 0.5" in str(w.message) for w in record)
+    assert read_nir(tmp_path / "a.nir", reset="subtract").node("if").v_reset is None
+
+
+def test_export_refuses_layers_nir_has_no_node_for(tmp_path):
+    net = ir.Network((ir.Input("x", (), (1, 4, 4)), ir.MaxPool2d("mp", ("x",)),
+                      ir.IF("if", ("mp",), threshold=np.float32(1.0), v_reset=0.0)), outputs=("if",))
+    with pytest.raises(UnsupportedLayerError, match=r"layer mp \(MaxPool2d\): NIR has no node"):
+        write_nir(net, tmp_path / "a.nir")
+    assert not (tmp_path / "a.nir").exists()
+
+
+# -- refused input -------------------------------------------------------------------------------
+
+def test_unsupported_node_names_the_node_and_its_type():
+    g = graph({**io(2, 2), "readout": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2))},
+              [("input", "readout"), ("readout", "output")])
+    with pytest.raises(UnsupportedLayerError, match=r"NIR node 'readout' \(LI\): not supported"):
+        from_nir(g)
+
+
+def test_non_finite_parameters_are_refused():
+    g = graph({**io(2, 2), "fc": nir.Affine(weight=np.array([[1.0, np.nan], [0, 1]]), bias=np.zeros(2)),
+               "lif": lif(2)}, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    with pytest.raises(InvalidNetworkError, match=r"'fc' \(Affine\)\.weight: 1 of 4 values are NaN or Inf"):
+        from_nir(g)
+
+
+def test_missing_dt_where_time_constants_need_it():
+    g = graph({**io(2, 2), "lif": lif(2)}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(InvalidNetworkError, match=r"'lif' \(LIF\) has time constants in seconds; give dt"):
+        from_nir(g, dt=None)
+    with pytest.raises(InvalidNetworkError, match=r"dt = 0.01 s is not below the time constant 0.002 s"):
+        from_nir(g, dt=1e-2)
+    with pytest.raises(ArgumentError, match=r"dt = -1.0: must be a finite number of seconds > 0"):
+        from_nir(g, dt=-1.0)
+
+
+def test_inconsistent_and_missing_shapes():
+    g = graph({**io(3, 2), "fc": nir.Affine(weight=np.ones((2, 4)), bias=np.zeros(2)), "lif": lif(2)},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    with pytest.raises(ShapeError, match=r"layer fc \(Linear\): weight \(2, 4\) does not take 3 inputs"):
+        from_nir(g)
+    g = graph({"input": nir.Input(input_type={"input": np.array([])}), "lif": lif(2),
+               "output": nir.Output(output_type={"output": np.array([2])})}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(ShapeError, match=r"'input' \(Input\): no input shape declared"):
+        from_nir(g)
+    bad = lif(2)
+    bad.v_threshold = np.ones(3)  # the nir package checks this at construction; a file need not
+    g = graph({**io(2, 2), "lif": bad}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(ShapeError, match=r"v_threshold: shape \(3,\) fits neither the layer's shape \(2,\)"):
+        from_nir(g)
+
+
+def test_per_neuron_time_constants_that_vary_are_refused():
+    g = graph({**io(2, 2), "lif": lif(2, tau=np.array([1e-3, 2e-3]))}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(UnsupportedLayerError, match=r"'lif' \(LIF\)\.tau: values from 0\.9 to 0\.95"):
+        from_nir(g)
+
+
+def hostile(path: Path, fill) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("version", data="1.0.4")
+        node = f.create_group("node")
+        node.create_dataset("type", data=b"NIRGraph")
+        fill(node)
+    return path
+
+
+def test_huge_declared_shape_is_refused_before_reading(tmp_path):
+    def fill(node):  # a chunked dataset declaring 2**44 floats, stored in a few bytes
+        node.create_dataset("weight", shape=(1 << 22, 1 << 22), dtype="f4", chunks=(1, 1024))
+
+    path = hostile(tmp_path / "huge.nir", fill)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ResourceError, match=r"huge\.nir: NIR datasets of [\d,]+ bytes: needs .* of memory"):
+        read_nir(path)
+
+
+def test_wrong_dtypes_are_refused(tmp_path):
+    def fill(node):
+        node.create_dataset("weight", data=np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]))
+
+    with pytest.raises(ModelFileError, match=r"node/weight has dtype .* not numbers or strings"):
+        read_nir(hostile(tmp_path / "compound.nir", fill))
+
+
+def test_not_a_nir_file(tmp_path):
+    (tmp_path / "a.nir").write_bytes(b"not hdf5 at all")
+    with pytest.raises(ModelFileError, match=r"a\.nir: not a NIR \(HDF5\) file"):
+        read_nir(tmp_path / "a.nir")
+    with h5py.File(tmp_path / "b.nir", "w") as f:
+        f.create_dataset("x", data=1)
+    with pytest.raises(ModelFileError, match=r"b\.nir: not a NIR file \(no 'node' group\)"):
+        read_nir(tmp_path / "b.nir")
+    with pytest.raises(InputPathError, match=r"NIR file .*missing\.nir: no such file"):
+        read_nir(tmp_path / "missing.nir")
+
+
+def test_malformed_graph_the_nir_package_refuses(tmp_path):
+    def fill(node):
+        node.create_group("nodes").create_group("x").create_dataset("type", data=b"Bogus")
+        node.create_dataset("edges", data=np.zeros((0, 2), "S1"))
+
+    with pytest.raises(ModelFileError, match=r"not a NIR graph the nir package reads"):
+        read_nir(hostile(tmp_path / "bogus.nir", fill))
