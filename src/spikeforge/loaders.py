@@ -24,7 +24,8 @@ __all__ = ["load_network"]
 @public
 def load_network(path: str | os.PathLike, *, arch: str | None = None, options: Mapping[str, object] | None = None,
                  quantized: Literal["refuse", "network", "quantized"] = "refuse", model_file: bool = True) -> Network | QuantizedNetwork:
-    """The network a command was given: a saved network folder, or a model file imported as an ANN.
+    """The network a command was given: a saved network folder, a model file imported as an ANN, or
+    a NIR graph (``.nir``, :func:`~spikeforge.frontends.nir.read_nir` with its defaults) as an SNN.
 
     ``quantized`` says what a quantised network folder gives: ``"refuse"`` (an error naming the
     float network it came from), ``"network"`` (its integer :class:`Network`) or ``"quantized"``
@@ -56,6 +57,10 @@ def load_network(path: str | os.PathLike, *, arch: str | None = None, options: M
         raise ModelFileError(f"{p}: no such network folder (convert a model first: spikeforge convert)")
     if not p.exists():
         raise ModelFileError(f"{p}: no such network folder or model file")
+    if p.suffix.lower() == ".nir":  # a NIR graph: an SNN already (dt 1e-4 s, NIR's reset)
+        from spikeforge.frontends.nir import read_nir
+
+        return read_nir(p)
     from spikeforge.frontends.model_file import load_model
     from spikeforge.frontends.torch_fx import import_torch
 

@@ -135,7 +135,7 @@ class Dataflow(NamedTuple):
 
 @public
 def import_pass(model: str | os.PathLike, arch: str | None = None) -> Network:
-    """A saved ANN/SNN folder, or a model file imported as an ANN.
+    """A saved ANN/SNN folder, a model file imported as an ANN, or a NIR graph (``.nir``) as an SNN.
 
     Raises
     ------
@@ -157,6 +157,10 @@ def import_pass(model: str | os.PathLike, arch: str | None = None) -> Network:
         return net
     if not p.exists():
         raise ModelFileError(f"{p}: no such network folder or model file")
+    if p.suffix.lower() == ".nir":  # a NIR graph: an SNN already (spikeforge.frontends.nir, its defaults)
+        from spikeforge.frontends.nir import read_nir
+
+        return read_nir(p)
     module, shape = load_model(p, arch)
     return import_torch(module, shape, name=p.stem)
 

@@ -24,6 +24,7 @@ from spikeforge.cli import (
     explore,
     mapping,
     network,
+    nir,
     quantize,
     report,
 )
@@ -32,7 +33,7 @@ from spikeforge.cli.common import Parser, add_commands
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Every command, in the order of the pipeline.
-COMMANDS = (*network.COMMANDS, *quantize.COMMANDS, *mapping.COMMANDS, *dataflow.COMMANDS,
+COMMANDS = (*network.COMMANDS, *nir.COMMANDS, *quantize.COMMANDS, *mapping.COMMANDS, *dataflow.COMMANDS,
             *compile.COMMANDS, *explore.COMMANDS, *apps.COMMANDS, *report.COMMANDS, *events.COMMANDS)
 
 
