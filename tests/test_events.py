@@ -134,6 +134,30 @@ def test_huge_missing_and_folder_paths_are_refused(tmp_path):
         read_nmnist(tmp_path)
 
 
+def test_devices_and_fifos_are_refused(tmp_path):
+    fifo = tmp_path / "fifo.bin"
+    os.mkfifo(fifo)
+    with pytest.raises(InputPathError, match=r"fifo.bin: not a regular file \(a device, FIFO or socket\)"):
+        read_nmnist(fifo)
+    (tmp_path / "zero.bin").symlink_to("/dev/zero")
+    with pytest.raises(InputPathError, match=r"zero.bin: not a regular file"):
+        read_nmnist(tmp_path / "zero.bin")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=64), st.integers(1, 300), st.integers(1, 300))
+def test_any_bytes_read_as_events_or_one_line_refusal(tmp_path_factory, data, height, width):
+    path = write(tmp_path_factory.mktemp("fuzz"), data)
+    try:
+        events = read_nmnist(path, sensor=(height, width))
+    except InvalidDataError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    assert len(events) == len(data) // 5 and len(data) % 5 == 0
+    assert (events["x"] < width).all() and (events["y"] < height).all()
+    assert set(events["p"].tolist()) <= {0, 1} and (events["t"] >= 0).all()
+
+
 def test_memory_is_checked_before_reading(tmp_path, monkeypatch):
     path = write(tmp_path, pack_nmnist(range(1000), [1] * 1000, [1] * 1000, [0] * 1000))
     monkeypatch.setattr(resources, "available_memory", lambda: 10_000)
@@ -275,9 +299,19 @@ def test_equal_windows(rows, timesteps):
     np.testing.assert_array_equal(binary, (frames > 0).astype(np.float32))
 
 
+@st.composite
+def scaled_windows(draw):
+    """Events and a window of a common time scale (1 µs to 0.1 s), at most 51 windows long."""
+    scale = draw(st.sampled_from([1, 7, 1000, 100_000]))
+    rows = draw(st.lists(st.tuples(st.integers(0, 50 * scale), st.integers(0, W - 1), st.integers(0, H - 1),
+                                   st.integers(0, 1)), min_size=1, max_size=80))
+    return rows, draw(st.integers(scale, 60 * scale))
+
+
 @settings(max_examples=60, deadline=None)
-@given(event_rows, st.integers(1, 4_000_000), st.none() | st.integers(1, 6))
-def test_fixed_windows(rows, bin_us, timesteps):
+@given(scaled_windows(), st.none() | st.integers(1, 6))
+def test_fixed_windows(rows_and_window, timesteps):
+    rows, bin_us = rows_and_window
     events = as_events(rows)
     frames = bin_events(events, sensor=(H, W), bin_us=bin_us, timesteps=timesteps)
     t0, t1 = int(events["t"].min()), int(events["t"].max())
