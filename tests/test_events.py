@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -468,3 +469,58 @@ def test_events_info_on_a_bad_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2 bytes is not a whole number of 5-byte events" in err
     assert os.path.exists(tmp_path / "rec.bin")
+
+
+@pytest.fixture
+def nmnist_folder(tmp_path):
+    """Recordings in N-MNIST's layout: a folder per class."""
+    root = tmp_path / "Test"
+    for label, name, t in ((0, "00001", [0, 1000, 90_000]), (3, "00002", [5, 6]), (3, "00007", [100, 200_000])):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        n = len(t)
+        write(root / str(label), pack_nmnist(t, range(n), range(1, n + 1), [i % 2 for i in range(n)]), f"{name}.bin")
+    return root
+
+
+def test_events_frames_writes_temporal_input_data(nmnist_folder, tmp_path, capsys):
+    from spikeforge.datasets import load_data
+
+    out = tmp_path / "frames.npz"
+    assert main(["events", "frames", str(nmnist_folder), "-T", "4", "-o", str(out), "--labels-from-folders"]) == 0
+    assert "3 recordings, 7 events -> x (3, 4, 2, 34, 34)" in capsys.readouterr().out
+    data = load_data(out)
+    assert data.x.shape == (3, 4, 2, 34, 34) and data.y.tolist() == [0, 3, 3]
+    files = sorted(nmnist_folder.rglob("*.bin"))
+    expected = stack_frames([bin_events(read_nmnist(f), sensor=(34, 34), timesteps=4, mode="binary") for f in files])
+    np.testing.assert_array_equal(data.x, expected)
+    # one file, counts, fixed windows of 50 ms: T given, so recordings of any length stack
+    assert main(["events", "frames", str(files[0]), str(files[2]), "-T", "3", "--bin-us", "50000",
+                 "--mode", "count", "-o", str(out)]) == 0
+    data = load_data(out)
+    assert data.y is None and data.x.shape == (2, 3, 2, 34, 34)
+    assert data.x[0].sum() == 3 and data.x[1].sum() == 1  # t = 200,000 lies past t₀ + 3 × 50 ms
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-o", "{tmp}/x.npz"], r"bin_events: give timesteps="),
+    (["--bin-us", "1000", "-o", "{tmp}/x.npz"], r"stack_frames: item 1 has shape \(1, 2, 34, 34\), item 0 \(91, "),
+    (["-T", "2", "-o", "{tmp}/Test/x.npz"], r"output .*x.npz: .*(inside|input)"),
+])
+def test_events_frames_refusals(nmnist_folder, tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["events", "frames", str(nmnist_folder), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
+    assert not (tmp_path / "x.npz").exists() and not (nmnist_folder / "x.npz").exists()
+
+
+def test_events_frames_labels_and_folders(nmnist_folder, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["events", "frames", str(tmp_path / "empty"), "-T", "2", "-o", str(tmp_path / "x.npz")]) == 2
+    assert "a folder with no .bin recordings below it" in capsys.readouterr().err
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    write(odd, pack_nmnist([0], [0], [0], [0]), "a.bin")
+    assert main(["events", "frames", str(odd), "-T", "2", "-o", str(tmp_path / "x.npz"), "--labels-from-folders"]) == 2
+    assert "its folder 'odd' is not a class number" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
