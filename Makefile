@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# Pinned: the CPU build of torch 2.13.0 installs from local disk; unpinned pulls CUDA.
 	$(PY) -m pip install -q torch==2.13.0
-	# the sanafe extra (GPL-3.0, optional for users) so that tests/backends run the SANA-FE cross-check
-	$(PY) -m pip install -q -e '.[test,sanafe]'
+	# the sanafe extra (GPL-3.0, optional for users) so that tests/backends run the SANA-FE cross-check;
+	# the search extra (Dask, Optuna) so that tests/explore run the cluster and the NSGA-II search
+	$(PY) -m pip install -q -e '.[test,sanafe,search]'
 	touch $(STAMP)
 
 install: $(STAMP)

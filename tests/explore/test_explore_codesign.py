@@ -157,8 +157,14 @@ def test_corrupt_cache_entry_is_a_miss(snn, data, tmp_path):
     sweep(snn, x, y, bits=[8], timesteps=[2], cache=cache, quiet=True)
     (entry,) = tmp_path.glob("*.npz")
     entry.write_bytes(b"not an npz")
+    # the point's figures are cached: the (unreadable) simulation is not needed
+    again = sweep(snn, x, y, bits=[8], timesteps=[2], cache=SimulationCache(tmp_path), quiet=True)
+    assert (again.simulations, again.evaluated) == (0, 0)
+    (figures,) = tmp_path.glob("*.json")
+    figures.write_text("{not json")
     r = sweep(snn, x, y, bits=[8], timesteps=[2], cache=SimulationCache(tmp_path), quiet=True)
-    assert r.simulations == 1
+    assert (r.simulations, r.evaluated) == (1, 1)
+    assert r.evaluations == again.evaluations
 
 
 def test_more_pes_never_slower_on_the_same_trace(snn, data):

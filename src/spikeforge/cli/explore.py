@@ -5,6 +5,13 @@
 on a crossbar chip, ``--crossbar-sizes``), prints every point and the Pareto front, and writes
 ``OUT_DIR/sweep.csv``, ``OUT_DIR/pareto.csv`` and ``OUT_DIR/pareto.png`` — all or nothing (the
 folder is built under a temporary name and renamed into place).
+
+Design points run on a Dask ``LocalCluster`` of ``--workers`` processes (default: one per CPU when
+the ``search`` extra is installed, else in this process; ``--workers 0`` forces in-process), or on
+the cluster of ``--scheduler ADDRESS``. Every finished point is kept in the cache folder (default
+``OUT_DIR-cache``), so rerunning the same command resumes. ``--search nsga2 --trials N`` searches the
+same space with NSGA-II instead of evaluating all of it; its study is journalled in the cache
+folder, so a rerun resumes and a larger ``--trials`` extends it.
 """
 
 from __future__ import annotations
@@ -39,19 +46,39 @@ def _load_snn(path: str, arch: str | None, calib_x):
     return convert_pass(net, calib_x)
 
 
+def float_list(text: str) -> list[float]:
+    """An argparse ``type``: ``'6,12'`` → ``[6.0, 12.0]``.
+
+    >>> float_list("6, 0.5")
+    [6.0, 0.5]
+    """
+    try:
+        return [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 6,12, got {text!r}") from None
+
+
+def _knobs(args: argparse.Namespace) -> dict[str, list]:
+    given = {"ops_per_cycle_per_pe": args.ops_per_cycle, "event_dispatch_cycles": args.dispatch_cycles,
+             "on_chip_memory_kib": args.memory_kib, "placer": args.placers}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def run_codesign(args: argparse.Namespace, out: Console | None = None):
     from rich.markup import escape
 
     from spikeforge.datasets import load_data
     from spikeforge.explore.cache import SimulationCache
     from spikeforge.explore.codesign import sweep
+    from spikeforge.explore.engine import default_workers, make_engine
     from spikeforge.explore.report import plot_front, sweep_table, write_csv
     from spikeforge.outputs import atomic_directory, check_output_folder
     from spikeforge.report.runs import sweep_meta
     from spikeforge.report.sources import sweep_page
 
     out = out or console()
-    inputs = (args.network, args.data, args.calib, args.hw, args.cache)
+    cache_folder = args.cache or f"{str(args.output).rstrip('/')}-cache"
+    inputs = (args.network, args.data, args.calib, args.hw, cache_folder)
     check_output_folder(args.output, inputs)
     check_report(args, inputs, (args.output,))
     data = load_data(args.data)
@@ -59,10 +86,14 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
         data = data.take(args.samples)
     calib = load_data(args.calib).take(args.calib_samples) if args.calib else None
     snn = _load_snn(args.network, args.arch, None if calib is None else calib.x)
-    result = sweep(snn, data.x, data.y, args.hw, bits=args.bits, timesteps=args.timesteps, pes=args.pes,
-                   crossbar_sizes=args.crossbar_sizes,
-                   per_channel=args.per_channel, calib=None if calib is None else calib.x,
-                   cache=SimulationCache(args.cache) if args.cache else None, quiet=args.quiet, console=out)
+    workers = default_workers() if args.workers is None else args.workers
+    with make_engine(workers, args.scheduler) as engine:
+        result = sweep(snn, data.x, data.y, args.hw, bits=args.bits, timesteps=args.timesteps, pes=args.pes,
+                       crossbar_sizes=args.crossbar_sizes, knobs=_knobs(args),
+                       per_channel=args.per_channel, calib=None if calib is None else calib.x,
+                       cache=SimulationCache(cache_folder), engine=engine, search=args.search,
+                       trials=args.trials, population=args.population, seed=args.seed,
+                       quiet=args.quiet, console=out)
 
     def fill(folder: Path) -> None:
         write_csv(folder / "sweep.csv", result.evaluations, result.front)
@@ -76,7 +107,9 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
     for point, reason in result.infeasible:
         out.print(f"infeasible: {point.label}: {escape(reason)}")
     out.print(f"{result.simulations} simulations for {len(result.evaluations)} design points "
-              f"({result.cache_hits} (bits, T) pairs from the cache), {result.seconds:.1f} s")
+              f"({result.cache_hits} (bits, T) pairs from the cache), {result.evaluated} points computed, "
+              f"{len(result.evaluations) + len(result.infeasible) - result.evaluated} from the cache "
+              f"{escape(cache_folder)}, {result.seconds:.1f} s")
     out.print(f"wrote {escape(str(folder))}/: sweep.csv, pareto.csv, pareto.png")
     def page():
         rows, meta = sweep_meta(result)
@@ -101,7 +134,20 @@ def _codesign(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-samples", type=count(), default=256, help="calibration samples used (default 256)")
     p.add_argument("--arch", help="architecture of a bare state dict")
     p.add_argument("--per-channel", action="store_true", help="one weight step per output channel")
-    p.add_argument("--cache", help="folder that keeps simulations across runs (keyed by network, data, bits, T)")
+    p.add_argument("--ops-per-cycle", type=float_list, help="accelerators: accumulates per cycle per PE to sweep")
+    p.add_argument("--dispatch-cycles", type=float_list, help="accelerators: cycles per dispatched event to sweep")
+    p.add_argument("--memory-kib", type=float_list, help="accelerators: on-chip memory (KiB) to sweep")
+    p.add_argument("--placers", type=lambda t: t.split(","), help="crossbar chips: placers to sweep, comma-separated")
+    p.add_argument("--search", choices=("grid", "nsga2"), default="grid",
+                   help="grid: every point (default); nsga2: Optuna's NSGA-II over the same space")
+    p.add_argument("--trials", type=count(), default=100, help="nsga2: finished trials in the study (default 100)")
+    p.add_argument("--population", type=count(2), default=16, help="nsga2: population size (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="nsga2: sampler seed (default 0)")
+    p.add_argument("--workers", type=count(0), help="local Dask worker processes (default: one per CPU with "
+                   "the search extra installed, else 0 = in this process)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786) to run the points on")
+    p.add_argument("--cache", help="folder keeping simulations, finished points and the search journal across "
+                   "runs (default OUT_DIR-cache)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_report_option(p)
     p.set_defaults(run=run_codesign)

@@ -9,7 +9,9 @@ quantisation options, (bits, T) and what was recorded. The figures of each evalu
 point (a few numbers, keyed by the run's key plus the hardware spec and point) sit beside them
 as ``.json``, so repeating a sweep, or extending it by one PE count, computes only what is new.
 Every file is written atomically (a temporary file renamed into place), so concurrent or
-interrupted sweeps never leave a torn entry.
+interrupted sweeps never leave a torn entry: the workers of a Dask cluster
+(:mod:`spikeforge.explore.engine`) share one folder, and two writers of the same key write the
+same content, the last rename winning.
 """
 
 from __future__ import annotations
@@ -238,6 +240,10 @@ class SimulationCache:
             return None
         self._figures[key] = doc["figures"]
         return doc["figures"]
+
+    def remember_figures(self, key: str, figures: Mapping[str, Any]) -> None:
+        """Keep figures a worker already wrote to the folder, in memory only."""
+        self._figures[key] = dict(figures)
 
     def put_figures(self, key: str, figures: Mapping[str, Any]) -> dict[str, Any]:
         """Store a design point's figures (JSON numbers) under ``key``; return them."""

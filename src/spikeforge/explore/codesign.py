@@ -33,13 +33,14 @@ lower latency, lower energy) and strictly better in one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -58,9 +59,11 @@ from spikeforge.explore.cache import (
     fingerprint,
     network_fingerprint,
 )
+from spikeforge.explore.engine import Engine, InProcess
 from spikeforge.explore.target import (
     DesignPoint,
     Evaluation,
+    Target,
     as_target,
     check_axis,
     positive,
@@ -208,7 +211,7 @@ def _check_data(net: ir.Network, x: np.ndarray, labels: np.ndarray | None) -> tu
 _FIGURES = ("accuracy", "latency_s", "energy_j", "synops", "effective_gops", "crossbars")
 
 
-@public(own_checks="snn bits timesteps pes crossbar_sizes input_bits")
+@public(own_checks="snn bits timesteps pes crossbar_sizes input_bits knobs engine search")
 def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
           hardware: str | Path | AcceleratorSpec | Hardware = "pynq-z2-accel", *,
           bits: Sequence[int] = (2, 4, 8), timesteps: Sequence[int] = (2, 4, 6, 8),
@@ -216,6 +219,8 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
           threshold_bits: int = 16, input_bits: int = 8, per_channel: bool = False,
           calib: ArrayLike | None = None, cache: SimulationCache | None = None,
           partitioner: str = TilesPartitioner.name, placer: str = DEFAULT_PLACER,
+          knobs: Mapping[str, Sequence[Any]] | None = None, engine: Engine | None = None,
+          search: Literal["grid", "nsga2"] = "grid", trials: int = 100, population: int = 16, seed: int = 0,
           quiet: bool = False, console: Console | None = None) -> SweepResult:
     """Evaluate every (bits, timesteps, hardware size) combination; see the module docstring.
 
@@ -246,8 +251,17 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
         Crossbar targets: mapping strategies (default ``tiles``, the fast structure-aware
         partitioner rather than :data:`~spikeforge.mapping.partition.DEFAULT_PARTITIONER`: a sweep
         maps every point; and :data:`~spikeforge.mapping.place.DEFAULT_PLACER`).
+    knobs : mapping of str to sequence, optional
+        More hardware axes, each swept in full (see :data:`~spikeforge.explore.target.KNOBS`):
+        accelerators ``ops_per_cycle_per_pe``, ``event_dispatch_cycles``, ``on_chip_memory_kib``,
+        ``distribution``; crossbar chips ``placer``.
+    engine : Engine, optional
+        Where tasks run (:mod:`spikeforge.explore.engine`): default in this process; a
+        :class:`~spikeforge.explore.engine.DaskEngine` spreads the simulations and design points
+        over a Dask cluster's workers, which write each finished point to ``cache``'s folder.
     quiet : bool
-        No progress bar; otherwise a transient rich progress bar goes to ``console``.
+        No progress bar; otherwise a transient rich progress bar goes to ``console``, advanced as
+        points finish on any worker.
     console : rich.console.Console, optional
 
     Returns
@@ -288,85 +302,202 @@ def sweep(snn: ir.Network, x: ArrayLike, labels: ArrayLike | None,
     (8, 4, 1.0)
     """
     started = time.perf_counter()
-    if isinstance(snn, QuantizedNetwork):
-        raise QuantizationError(f"network {snn.network.name}: already quantised ({snn.weight_bits}-bit weights); "
-                                f"sweep the float SNN")
-    if not isinstance(snn, ir.Network):
-        raise QuantizationError(f"sweep needs a converted SNN (Network), got {type(snn).__name__}")
-    snn.require_snn("codesign")
-    x, y = _check_data(snn, x, labels)
-    spec = load_target(hardware)
-    bit_axis = check_axis("bits", bits, lambda n, v: check_bits(n, v, 2, 8))
-    t_axis = check_axis("timesteps", timesteps, positive(SimulationError))
-    input_bits = check_bits("input_bits", input_bits, 1, 16)
-    target = as_target(spec, input_bits=input_bits, partitioner=partitioner, placer=placer)
-    hw_axis = target.sizes(pes=pes, crossbar_sizes=crossbar_sizes)
-    cache = SimulationCache() if cache is None else cache
-    base = (network_fingerprint(snn), x, y, None if calib is None else np.asarray(calib), threshold_bits,
-            input_bits, bool(per_channel), target.activity)
-    hw_key = fingerprint(json.dumps(target.spec.model_dump(mode="json"), sort_keys=True))
-    quantized: dict[int, QuantizedNetwork] = {}
+    run = Run.prepare(snn, x, labels, hardware, bits=bits, timesteps=timesteps, threshold_bits=threshold_bits,
+                      input_bits=input_bits, per_channel=per_channel, calib=calib, cache=cache,
+                      partitioner=partitioner, placer=placer)
+    hw_axis = run.target.sizes(pes=pes, crossbar_sizes=crossbar_sizes)
+    knob_axes = run.target.knob_axes(knobs or {})
+    points = [run.target.point(b, t, h, dict(zip(knob_axes, combo)))
+              for b in run.bits for t in run.timesteps for h in hw_axis
+              for combo in itertools.product(*knob_axes.values())]
+    if engine is None:
+        engine = InProcess()
+    if search == "nsga2":
+        from spikeforge.explore.search import search_points
 
-    def quantized_net(b: int) -> QuantizedNetwork:
-        if b not in quantized:
-            quantized[b] = quantize(snn, weight_bits=b, threshold_bits=threshold_bits, input_bits=input_bits,
-                                    per_channel=per_channel, calib=calib)
-        return quantized[b]
+        size = "crossbar_size" if run.target.axis == "crossbar_sizes" else run.target.axis
+        axes = {"weight_bits": run.bits, "timesteps": run.timesteps, size: hw_axis, **knob_axes}
+        with _Progress(console, quiet, trials, f"NSGA-II on {run.target.name}, {engine.label}") as advance:
+            return search_points(run, axes, trials=trials, population=population, seed=seed, engine=engine,
+                                 advance=advance, started=started)
+    if search != "grid":
+        raise DesignSpaceError(f"search {search!r}: unknown; use 'grid' or 'nsga2'")
+    with _Progress(console, quiet, len(points), f"{run.target.name}, {engine.label}") as advance:
+        results = run.evaluate(points, engine, advance)
+    return run.result(points, results, started)
 
-    def simulated(b: int, t: int) -> tuple[str, Simulated, bool]:
-        key = fingerprint(*base, b, t)
-        run = cache.get(key)
-        if run is not None:
-            return key, run, False
-        q = quantized_net(b)
-        run = target.record(q, x, y, t)
-        return key, cache.put(key, run), True
 
-    def evaluated(run_key: str, run: Simulated, point: DesignPoint) -> tuple[Evaluation | str, bool]:
-        """The point's figures, or the reason it does not fit; and whether it was computed now."""
-        key = fingerprint(run_key, hw_key, point.pes, point.crossbar_size, partitioner, placer)
-        figures = cache.get_figures(key)
-        if figures is not None:
-            return figures["infeasible"] if "infeasible" in figures else Evaluation(point, **figures), False
-        try:
-            e = target.evaluate(point, run, quantized_net(point.weight_bits))
-        except (CapacityError, InfeasibleMappingError) as exc:
-            return cache.put_figures(key, {"infeasible": str(exc)})["infeasible"], True
-        cache.put_figures(key, {k: getattr(e, k) for k in _FIGURES})
-        return e, True
+def _quantize_task(snn: ir.Network, weight_bits: int, options: dict) -> QuantizedNetwork:
+    return quantize(snn, weight_bits=weight_bits, **options)
 
-    evaluations: list[Evaluation] = []
-    infeasible: list[tuple[DesignPoint, str]] = []
-    misses = hits = computed = 0
-    total = len(bit_axis) * len(t_axis) * len(hw_axis)
-    with _Progress(console, quiet, total, target.name) as advance:
-        for b in bit_axis:
-            for t in t_axis:
-                run_key, run, missed = simulated(b, t)
-                misses += missed
-                hits += not missed
-                for h in hw_axis:
-                    point = target.point(b, t, h)
-                    e, new = evaluated(run_key, run, point)
-                    if isinstance(e, str):
-                        infeasible.append((point, e))
-                    else:
-                        evaluations.append(e)
-                    computed += new
-                    advance(point)
-    if not evaluations:
-        point, reason = infeasible[0]
-        raise InfeasibleMappingError(f"all {len(infeasible)} design points are infeasible on {target.name}; "
-                                     f"first, {point.label}: {reason}")
-    return SweepResult(snn.name, target.name, target.kind, int(x.shape[0]),
-                       tuple(evaluations), pareto_front(evaluations), misses, hits, computed,
-                       time.perf_counter() - started, tuple(infeasible))
+
+def _record_task(target: Target, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int,
+                 folder: str | None, key: str) -> Simulated:
+    """A (bits, T) simulation, from the shared cache folder when another task already stored it."""
+    cache = SimulationCache(folder)
+    run = cache.get(key)
+    return run if run is not None else cache.put(key, target.record(q, x, y, timesteps))
+
+
+def _evaluate_task(target: Target, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None,
+                   folder: str | None, key: str) -> dict:
+    """A design point's figures (or ``{'infeasible': reason}``), written to the cache folder by
+    the worker that computed them, so nothing finished is lost if the driver dies."""
+    try:
+        e = target.evaluate(point, run, q)
+        figures: dict = {k: getattr(e, k) for k in _FIGURES}
+    except (CapacityError, InfeasibleMappingError) as exc:
+        figures = {"infeasible": str(exc)}
+    if folder is not None:
+        SimulationCache(folder).put_figures(key, figures)
+    return figures
+
+
+@dataclass
+class Run:
+    """The fixed part of a sweep or search: network, data, target, quantisation options, cache,
+    and the counts of what was simulated, served from the cache and computed."""
+
+    snn: ir.Network
+    x: np.ndarray
+    y: np.ndarray
+    target: Target
+    bits: tuple[int, ...]
+    timesteps: tuple[int, ...]
+    options: dict
+    calib: np.ndarray | None
+    cache: SimulationCache
+    base: tuple
+    hw_key: str
+    simulations: int = 0
+    computed: int = 0
+
+    @classmethod
+    def prepare(cls, snn, x, labels, hardware, *, bits, timesteps, threshold_bits, input_bits, per_channel,
+                calib, cache, partitioner, placer) -> Run:
+        """Check everything a sweep or search is given, before any work (see :func:`sweep`)."""
+        if isinstance(snn, QuantizedNetwork):
+            raise QuantizationError(f"network {snn.network.name}: already quantised ({snn.weight_bits}-bit "
+                                    f"weights); sweep the float SNN")
+        if not isinstance(snn, ir.Network):
+            raise QuantizationError(f"sweep needs a converted SNN (Network), got {type(snn).__name__}")
+        snn.require_snn("codesign")
+        x, y = _check_data(snn, x, labels)
+        spec = load_target(hardware)
+        bit_axis = check_axis("bits", bits, lambda n, v: check_bits(n, v, 2, 8))
+        t_axis = check_axis("timesteps", timesteps, positive(SimulationError))
+        input_bits = check_bits("input_bits", input_bits, 1, 16)
+        target = as_target(spec, input_bits=input_bits, partitioner=partitioner, placer=placer)
+        cache = SimulationCache() if cache is None else cache
+        calib = None if calib is None else np.asarray(calib)
+        options = {"threshold_bits": threshold_bits, "input_bits": input_bits, "per_channel": bool(per_channel),
+                   "calib": calib}
+        base = (network_fingerprint(snn), x, y, calib, threshold_bits, input_bits, bool(per_channel),
+                target.activity)
+        hw_key = fingerprint(json.dumps(target.spec.model_dump(mode="json"), sort_keys=True))
+        return cls(snn, x, y, target, bit_axis, t_axis, options, calib, cache, base, hw_key)
+
+    def run_key(self, b: int, t: int) -> str:
+        return fingerprint(*self.base, b, t)
+
+    def point_key(self, point: DesignPoint) -> str:
+        t = self.target
+        return fingerprint(self.run_key(point.weight_bits, point.timesteps), self.hw_key, point.pes,
+                           point.crossbar_size, getattr(t, "partitioner", TilesPartitioner.name),
+                           getattr(t, "placer", DEFAULT_PLACER), *((point.knobs,) if point.knobs else ()))
+
+    def evaluate(self, points: Sequence[DesignPoint], engine: Engine,
+                 advance: Callable[[DesignPoint], None]) -> dict[DesignPoint, Evaluation | str]:
+        """Every point's evaluation (or the reason it is infeasible): from the cache, else as tasks
+        on ``engine`` — one quantisation per bit-width and one simulation per (bits, T) at most."""
+        results: dict[DesignPoint, Evaluation | str] = {}
+        missing: dict[DesignPoint, str] = {}
+        for p in dict.fromkeys(points):
+            key = self.point_key(p)
+            figures = self.cache.get_figures(key)
+            if figures is None:
+                missing[p] = key
+            else:
+                results[p] = self._decode(p, figures)
+                advance(p)
+        if not missing:
+            return results
+        folder = None if self.cache.folder is None else str(self.cache.folder)
+        shared: dict[str, Any] = {}
+
+        def handle(name: str, make: Callable[[], Any]) -> Any:
+            if name not in shared:
+                shared[name] = make()
+            return shared[name]
+
+        snn = handle("snn", lambda: engine.scatter(self.snn))
+        needs_q = self.target.needs_network
+
+        def q_handle(b: int) -> Any:
+            return handle(f"q{b}", lambda: engine.submit(_quantize_task, snn, b, self.options,
+                                                         key=f"quantize-{b}-{self.run_key(b, 0)[:16]}"))
+
+        def run_handle(b: int, t: int) -> Any:
+            def make() -> Any:
+                key = self.run_key(b, t)
+                run = self.cache.get(key)
+                if run is not None:
+                    return engine.scatter(run)
+                self.simulations += 1
+                data = handle("data", lambda: (engine.scatter(self.x), engine.scatter(self.y)))
+                return engine.submit(_record_task, self.target, q_handle(b), data[0], data[1], t, folder, key,
+                                     key=f"simulate-{key[:24]}")
+            return handle(f"run{b},{t}", make)
+
+        futures = {}
+        for p, key in missing.items():
+            h = engine.submit(_evaluate_task, self.target, p, run_handle(p.weight_bits, p.timesteps),
+                              q_handle(p.weight_bits) if needs_q else None, folder, key,
+                              key=f"evaluate-{key[:24]}")
+            futures[h] = p
+        for h, figures in engine.completed(list(futures)):
+            p = futures[h]
+            self.cache.remember_figures(missing[p], figures)
+            results[p] = self._decode(p, figures)
+            self.computed += 1
+            advance(p)
+        return results
+
+    @staticmethod
+    def _decode(point: DesignPoint, figures: dict) -> Evaluation | str:
+        return figures["infeasible"] if "infeasible" in figures else Evaluation(point, **figures)
+
+    def result(self, points: Sequence[DesignPoint], results: dict[DesignPoint, Evaluation | str], started: float,
+               objectives: Sequence[tuple[str, str]] = OBJECTIVES) -> SweepResult:
+        """The :class:`SweepResult` of ``points`` in their order (each once).
+
+        Raises
+        ------
+        InfeasibleMappingError
+            No point fits the hardware.
+        """
+        evaluations: list[Evaluation] = []
+        infeasible: list[tuple[DesignPoint, str]] = []
+        for p in dict.fromkeys(points):
+            e = results[p]
+            if isinstance(e, str):
+                infeasible.append((p, e))
+            else:
+                evaluations.append(e)
+        if not evaluations:
+            point, reason = infeasible[0]
+            raise InfeasibleMappingError(f"all {len(infeasible)} design points are infeasible on "
+                                         f"{self.target.name}; first, {point.label}: {reason}")
+        pairs = len({(p.weight_bits, p.timesteps) for p in points})
+        return SweepResult(self.snn.name, self.target.name, self.target.kind, int(self.x.shape[0]),
+                           tuple(evaluations), pareto_front(evaluations, objectives), self.simulations,
+                           pairs - self.simulations, self.computed, time.perf_counter() - started, tuple(infeasible))
 
 
 class _Progress:
     """A rich progress bar over the design points, or nothing when ``quiet``."""
 
-    def __init__(self, console, quiet: bool, total: int, hardware: str) -> None:
+    def __init__(self, console, quiet: bool, total: int | None, hardware: str) -> None:
         self.bar = None
         if not quiet:
             from rich.progress import (

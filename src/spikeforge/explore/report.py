@@ -17,7 +17,12 @@ from spikeforge.explore.target import Evaluation
 __all__ = ["CSV_COLUMNS", "csv_rows", "plot_front", "sweep_table", "write_csv"]
 
 CSV_COLUMNS = ("weight_bits", "timesteps", "pes", "crossbar_size", "accuracy", "latency_s", "energy_j", "synops",
-               "effective_gops", "crossbars", "on_front")
+               "effective_gops", "crossbars", "on_front", "knobs")
+
+
+def knob_text(knobs: tuple[tuple[str, object], ...]) -> str:
+    """``'event_dispatch_cycles=0.5;ops_per_cycle_per_pe=12'`` (empty without extra hardware axes)."""
+    return ";".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in knobs)
 
 
 @public
@@ -28,7 +33,7 @@ def csv_rows(evaluations: Iterable[Evaluation], front: Iterable[Evaluation]) -> 
     for e in evaluations:
         p = e.point
         values = (p.weight_bits, p.timesteps, p.pes, p.crossbar_size, e.accuracy, e.latency_s, e.energy_j,
-                  e.synops, e.effective_gops, e.crossbars, int(e in on_front))
+                  e.synops, e.effective_gops, e.crossbars, int(e in on_front), knob_text(p.knobs))
         rows.append({k: "" if v is None else v for k, v in zip(CSV_COLUMNS, values)})
     return rows
 
@@ -55,8 +60,9 @@ def sweep_table(result: SweepResult, evaluations: Iterable[Evaluation] | None = 
     table = Table(title=escape(title or f"co-design sweep: {result.network} on {result.hardware}, "
                                         f"{result.samples} samples ({len(result.front)} of "
                                         f"{len(result.evaluations)} points on the front); per inference"))
-    cols = ["front", "bits", "T", "PEs" if accel else "crossbar", "accuracy", "latency", "energy", "synops",
-            "GOPS" if accel else "crossbars"]
+    knobs = any(e.point.knobs for e in shown)
+    cols = ["front", "bits", "T", "PEs" if accel else "crossbar", *(["hardware"] if knobs else []), "accuracy",
+            "latency", "energy", "synops", "GOPS" if accel else "crossbars"]
     for col in cols:
         table.add_column(col, justify="center" if col == "front" else "right")
     for e in shown:
@@ -64,7 +70,7 @@ def sweep_table(result: SweepResult, evaluations: Iterable[Evaluation] | None = 
         hw = p.pes if accel else (p.crossbar_size or "preset")
         extra = f"{e.effective_gops:.3f}" if accel else f"{e.crossbars:,}"
         table.add_row("*" if e in front else "", str(p.weight_bits), str(p.timesteps), str(hw),
-                      f"{100 * e.accuracy:.2f}%", f"{e.latency_s * 1e6:,.2f} µs", f"{e.energy_j * 1e6:,.3f} µJ",
+                      *([escape(knob_text(p.knobs).replace(";", " "))] if knobs else []), f"{100 * e.accuracy:.2f}%", f"{e.latency_s * 1e6:,.2f} µs", f"{e.energy_j * 1e6:,.3f} µJ",
                       f"{e.synops:,.0f}", extra)
     return table
 

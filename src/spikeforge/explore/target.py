@@ -53,6 +53,31 @@ __all__ = [
 #: The sweep argument that sizes each kind of hardware, and what it sizes (for messages).
 AXES = {"pes": "PE array", "crossbar_sizes": "crossbars"}
 
+#: More hardware axes per kind of target: name → (short label, check of one value).
+KNOBS: dict[str, dict[str, tuple[str, Callable[[str, object], object]]]] = {}
+
+
+def _number(low: float, strict: bool) -> Callable[[str, object], float]:
+    def check(name: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+                not np.isfinite(value) or (value <= low if strict else value < low):
+            raise InvalidHardwareSpecError(f"{name} = {value!r}: must be a number {'>' if strict else '≥'} {low:g}")
+        return float(value)
+    return check
+
+
+def _placer(name: str, value: object) -> str:
+    from spikeforge.mapping.place import PLACERS
+
+    PLACERS.get(str(value))  # UnknownStrategyError names the choices
+    return str(value)
+
+
+KNOBS["accelerator"] = {"ops_per_cycle_per_pe": ("acc/cyc", _number(0, True)),
+                        "event_dispatch_cycles": ("disp", _number(0, False)),
+                        "on_chip_memory_kib": ("KiB", _number(0, False))}
+KNOBS["crossbar"] = {"placer": ("", _placer)}
+
 
 @dataclass(frozen=True)
 class DesignPoint:
@@ -66,13 +91,15 @@ class DesignPoint:
     timesteps: int
     pes: int | None = None
     crossbar_size: int | None = None
+    knobs: tuple[tuple[str, object], ...] = ()  # more hardware fields (KNOBS), sorted by name
 
     @property
     def label(self) -> str:
-        """Short name, e.g. ``'4b T8 64PE'`` or ``'8b T4 128x'``."""
+        """Short name, e.g. ``'4b T8 64PE'``, ``'8b T4 128x'`` or ``'8b T8 64PE acc/cyc=12'``."""
         hw = "" if self.pes is None and self.crossbar_size is None else \
             (f" {self.pes}PE" if self.pes is not None else f" {self.crossbar_size}x")
-        return f"{self.weight_bits}b T{self.timesteps}{hw}"
+        extra = "".join(f" {k}={v:g}" if isinstance(v, float) else f" {v}" for k, v in self.knobs)
+        return f"{self.weight_bits}b T{self.timesteps}{hw}{extra}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +177,27 @@ class Target(ABC):
     kind: ClassVar[Literal["accelerator", "crossbar"]]
     axis: ClassVar[str]
     noun: ClassVar[str]
+    #: Whether :meth:`evaluate` reads the quantised network (else a cached run suffices).
+    needs_network: ClassVar[bool]
+
+    def knob_axes(self, knobs: dict[str, Sequence[object]]) -> dict[str, tuple[object, ...]]:
+        """The extra hardware axes (:data:`KNOBS`) to sweep, checked, sorted by name.
+
+        Raises
+        ------
+        DesignSpaceError
+            A name this kind of target has no knob for; an empty or repeating list.
+        InvalidHardwareSpecError
+            A value out of range (e.g. ``ops_per_cycle_per_pe`` ≤ 0).
+        """
+        allowed = KNOBS[self.kind]
+        axes = {}
+        for name in sorted(knobs):
+            if name not in allowed:
+                raise DesignSpaceError(f"hardware axis {name!r}: {self.label} has none; use "
+                                       f"{', '.join(sorted(allowed)) or 'none'}")
+            axes[name] = check_axis(name, knobs[name], allowed[name][1])
+        return axes
 
     @property
     def name(self) -> str:
@@ -187,9 +235,11 @@ class Target(ABC):
         return (self.default_size,) if values is None else \
             check_axis(self.axis, values, positive(InvalidHardwareSpecError))
 
-    @abstractmethod
-    def point(self, weight_bits: int, timesteps: int, size: int | None) -> DesignPoint:
-        """The design point of one size of this hardware."""
+    def point(self, weight_bits: int, timesteps: int, size: int | None,
+              knobs: dict[str, object] | None = None) -> DesignPoint:
+        """The design point of one size (and knob setting) of this hardware."""
+        sized = {"pes": size} if self.axis == "pes" else {"crossbar_size": size}
+        return DesignPoint(weight_bits, timesteps, **sized, knobs=tuple(sorted((knobs or {}).items())))
 
     @abstractmethod
     def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
@@ -197,8 +247,9 @@ class Target(ABC):
         :meth:`evaluate` reads."""
 
     @abstractmethod
-    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
-        """Latency, energy and resources of ``point`` on the recorded ``run`` of ``q``.
+    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
+        """Latency, energy and resources of ``point`` on the recorded ``run`` of ``q`` (None when
+        :attr:`needs_network` is False).
 
         Raises
         ------
@@ -216,6 +267,7 @@ class AcceleratorTarget(Target):
     kind: ClassVar[Literal["accelerator"]] = "accelerator"
     axis: ClassVar[str] = "pes"
     noun: ClassVar[str] = "accelerator"
+    needs_network: ClassVar[bool] = False
 
     @property
     def default_size(self) -> int:
@@ -225,15 +277,12 @@ class AcceleratorTarget(Target):
     def activity(self) -> str:
         return self.spec.distribution
 
-    def point(self, weight_bits: int, timesteps: int, size: int | None) -> DesignPoint:
-        return DesignPoint(weight_bits, timesteps, pes=size)
-
     def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
         run = simulate_integer(q, x, timesteps, trace=self.spec.distribution)  # one run: accuracy and trace
         return Simulated(q.weight_bits, timesteps, run.accuracy(y), trace=run.trace)
 
-    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
-        spec = self.spec.replace(pes=point.pes, weight_bits=point.weight_bits)
+    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
+        spec = self.spec.replace(pes=point.pes, weight_bits=point.weight_bits, **dict(point.knobs))
         r = accelerator_report(run.trace, spec, input_bits=self.input_bits)
         return Evaluation(point, run.accuracy, r.latency_s, r.energy_per_inference_j, r.ops_per_inference,
                           effective_gops=r.effective_gops)
@@ -250,6 +299,7 @@ class CrossbarTarget(Target):
     kind: ClassVar[Literal["crossbar"]] = "crossbar"
     axis: ClassVar[str] = "crossbar_sizes"
     noun: ClassVar[str] = "crossbar chip"
+    needs_network: ClassVar[bool] = True
 
     @property
     def default_size(self) -> None:
@@ -259,21 +309,19 @@ class CrossbarTarget(Target):
     def activity(self) -> str:
         return "profile"
 
-    def point(self, weight_bits: int, timesteps: int, size: int | None) -> DesignPoint:
-        return DesignPoint(weight_bits, timesteps, crossbar_size=size)
-
     def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
         # The saturating integer run scores; the profile (events per layer) comes from the simulator's counters.
         profile = simulate(q.network, q.quantize_input(x), timesteps=timesteps, integer=True).profile
         return Simulated(q.weight_bits, timesteps, simulate_integer(q, x, timesteps).accuracy(y), profile=profile)
 
-    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork) -> Evaluation:
+    def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
+        placer = str(dict(point.knobs).get("placer", self.placer))
         hw = self.spec if point.crossbar_size is None else crossbar_variant(self.spec, point.crossbar_size)
         hw = hw.replace(**{"precision.weight_bits": point.weight_bits})
         profile = run.profile
         part = partition_pass(q.network, profile, hw, self.partitioner)
         chips = max(hw.chips, -(-part.n_clusters // hw.crossbars_per_chip))
-        placement = place_pass(part, hw, self.placer, chips, None)
+        placement = place_pass(part, hw, placer, chips, None)
         _, schedule, graph, platform = dataflow_pass(placement, profile, hw, "in-order", None)
         g, figures = analyse_pass(graph, placement, profile, schedule, platform, point.timesteps)
         synops = profile.synops_per_sample + profile.input_macs_per_sample

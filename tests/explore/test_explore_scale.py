@@ -1,0 +1,207 @@
+"""Co-design at scale: the Dask engine, the shared cache under concurrent writers, the NSGA-II
+search (resume, extend), the extra hardware axes, and nothing lost when a worker or the driver is
+killed mid-run."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from spikeforge.convert.normalise import convert
+from spikeforge.datasets import digits, save_data
+from spikeforge.errors import (
+    DesignSpaceError,
+    InvalidHardwareSpecError,
+    MissingDependencyError,
+    ResourceError,
+)
+from spikeforge.explore import SimulationCache, sweep
+from spikeforge.explore import engine as engine_module
+from spikeforge.explore.engine import DaskEngine, InProcess, make_engine
+from spikeforge.frontends.torch_fx import import_torch
+from spikeforge.ir.serialize import save_network
+from spikeforge.models import build_model
+
+needs_dask = pytest.mark.skipif(not engine_module.dask_available(),
+                                reason="distributed not installed (pip install 'spikeforge[search]')")
+try:
+    import optuna
+    HAVE_OPTUNA = True
+except ImportError:
+    HAVE_OPTUNA = False
+needs_optuna = pytest.mark.skipif(not HAVE_OPTUNA, reason="optuna not installed (pip install 'spikeforge[search]')")
+
+
+@pytest.fixture(scope="module")
+def snn():
+    torch.manual_seed(0)
+    model, shape = build_model("digits-cnn")
+    return convert(import_torch(model.eval(), shape, name="digits-cnn"), digits("train").x[:64])
+
+
+@pytest.fixture(scope="module")
+def data():
+    test = digits("test")
+    return test.x[:12], test.y[:12]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not engine_module.dask_available():
+        pytest.skip("distributed not installed (pip install 'spikeforge[search]')")
+    with DaskEngine(2) as engine:
+        yield engine
+
+
+GRID = {"bits": [2, 8], "timesteps": [2, 4], "pes": [4, 64], "knobs": {"ops_per_cycle_per_pe": [6, 12]}}
+
+
+def figures(result):
+    return {e.point: (e.accuracy, e.latency_s, e.energy_j, e.synops, e.effective_gops) for e in result.evaluations}
+
+
+@needs_dask
+def test_dask_grid_equals_in_process_and_writes_every_point(snn, data, cluster, tmp_path):
+    x, y = data
+    local = sweep(snn, x, y, quiet=True, **GRID)
+    spread = sweep(snn, x, y, quiet=True, engine=cluster, cache=SimulationCache(tmp_path), **GRID)
+    assert figures(spread) == figures(local) and len(local.evaluations) == 16
+    assert (spread.simulations, spread.evaluated) == (4, 16)
+    assert len(list(tmp_path.glob("*.json"))) == 16 and len(list(tmp_path.glob("*.npz"))) == 4
+    again = sweep(snn, x, y, quiet=True, engine=cluster, cache=SimulationCache(tmp_path), **GRID)
+    assert (again.simulations, again.evaluated, again.cache_hits) == (0, 0, 4)
+    assert figures(again) == figures(local)
+
+
+def test_concurrent_writers_share_one_cache_folder(snn, data, tmp_path):
+    x, y = data
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(lambda _: sweep(snn, x, y, quiet=True, cache=SimulationCache(tmp_path), **GRID),
+                             range(3)))
+    assert figures(runs[0]) == figures(runs[1]) == figures(runs[2])
+    for path in tmp_path.glob("*.json"):  # every entry whole, whoever renamed it last
+        assert set(json.loads(path.read_text())["figures"]) >= {"accuracy", "latency_s"}
+    after = sweep(snn, x, y, quiet=True, cache=SimulationCache(tmp_path), **GRID)
+    assert after.evaluated == 0 and figures(after) == figures(runs[0])
+
+
+def test_knobs_change_the_model_and_label(snn, data):
+    x, y = data
+    r = sweep(snn, x, y, bits=[8], timesteps=[4], pes=[16], quiet=True,
+              knobs={"ops_per_cycle_per_pe": [6, 24], "event_dispatch_cycles": [1, 0.25]})
+    assert len(r.evaluations) == 4
+    by = {e.point.knobs: e for e in r.evaluations}
+    slow = by[(("event_dispatch_cycles", 1.0), ("ops_per_cycle_per_pe", 6.0))]
+    fast = by[(("event_dispatch_cycles", 0.25), ("ops_per_cycle_per_pe", 24.0))]
+    assert fast.latency_s < slow.latency_s and fast.accuracy == slow.accuracy
+    assert "ops_per_cycle_per_pe=24" in fast.point.label
+
+
+def test_knob_errors(snn, data):
+    x, y = data
+    with pytest.raises(DesignSpaceError, match="hardware axis 'placer': accelerator pynq-z2-accel has none"):
+        sweep(snn, x, y, bits=[8], timesteps=[2], knobs={"placer": ["greedy"]}, quiet=True)
+    with pytest.raises(InvalidHardwareSpecError, match=r"ops_per_cycle_per_pe\[1\] = 0: must be a number > 0"):
+        sweep(snn, x, y, bits=[8], timesteps=[2], knobs={"ops_per_cycle_per_pe": [6, 0]}, quiet=True)
+    with pytest.raises(DesignSpaceError, match="on_chip_memory_kib: 64.0 given more than once"):
+        sweep(snn, x, y, bits=[8], timesteps=[2], knobs={"on_chip_memory_kib": [64, 64.0]}, quiet=True)
+    with pytest.raises(DesignSpaceError, match="search 'random': unknown"):
+        sweep(snn, x, y, bits=[8], timesteps=[2], search="random", quiet=True)
+
+
+def test_engine_errors(monkeypatch):
+    assert isinstance(make_engine(0), InProcess)
+    if engine_module.dask_available():
+        with pytest.raises(ResourceError, match=r"Dask scheduler tcp://127.0.0.1:9: cannot connect"):
+            DaskEngine(scheduler="tcp://127.0.0.1:9", timeout_s=1)
+    monkeypatch.setattr(engine_module, "dask_available", lambda: False)
+    with pytest.raises(MissingDependencyError, match=r"distributed is not installed; pip install 'spikeforge\[search\]'"):
+        make_engine(2)
+    assert engine_module.default_workers() == 0
+
+
+SPACE = {"bits": [2, 4, 8], "timesteps": [2, 4, 8], "pes": [2, 8, 64],
+         "knobs": {"ops_per_cycle_per_pe": [6, 12]}}  # 54 points
+
+
+@needs_optuna
+def test_nsga2_search_resumes_and_extends(snn, data, tmp_path):
+    x, y = data
+    kw = dict(search="nsga2", population=6, quiet=True, **SPACE)
+    first = sweep(snn, x, y, trials=12, cache=SimulationCache(tmp_path), **kw)
+    grid = figures(sweep(snn, x, y, quiet=True, **SPACE))
+    assert set(figures(first).items()) <= set(grid.items())  # the same figures as the grid's points
+    assert first.evaluated == len(first.evaluations) + len(first.infeasible) <= 12
+    again = sweep(snn, x, y, trials=12, cache=SimulationCache(tmp_path), **kw)
+    assert again.evaluated == 0 and figures(again) == figures(first)  # resumed: nothing new to run
+    more = sweep(snn, x, y, trials=30, cache=SimulationCache(tmp_path), **kw)
+    assert set(figures(first)) <= set(figures(more))
+    assert more.evaluated == len(more.evaluations) + len(more.infeasible) - len(first.evaluations)
+    assert {e.point for e in more.front} <= set(figures(more))
+    (journal,) = tmp_path.glob("study-*.log")
+    study = optuna.load_study(study_name="codesign", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))))
+    assert len(study.trials) == 30 and len(study.directions) == 4
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.glob("*.json")} if folder.is_dir() else {}
+
+
+def _wait(predicate, proc, what):
+    while not predicate():
+        if proc.poll() is not None:
+            pytest.fail(f"codesign ended (status {proc.returncode}) before {what}")
+        time.sleep(0.05)
+
+
+@needs_dask
+@pytest.mark.parametrize("search", ["grid", "nsga2"])
+def test_killed_worker_and_driver_lose_no_finished_point(snn, tmp_path, search):
+    if search == "nsga2" and not HAVE_OPTUNA:
+        pytest.skip("optuna not installed (pip install 'spikeforge[search]')")
+    psutil = pytest.importorskip("psutil")
+    save_network(snn, tmp_path / "snn")
+    save_data(tmp_path / "test.npz", digits("test").take(12))
+    cache = tmp_path / "cache"
+    pes = ",".join(str(p) for p in range(1, 65))
+    cmd = [sys.executable, "-m", "spikeforge.cli", "codesign", str(tmp_path / "snn"), "--data",
+           str(tmp_path / "test.npz"), "--bits", "2,4,8", "--timesteps", "2,4", "--pes", pes,
+           "--dispatch-cycles", "1,0.5", "--cache", str(cache), "-o", str(tmp_path / "out"), "--workers", "2",
+           "--quiet", "--search", search, "--trials", "400", "--population", "40"]  # 768 points
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: len(_files(cache)) >= 5, driver, "5 points were written")
+        workers = [c for c in psutil.Process(driver.pid).children(recursive=True)
+                   if "multiprocessing" in " ".join(c.cmdline())]
+        assert workers, "no worker processes found"
+        workers[0].send_signal(signal.SIGKILL)  # a worker dies: dask re-runs its tasks elsewhere
+        seen = len(_files(cache))
+        _wait(lambda: len(_files(cache)) >= seen + 20, driver, "20 more points were written")
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver (and its local cluster) dies mid-run
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert driver.returncode == -signal.SIGKILL and not (tmp_path / "out").exists()
+    before = _files(cache)
+    rerun = subprocess.run(cmd, env={**env, "COLUMNS": "200"}, capture_output=True, text=True, check=True)
+    after = _files(cache)
+    assert all(after[name] == content for name, content in before.items())  # nothing lost or rewritten
+    computed = int(re.search(r"(\d+)\s+points\s+computed", rerun.stdout).group(1))
+    assert computed == len(after) - len(before)  # only what was missing ran again
+    rows = (tmp_path / "out" / "sweep.csv").read_text().splitlines()[1:]
+    if search == "grid":
+        assert len(rows) == 768 == len(after)
+    else:
+        assert len(rows) == len(after) >= len(before)
