@@ -252,6 +252,9 @@ def test_an_empty_array_is_valid():
     (np.array([[0, 1, 40000, 1]]), "txyp", r"1 of 1 values of y outside \[0, 32767\]"),
     (np.array([["a", "b", "c", "d"]]), "txyp", r"events: t has dtype <U1, expected integers"),
     (np.array([2**63 + 5], dtype=np.uint64).repeat(4).reshape(1, 4), "txyp", r"t holds values above"),
+    (np.zeros(2, dtype=[("t", int, (3,)), ("x", int), ("y", int), ("p", int)]), None,
+     r"events: t holds \(3,\) values per event, expected one number"),
+    (np.zeros(2, dtype=[("t", object), ("x", int), ("y", int), ("p", int)]), None, r"t has dtype object"),
 ])
 def test_bad_arrays(arr, columns, message):
     with pytest.raises(InvalidDataError, match=message) as info:

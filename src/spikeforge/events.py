@@ -184,6 +184,8 @@ def events_from_array(arr: np.ndarray, *, columns: Sequence[str] | None = None) 
 
 def _whole_numbers(name: str, column: np.ndarray) -> np.ndarray:
     """``column`` as int64, if it holds whole numbers that fit; else a one-line refusal."""
+    if column.ndim != 1:
+        raise InvalidDataError(f"events: {name} holds {column.shape[1:]} values per event, expected one number")
     kind = column.dtype.kind
     if kind in "biu":
         if kind == "u" and column.dtype.itemsize == 8 and column.size and column.max() > np.iinfo(np.int64).max:
