@@ -527,3 +527,35 @@ def test_events_frames_labels_and_folders(nmnist_folder, tmp_path, capsys):
     assert main(["events", "frames", str(odd), "-T", "2", "-o", str(tmp_path / "x.npz"), "--labels-from-folders"]) == 2
     assert "its folder 'odd' is not a class number" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+NIR_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nir"
+
+
+@pytest.mark.skipif(not (NIR_DATA / "cnn_sinabs.nir").is_file(),
+                    reason="the NIR paper's N-MNIST CNN (shared/data/nir/cnn_sinabs.nir) is not here")
+def test_nmnist_recordings_through_the_nir_paper_cnn(nmnist_folder, tmp_path, capsys):
+    """Recordings in N-MNIST's layout -> ``events frames`` -> the sinabs N-MNIST CNN of the NIR paper
+    (2 × 34 × 34 temporal input), imported and simulated from the command line, as the API does."""
+    pytest.importorskip("nir")
+    from spikeforge.datasets import load_data
+    from spikeforge.frontends.nir import read_nir
+    from spikeforge.sim.simulator import simulate
+
+    rng = np.random.default_rng(2)
+    for i in range(2):  # denser recordings than the fixture's, so spikes reach the read-out
+        t = np.sort(rng.integers(0, 300_000, 3000))
+        write(nmnist_folder / "3", pack_nmnist(t, rng.integers(0, 34, 3000), rng.integers(0, 34, 3000),
+                                               rng.integers(0, 2, 3000)), f"1000{i}.bin")
+    frames, net, report = tmp_path / "frames.npz", tmp_path / "net", tmp_path / "r.json"
+    assert main(["events", "frames", str(nmnist_folder), "-T", "8", "--labels-from-folders", "-o", str(frames)]) == 0
+    assert main(["import", str(NIR_DATA / "cnn_sinabs.nir"), "-o", str(net)]) == 0
+    assert main(["simulate", str(net), "--data", str(frames), "-T", "8", "--json", str(report)]) == 0
+    capsys.readouterr()
+    result = json.loads(report.read_text())
+    data = load_data(frames)
+    ours = simulate(read_nir(NIR_DATA / "cnn_sinabs.nir"), data.x, timesteps=8, labels=data.y)
+    assert data.x.shape == (5, 8, 2, 34, 34) and result["samples"] == 5
+    assert result["spikes_per_sample"] == pytest.approx(ours.profile.spikes_per_sample)
+    assert result["spikes_per_sample"] > 0
+    assert result["accuracy"]["8"] == pytest.approx(ours.accuracy[8])
