@@ -11,20 +11,26 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from spikeforge.convert.normalise import convert
 from spikeforge.datasets import digits, save_data
 from spikeforge.errors import (
     DesignSpaceError,
+    InvalidDataError,
     InvalidHardwareSpecError,
     MissingDependencyError,
     ResourceError,
 )
-from spikeforge.explore import SimulationCache, sweep
+from spikeforge.explore import SimulationCache, pareto_mask, sweep
 from spikeforge.explore import engine as engine_module
 from spikeforge.explore.engine import DaskEngine, InProcess, make_engine
+from spikeforge.explore.search import hypervolume
 from spikeforge.frontends.torch_fx import import_torch
 from spikeforge.ir.serialize import save_network
 from spikeforge.models import build_model
@@ -205,3 +211,28 @@ def test_killed_worker_and_driver_lose_no_finished_point(snn, tmp_path, search):
         assert len(rows) == 768 == len(after)
     else:
         assert len(rows) == len(after) >= len(before)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 7), st.integers(1, 3)), elements=st.floats(0, 1)),
+       st.integers(0, 6))
+def test_hypervolume_is_monotone_and_exact_for_one_box(values, drop):
+    ref = np.full(values.shape[1], 1.5)
+    maximize = [False] * values.shape[1]
+    whole = hypervolume(values, ref, maximize)
+    assert hypervolume(values[:1], ref, maximize) == pytest.approx(float(np.prod(ref - values[0])))
+    subset = np.delete(values, drop % values.shape[0], axis=0)
+    assert hypervolume(subset, ref, maximize) <= whole + 1e-12  # adding a point never shrinks it
+    keep = pareto_mask(values, maximize)  # dominated rows add nothing
+    assert hypervolume(values[keep], ref, maximize) == pytest.approx(whole)
+    # a Monte-Carlo estimate on a fixed grid agrees
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1.5, 31)[:-1] + 0.025] * values.shape[1]), -1).reshape(-1, values.shape[1])
+    covered = np.any(np.all(grid[:, None, :] >= values[None], axis=2), axis=1).mean() * 1.5 ** values.shape[1]
+    assert whole == pytest.approx(covered, abs=0.25)
+
+
+def test_hypervolume_errors():
+    with pytest.raises(InvalidDataError, match=r"hypervolume: values \(2,\), reference \(2,\), 2 objectives"):
+        hypervolume([1.0, 2.0], [0.0, 0.0], [True, False])
+    with pytest.raises(InvalidDataError, match="hypervolume: NaN in the values"):
+        hypervolume([[np.nan, 1.0]], [0.0, 0.0], [True, False])

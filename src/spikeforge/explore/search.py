@@ -29,17 +29,65 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from spikeforge.api import public
-from spikeforge.errors import DesignSpaceError, MissingDependencyError
+import numpy as np
+
+from spikeforge.api import ArrayLike, public
+from spikeforge.errors import DesignSpaceError, InvalidDataError, MissingDependencyError
 from spikeforge.explore.cache import fingerprint
 from spikeforge.explore.codesign import OBJECTIVES, Run, SweepResult
 from spikeforge.explore.engine import Engine, InProcess
 from spikeforge.explore.target import DesignPoint, Evaluation
 
-__all__ = ["SEARCHES", "search_objectives", "search_points"]
+__all__ = ["SEARCHES", "hypervolume", "search_objectives", "search_points"]
 
 #: Search algorithms ``codesign --search`` offers (the grid is the default, exhaustive sweep).
 SEARCHES = ("nsga2",)
+
+
+def _hv(points: np.ndarray, ref: np.ndarray) -> float:
+    """Volume dominated by ``points`` (minimised, each < ``ref``) below ``ref``: slices along the last axis."""
+    if points.shape[0] == 0:
+        return 0.0
+    if points.shape[1] == 1:
+        return float(ref[0] - points[:, 0].min())
+    points = points[np.argsort(points[:, -1], kind="stable")]
+    volume = 0.0
+    for i in range(points.shape[0]):
+        top = ref[-1] if i + 1 == points.shape[0] else points[i + 1, -1]
+        if top > points[i, -1]:
+            volume += _hv(points[: i + 1, :-1], ref[:-1]) * float(top - points[i, -1])
+    return volume
+
+
+@public
+def hypervolume(values: ArrayLike, reference: ArrayLike, maximize: ArrayLike) -> float:
+    r"""The hypervolume of ``values``: the measure of the objective space they dominate, bounded
+    by ``reference`` (the Lebesgue measure of :math:`\bigcup_i [v_i, r]` after every maximised
+    column is negated). Rows not strictly better than the reference in every column add nothing.
+    Exact (slicing along one objective at a time; :math:`O(n^{k})` for :math:`n` rows, :math:`k`
+    objectives: meant for fronts of tens to hundreds of points).
+
+    Raises
+    ------
+    InvalidDataError
+        ``values`` is not 2-D, holds NaN, or its columns disagree with ``reference`` / ``maximize``.
+
+    Examples
+    --------
+    >>> hypervolume([[2.0, 3.0], [1.0, 2.0]], reference=[0.0, 4.0], maximize=[True, False])
+    3.0
+    """
+    v = np.asarray(values, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
+    if v.ndim != 2 or v.shape[1] != signs.size or ref.shape != signs.shape:
+        raise InvalidDataError(f"hypervolume: values {v.shape}, reference {ref.shape}, {signs.size} objectives; "
+                               f"expected (n, {signs.size}) and ({signs.size},)")
+    if np.isnan(v).any() or np.isnan(ref).any():
+        raise InvalidDataError("hypervolume: NaN in the values or the reference point")
+    g, r = v * signs, ref * signs
+    g = g[np.all(g < r, axis=1)]
+    return _hv(g, r)
 
 
 @public
