@@ -121,7 +121,10 @@ def _read_graph(path: Path) -> Any:
 
     _check_hdf5(path)
     try:
-        return nir.read(path)
+        try:
+            return nir.read(path)
+        except Exception:  # noqa: BLE001 - nir's type inference; spikeforge checks shapes itself
+            return nir.read(path, type_check=False)
     except Exception as exc:  # noqa: BLE001 - the nir package raises anything on a malformed graph
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: not a NIR graph the nir package reads ({type(exc).__name__}: {first})") \
@@ -726,8 +729,9 @@ def to_nir(net: ir.Network, *, dt: float = DEFAULT_DT) -> Any:
         if isinstance(node, ir.Input):
             nodes[node.name] = nir.Input(input_type={"input": np.array(shape)})
         elif isinstance(node, ir.Linear):
-            nodes[node.name] = nir.Linear(weight=node.weight) if node.bias is None else \
-                nir.Affine(weight=node.weight, bias=node.bias)
+            # Affine even without a bias: sinabs's reader knows no Linear (Norse writes the same)
+            bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0], np.float32)
+            nodes[node.name] = nir.Affine(weight=node.weight, bias=bias)
         elif isinstance(node, ir.Conv2d):
             bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0], np.float32)
             nodes[node.name] = nir.Conv2d(input_shape=ins[0][1:], weight=node.weight, stride=node.stride,
