@@ -202,6 +202,38 @@ def test_nested_subgraph_conv1d_scale_sumpool_and_delay():
     assert np.array_equal(out["delay"][2:], out["if"][:-2]) and not out["delay"][:2].any()
 
 
+def test_nir_delay_closing_a_loop():
+    n = 3
+    g = graph({**io(n, n), "fc": nir.Linear(weight=np.eye(n)), "lif": lif(n, v_threshold=np.full(n, 0.5)),
+               "rec": nir.Linear(weight=np.eye(n) * 0.1), "d": nir.Delay(delay=np.full(n, 3e-4))},
+              [("input", "fc"), ("fc", "lif"), ("lif", "d"), ("d", "rec"), ("rec", "lif"), ("lif", "output")])
+    net = from_nir(g)
+    assert net.node("d").steps == 3 and net.node("d").inputs == ("lif",)
+    assert not any(isinstance(m, ir.Delay) and m.name != "d" for m in net.nodes)  # no second delay inserted
+    assert spike_trains(net, random_spikes(net, t=15, p=0.9))["lif"].sum() > 0
+
+
+def test_graph_structure_errors():
+    two_inputs = graph({**io(2, 2), "in2": nir.Input(input_type={"input": np.array([2])}), "lif": lif(2)},
+                       [("input", "lif"), ("in2", "lif"), ("lif", "output")])
+    with pytest.raises(UnsupportedLayerError, match=r"NIR graph: 2 Input nodes \(input, in2\)"):
+        from_nir(two_inputs)
+    dangling = graph({**io(2, 2), "lif": lif(2), "orphan": lif(2)}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(InvalidNetworkError, match=r"NIR node 'orphan' \(LIF\): no incoming edge"):
+        from_nir(dangling)
+    bad_edge = graph({**io(2, 2), "lif": lif(2)}, [("input", "lif"), ("lif", "nowhere"), ("lif", "output")])
+    with pytest.raises(InvalidNetworkError, match=r"edge to 'nowhere': no such node"):
+        from_nir(bad_edge)
+    partial = graph({**io([2, 4, 4], 32), "flat": nir.Flatten(input_type={"input": np.array([2, 4, 4])}, start_dim=1,
+                                                              end_dim=-1),
+                     "lif": lif(32)}, [("input", "flat"), ("flat", "lif"), ("lif", "output")])
+    partial.nodes["flat"].output_type = {"output": np.array([2, 16])}
+    with pytest.raises(UnsupportedLayerError, match=r"'flat' \(Flatten\): flattens dimensions 1..-1 of \(2, 4, 4\)"):
+        from_nir(partial)
+    with pytest.raises(ModelFileError, match=r"a dict, not a nir.NIRGraph"):
+        from_nir({})
+
+
 def test_sum_pool_without_weights_after_it_is_a_conv_of_ones():
     g = graph({**io([2, 4, 4], [2, 2, 2]), "pool": nir.SumPool2d(kernel_size=np.array([2, 2]),
                                                                  stride=np.array([2, 2]), padding=np.array([0, 0])),
@@ -242,9 +274,13 @@ def test_write_then_read_gives_the_same_neurons(tmp_path_factory, beta, alpha, b
 def test_export_warns_where_nir_cannot_say_what_spikeforge_computes(tmp_path):
     net = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.eye(2, dtype=np.float32), None),
                       ir.IF("if", ("fc",), threshold=np.float32(1.0), v_init=0.5)), outputs=("if",))
-    with pytest.warns(NIRExportWarning, match="resets by subtraction") as record:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         write_nir(net, tmp_path / "a.nir")
-    assert any("initial potential 0.5" in str(w.message) for w in record)
+    messages = sorted(str(w.message) for w in record if w.category is NIRExportWarning)
+    assert len(messages) == 2
+    assert "initial potential 0.5·θ is not part of NIR" in messages[0]
+    assert "spikeforge resets by subtraction" in messages[1]
     assert read_nir(tmp_path / "a.nir", reset="subtract").node("if").v_reset is None
 
 

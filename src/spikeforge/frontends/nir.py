@@ -541,19 +541,14 @@ class _Reader:
             declared = _declared(node, "output")
             start = int(np.asarray(node.start_dim).ravel()[0])
             end = int(np.asarray(node.end_dim).ravel()[0])
-            nir_shape = shape if not (len(shape) == 3 and shape[1] == 1 and self.conv1d_view(inp)) else \
-                (shape[0], shape[2])
-            whole = start == 0 and end in (-1, len(nir_shape) - 1)
+            last = {-1, len(shape) - 1} | ({1} if len(shape) == 3 and shape[1] == 1 else set())  # (C, 1, N): Conv1d's
+            whole = start == 0 and end in last
             if not (whole or (declared is not None and len(declared) == 1 and declared[0] == math.prod(shape))):
-                raise UnsupportedLayerError(f"{where}: flattens dimensions {start}..{end} of {nir_shape}; spikeforge "
+                raise UnsupportedLayerError(f"{where}: flattens dimensions {start}..{end} of {shape}; spikeforge "
                                             "flattens a whole feature map into a vector")
             self.alias[name] = self.add(ir.Flatten(name, (inp,))) if len(shape) > 1 else inp
         else:  # Delay
             self.alias[name] = self.add(ir.Delay(name, (inp,), self.steps(name, node), shape))
-
-    def conv1d_view(self, name: str) -> bool:
-        return any(isinstance(v, ir.Input) or (isinstance(v, ir.Conv2d) and v.weight.shape[2] == 1)
-                   for k, v in self.layers.items() if k == name)
 
     def network(self) -> ir.Network:
         self.check()
