@@ -76,3 +76,11 @@ def test_paper_graphs_compile_on_loihi_to_a_guarantee(tmp_path, capsys, file, sh
     out = capsys.readouterr().out
     assert "guaranteed throughput" in out and "energy per inference" in out
     assert (tmp_path / "art").is_dir()
+
+
+def test_simulate_takes_a_nir_file(tmp_path, capsys):
+    x = (np.random.default_rng(0).random((4, 8, 12)) < 0.3).astype(np.float32)
+    np.savez(tmp_path / "spikes.npz", x=x)
+    assert main(["simulate", str(DATA / "braille_noDelay_bias_zero.nir"), "--data", str(tmp_path / "spikes.npz"),
+                 "-T", "8"]) == 0, capsys.readouterr().err
+    assert "CubaLIF" in capsys.readouterr().out
