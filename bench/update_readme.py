@@ -12,7 +12,7 @@ import re
 from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "conversion_suite", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
-         "admission", "seed_experiment", "precision", "accelerator", "codesign", "unet_em", "app_suite", "robustness",
+         "admission", "seed_experiment", "precision", "accelerator", "codesign", "codesign_scale", "unet_em", "app_suite", "robustness",
          "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz", "report_scale", "sanafe_check")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",

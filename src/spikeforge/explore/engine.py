@@ -128,7 +128,9 @@ class DaskEngine(Engine):
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
 
     def scatter(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=False, hash=False)
+        # on every worker: the network and data feed every task, and data held by one worker would
+        # pull every task to it (the scheduler prefers data locality)
+        return self.client.scatter(value, broadcast=True, hash=False)
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
         return self.client.submit(fn, *args, key=key, pure=False, retries=2)
