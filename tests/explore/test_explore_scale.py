@@ -236,3 +236,13 @@ def test_hypervolume_errors():
         hypervolume([1.0, 2.0], [0.0, 0.0], [True, False])
     with pytest.raises(InvalidDataError, match="hypervolume: NaN in the values"):
         hypervolume([[np.nan, 1.0]], [0.0, 0.0], [True, False])
+
+
+@needs_dask
+def test_scheduler_address_runs_on_that_cluster(snn, data, cluster):
+    x, y = data
+    with make_engine(scheduler=cluster.cluster.scheduler_address) as remote:
+        assert remote.label.startswith("cluster tcp://") and remote.workers == 2
+        r = sweep(snn, x, y, bits=[8], timesteps=[2, 4], pes=[4, 64], quiet=True, engine=remote)
+    assert figures(r) == figures(sweep(snn, x, y, bits=[8], timesteps=[2, 4], pes=[4, 64], quiet=True))
+    assert len(cluster.client.scheduler_info()["workers"]) == 2  # closing the client left the cluster running
