@@ -18,7 +18,10 @@ A placed, clustered SNN becomes an SDFG (Song et al., LCTES 2020; DFSynthesizer)
   (SDF3's default semantics would otherwise let an actor overlap with itself);
 * **one channel** ``s<i>_<j>`` per connection between clusters (spikes and partial sums),
   carrying one token per timestep whose size is the expected spikes per timestep on that
-  connection (``partition.traffic`` + ``partition.partial_traffic``, rounded up, at least 1);
+  connection (``partition.traffic`` + ``partition.partial_traffic``, rounded up, at least 1).
+  A connection through Delays (``partition.layer_delays``; a recurrent connection back to an
+  earlier layer) starts with one initial token per timestep of delay: the consumer's timestep
+  t reads the producer's t − steps, so a loop of clusters runs ``steps`` timesteps apart;
 * **a buffer back-edge** ``b<i>_<j>`` (consumer to producer) per channel: the input buffer
   of the consumer's core holds ``input_buffer_spikes`` spikes, shared by its incoming
   channels, i.e. :math:`\lfloor B / \sum_{c \to j} s_c \rfloor \ge 1` timesteps of input;
@@ -171,7 +174,10 @@ def application_graph(partition: Partition, profile: Profile | None, hw: Hardwar
 
 def _connections(partition: Partition, hw: Hardware):
     """The connections between clusters by source and destination: (i, j), the spikes per token
-    (at least 1) and the credits of the consumer's input buffer, each in that order."""
+    (at least 1), the initial tokens of the spike channel (its delay in timesteps: a recurrent
+    connection through a Delay of ``steps`` starts with ``steps`` tokens) and of the buffer
+    back-edge (the credits of the consumer's input buffer, which holds the delayed tokens too),
+    each in that order."""
     src, dst, tok = partition.edges()
     # merge duplicates (edges() sums spikes and partial sums into one matrix already)
     size = np.maximum(1, np.ceil(tok - 1e-9)).astype(np.int64)
@@ -179,7 +185,9 @@ def _connections(partition: Partition, hw: Hardware):
     credits = np.maximum(1, hw.core.input_buffer_spikes // np.maximum(inflow, 1)).astype(np.int64)
     order = np.lexsort((dst, src))
     i, j = src[order], dst[order]
-    return i, j, size[order], credits[j]
+    delay = partition.edge_delays(i, j)
+    # a delay line of d timesteps needs d + 1 tokens of buffer: d waiting, one arriving
+    return i, j, size[order], delay, np.maximum(credits[j], delay + 1) - delay
 
 
 def _application_columns(partition: Partition, profile, hw: Hardware):
@@ -190,7 +198,7 @@ def _application_columns(partition: Partition, profile, hw: Hardware):
     tm = hw.timing
     syn = _cluster_synops(partition, profile)
     times = tm.crossbar_eval_ns + syn * tm.synop_ns + partition.cluster_columns * tm.neuron_update_ns
-    i, j, size, credits = _connections(partition, hw)
+    i, j, size, delay, credits = _connections(partition, hw)
     ids = np.arange(k)
 
     def column(loops, forward, back):
@@ -198,7 +206,7 @@ def _application_columns(partition: Partition, profile, hw: Hardware):
 
     one, ones = np.ones(k, dtype=np.int64), np.ones(len(i), dtype=np.int64)
     return (np.asarray(times, dtype=float), column(ids, i, j), column(ids, j, i),
-            column(one, 0 * ones, credits), column(one, size, ones), (i, j))
+            column(one, delay, credits), column(one, size, ones), (i, j))
 
 
 @public
@@ -303,7 +311,7 @@ def _barrier_columns(partition: Partition, profile, hw: Hardware):
         + ([TICK] if tick else [])
     times = np.concatenate([neuron, synaptic, [float(tm.barrier_ns)], [float(tm.timestep_ns)] if tick else []])
     b = 2 * k
-    i, j, size, credits = _connections(partition, hw)
+    i, j, size, delay, credits = _connections(partition, hw)
     ids = np.arange(k)
     one, ones = np.ones(k, dtype=np.int64), np.ones(len(i), dtype=np.int64)
     cols: list[tuple] = [  # (names, src, dst, tokens, size)
@@ -311,7 +319,7 @@ def _barrier_columns(partition: Partition, profile, hw: Hardware):
          np.concatenate([one, one]), np.concatenate([one, one])),
         ([f"{kind}{a}_{c}" for a, c in zip(i.tolist(), j.tolist()) for kind in "sb"],
          np.column_stack([i, k + j]).ravel(), np.column_stack([k + j, i]).ravel(),
-         np.column_stack([0 * ones, credits]).ravel(), np.column_stack([size, ones]).ravel()),
+         np.column_stack([delay, credits]).ravel(), np.column_stack([size, ones]).ravel()),
         ([f"done[{n}]" for n in names[:b]], np.arange(b), np.full(b, b), np.zeros(b, np.int64), np.ones(b, np.int64)),
         ([f"go[{n}]" for n in names[:b]], np.full(b, b), np.arange(b), np.ones(b, np.int64), np.ones(b, np.int64)),
         ([f"self[{BARRIER}]"], np.array([b]), np.array([b]), np.array([1]), np.array([1])),

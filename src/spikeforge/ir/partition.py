@@ -87,6 +87,10 @@ class Partition:
     partial_traffic: sp.csr_matrix
     limits: dict[str, int]
     notes: tuple[str, ...] = ()
+    #: ``(source layer, destination layer, steps)`` for every connection between mapped layers
+    #: (indices into ``layers``; an input source is not listed): its delay in timesteps, 0 for a
+    #: direct connection, ≥ 1 through Delays (recurrent connections). Empty: all direct.
+    layer_delays: tuple[tuple[int, int, int], ...] = ()
     _derived: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +103,12 @@ class Partition:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "layer_shapes", tuple(tuple(int(v) for v in s) for s in self.layer_shapes))
         object.__setattr__(self, "notes", tuple(self.notes))
+        delays = tuple(tuple(int(v) for v in d) for d in self.layer_delays)
+        if any(len(d) != 3 or not (0 <= d[0] < len(self.layers) and 0 <= d[1] < len(self.layers)) or d[2] < 0
+               for d in delays):
+            raise InvalidDataError(f"partition: layer_delays {delays[:3]}... must be (source layer, destination "
+                                   f"layer, steps ≥ 0) among {len(self.layers)} layers")
+        object.__setattr__(self, "layer_delays", delays)
         n = len(self.piece_cluster)
         for name in ("piece_layer", "piece_part"):
             if len(getattr(self, name)) != n:
@@ -183,6 +193,26 @@ class Partition:
         m = (self.traffic + self.partial_traffic).tocoo()
         keep = m.row != m.col
         return m.row[keep].astype(np.int64), m.col[keep].astype(np.int64), m.data[keep]
+
+    def edge_delays(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Delay in timesteps of each cluster connection ``src[e] -> dst[e]``: the least delay of
+        the layer connections it carries (0 if it carries partial sums or a direct connection)."""
+        out = np.zeros(len(src), dtype=np.int64)
+        if not any(d[2] for d in self.layer_delays) or not len(src):
+            return out
+        least: dict[tuple[int, int], int] = {}
+        for a, b, steps in self.layer_delays:
+            least[(a, b)] = min(steps, least.get((a, b), steps))
+        members = [set() for _ in range(self.n_clusters)]
+        for c, layer in zip(self.piece_cluster.tolist(), self.piece_layer.tolist()):
+            members[c].add(layer)
+        partial = self.partial_traffic
+        for e, (i, j) in enumerate(zip(np.asarray(src).tolist(), np.asarray(dst).tolist())):
+            if partial[i, j] > 0:
+                continue
+            found = [least[(a, b)] for a in members[i] for b in members[j] if (a, b) in least]
+            out[e] = min(found) if found else 0
+        return out
 
     def describe(self, cluster: int) -> str:
         """``"layer conv3 (cluster 7)"`` or ``"cluster 7 (layers a, b)"``."""

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ import scipy.sparse as sp
 from spikeforge.errors import UnsupportedLayerError
 from spikeforge.ir import network as ir
 
-__all__ = ["Afferent", "afferents", "axis_map", "mapped_layers", "shape3"]
+__all__ = ["Afferent", "afferent_delays", "afferents", "axis_map", "mapped_layers", "shape3"]
 
 
 def shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -243,6 +244,9 @@ _LOCAL: dict[str, Callable[[ir.Network, ir.Node, dict], list[_Map]]] = {
     "MaxPool2d": _pool,
     "Upsample": _upsample,
     "ReLU": lambda net, node, memo: _maps(net, node.inputs[0], memo),
+    # A delay is a wire whose spikes arrive ``steps`` timesteps later (an axon delay on hardware);
+    # a recurrent loop through it is a connection like any other, from a neuron layer back to itself.
+    "Delay": lambda net, node, memo: _maps(net, node.inputs[0], memo),
     "Add": lambda net, node, memo: _merge([m for i in node.inputs for m in _maps(net, i, memo)]),
     "Concat": _concat,
     "Flatten": _flatten,
@@ -254,7 +258,11 @@ _LOCAL: dict[str, Callable[[ir.Network, ir.Node, dict], list[_Map]]] = {
 def _maps(net: ir.Network, name: str, memo: dict[str, list[_Map]]) -> list[_Map]:
     """Maps from the output of layer ``name`` back to the neuron layers/inputs feeding it."""
     if name in memo:
+        if memo[name] is None:  # back on a path still being followed: a loop with no neuron on it
+            raise UnsupportedLayerError(f"layer {name} ({type(net.node(name)).__name__}): a recurrent loop "
+                                        f"without spiking neurons has no hardware mapping")
         return memo[name]
+    memo[name] = None
     node = net.node(name)
     if node.is_neuron or isinstance(node, ir.Input):
         shape = shape3(net.shape(name))
@@ -301,3 +309,37 @@ def afferents(net: ir.Network, layer: str, memo: dict | None = None) -> list[Aff
             raise UnsupportedLayerError(f"layer {layer}: dense synapses into a {net.shape(layer)} layer")
         result.append(Afferent(s, f, c, h, w, e))
     return result
+
+
+def afferent_delays(net: ir.Network, layer: str) -> dict[str, int]:
+    """The delay, in timesteps, of the connection from each presynaptic layer (as in
+    :func:`afferents`) into the mapped ``layer``: the sum of the Delays' ``steps`` along the
+    path, the least over several paths; 0 for a direct connection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spikeforge.ir import network as ir
+    >>> net = ir.Network((ir.Input("x", (), (2,)), ir.Delay("d", ("n",), steps=3, shape=(2,)),
+    ...                   ir.Add("a", ("x", "d")), ir.IF("n", ("a",), threshold=np.float32(1))), ("n",))
+    >>> afferent_delays(net, "n")
+    {'x': 0, 'n': 3}
+    """
+    node = net.node(layer)
+    best: dict[str, int] = {}
+    # Least delay to each layer on the way back (Dijkstra; delays are ≥ 0 and neurons end a path).
+    start = node.inputs[0] if node.is_neuron else layer
+    queue, seen = [(0, start)], set()
+    while queue:
+        delay, name = heapq.heappop(queue)
+        if name in seen:
+            continue
+        seen.add(name)
+        here = net.node(name)
+        if here.is_neuron or isinstance(here, ir.Input):
+            best.setdefault(name, delay)
+            continue
+        step = here.steps if isinstance(here, ir.Delay) else 0
+        for i in here.inputs:
+            heapq.heappush(queue, (delay + step, i))
+    return best

@@ -40,12 +40,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from spikeforge.api import public
-from spikeforge.errors import InfeasibleMappingError, InvalidDataError
+from spikeforge.errors import (
+    InfeasibleMappingError,
+    InvalidDataError,
+    UnsupportedLayerError,
+)
 from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
 from spikeforge.ir.partition import Partition
-from spikeforge.mapping.connectivity import Afferent, afferents, mapped_layers, shape3
+from spikeforge.mapping.connectivity import (
+    Afferent,
+    afferent_delays,
+    afferents,
+    mapped_layers,
+    shape3,
+)
 from spikeforge.strategies import Registry
 
 if TYPE_CHECKING:
@@ -173,6 +183,11 @@ def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx
     if fan_in not in FAN_IN_MODES:
         raise InvalidDataError(f"fan_in={fan_in!r}: use 'split', 'unroll' or None")
     snn.require_snn("partition")
+    if snn.recurrent:  # the packers split every cycle of clusters; a recurrent loop is one by design
+        loop = snn.loops()[0]
+        delay = next(n for n in loop if isinstance(snn.node(n), ir.Delay))
+        raise UnsupportedLayerError(f"partition: layer {delay} (Delay) closes a recurrent loop "
+                                    f"({' → '.join(loop)}); recurrent networks cannot be partitioned yet")
     layers = mapped_layers(snn)
     memo: dict = {}
     shapes = [shape3(snn.shape(n)) for n in layers]
@@ -734,7 +749,9 @@ def _finish(ctx: _Ctx, strategy: str, assign, layer, part, box, rows, syn, spike
         layers=tuple(ctx.layers), layer_shapes=tuple(ctx.shapes), piece_cluster=assign, piece_layer=layer,
         piece_part=part, piece_box=np.asarray(box, dtype=np.int64).reshape(-1, 6), cluster_rows=rows,
         cluster_synapses=syn, cluster_memory_bits=np.asarray(syn) * ctx.lim.weight_bits, cluster_spikes=spikes,
-        cluster_synops=synops, traffic=traffic, partial_traffic=partial, limits=ctx.lim.as_dict(), notes=tuple(notes))
+        cluster_synops=synops, traffic=traffic, partial_traffic=partial, limits=ctx.lim.as_dict(), notes=tuple(notes),
+        layer_delays=tuple((ctx.index[src], ctx.index[name], steps) for name in ctx.layers
+                           for src, steps in afferent_delays(ctx.net, name).items() if src in ctx.index))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""Compile of the new dynamics on the loihi preset: a temporal-input convolutional LIF network
+with a feed-forward Delay compiles end to end (its delayed connection an SDFG channel with
+``steps`` initial tokens); a recurrent network is refused by the partitioner, naming the Delay."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from spikeforge.errors import UnsupportedLayerError
+from spikeforge.hardware import load_hardware
+from spikeforge.ir import network as ir
+from spikeforge.ir.serialize import save_network
+from spikeforge.mapping.connectivity import afferent_delays
+from spikeforge.mapping.partition import partition
+from spikeforge.pipeline import CompileOptions, compile_model
+from spikeforge.sim.simulator import simulate
+
+
+def _f32(a) -> np.ndarray:
+    return np.asarray(a, np.float32)
+
+
+def _conv_net(steps: int) -> ir.Network:
+    rng = np.random.default_rng(0)
+    return ir.Network((
+        ir.Input("x", (), (2, 8, 8), temporal=True),
+        ir.Conv2d("c1", ("x",), _f32(rng.normal(0, 0.6, (4, 2, 3, 3))), padding=(1, 1)),
+        ir.LIF("n1", ("c1",), threshold=_f32([1.0, 0.8, 1.2, 1.0]), beta=0.9, bias=_f32(0.02)),
+        ir.Delay("d", ("n1",), steps=steps, shape=(4, 8, 8)),
+        ir.Conv2d("c2", ("d",), _f32(rng.normal(0, 0.4, (4, 4, 3, 3))), stride=(2, 2), padding=(1, 1)),
+        ir.IF("n2", ("c2",), threshold=_f32(1.0), v_reset=0.0),
+        ir.Flatten("f", ("n2",)),
+        ir.Linear("out", ("f",), _f32(rng.normal(0, 0.3, (3, 64))))), ("out",), "temporal_conv")
+
+
+def test_temporal_conv_lif_with_delay_compiles_on_loihi(tmp_path):
+    rng = np.random.default_rng(1)
+    save_network(_conv_net(2), tmp_path / "net")
+    np.savez(tmp_path / "data.npz", x=(rng.random((6, 8, 2, 8, 8)) < 0.3).astype(np.float32),
+             y=rng.integers(0, 3, 6))
+    c = compile_model(CompileOptions(model=str(tmp_path / "net"), hardware="loihi",
+                                     calib=str(tmp_path / "data.npz"), timesteps=8), quiet=True)
+    assert c.profile.layer("c2").input_kind == "spikes" and c.profile.layer("n1").spikes > 0
+    assert 0 < c.guarantee.period_ns < float("inf") and c.figures["energy_per_inference_j"] > 0
+    n1, n2 = c.partition.layers.index("n1"), c.partition.layers.index("n2")
+    assert (n1, n2, 2) in c.partition.layer_delays
+
+
+def test_delayed_connection_is_a_channel_with_initial_tokens():
+    from spikeforge.dataflow.build import application_graph
+
+    rng = np.random.default_rng(2)
+    hw = load_hardware("xbar-mesh")
+    for steps in (1, 3):
+        net = _conv_net(steps)
+        assert afferent_delays(net, "n2") == {"n1": steps}
+        prof = simulate(net, (rng.random((3, 6, 2, 8, 8)) < 0.3).astype(np.float32), timesteps=6).profile
+        part = partition(net, prof, hw, strategy="tiles")
+        graph = application_graph(part, prof, hw)
+        layer = {c: part.layers[part.piece_layer[part.piece_cluster == c][0]] for c in range(part.n_clusters)}
+        spikes = [ch for ch in graph.channels if re.fullmatch(r"s\d+_\d+", ch.name)]
+        into_n2 = [ch.initial_tokens for ch in spikes if layer[int(ch.name[1:].split("_")[0])] == "n1"]
+        assert into_n2 and set(into_n2) == {steps}
+
+
+def test_recurrent_network_is_refused_by_the_partitioner():
+    rng = np.random.default_rng(0)
+    net = ir.Network((ir.Input("x", (), (8,)), ir.Linear("fc", ("x",), _f32(rng.normal(0, 1, (8, 8)))),
+                      ir.Delay("back", ("rec",), shape=(8,)), ir.Add("sum", ("fc", "back")),
+                      ir.CubaLIF("n", ("sum",), threshold=_f32(1), alpha=0.5, beta=0.9),
+                      ir.Linear("rec", ("n",), _f32(rng.normal(0, 1, (8, 8))))), ("n",))
+    prof = simulate(net, rng.random((2, 8)), timesteps=4).profile
+    with pytest.raises(UnsupportedLayerError, match=r"partition: layer back \(Delay\) closes a recurrent loop "
+                                                    r"\(back → sum → n → rec\); recurrent networks cannot be "
+                                                    r"partitioned yet"):
+        partition(net, prof, load_hardware("loihi"), strategy="tiles")
