@@ -384,6 +384,13 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
         if isinstance(n, ir.LIF) and n.beta != 1.0:
             raise QuantizationError(f"layer {n.name} (LIF): leak beta={n.beta} is not integer arithmetic; "
                                     f"use IF neurons (beta=1)")
+        # No scale rules yet for these: refused rather than quantised wrongly.
+        if isinstance(n, (ir.CubaLIF, ir.Delay)) or (n.is_neuron and n.threshold.ndim > 1):
+            raise QuantizationError(f"layer {n.name} ({type(n).__name__}): not supported by quantize yet "
+                                    f"(CubaLIF, Delay and per-neuron thresholds)")
+        if n.is_neuron and (n.v_reset is not None or np.any(getattr(n, "bias", 0) != 0)):
+            raise QuantizationError(f"layer {n.name} ({type(n).__name__}): a bias current or v_reset is not "
+                                    f"supported by quantize yet")
     signed = False
     if input_range is None:
         if calib is not None:
