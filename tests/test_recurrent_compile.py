@@ -1,6 +1,7 @@
 """Compile of the new dynamics on the loihi preset: a temporal-input convolutional LIF network
 with a feed-forward Delay compiles end to end (its delayed connection an SDFG channel with
-``steps`` initial tokens); a recurrent network is refused by the partitioner, naming the Delay."""
+``steps`` initial tokens); a small recurrent CubaLIF network compiles; a recurrent loop spread over
+several crossbars is refused by the partitioner, naming the Delay."""
 
 from __future__ import annotations
 
@@ -66,14 +67,31 @@ def test_delayed_connection_is_a_channel_with_initial_tokens():
         assert into_n2 and set(into_n2) == {steps}
 
 
-def test_recurrent_network_is_refused_by_the_partitioner():
+def test_recurrent_network_across_crossbars_is_refused_by_the_partitioner():
     rng = np.random.default_rng(0)
-    net = ir.Network((ir.Input("x", (), (8,)), ir.Linear("fc", ("x",), _f32(rng.normal(0, 1, (8, 8)))),
-                      ir.Delay("back", ("rec",), shape=(8,)), ir.Add("sum", ("fc", "back")),
+    h = 200  # more neurons than one xbar-mesh crossbar's 128 columns
+    net = ir.Network((ir.Input("x", (), (8,)), ir.Linear("fc", ("x",), _f32(rng.normal(0, 1, (h, 8)))),
+                      ir.Delay("back", ("rec",), shape=(h,)), ir.Add("sum", ("fc", "back")),
                       ir.CubaLIF("n", ("sum",), threshold=_f32(1), alpha=0.5, beta=0.9),
-                      ir.Linear("rec", ("n",), _f32(rng.normal(0, 1, (8, 8))))), ("n",))
+                      ir.Linear("rec", ("n",), _f32(rng.normal(0, 0.1, (h, h)) * (rng.random((h, h)) < 0.2)))),
+                     ("n",))
     prof = simulate(net, rng.random((2, 8)), timesteps=4).profile
     with pytest.raises(UnsupportedLayerError, match=r"partition: layer back \(Delay\) closes a recurrent loop "
-                                                    r"\(back → sum → n → rec\); recurrent networks cannot be "
-                                                    r"partitioned yet"):
-        partition(net, prof, load_hardware("loihi"), strategy="tiles")
+                                                    r"\(back → sum → n → rec\) that does not fit one crossbar"):
+        partition(net, prof, load_hardware("xbar-mesh"), strategy="tiles")
+
+
+def test_small_recurrent_cubalif_compiles_on_loihi(tmp_path):
+    rng = np.random.default_rng(0)
+    net = ir.Network((ir.Input("x", (), (16,), temporal=True), ir.Linear("fc", ("x",), _f32(rng.normal(0, 0.5, (32, 16)))),
+                      ir.Delay("back", ("rec",), shape=(32,)), ir.Add("sum", ("fc", "back")),
+                      ir.CubaLIF("n", ("sum",), threshold=_f32(1), alpha=0.8, beta=0.9, bias=_f32(0.01), v_reset=0.0),
+                      ir.Linear("rec", ("n",), _f32(rng.normal(0, 0.3, (32, 32)))),
+                      ir.Linear("out", ("n",), _f32(rng.normal(0, 0.5, (4, 32))))), ("out",), "rcuba")
+    save_network(net, tmp_path / "net")
+    np.savez(tmp_path / "data.npz", x=(rng.random((6, 8, 16)) < 0.3).astype(np.float32), y=rng.integers(0, 4, 6))
+    c = compile_model(CompileOptions(model=str(tmp_path / "net"), hardware="loihi",
+                                     calib=str(tmp_path / "data.npz"), timesteps=8), quiet=True)
+    assert c.profile.layer("rec").synops > 0 and 0 < c.guarantee.period_ns < float("inf")
+    n = c.partition.layers.index("n")
+    assert (n, n, 1) in c.partition.layer_delays

@@ -183,11 +183,6 @@ def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx
     if fan_in not in FAN_IN_MODES:
         raise InvalidDataError(f"fan_in={fan_in!r}: use 'split', 'unroll' or None")
     snn.require_snn("partition")
-    if snn.recurrent:  # the packers split every cycle of clusters; a recurrent loop is one by design
-        loop = snn.loops()[0]
-        delay = next(n for n in loop if isinstance(snn.node(n), ir.Delay))
-        raise UnsupportedLayerError(f"partition: layer {delay} (Delay) closes a recurrent loop "
-                                    f"({' → '.join(loop)}); recurrent networks cannot be partitioned yet")
     layers = mapped_layers(snn)
     memo: dict = {}
     shapes = [shape3(snn.shape(n)) for n in layers]
@@ -206,6 +201,15 @@ def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx
             rates[name] = np.zeros(shape)
     return _Ctx(snn, hw, _limits(hw), fan_in, int(profile.timesteps), layers, shapes, aff, rates,
                 {n: i for i, n in enumerate(layers)})
+
+
+def _recurrent_error(net: ir.Network) -> UnsupportedLayerError:
+    """A recurrent loop spread over several clusters: the packers split every cycle of clusters,
+    and a recurrent loop is one by design."""
+    loop = net.loops()[0]
+    delay = next(n for n in loop if isinstance(net.node(n), ir.Delay))
+    return UnsupportedLayerError(f"partition: layer {delay} (Delay) closes a recurrent loop ({' → '.join(loop)}) "
+                                 f"that does not fit one crossbar; such networks cannot be partitioned yet")
 
 
 def _no_fan_in(ctx: _Ctx, layer: str, fan: np.ndarray) -> InfeasibleMappingError:
@@ -730,6 +734,8 @@ def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
         split = _split_cycles(assign, built.piece_layer, built.piece_part, traffic_k + partial_k)
         if split is None:
             break
+        if ctx.net.recurrent:
+            raise _recurrent_error(ctx.net)
         assign = split
     rows = np.bincount(assign, weights=built.rows, minlength=k)
     syn = np.bincount(assign, weights=built.syn, minlength=k)
