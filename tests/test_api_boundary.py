@@ -44,6 +44,7 @@ EXEMPT = {
     "spikeforge.mapping.partition.unroll_chain": "per neuron in the greedy partitioner",
     "spikeforge.mapping.partition.chain_sum": "per neuron (fan-in chains)",
     "spikeforge.mapping.connectivity.afferents": "mapping internals, per layer in loops",
+    "spikeforge.mapping.connectivity.afferent_delays": "mapping internals, per layer in loops",
     "spikeforge.mapping.connectivity.mapped_layers": "mapping internals",
     "spikeforge.mapping.connectivity.shape3": "per layer in loops",
     "spikeforge.mapping.connectivity.axis_map": "per layer and axis in loops",
