@@ -228,7 +228,7 @@ def test_the_same_value_is_refused_in_python_and_in_a_folder(saved, tmp_path):
     (lambda doc: doc.update(outputs=["nope"]), r"output 'nope' is not a layer"),
     (lambda doc: doc.update(name=["base"]), r"network name \['base'\] is not a string"),
     (lambda doc: doc.update(version="1"), r"format version '1', this spikeforge reads 1"),
-    (lambda doc: doc["nodes"][1]["inputs"].__setitem__(0, "c1"), r"input 'c1' is not an earlier layer"),
+    (lambda doc: doc["nodes"][1]["inputs"].__setitem__(0, "c1"), r"cycle c1 → c1 has no Delay"),
 ])
 def test_malformed_structure(saved, tmp_path, change, match):
     folder = edit(copy_of(saved, tmp_path / "net"), change)

@@ -779,7 +779,7 @@ class Network:
             stack.extend((i, [*trail, i]) for i in by_name[name].inputs)
         if path is None or any(isinstance(by_name.get(n), Delay) for n in path):
             return f"layer {node.name}: input {src!r} is not an earlier layer"
-        cycle = " → ".join(reversed(path + [src] if path[-1] != src else path))
+        cycle = " → ".join(reversed([*path, src]))  # path runs src … node against the flow
         return f"network {self.name}: cycle {cycle} has no Delay (only a Delay may close a loop)"
 
     # -- views ---------------------------------------------------------------------------------
