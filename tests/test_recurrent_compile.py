@@ -95,3 +95,21 @@ def test_small_recurrent_cubalif_compiles_on_loihi(tmp_path):
     assert c.profile.layer("rec").synops > 0 and 0 < c.guarantee.period_ns < float("inf")
     n = c.partition.layers.index("n")
     assert (n, n, 1) in c.partition.layer_delays
+
+
+def test_cubalif_neurons_are_charged_a_current_update_as_well():
+    from spikeforge.mapping.report import mapping_energy
+
+    rng = np.random.default_rng(3)
+    hw = load_hardware("loihi")
+    fc = _f32(rng.normal(0, 0.8, (24, 16)))
+    updates = {}
+    for neuron in (ir.LIF("n", ("fc",), threshold=_f32(1), beta=0.9),
+                   ir.CubaLIF("n", ("fc",), threshold=_f32(1), alpha=0.5, beta=0.9)):
+        net = ir.Network((ir.Input("x", (), (16,)), ir.Linear("fc", ("x",), fc), neuron), ("n",))
+        prof = simulate(net, rng.random((2, 16)), timesteps=5).profile
+        part = partition(net, prof, hw, strategy="tiles")
+        core = np.arange(part.n_clusters)
+        updates[type(neuron).__name__] = mapping_energy(part, hw, core, profile=prof, time_s=1e-3).neuron_updates
+        assert mapping_energy(part, hw, core, profile=None, time_s=1e-3).neuron_updates == updates["LIF"]
+    assert updates["CubaLIF"] - updates["LIF"] == 24 * 5

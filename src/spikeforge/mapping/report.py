@@ -51,6 +51,14 @@ class MappingEnergy:
     energy: EnergyBreakdown
 
 
+def _current_updates(profile: Profile | None) -> int:
+    """Synaptic-current updates per timestep: a CubaLIF neuron updates its current as well as its
+    membrane every step (i' = α i + I), a second state update. Known from the profile only."""
+    if profile is None:
+        return 0
+    return sum(layer.neurons for layer in profile.layers if layer.kind == "CubaLIF")
+
+
 def _synops(p: Partition, profile: Profile | None) -> float:
     """Synaptic operations per inference: the profile's exact count (with analog input MACs), else
     the partition's estimate."""
@@ -68,7 +76,7 @@ def mapping_energy(partition: Partition, hw: Hardware, cluster_core: np.ndarray,
     ``compile`` (:func:`spikeforge.pipeline.analyse_pass`).
 
     Spikes and synaptic operations come from the profile (see :func:`traffic_summary`), neuron
-    updates are (neurons + partial-sum columns) × T, tokens are routed X then Y
+    updates are (neurons + partial-sum columns + CubaLIF synaptic currents) × T, tokens are routed X then Y
     (:func:`~spikeforge.hardware.hop_counts`), and static power is charged over ``time_s``.
 
     Parameters
@@ -109,7 +117,7 @@ def mapping_energy(partition: Partition, hw: Hardware, cluster_core: np.ndarray,
         interchip += (m.data * inter).sum()
     spikes = float(p.cluster_spikes.sum()) * T
     synops = _synops(p, profile)
-    updates = float(p.cluster_columns.sum()) * T
+    updates = float(p.cluster_columns.sum() + _current_updates(profile)) * T
     hops, interchip = float(hops) * T, float(interchip) * T
     cores_used = len(np.unique(core))
     chips_used = len(np.unique(core // hw.cores_per_chip))
