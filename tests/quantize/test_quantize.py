@@ -305,10 +305,6 @@ def test_not_an_snn():
                       ir.ReLU("r", ("fc",))), ("r",), name="mlp")
     with pytest.raises(NotConvertedError, match="quantize: network mlp has no spiking neurons; convert it first"):
         quantize(ann)
-    leaky = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.ones((2, 2), np.float32)),
-                        ir.LIF("n", ("fc",), threshold=np.float32(1), beta=0.9)), ("n",))
-    with pytest.raises(QuantizationError, match=r"layer n \(LIF\): leak beta=0\.9"):
-        quantize(leaky)
 
 
 def test_threshold_that_cannot_fit_is_reported_with_numbers():

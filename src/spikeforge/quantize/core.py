@@ -31,12 +31,30 @@ Folding, layer by layer
   integer weights 1 (zero padding as ``count_include_pad=True``). Its output unit is
   :math:`u^\mathrm{in} / k^2`; the :math:`1/k^2` reaches the next synaptic layer's
   :math:`W^\mathrm{eff}` (or the next neuron's threshold), never a divider.
-* **Neurons** (IF; LIF with ``beta = 1``): spikes are unit-less, so the input unit folds into
-  the threshold: :math:`\Theta_c = \max(1, \mathrm{round}(\theta_c / u^\mathrm{in}_c))`, per
-  channel when units differ per channel. The initial potential is
-  :math:`\lfloor v_\mathrm{init}\,\Theta \rfloor` (the simulator's integer rule). The output
-  unit is 1. Thresholds must fit ``threshold_bits`` (unsigned) and, when ``membrane_bits`` is
-  set, the signed membrane register.
+* **Neurons** (IF, LIF, CubaLIF): spikes are unit-less, so the input unit :math:`u` (the
+  membrane's, and the synaptic current's) folds into the threshold and the bias current:
+  :math:`\Theta = \max(1, \mathrm{round}(\theta / u))`, :math:`B = \mathrm{round}(b / u)`, each
+  scalar, per channel or per neuron as the values and units require (a per-neuron threshold
+  divides by its channel's unit). Decay factors become integers of ``leak_bits`` = :math:`F`
+  fraction bits, :math:`\beta_q = D_\beta / 2^F` with :math:`D_\beta = \mathrm{round}(\beta\,2^F)`
+  (likewise :math:`\alpha`, see :func:`quantize_decay`), so the integer step
+  :math:`V \leftarrow \lfloor \beta_q V \rfloor + I + B` is the hardware's multiply and arithmetic
+  right shift :math:`(D_\beta V) \gg F` (Loihi: :math:`F = 12`; Loihi rounds towards zero, which
+  differs from the floor for negative potentials only). The initial potential is
+  :math:`\lfloor v_\mathrm{init}\,\Theta \rfloor` and the reset potential
+  :math:`\lfloor v_\mathrm{reset}\,\Theta \rfloor` (the simulator's integer rules; ``v_init`` and
+  ``v_reset`` stay fractions of the threshold). The output unit is 1. Thresholds must fit
+  ``threshold_bits`` (unsigned); with ``membrane_bits`` set, thresholds, biases and reset
+  potentials must fit the signed membrane register, and the synaptic current has a register of
+  the same width.
+* **Sums into neurons** (an Add without gains whose every input is a synaptic layer read only
+  by it, e.g. a feed-forward and a recurrent Affine): its inputs share **one** step, the unit
+  of the membrane they feed, :math:`\Delta_o = \max(\max_j \max_i |W^{\mathrm{eff},j}_{o,i}| /
+  (2^{B_w-1}-1),\ \theta_o k_o / (2^{B_\theta}-1))` over the inputs :math:`j`, so every weight is a
+  plain ``weight_bits`` integer and the sum keeps unit gains.
+* **Delay**: carries its input's unit. A Delay closing a recurrent loop must read a neuron
+  layer (spikes, unit 1): a recurrent Affine then reads unit-1 spikes, :math:`W^\mathrm{eff} = W`,
+  and is quantised in the unit of the membrane it feeds by the rule above.
 * **Add** (residual sums with gains :math:`g_i`): one shared output unit per tensor, set by the
   *finest* input so that no branch is rounded away (a residual block adds a convolution, whose
   accumulator unit is fine, to spikes, whose unit is a whole threshold),
@@ -86,6 +104,7 @@ __all__ = [
     "check_bits",
     "load_quantized",
     "quantize",
+    "quantize_decay",
     "quantize_weights",
     "save_quantized",
 ]
@@ -131,6 +150,8 @@ class QuantizedNetwork:
         Per output: float read-out = scale × integer read-out (one value per channel).
     layer_scales : mapping of str to array
         Per synaptic layer and Add: the accumulator's unit Δ per output channel.
+    leak_bits : int
+        Fraction bits of every decay factor (``beta``, ``alpha`` are multiples of ``2**-leak_bits``).
     """
 
     network: ir.Network
@@ -143,12 +164,20 @@ class QuantizedNetwork:
     input_signed: bool = False
     output_scales: Mapping[str, np.ndarray] = field(default_factory=dict)
     layer_scales: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    leak_bits: int = 12
 
     def __post_init__(self) -> None:
         # The rules quantize() follows, so that a hand-edited folder is held to them as well.
         check_bits("weight_bits", self.weight_bits, 2, 8)
         check_bits("threshold_bits", self.threshold_bits, 2, 24)
         check_bits("input_bits", self.input_bits, 1, 16)
+        check_bits("leak_bits", self.leak_bits, 1, 24)
+        for node in self.network.nodes:
+            for f in ("beta", "alpha"):
+                factor = getattr(node, f, 1.0)
+                if factor * 2**self.leak_bits != round(factor * 2**self.leak_bits):
+                    raise QuantizationError(f"layer {node.name}.{f}={factor!r}: not a multiple of "
+                                            f"2**-{self.leak_bits} (leak_bits={self.leak_bits})")
         if self.membrane_bits is not None:
             check_bits("membrane_bits", self.membrane_bits, 2, 53)
         if not (math.isfinite(self.input_scale) and self.input_scale > 0):
@@ -198,7 +227,7 @@ class QuantizedNetwork:
         return {"quantized": True, "weight_bits": self.weight_bits, "threshold_bits": self.threshold_bits,
                 "membrane_bits": self.membrane_bits, "per_channel": self.per_channel,
                 "input_bits": self.input_bits, "input_scale": self.input_scale,
-                "input_signed": self.input_signed,
+                "input_signed": self.input_signed, "leak_bits": self.leak_bits,
                 "output_scales": {k: np.asarray(v, np.float64).tolist() for k, v in self.output_scales.items()},
                 "layer_scales": {k: np.asarray(v, np.float64).tolist() for k, v in self.layer_scales.items()}}
 
@@ -248,6 +277,49 @@ def quantize_weights(weight: ArrayLike, bits: int, *, axis: int | None = None,
     return q, np.asarray(step, np.float64)
 
 
+@public(own_checks="bits")
+def quantize_decay(factor: float, bits: int, where: str = "decay") -> float:
+    r"""A decay factor in (0, 1] as the hardware holds it: :math:`D / 2^F` with
+    :math:`D = \mathrm{round}(\text{factor}\cdot 2^F)` of ``bits`` = :math:`F` fraction bits.
+
+    Exact in float64 and idempotent; 1 stays 1 (no leak).
+
+    Raises
+    ------
+    QuantizationError
+        ``bits`` outside 1..24, or the factor rounds to 0 (``where`` names it).
+
+    Examples
+    --------
+    >>> quantize_decay(0.96, 12), quantize_decay(0.96, 12) * 4096
+    (0.9599609375, 3932.0)
+    """
+    bits = check_bits("leak_bits", bits, 1, 24)
+    d = round(float(factor) * 2**bits)
+    if d < 1:
+        raise QuantizationError(f"{where}={factor!r}: rounds to 0 with leak_bits={bits} "
+                                f"(smallest decay factor {2.0**-bits:g})")
+    return d / 2**bits
+
+
+def _expand(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A scalar, per-channel (or per-element after a flatten) or per-neuron array, broadcast to ``shape``."""
+    a = np.asarray(values, np.float64)
+    if a.ndim == 1:
+        a = a.reshape(-1, *([1] * (len(shape) - 1)))
+    return np.broadcast_to(a, shape)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """Per-neuron values as a scalar or one per channel where they allow it (float32, as the IR keeps them)."""
+    if np.all(values == values.flat[0]):
+        return np.float32(values.flat[0])
+    per_channel = values.reshape(values.shape[0], -1)
+    if np.all(per_channel == per_channel[:, :1]):
+        return per_channel[:, 0].astype(np.float32)
+    return values.astype(np.float32)
+
+
 def _bits_unsigned(value: float) -> int:
     return max(1, int(value).bit_length())
 
@@ -289,8 +361,39 @@ def _threshold_demand(net: ir.Network, name: str, channels: int, threshold_max: 
     if owner is None:
         return np.zeros(channels)
     neuron, factor = owner
-    theta = np.broadcast_to(np.asarray(neuron.threshold, np.float64), (channels,))
+    theta = _expand(neuron.threshold, net.shape(neuron.name)).reshape(channels, -1).max(axis=1)
     return theta * factor / threshold_max
+
+
+def _shared_sum(net: ir.Network, node: ir.Node) -> bool:
+    """Whether ``node`` is an Add without gains summing synaptic layers that only it reads (the
+    inputs of a membrane, e.g. a feed-forward and a recurrent Affine): they share one step."""
+    return isinstance(node, ir.Add) and node.gains is None and all(
+        net.node(i).has_weights and len(net.consumers(i)) == 1 for i in node.inputs)
+
+
+def _without_back_edges(net: ir.Network) -> tuple[ir.Network, dict[str, ir.Delay]]:
+    """``net`` with each Delay that closes a loop replaced by an Input of its shape, so that the
+    scale walk meets no layer before its input; and those Delays by name.
+
+    Raises
+    ------
+    QuantizationError
+        A loop is closed from a layer that is not a neuron layer (its unit is not known before
+        the loop is quantised; spikes have unit 1).
+    """
+    order = {n.name: i for i, n in enumerate(net.nodes)}
+    back = {n.name: n for n in net.nodes if isinstance(n, ir.Delay) and order[n.inputs[0]] >= order[n.name]}
+    for d in back.values():
+        src = net.node(d.inputs[0])
+        if not src.is_neuron:
+            raise QuantizationError(f"layer {d.name} (Delay): closes a loop from layer {src.name} "
+                                    f"({type(src).__name__}), not a neuron layer; quantize needs spikes on a "
+                                    f"recurrent edge")
+    if not back:
+        return net, back
+    nodes = tuple(ir.Input(n.name, (), n.shape, temporal=True) if n.name in back else n for n in net.nodes)
+    return ir.Network(nodes, net.outputs, net.name), back
 
 
 def _int_array(values: np.ndarray, where: str) -> np.ndarray:
@@ -300,54 +403,88 @@ def _int_array(values: np.ndarray, where: str) -> np.ndarray:
     return values.astype(_INT)
 
 
-def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
-                       demand: np.ndarray) -> tuple[ir.Node, np.ndarray]:
-    """Fold ``u_in`` into the weights of a synaptic layer and quantise; return (node, Δ per channel)."""
+def _effective_weight(node: ir.Node, net: ir.Network, u_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A synaptic layer's weights with the input unit folded in, and their peak |value| per output channel."""
     in_shape = net.shape(node.inputs[0])
-    channels = net.shape(node.name)[0]
-    s_in, _, _ = weight_scales(node, in_shape, u_in, np.ones(channels))
+    s_in, _, _ = weight_scales(node, in_shape, u_in, np.ones(net.shape(node.name)[0]))
     w_eff = node.weight.astype(np.float64) * s_in
     _, out_ch, _ = node.weight_channels(in_shape)
-    peak = np.zeros(channels)
+    peak = np.zeros(net.shape(node.name)[0])
     np.maximum.at(peak, np.broadcast_to(out_ch, w_eff.shape).ravel(), np.abs(w_eff).ravel())
+    return w_eff, peak
+
+
+def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
+                       demand: np.ndarray, theta_max: int) -> tuple[ir.Node, np.ndarray]:
+    """Fold ``u_in`` into the weights of a synaptic layer and quantise; return (node, accumulator
+    unit per channel: Δ, or Δ / 2^k when it feeds leaky neurons, see :func:`_membrane_shift`)."""
+    in_shape = net.shape(node.inputs[0])
+    channels = net.shape(node.name)[0]
+    w_eff, peak = _effective_weight(node, net, u_in)
     if not per_channel:
         peak = np.full(channels, peak.max(initial=0.0))
         demand = np.full(channels, demand.max(initial=0.0))
     levels = 2 ** (bits - 1) - 1
     step = np.maximum(peak / levels, demand)
     step = np.where(step > 0, step, 1.0)
-    _, s_out, s_bias = weight_scales(node, in_shape, u_in, step)
-    q = np.clip(np.round(w_eff / s_out), -levels, levels).astype(_INT)
+    shift = _membrane_shift(net, node.name, step, theta_max, 31 - bits)
+    _, s_out, _ = weight_scales(node, in_shape, u_in, step)
+    q = np.clip(np.round(w_eff / s_out), -levels, levels).astype(_INT) << shift
+    unit = step / 2**shift
+    _, _, s_bias = weight_scales(node, in_shape, u_in, unit)
     bias = None if node.bias is None else _int_array(node.bias.astype(np.float64) / s_bias, f"layer {node.name} bias")
-    return dataclasses.replace(node, weight=q, bias=bias), step
+    return dataclasses.replace(node, weight=q, bias=bias), unit
 
 
-@public(own_checks="weight_bits threshold_bits input_bits membrane_bits")
+def _membrane_shift(net: ir.Network, name: str, step: np.ndarray, theta_max: int, most: int) -> int:
+    r"""The weight exponent :math:`k` of a layer feeding leaky neurons or neurons that reset to a
+    value (directly, through pooling, or through a sum into them): the largest :math:`k \le` ``most`` with
+    :math:`\max_o \theta_o k_o / (\Delta_o / 2^k) \le` ``theta_max``; 0 for any other layer."""
+    owner = _owner_neuron(net, name)
+    consumers = net.consumers(name)
+    if owner is None and len(consumers) == 1 and _shared_sum(net, consumers[0]):
+        owner = _owner_neuron(net, consumers[0].name)
+    if owner is None or (getattr(owner[0], "beta", 1.0) == 1.0 and getattr(owner[0], "alpha", 1.0) == 1.0
+                         and owner[0].v_reset is None):
+        return 0
+    neuron, factor = owner
+    theta = _expand(neuron.threshold, net.shape(neuron.name)).reshape(len(step), -1).max(axis=1)
+    coarse = float((theta * factor / step).max())
+    return int(np.clip(math.floor(math.log2(theta_max / coarse)), 0, most)) if coarse > 0 else 0
+
+
+@public(own_checks="weight_bits threshold_bits input_bits membrane_bits leak_bits")
 def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16, membrane_bits: int | None = None,
              per_channel: bool = False, input_bits: int = 8, input_range: float | None = None,
-             calib: ArrayLike | None = None) -> QuantizedNetwork:
-    """Quantise a converted SNN into an integer network (see the module docstring for the folding).
+             calib: ArrayLike | None = None, leak_bits: int = 12) -> QuantizedNetwork:
+    """Quantise a converted or directly-trained SNN into an integer network (see the module
+    docstring for the folding).
 
     Parameters
     ----------
     snn : Network
-        A converted SNN of IF neurons (or LIF with ``beta = 1``), float parameters.
+        An SNN of IF, LIF or CubaLIF neurons (leaks, bias currents, ``v_reset``, per-neuron
+        parameters), Delays and recurrent loops through them; float parameters.
     weight_bits : int
         Signed weight (and residual gain) bit-width, 2..8.
     threshold_bits : int
         Unsigned threshold bit-width, 2..24 (thresholds are stored exactly as float32).
     membrane_bits : int, optional
-        Signed membrane-register width, ``threshold_bits + 1``..53; saturation is applied (and
-        counted) by :func:`~spikeforge.quantize.integer_sim.simulate_integer`. None: unbounded.
+        Signed membrane (and synaptic-current) register width, ``threshold_bits + 1``..53;
+        saturation is applied (and counted) by
+        :func:`~spikeforge.quantize.integer_sim.simulate_integer`. None: unbounded.
     per_channel : bool
         One weight step per output channel instead of per tensor (read-out layers always use
         one step, so their argmax is unaffected).
     input_bits : int
-        Unsigned input bit-width, 1..16 (signed when ``calib`` holds negative values).
+        Unsigned input bit-width, 1..16 (signed when ``calib`` holds negative values); 1 keeps
+        spike inputs 0/1 (with ``input_range`` 1).
     input_range : float, optional
         Largest input magnitude; default ``max |calib|``, or 1.0 without calibration data.
     calib : array, optional
         Calibration inputs, used for the input range.
+    leak_bits : int
+        Fraction bits of the decay factors ``beta`` and ``alpha``, 1..24 (Loihi: 12).
 
     Returns
     -------
@@ -356,8 +493,10 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     Raises
     ------
     QuantizationError
-        A bit-width is not an integer or out of range; ``snn`` is not a Network or has leaky
-        LIF neurons; a threshold does not fit ``threshold_bits`` or the membrane register; the
+        A bit-width is not an integer or out of range; ``snn`` is not a Network; a threshold does
+        not fit ``threshold_bits``, or a threshold, bias or reset potential the membrane register;
+        a bias needs more than the 24 bits float32 holds exactly; a decay factor rounds to 0 with
+        ``leak_bits``; a recurrent loop is closed from a layer that is not a neuron layer; the
         input range is not positive.
     NotConvertedError
         The network has no spiking neurons, or still has ReLU layers.
@@ -371,26 +510,22 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     >>> q = quantize(snn, input_bits=4)
     >>> type(q.network.node("pool")).__name__, float(q.network.node("n").threshold)
     ('Conv2d', 30.0)
+    >>> lif = ir.Network((ir.Input("x", (), (1,)), ir.Linear("fc", ("x",), np.array([[0.5]], np.float32)),
+    ...                   ir.LIF("n", ("fc",), threshold=np.float32(1), beta=0.9, bias=np.float32(0.1))), ("n",))
+    >>> n = quantize(lif, input_bits=1).network.node("n")
+    >>> float(n.threshold), float(n.bias), n.beta * 4096
+    (254.0, 25.0, 3686.0)
     """
     weight_bits = check_bits("weight_bits", weight_bits, 2, 8)
     threshold_bits = check_bits("threshold_bits", threshold_bits, 2, 24)
     input_bits = check_bits("input_bits", input_bits, 1, 16)
+    leak_bits = check_bits("leak_bits", leak_bits, 1, 24)
     if membrane_bits is not None:
         membrane_bits = check_bits("membrane_bits", membrane_bits, threshold_bits + 1, 53)
     if not isinstance(snn, ir.Network):
         raise QuantizationError(f"quantize needs a Network, got {type(snn).__name__}")
     snn.require_snn("quantize")
-    for n in snn.nodes:
-        if isinstance(n, ir.LIF) and n.beta != 1.0:
-            raise QuantizationError(f"layer {n.name} (LIF): leak beta={n.beta} is not integer arithmetic; "
-                                    f"use IF neurons (beta=1)")
-        # No scale rules yet for these: refused rather than quantised wrongly.
-        if isinstance(n, (ir.CubaLIF, ir.Delay)) or (n.is_neuron and n.threshold.ndim > 1):
-            raise QuantizationError(f"layer {n.name} ({type(n).__name__}): not supported by quantize yet "
-                                    f"(CubaLIF, Delay and per-neuron thresholds)")
-        if n.is_neuron and (n.v_reset is not None or np.any(getattr(n, "bias", 0) != 0)):
-            raise QuantizationError(f"layer {n.name} ({type(n).__name__}): a bias current or v_reset is not "
-                                    f"supported by quantize yet")
+    walked, back_edges = _without_back_edges(snn)
     signed = False
     if input_range is None:
         if calib is not None:
@@ -409,11 +544,15 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
 
     theta_max = 2**threshold_bits - 1
     gain_levels = 2 ** (weight_bits - 1) - 1
+    register_max = None if membrane_bits is None else 2 ** (membrane_bits - 1) - 1
+    shared: dict[str, np.ndarray] = {}  # inputs of a sum into neurons -> their common step
 
     def synaptic(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
         readout = not _reaches_neuron(snn, node.name)
         demand = _threshold_demand(snn, node.name, snn.shape(node.name)[0], theta_max)
-        return _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand)
+        if node.name in shared:
+            demand = np.maximum(demand, shared[node.name])
+        return _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand, theta_max)
 
     def sum_pool(node: ir.AvgPool2d, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
         c = snn.shape(node.name)[0]
@@ -421,23 +560,42 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
                          stride=node.stride, padding=node.padding, groups=c)
         return pool, ins[0] / (node.kernel[0] * node.kernel[1])
 
+    def fits(node: ir.Node, what: str, values: np.ndarray) -> None:
+        worst = float(np.abs(values).max(initial=0.0))
+        if register_max is not None and worst > register_max:
+            raise QuantizationError(f"layer {node.name}: {what} {worst:.0f} does not fit the "
+                                    f"{membrane_bits}-bit membrane (max {register_max})")
+
     def neurons(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
-        u = ins[0]
-        theta = np.broadcast_to(np.asarray(node.threshold, np.float64), u.shape)
+        shape = snn.shape(node.name)
+        u = _expand(ins[0], shape)
+        theta = _expand(node.threshold, shape)
         t_int = np.maximum(1.0, np.round(theta / u))
         worst = float(t_int.max())
         if worst > theta_max:
+            at = int(np.argmax(t_int))
             raise QuantizationError(
-                f"layer {node.name}: threshold {worst:.0f} (θ={float(theta.max()):g} over unit "
-                f"{float(u[int(np.argmax(t_int))]):.3g}) needs {_bits_unsigned(worst)} bits, "
-                f"threshold_bits={threshold_bits}")
-        if membrane_bits is not None and worst > 2 ** (membrane_bits - 1) - 1:
-            raise QuantizationError(f"layer {node.name}: threshold {worst:.0f} does not fit the "
-                                    f"{membrane_bits}-bit membrane (max {2 ** (membrane_bits - 1) - 1})")
-        thr = np.float32(t_int[0]) if np.all(t_int == t_int[0]) else t_int.astype(np.float32)
-        return dataclasses.replace(node, threshold=thr), np.ones(snn.shape(node.name)[0])
+                f"layer {node.name}: threshold {worst:.0f} (θ={float(theta.flat[at]):g} over unit "
+                f"{float(u.flat[at]):.3g}) needs {_bits_unsigned(worst)} bits, threshold_bits={threshold_bits}")
+        fits(node, "threshold", t_int)
+        changes: dict[str, Any] = {"threshold": _compact(t_int)}
+        if node.v_reset is not None:
+            fits(node, "reset potential", np.floor(node.v_reset * t_int))
+        if hasattr(node, "bias"):
+            b_int = np.round(_expand(node.bias, shape) / u)
+            if np.abs(b_int).max(initial=0.0) >= 2**24:
+                raise QuantizationError(f"layer {node.name}: bias {float(np.abs(b_int).max()):.0f} (in unit "
+                                        f"{float(u.min()):.3g}) needs more than the 24 bits float32 holds exactly")
+            fits(node, "bias", b_int)
+            changes["bias"] = _compact(b_int)
+        for f in ("beta", "alpha"):
+            if hasattr(node, f):
+                changes[f] = quantize_decay(getattr(node, f), leak_bits, f"layer {node.name}.{f}")
+        return dataclasses.replace(node, **changes), np.ones(shape[0])
 
     def residual(node: ir.Add, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        if _shared_sum(snn, node) and all(np.array_equal(u, ins[0]) for u in ins):
+            return node, ins[0]  # its inputs already share the membrane's step
         gains = node.gains or (None,) * len(node.inputs)
         eff = [u * (1.0 if g is None else np.broadcast_to(np.asarray(g, np.float64), u.shape))
                for u, g in zip(ins, gains)]
@@ -455,11 +613,25 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
         new = dataclasses.replace(node, gains=None if all(g is None for g in new_gains) else new_gains)
         return new, np.full(channels, u_out)
 
+    def inputs(node: ir.Input, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
+        if node.name in back_edges:  # a recurrent edge: spikes, unit 1
+            return back_edges[node.name], np.ones(node.shape[0])
+        return node, np.full(node.shape[0], input_scale)
+
     rules = {name: synaptic for name, cls in ir.NODE_TYPES.items() if cls.has_weights}
     rules |= {name: neurons for name, cls in ir.NODE_TYPES.items() if cls.is_neuron}
-    rules |= {"Input": lambda node, ins: (node, np.full(snn.shape(node.name)[0], input_scale)),
-              "AvgPool2d": sum_pool, "Add": residual}
-    nodes, unit = propagate_scales(snn, rules)
+    rules |= {"Input": inputs, "AvgPool2d": sum_pool, "Add": residual,
+              "Delay": lambda node, ins: (node, ins[0])}
+    nodes, unit = propagate_scales(walked, rules)
+    sums = [n for n in snn.nodes if _shared_sum(snn, n)]
+    if sums:  # a second walk, now that the units reaching each sum's inputs are known
+        levels = 2 ** (weight_bits - 1) - 1
+        for add in sums:
+            peak = np.max([_effective_weight(snn.node(i), snn, unit[snn.node(i).inputs[0]])[1]
+                           for i in add.inputs], axis=0)
+            shared |= dict.fromkeys(add.inputs, np.maximum(peak / levels, _threshold_demand(
+                snn, add.name, snn.shape(add.name)[0], theta_max)))
+        nodes, unit = propagate_scales(walked, rules)
     # The accumulators' units: of every layer with weights (AvgPool2d's sum-pool has none) and sum.
     scales = {n.name: unit[n.name] for n in snn.nodes if n.has_weights or isinstance(n, ir.Add)}
     net = ir.Network(nodes, snn.outputs, snn.name)
@@ -468,7 +640,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
         u = unit[name]
         outputs[name] = np.asarray(u[0] if np.allclose(u, u[0], rtol=0, atol=0) else u, np.float64)
     return QuantizedNetwork(net, weight_bits, threshold_bits, membrane_bits, bool(per_channel), input_bits,
-                            float(input_scale), signed, outputs, scales)
+                            float(input_scale), signed, outputs, scales, leak_bits)
 
 
 @public
@@ -502,7 +674,8 @@ def load_quantized(path: str | os.PathLike) -> QuantizedNetwork:
             None if meta.get("membrane_bits") is None else int(meta["membrane_bits"]), bool(meta["per_channel"]),
             int(meta["input_bits"]), float(meta["input_scale"]), bool(meta.get("input_signed", False)),
             {k: np.asarray(v, np.float64) for k, v in meta["output_scales"].items()},
-            {k: np.asarray(v, np.float64) for k, v in meta.get("layer_scales", {}).items()})
+            {k: np.asarray(v, np.float64) for k, v in meta.get("layer_scales", {}).items()},
+            int(meta.get("leak_bits", 12)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise QuantizationError(f"{path}: malformed quantisation metadata ({exc})") from None
     except QuantizationError as exc:

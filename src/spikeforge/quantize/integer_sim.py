@@ -15,7 +15,11 @@ stepped by :func:`~spikeforge.sim.neuron.neuron_step` in
     s_t = [v_t \ge \Theta], \qquad v_t \leftarrow v_t - \Theta s_t,
     \qquad v_0 = \lfloor v_\mathrm{init}\,\Theta \rfloor
 
-with one overflow event per neuron and timestep where :math:`\tilde v_t` leaves the range.
+with one overflow event per neuron and timestep where :math:`\tilde v_t` leaves the range. Leaky
+and CUBA neurons step as in :mod:`spikeforge.sim.neuron` (floored decays, bias, reset to a value);
+the synaptic current :math:`i_t = \mathrm{clip}(\lfloor \alpha i_{t-1} \rfloor + I_t)` of a CubaLIF
+layer is a register of the same width, its saturations counted apart
+(:attr:`IntegerResult.current_overflows`).
 The synaptic input :math:`I_t` of one timestep is summed at full width before it reaches
 the register (the accumulation order of events within a timestep does not matter). The
 read-out accumulates :math:`A_t = \mathrm{clip}(A_{t-1} + y_t)` the same way. Without
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -67,6 +71,8 @@ class IntegerResult:
         unbounded peak; run without ``membrane_bits`` to size the registers).
     trace : SpikeTrace or None
         The synaptic activity of the same run (``simulate_integer(..., trace=GRANULARITY)``).
+    current_overflows, peak_current : mapping of str to int
+        As ``overflows`` and ``peak_membrane``, for the synaptic-current register of each CubaLIF layer.
     """
 
     network: str
@@ -79,15 +85,19 @@ class IntegerResult:
     peak_membrane: Mapping[str, int]
     output_scale: np.ndarray | float = 1.0
     trace: SpikeTrace | None = None
+    current_overflows: Mapping[str, int] = field(default_factory=dict)
+    peak_current: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total_overflows(self) -> int:
-        return int(sum(self.overflows.values()))
+        """Saturations of every register: membranes, read-outs and synaptic currents."""
+        return int(sum(self.overflows.values()) + sum(self.current_overflows.values()))
 
     @property
     def membrane_bits_needed(self) -> int:
-        """Signed register width that would hold every potential seen without saturating."""
-        peak = max(self.peak_membrane.values(), default=0)
+        """Signed register width that would hold every potential (and synaptic current) seen
+        without saturating."""
+        peak = max([*self.peak_membrane.values(), *self.peak_current.values()], default=0)
         return int(peak).bit_length() + 1
 
     def predictions(self) -> np.ndarray:
@@ -294,7 +304,9 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     # One register per neuron layer and per read-out that is not a neuron layer's spikes.
     readouts = [o for o in network.outputs if not network.node(o).is_neuron]
     tallies = {name: Tally() for name in [n.name for n in network.nodes if n.is_neuron] + readouts}
-    registers = {name: IntegerArithmetic(bits=membrane_bits, tally=tally) for name, tally in tallies.items()}
+    currents = {n.name: Tally() for n in network.nodes if isinstance(n, ir.CubaLIF)}
+    registers = {name: IntegerArithmetic(bits=membrane_bits, tally=tally, current_tally=currents.get(name))
+                 for name, tally in tallies.items()}
     spikes = {n.name: torch.zeros(network.shape(n.name), dtype=torch.float64) for n in network.nodes if n.is_neuron}
 
     tracer = None if trace is None else _Tracer(network, int(timesteps), trace, int(xt.shape[0]))
@@ -325,7 +337,8 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
                          {k: np.round(torch.cat(v).numpy()).astype(np.int64) for k, v in outputs.items()},
                          {k: v.numpy().astype(np.int64) for k, v in spikes.items()},
                          {k: t.overflows for k, t in tallies.items()}, {k: int(t.peak) for k, t in tallies.items()},
-                         scale, None if tracer is None else tracer.trace())
+                         scale, None if tracer is None else tracer.trace(),
+                         {k: t.overflows for k, t in currents.items()}, {k: int(t.peak) for k, t in currents.items()})
 
 
 @public

@@ -6,14 +6,15 @@ QAT all step their neurons with :func:`neuron_step`; they differ only in the
 whether the spike has a surrogate gradient. One timestep, with input current :math:`I`:
 
 .. math::
-    i' = \alpha\, i + I \ \text{(CUBA only, else } i' = I\text{)}, \qquad
+    i' = \mathrm{reg}(\alpha\, i + I) \ \text{(CUBA only, else } i' = I\text{)}, \qquad
     v' = \mathrm{reg}(\beta\, v + i' + b), \qquad
     s = [v' \ge \theta], \qquad
     v'' = v' - s\,\theta \ \text{(reset by subtraction)}
     \ \text{or}\ v'' = (1 - s)\, v' + s\, v_\mathrm{reset}\theta
 
-with :math:`b` a constant bias current (LIF, CubaLIF; 0 for IF), :math:`\beta = 1` an IF neuron, :math:`\mathrm{reg}` the membrane register of the arithmetic
-(the identity in float; a clamp to a signed bit width in saturating integer arithmetic), and
+with :math:`b` a constant bias current (LIF, CubaLIF; 0 for IF), :math:`\beta = 1` an IF neuron, :math:`\mathrm{reg}` the membrane
+(or synaptic-current) register of the arithmetic (the identity in float; a clamp to a signed bit
+width in saturating integer arithmetic, each register counted apart), and
 every product with a fraction (:math:`\beta v`, :math:`\alpha i`, the initial potential
 :math:`v_\mathrm{init}\theta`) rounded by the arithmetic (floored in integer arithmetic). Ready
 for recurrent input: a recurrent layer adds its synaptic output of step :math:`t-1` to
@@ -105,6 +106,10 @@ class Arithmetic:
         """A register after an addition (``v`` is fresh: it may be updated in place)."""
         return v
 
+    def current(self, i: torch.Tensor) -> torch.Tensor:
+        """The synaptic-current register of a CUBA neuron after an addition (``i`` is fresh)."""
+        return i
+
 
 #: Plain float32 arithmetic, the simulator's default.
 FLOAT = Arithmetic()
@@ -114,10 +119,13 @@ FLOAT = Arithmetic()
 class IntegerArithmetic(Arithmetic):
     r"""Integer arithmetic held exactly in float64 (every integer below :math:`2^{53}`).
 
-    Fractions are floored (an arithmetic right shift for :math:`\beta = 1 - 2^{-k}`). With
-    ``bits`` = :math:`m`, a register is signed and **saturates** to
-    :math:`[-2^{m-1}, 2^{m-1}-1]`; a ``tally`` counts the values that left that range and keeps
-    the largest :math:`|v|` seen before clamping.
+    Fractions are floored: with a decay factor of :math:`F` fraction bits, :math:`\beta = D/2^F`
+    (as :func:`~spikeforge.quantize.core.quantize` makes it), :math:`\lfloor \beta v \rfloor` is
+    exactly the hardware's multiply and arithmetic right shift :math:`(D\,v) \gg F` (the product is
+    exact in float64 while :math:`|D v| < 2^{53}`). With ``bits`` = :math:`m`, a register is signed
+    and **saturates** to :math:`[-2^{m-1}, 2^{m-1}-1]`; a ``tally`` counts the values that left
+    that range and keeps the largest :math:`|v|` seen before clamping (the membrane's), and
+    ``current_tally`` does the same for the synaptic current of CUBA neurons (same width).
 
     Examples
     --------
@@ -131,18 +139,25 @@ class IntegerArithmetic(Arithmetic):
     dtype: torch.dtype = torch.float64
     bits: int | None = None
     tally: Tally | None = None
+    current_tally: Tally | None = None
 
     def fraction(self, x: torch.Tensor) -> torch.Tensor:
         return torch.floor(x)
 
     def register(self, v: torch.Tensor) -> torch.Tensor:
-        if self.tally is not None:
-            self.tally.peak = max(self.tally.peak, float(v.abs().max()) if v.numel() else 0.0)
+        return self._saturate(v, self.tally)
+
+    def current(self, i: torch.Tensor) -> torch.Tensor:
+        return self._saturate(i, self.current_tally)
+
+    def _saturate(self, v: torch.Tensor, tally: Tally | None) -> torch.Tensor:
+        if tally is not None:
+            tally.peak = max(tally.peak, float(v.abs().max()) if v.numel() else 0.0)
         if self.bits is None:
             return v
         lo, hi = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
-        if self.tally is not None:
-            self.tally.overflows += int(((v < lo) | (v > hi)).sum())
+        if tally is not None:
+            tally.overflows += int(((v < lo) | (v > hi)).sum())
         return v.clamp_(lo, hi)
 
 
@@ -231,7 +246,7 @@ def neuron_step(state: NeuronState, current: torch.Tensor, params: NeuronParams,
     """
     theta, i_syn = params.threshold, None
     if params.alpha is not None:
-        i_syn = arithmetic.fraction(state.i_syn * params.alpha) + current
+        i_syn = arithmetic.current(arithmetic.fraction(state.i_syn * params.alpha) + current)
         current = i_syn
     v = state.v if params.beta == 1.0 else arithmetic.fraction(state.v * params.beta)
     if params.bias is not None:
