@@ -47,11 +47,19 @@ Folding, layer by layer
   ``threshold_bits`` (unsigned); with ``membrane_bits`` set, thresholds, biases and reset
   potentials must fit the signed membrane register, and the synaptic current has a register of
   the same width.
+* **Weight exponents** (the membrane's own unit). A layer feeding neurons that leak (``beta``
+  or ``alpha`` < 1) or reset to a value keeps ``weight_bits`` mantissas but accumulates in a
+  finer unit :math:`u = \Delta / 2^k`, its integer weights :math:`q\,2^k` (Loihi's weight
+  exponent), with the largest :math:`k` such that the threshold still fits,
+  :math:`\max_o \theta_o k_o / u_o \le 2^{B_\theta}-1` (:math:`k \le 31 - B_w`): a floored decay
+  then loses at most one unit :math:`u`, not one weight step, per timestep. Layers feeding IF
+  neurons that reset by subtraction keep :math:`k = 0`.
 * **Sums into neurons** (an Add without gains whose every input is a synaptic layer read only
-  by it, e.g. a feed-forward and a recurrent Affine): its inputs share **one** step, the unit
-  of the membrane they feed, :math:`\Delta_o = \max(\max_j \max_i |W^{\mathrm{eff},j}_{o,i}| /
-  (2^{B_w-1}-1),\ \theta_o k_o / (2^{B_\theta}-1))` over the inputs :math:`j`, so every weight is a
-  plain ``weight_bits`` integer and the sum keeps unit gains.
+  by it, e.g. a feed-forward and a recurrent Affine): the inputs accumulate in **one** unit, the
+  membrane's, :math:`u_o = \min_j \Delta^j_o / 2^k` (the finest input's step, refined as above),
+  and each input :math:`j` holds mantissas times :math:`2^{k_j}`,
+  :math:`k_j = \lceil \log_2 \max_o \Delta^j_o / u_o \rceil`: every input keeps its own
+  ``weight_bits`` resolution (within a factor 2) and the sum keeps unit gains.
 * **Delay**: carries its input's unit. A Delay closing a recurrent loop must read a neuron
   layer (spikes, unit 1): a recurrent Affine then reads unit-1 spikes, :math:`W^\mathrm{eff} = W`,
   and is quantised in the unit of the membrane it feeds by the rule above.
@@ -80,6 +88,11 @@ Examples
 >>> q = quantize(snn, weight_bits=4, input_bits=8)
 >>> q.network.node("fc").weight.tolist(), float(q.network.node("n").threshold)
 ([[7, -4]], 3570.0)
+>>> lif = ir.Network((ir.Input("x", (), (1,)), ir.Linear("fc", ("x",), np.array([[0.5]], np.float32)),
+...                   ir.LIF("n", ("fc",), threshold=np.float32(1), beta=0.9)), ("n",))
+>>> q = quantize(lif, input_bits=1)  # step 0.5/127, exponent 8: unit 0.5/127/256
+>>> int(q.network.node("fc").weight[0, 0]), float(q.network.node("n").threshold), q.network.node("n").beta
+(32512, 65024.0, 0.89990234375)
 """
 
 from __future__ import annotations
@@ -141,7 +154,9 @@ class QuantizedNetwork:
     Attributes
     ----------
     network : Network
-        Integer weights, biases and gains (int32), integer thresholds; no AvgPool2d.
+        Integer weights, biases and gains (int32), integer thresholds and biases of neurons, decay
+        factors of ``leak_bits`` fraction bits; no AvgPool2d. Weights are ``weight_bits``
+        mantissas, times a power of two in layers feeding leaky or reset-to-value neurons.
     input_scale : float
         Float input = ``input_scale`` × integer input (see :meth:`quantize_input`).
     input_signed : bool
@@ -414,25 +429,42 @@ def _effective_weight(node: ir.Node, net: ir.Network, u_in: np.ndarray) -> tuple
     return w_eff, peak
 
 
-def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
-                       demand: np.ndarray, theta_max: int) -> tuple[ir.Node, np.ndarray]:
-    """Fold ``u_in`` into the weights of a synaptic layer and quantise; return (node, accumulator
-    unit per channel: Δ, or Δ / 2^k when it feeds leaky neurons, see :func:`_membrane_shift`)."""
-    in_shape = net.shape(node.inputs[0])
+def _step(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, per_channel: bool,
+          demand: np.ndarray) -> np.ndarray:
+    """A synaptic layer's weight step Δ per output channel (one value per tensor unless ``per_channel``)."""
     channels = net.shape(node.name)[0]
-    w_eff, peak = _effective_weight(node, net, u_in)
+    _, peak = _effective_weight(node, net, u_in)
     if not per_channel:
         peak = np.full(channels, peak.max(initial=0.0))
         demand = np.full(channels, demand.max(initial=0.0))
+    step = np.maximum(peak / (2 ** (bits - 1) - 1), demand)
+    return np.where(step > 0, step, 1.0)
+
+
+def _quantize_synaptic(node: ir.Node, net: ir.Network, u_in: np.ndarray, bits: int, step: np.ndarray,
+                       unit: np.ndarray) -> tuple[ir.Node, np.ndarray]:
+    r"""Fold ``u_in`` into the weights of a synaptic layer and quantise them at the step
+    :math:`u\,2^k` with :math:`k = \lceil \log_2 \max_o \Delta_o / u_o \rceil` (0 when the
+    accumulator unit ``unit`` is the step): ``bits`` mantissas times :math:`2^k`. Returns the node
+    and its accumulator unit.
+
+    Raises
+    ------
+    QuantizationError
+        The weights would need more than 31 bits.
+    """
+    in_shape = net.shape(node.inputs[0])
+    ratio = float((step / unit).max())
+    k = max(0, math.ceil(math.log2(ratio) - 1e-9))
+    if k > 31 - bits:
+        raise QuantizationError(f"layer {node.name}: weights of step {float(step.max()):.3g} in the membrane unit "
+                                f"{float(unit.min()):.3g} need 2^{k} × {bits}-bit values, beyond 31 bits")
     levels = 2 ** (bits - 1) - 1
-    step = np.maximum(peak / levels, demand)
-    step = np.where(step > 0, step, 1.0)
-    shift = _membrane_shift(net, node.name, step, theta_max, 31 - bits)
-    _, s_out, _ = weight_scales(node, in_shape, u_in, step)
-    q = np.clip(np.round(w_eff / s_out), -levels, levels).astype(_INT) << shift
-    unit = step / 2**shift
-    _, _, s_bias = weight_scales(node, in_shape, u_in, unit)
-    bias = None if node.bias is None else _int_array(node.bias.astype(np.float64) / s_bias, f"layer {node.name} bias")
+    w_eff, _ = _effective_weight(node, net, u_in)
+    _, s_out, s_bias = weight_scales(node, in_shape, u_in, unit * 2**k)
+    q = np.clip(np.round(w_eff / s_out), -levels, levels).astype(_INT) << k
+    bias = None if node.bias is None else _int_array(node.bias.astype(np.float64) / (s_bias / 2**k),
+                                                     f"layer {node.name} bias")
     return dataclasses.replace(node, weight=q, bias=bias), unit
 
 
@@ -512,7 +544,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     ('Conv2d', 30.0)
     >>> lif = ir.Network((ir.Input("x", (), (1,)), ir.Linear("fc", ("x",), np.array([[0.5]], np.float32)),
     ...                   ir.LIF("n", ("fc",), threshold=np.float32(1), beta=0.9, bias=np.float32(0.1))), ("n",))
-    >>> n = quantize(lif, input_bits=1).network.node("n")
+    >>> n = quantize(lif, input_bits=1, threshold_bits=8).network.node("n")
     >>> float(n.threshold), float(n.bias), n.beta * 4096
     (254.0, 25.0, 3686.0)
     """
@@ -545,14 +577,19 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     theta_max = 2**threshold_bits - 1
     gain_levels = 2 ** (weight_bits - 1) - 1
     register_max = None if membrane_bits is None else 2 ** (membrane_bits - 1) - 1
-    shared: dict[str, np.ndarray] = {}  # inputs of a sum into neurons -> their common step
+    shared: dict[str, np.ndarray] = {}  # inputs of a sum into neurons -> the membrane's unit
+
+    def step(node: ir.Node, u_in: np.ndarray, demand: np.ndarray | None = None) -> np.ndarray:
+        own = _threshold_demand(snn, node.name, snn.shape(node.name)[0], theta_max)
+        per = per_channel and _reaches_neuron(snn, node.name)  # one step for the read-out
+        return _step(node, snn, u_in, weight_bits, per, own if demand is None else np.maximum(own, demand))
 
     def synaptic(node: ir.Node, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
-        readout = not _reaches_neuron(snn, node.name)
-        demand = _threshold_demand(snn, node.name, snn.shape(node.name)[0], theta_max)
-        if node.name in shared:
-            demand = np.maximum(demand, shared[node.name])
-        return _quantize_synaptic(node, snn, ins[0], weight_bits, per_channel and not readout, demand, theta_max)
+        delta = step(node, ins[0])
+        unit = shared.get(node.name)
+        if unit is None:
+            unit = delta / 2 ** _membrane_shift(snn, node.name, delta, theta_max, 31 - weight_bits)
+        return _quantize_synaptic(node, snn, ins[0], weight_bits, delta, unit)
 
     def sum_pool(node: ir.AvgPool2d, ins: list[np.ndarray]) -> tuple[ir.Node, np.ndarray]:
         c = snn.shape(node.name)[0]
@@ -625,12 +662,11 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     nodes, unit = propagate_scales(walked, rules)
     sums = [n for n in snn.nodes if _shared_sum(snn, n)]
     if sums:  # a second walk, now that the units reaching each sum's inputs are known
-        levels = 2 ** (weight_bits - 1) - 1
         for add in sums:
-            peak = np.max([_effective_weight(snn.node(i), snn, unit[snn.node(i).inputs[0]])[1]
-                           for i in add.inputs], axis=0)
-            shared |= dict.fromkeys(add.inputs, np.maximum(peak / levels, _threshold_demand(
-                snn, add.name, snn.shape(add.name)[0], theta_max)))
+            demand = _threshold_demand(snn, add.name, snn.shape(add.name)[0], theta_max)
+            finest = np.min([step(snn.node(i), unit[snn.node(i).inputs[0]], demand) for i in add.inputs], axis=0)
+            shift = _membrane_shift(snn, add.inputs[0], finest, theta_max, 31 - weight_bits)
+            shared |= dict.fromkeys(add.inputs, finest / 2**shift)
         nodes, unit = propagate_scales(walked, rules)
     # The accumulators' units: of every layer with weights (AvgPool2d's sum-pool has none) and sum.
     scales = {n.name: unit[n.name] for n in snn.nodes if n.has_weights or isinstance(n, ir.Add)}
