@@ -270,7 +270,7 @@ def simulate_integer(qnet: QuantizedNetwork | ir.Network, x: ArrayLike, timestep
     NotConvertedError
         ``qnet`` has no spiking neurons, or ReLU layers left.
     SimulationError
-        Not an integer SNN (non-integer parameters, AvgPool2d, leaky LIF), bad ``timesteps``.
+        Not an integer SNN (non-integer parameters, AvgPool2d), bad ``timesteps``.
     InvalidDataError
         ``x`` of the wrong shape, empty, not finite, or non-integer for a plain Network.
     QuantizationError
