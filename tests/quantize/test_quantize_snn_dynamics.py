@@ -12,8 +12,13 @@ from hypothesis import strategies as st
 from reference import naive_activity
 
 from spikeforge.ir import network as ir
-from spikeforge.quantize import quantize, simulate_integer
-from spikeforge.quantize.core import quantize_decay
+from spikeforge.quantize import (
+    load_quantized,
+    quantize,
+    quantize_decay,
+    save_quantized,
+    simulate_integer,
+)
 from spikeforge.sim.neuron import (
     IntegerArithmetic,
     NeuronParams,
@@ -147,3 +152,14 @@ def test_float_arithmetic_leaves_the_synaptic_current_alone():
     assert float(s.i_syn[0]) == 7.0 and tally.overflows == 1
     _, s = neuron_step(state, torch.tensor([9.0], dtype=torch.float64), params)
     assert float(s.i_syn[0]) == 9.0
+
+
+def test_a_saved_recurrent_cuba_network_loads_back_and_runs_the_same(tmp_path):
+    net = random_dynamic_snn(7, "CubaLIF", True, True, 0.0, True)
+    q = quantize(net, leak_bits=10)
+    back = load_quantized(save_quantized(q, tmp_path / "q"))
+    assert back.leak_bits == 10
+    assert [n.beta for n in back.network.nodes if n.is_neuron] == [n.beta for n in q.network.nodes if n.is_neuron]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 5, *net.input.shape) if net.input.temporal else (2, *net.input.shape))
+    for name, count in simulate_integer(back, x, 5).spike_counts.items():
+        np.testing.assert_array_equal(count, simulate_integer(q, x, 5).spike_counts[name])

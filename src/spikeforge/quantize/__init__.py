@@ -1,7 +1,8 @@
 """Quantisation of converted SNNs to hardware bit-widths, and overflow-aware integer simulation.
 
 ``quantize(snn, weight_bits=8, threshold_bits=16, ...)`` folds every scale into integer
-weights, biases, gains and thresholds (see :mod:`spikeforge.quantize.core`);
+weights, biases, gains and thresholds, and decay factors into integers of ``leak_bits``
+fraction bits (see :mod:`spikeforge.quantize.core`);
 ``simulate_integer(qnet, x, timesteps, membrane_bits)`` runs the result with saturating,
 counted membrane registers; ``record_trace`` records the per-timestep activity the
 accelerator model (:mod:`spikeforge.hardware.accelerator`) consumes.
@@ -12,6 +13,7 @@ from spikeforge.quantize.core import (
     check_bits,
     load_quantized,
     quantize,
+    quantize_decay,
     quantize_weights,
     save_quantized,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "load_quantized",
     "qat",
     "quantize",
+    "quantize_decay",
     "quantize_weights",
     "record_trace",
     "save_quantized",
