@@ -163,3 +163,22 @@ def test_a_saved_recurrent_cuba_network_loads_back_and_runs_the_same(tmp_path):
     x = np.random.default_rng(0).uniform(0, 1, (2, 5, *net.input.shape) if net.input.temporal else (2, *net.input.shape))
     for name, count in simulate_integer(back, x, 5).spike_counts.items():
         np.testing.assert_array_equal(count, simulate_integer(q, x, 5).spike_counts[name])
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_per_neuron_conv_thresholds_divide_by_their_channels_unit(per_channel):
+    rng = np.random.default_rng(3)
+    theta = rng.uniform(0.5, 2.0, (3, 4, 4)).astype(np.float32)
+    net = ir.Network((ir.Input("x", (), (2, 4, 4)),
+                      ir.Conv2d("conv", ("x",), rng.normal(0, 1, (3, 2, 3, 3)).astype(np.float32), padding=(1, 1)),
+                      ir.LIF("n", ("conv",), threshold=theta, beta=0.8, bias=rng.uniform(0, 0.2, 3).astype(np.float32),
+                             v_reset=0.0)), ("n",))
+    q = quantize(net, per_channel=per_channel, threshold_bits=10)
+    unit = q.layer_scales["conv"].reshape(-1, 1, 1)
+    n = q.network.node("n")
+    assert n.threshold.shape == (3, 4, 4) and n.bias.shape == (3,)
+    np.testing.assert_array_equal(n.threshold, np.maximum(1, np.round(theta / unit)))
+    assert n.threshold.max() <= 2**10 - 1
+    x = rng.uniform(0, 1, (2, 2, 4, 4))
+    _, counts, _, _ = naive_activity(q.network, q.quantize_input(x), 6, integer=True)
+    np.testing.assert_array_equal(simulate_integer(q, x, 6).spike_counts["n"], counts["n"])
