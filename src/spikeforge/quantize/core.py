@@ -382,7 +382,7 @@ def _threshold_demand(net: ir.Network, name: str, channels: int, threshold_max: 
 
 def _shared_sum(net: ir.Network, node: ir.Node) -> bool:
     """Whether ``node`` is an Add without gains summing synaptic layers that only it reads (the
-    inputs of a membrane, e.g. a feed-forward and a recurrent Affine): they share one step."""
+    inputs of a membrane, e.g. a feed-forward and a recurrent Affine): they share one unit."""
     return isinstance(node, ir.Add) and node.gains is None and all(
         net.node(i).has_weights and len(net.consumers(i)) == 1 for i in node.inputs)
 
