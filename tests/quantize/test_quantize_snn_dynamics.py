@@ -121,7 +121,7 @@ def test_quantised_parameters_are_integers_in_their_documented_units(seed, kind,
 
 def test_quantised_cuba_neuron_matches_hand_computed_integers():
     # fc: w = 0.5 → q = 127 at a step 0.5/127; the neuron's θ = 1, bias 0.1, beta 0.9, alpha 0.5,
-    # 4 fraction bits: beta = 14/16, alpha = 8/16, weight exponent k with θ/(step/2^k) ≤ 65535.
+    # 4 fraction bits: beta = round(14.4)/16, alpha = 8/16, weight exponent k with θ/(step/2^k) ≤ 65535.
     net = ir.Network((ir.Input("x", (), (1,)), ir.Linear("fc", ("x",), np.array([[0.5]], np.float32)),
                       ir.CubaLIF("n", ("fc",), threshold=np.float32(1), beta=0.9, alpha=0.5, bias=np.float32(0.1),
                                  v_init=0.0, v_reset=0.0)), ("n",))

@@ -294,8 +294,10 @@ def quantize_weights(weight: ArrayLike, bits: int, *, axis: int | None = None,
 
 @public(own_checks="bits")
 def quantize_decay(factor: float, bits: int, where: str = "decay") -> float:
-    r"""A decay factor in (0, 1] as the hardware holds it: :math:`D / 2^F` with
-    :math:`D = \mathrm{round}(\text{factor}\cdot 2^F)` of ``bits`` = :math:`F` fraction bits.
+    r"""A decay factor :math:`\beta \in (0, 1]` as integer hardware holds it: :math:`D / 2^F` with
+    :math:`D = \mathrm{round}(\beta\, 2^F)` of ``bits`` = :math:`F` fraction bits, the nearest
+    (Lava truncates the decay constant :math:`\delta = 2^F - D` instead, which can be 5× farther:
+    :math:`\beta = 0.96` is :math:`3932/4096` here, :math:`3933/4096` there).
 
     Exact in float64 and idempotent; 1 stays 1 (no leak).
 
