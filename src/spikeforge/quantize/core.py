@@ -54,8 +54,9 @@ Folding, layer by layer
   :math:`\max_o \theta_o k_o / u_o \le 2^{B_\theta}-1` (:math:`k \le 31 - B_w`): a floored decay
   then loses at most one unit :math:`u`, not one weight step, per timestep. Layers feeding IF
   neurons that reset by subtraction keep :math:`k = 0`.
-* **Sums into neurons** (an Add without gains whose every input is a synaptic layer read only
-  by it, e.g. a feed-forward and a recurrent Affine): the inputs accumulate in **one** unit, the
+* **Sums into a membrane** (an Add without gains whose every input is a synaptic layer read
+  only by it, feeding leaky or reset-to-value neurons or inside a recurrent loop, e.g. a
+  feed-forward and a recurrent Affine): the inputs accumulate in **one** unit, the
   membrane's, :math:`u_o = \min_j \Delta^j_o / 2^k` (the finest input's step, refined as above),
   and each input :math:`j` holds mantissas times :math:`2^{k_j}`,
   :math:`k_j = \lceil \log_2 \max_o \Delta^j_o / u_o \rceil`: every input keeps its own
@@ -382,11 +383,20 @@ def _threshold_demand(net: ir.Network, name: str, channels: int, threshold_max: 
     return theta * factor / threshold_max
 
 
+def _dynamic(neuron: ir.Node) -> bool:
+    """Neurons that leak or reset to a value (a directly-trained SNN's; not a converted IF network's)."""
+    return getattr(neuron, "beta", 1.0) < 1.0 or getattr(neuron, "alpha", 1.0) < 1.0 or neuron.v_reset is not None
+
+
 def _shared_sum(net: ir.Network, node: ir.Node) -> bool:
-    """Whether ``node`` is an Add without gains summing synaptic layers that only it reads (the
-    inputs of a membrane, e.g. a feed-forward and a recurrent Affine): they share one unit."""
-    return isinstance(node, ir.Add) and node.gains is None and all(
-        net.node(i).has_weights and len(net.consumers(i)) == 1 for i in node.inputs)
+    """Whether ``node`` is an Add without gains summing synaptic layers that only it reads into
+    dynamic neurons or inside a recurrent loop (the inputs of a membrane, e.g. a feed-forward and a
+    recurrent Affine): they share one unit. Residual sums of converted networks keep their gains."""
+    if not (isinstance(node, ir.Add) and node.gains is None
+            and all(net.node(i).has_weights and len(net.consumers(i)) == 1 for i in node.inputs)):
+        return False
+    owner = _owner_neuron(net, node.name)
+    return (owner is not None and _dynamic(owner[0])) or any(node.name in loop for loop in net.loops())
 
 
 def _without_back_edges(net: ir.Network) -> tuple[ir.Network, dict[str, ir.Delay]]:
@@ -478,8 +488,7 @@ def _membrane_shift(net: ir.Network, name: str, step: np.ndarray, theta_max: int
     consumers = net.consumers(name)
     if owner is None and len(consumers) == 1 and _shared_sum(net, consumers[0]):
         owner = _owner_neuron(net, consumers[0].name)
-    if owner is None or (getattr(owner[0], "beta", 1.0) == 1.0 and getattr(owner[0], "alpha", 1.0) == 1.0
-                         and owner[0].v_reset is None):
+    if owner is None or not _dynamic(owner[0]):
         return 0
     neuron, factor = owner
     theta = _expand(neuron.threshold, net.shape(neuron.name)).reshape(len(step), -1).max(axis=1)
