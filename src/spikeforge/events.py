@@ -40,6 +40,7 @@ __all__ = [
     "EventSummary",
     "bin_events",
     "events_from_array",
+    "read_events",
     "read_nmnist",
     "stack_frames",
     "summarize_events",
@@ -112,17 +113,63 @@ def read_nmnist(path: str | os.PathLike, *, sensor: tuple[int, int] = NMNIST_SEN
         raise InvalidDataError(f"{where}: read {raw.size} of its {size} bytes (the file changed while read)")
     raw = raw.reshape(n, NMNIST_EVENT_BYTES)
     x, y = raw[:, 0], raw[:, 1]
-    outside = (x >= width) | (y >= height)
-    if outside.any():
-        raise InvalidDataError(f"{where}: {int(outside.sum())} of {n} events outside the {height}×{width} sensor "
-                               f"(x up to {int(x.max())}, y up to {int(y.max())}); pass sensor=(H, W) if the "
-                               f"recording is larger")
+    _check_inside(x, y, (height, width), where, _LARGER)
     t = ((raw[:, 2].astype(np.int64) & 0x7F) << 16) | (raw[:, 3].astype(np.int64) << 8) | raw[:, 4]
     wraps = np.diff(t) < -(TIMESTAMP_WRAP_US // 2)
     if wraps.any():
         t[1:] += TIMESTAMP_WRAP_US * np.cumsum(wraps, dtype=np.int64)
     events = np.empty(n, EVENT_DTYPE)
     events["t"], events["x"], events["y"], events["p"] = t, x, y, raw[:, 2] >> 7
+    return events
+
+
+#: What a reader's refusal of events outside the sensor adds.
+_LARGER = "; pass sensor=(H, W) if the recording is larger"
+
+
+def _check_inside(x: np.ndarray, y: np.ndarray, sensor: tuple[int, int], where: str, hint: str = "") -> None:
+    """Refuse events outside the (H, W) sensor, with their count and extent."""
+    height, width = sensor
+    outside = (x >= width) | (y >= height)
+    if outside.any():
+        raise InvalidDataError(f"{where}: {int(outside.sum())} of {len(x)} events outside the {height}×{width} sensor "
+                               f"(x up to {int(x.max())}, y up to {int(y.max())}){hint}")
+
+
+@public
+def read_events(path: str | os.PathLike, *, sensor: tuple[int, int] = NMNIST_SENSOR) -> np.ndarray:
+    """The events of a recording file, as an :data:`EVENT_DTYPE` array: an ``.npy`` file (told by
+    its magic bytes) holding a structured array with fields ``t, x, y, p`` (checked as by
+    :func:`events_from_array`; never unpickled), else the N-MNIST binary format
+    (:func:`read_nmnist`). Either way, events outside ``sensor`` (H, W) are refused.
+
+    Raises
+    ------
+    spikeforge.errors.InputPathError
+        ``path`` is missing, not a regular file, or larger than :data:`MAX_NMNIST_BYTES`.
+    InvalidDataError
+        As :func:`read_nmnist`; for an ``.npy`` file: a corrupt or truncated header, Python
+        objects, a plain (not structured) array, or events that :func:`events_from_array` refuses.
+    spikeforge.errors.ResourceError
+        The events do not fit in the free memory (checked before reading).
+    """
+    from spikeforge.fileio import read_npy
+
+    height, width = _sensor(sensor, "read_events")
+    file = check_input_file(path, MAX_NMNIST_BYTES, "events file")
+    with open(file, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            return read_nmnist(file, sensor=sensor)
+    where = f"events file {file}"
+    arr = read_npy(file, "events file", error=InvalidDataError, max_bytes=MAX_NMNIST_BYTES)
+    if arr.dtype.names is None:
+        raise InvalidDataError(f"{where}: an array of dtype {arr.dtype} and shape {arr.shape}; expected a "
+                               f"structured array with fields t, x, y, p")
+    try:
+        events = events_from_array(arr)
+    except InvalidDataError as exc:
+        raise InvalidDataError(f"{where}: {str(exc).removeprefix('events: ')}") from None
+    _check_inside(events["x"], events["y"], (height, width), where, _LARGER)
     return events
 
 
@@ -257,10 +304,7 @@ def bin_events(events: np.ndarray, *, sensor: tuple[int, int], timesteps: int | 
         raise InvalidDataError(f"{where}: events of dtype {events.dtype}, expected a structured array with fields "
                                f"t, x, y, p (convert a plain array with events_from_array(arr, columns=...))")
     ev = events_from_array(events)
-    outside = (ev["x"] >= width) | (ev["y"] >= height)
-    if outside.any():
-        raise InvalidDataError(f"{where}: {int(outside.sum())} of {len(ev)} events outside the {height}×{width} "
-                               f"sensor (x up to {int(ev['x'].max())}, y up to {int(ev['y'].max())})")
+    _check_inside(ev["x"], ev["y"], (height, width), where)
     if len(ev) == 0:
         if timesteps is None:
             raise InvalidDataError(f"{where}: no events, so no duration to cut into {bin_us} µs windows; "

@@ -1,5 +1,5 @@
 """Every generic read of spikeforge's files goes through here, as every write goes through
-:mod:`spikeforge.outputs`: a versioned JSON document, the arrays of an npz archive.
+:mod:`spikeforge.outputs`: a versioned JSON document, the arrays of an npz archive, one ``.npy`` array.
 
 The readers trust nothing in the file: a size is checked before the file is read, an archive's
 declared array shapes before any array is (and their total against the free memory), arrays are
@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -98,6 +98,60 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:45]}... ({type(value).__name__})"
 
 
+def _npy_header(f: IO[bytes], stored: int, where: str,
+                error: type[SpikeforgeError]) -> tuple[tuple[int, ...], np.dtype]:
+    """``(shape, dtype)`` of the npy array whose header starts at ``f``'s position, checked against
+    the ``stored`` bytes it has (header included); no array data is read.
+
+    Raises
+    ------
+    error
+        Not npy format 1.0, 2.0 or 3.0; Python objects (they would be unpickled); more data
+        declared than stored.
+    """
+    version = npy_format.read_magic(f)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise error(f"{where}: npy format version {version}, not 1.0, 2.0 or 3.0")
+    read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    header_bytes = f.tell()
+    if dtype.hasobject:
+        raise error(f"{where}: holds Python objects (dtype {dtype}), refused: they would be unpickled")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if stored < header_bytes + nbytes:
+        raise error(f"{where}: declares shape {shape} {dtype} ({format_bytes(nbytes)}) but holds "
+                    f"{format_bytes(stored - header_bytes)} (truncated or corrupt)")
+    return tuple(shape), dtype
+
+
+def read_npy(path: str | os.PathLike, what: str = "array", *, error: type[SpikeforgeError] = ModelFileError,
+             max_bytes: int = MAX_NPZ_BYTES) -> np.ndarray:
+    """The array of the ``.npy`` file ``path``, read with ``allow_pickle=False`` after its header
+    was checked against the file's size and the free memory.
+
+    Raises
+    ------
+    error (ModelFileError by default)
+        ``path`` is missing, not a regular file or larger than ``max_bytes``; not an npy file, its
+        header corrupt; it holds Python objects, or declares more data than it holds.
+    spikeforge.errors.ResourceError
+        The array does not fit in the free memory.
+    """
+    path = _input_file(Path(path), max_bytes, what, error)
+    where = f"{what} {path}"
+    try:
+        with open(path, "rb") as f:
+            shape, dtype = _npy_header(f, path.stat().st_size, where, error)
+            check_memory(math.prod(shape) * dtype.itemsize, where)
+            f.seek(0)
+            return npy_format.read_array(f, allow_pickle=False)
+    except SpikeforgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds on hostile bytes
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise error(f"{where}: not an .npy array, or truncated ({reason})") from None
+
+
 def npz_headers(path: str | os.PathLike, what: str = "arrays", *,
                 error: type[SpikeforgeError] = ModelFileError,
                 max_bytes: int = MAX_NPZ_BYTES) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -131,19 +185,7 @@ def npz_headers(path: str | os.PathLike, what: str = "arrays", *,
                     raise error(f"{entry}: sizes {info.compress_size} / {info.file_size} bytes do not fit "
                                 f"an archive of {size} bytes (corrupt)")
                 with archive.open(info) as member:
-                    version = npy_format.read_magic(member)
-                    if version not in ((1, 0), (2, 0), (3, 0)):
-                        raise error(f"{entry}: npy format version {version}, not 1.0, 2.0 or 3.0")
-                    read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-                    shape, _, dtype = read(member)
-                    header_bytes = member.tell()
-                if dtype.hasobject:
-                    raise error(f"{entry}: holds Python objects (dtype {dtype}), refused: they would be unpickled")
-                nbytes = math.prod(shape) * dtype.itemsize
-                if info.file_size < header_bytes + nbytes:
-                    raise error(f"{entry}: declares shape {shape} {dtype} ({format_bytes(nbytes)}) but holds "
-                                f"{format_bytes(info.file_size - header_bytes)} (truncated or corrupt)")
-                headers[info.filename[:-4]] = (tuple(shape), dtype)
+                    headers[info.filename[:-4]] = _npy_header(member, info.file_size, entry, error)
     except SpikeforgeError:
         raise
     except Exception as exc:  # noqa: BLE001 - zipfile and numpy's header parser raise many kinds on hostile bytes

@@ -11,6 +11,10 @@
 ``xbar.toml``        the ``xbar-mesh`` preset as a TOML file of the user's
 ``accel.toml``       the ``pynq-z2-accel`` accelerator preset as a TOML file of the user's
 ``graph.xml``        a small consistent SDF3 graph (throughput 2/5)
+``net.nir``          the SNN as a NIR graph (``spikeforge export``)
+``rec.bin``          an N-MNIST recording (200 events on the 34 × 34 sensor, 0.2 s)
+``rec.npy``          the same events as a structured array (fields t, x, y, p)
+``nmnist/``          N-MNIST's layout: ``0/a.bin``, ``0/b.bin``, ``1/c.bin`` (labels from folders)
 ``sdf/``             the real SDF3 examples of ``../shared/data/sdf`` when present
 
 The model, data and files are written here with torch, numpy and scikit-learn only; the
@@ -88,6 +92,24 @@ def digits_data(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
     return x, bunch.target[:n].astype(np.int64)
 
 
+def nmnist_bytes(events: np.ndarray) -> bytes:
+    """The N-MNIST binary encoding (5 bytes an event: x, y, p and a 23-bit µs timestamp) of a
+    structured array with fields t, x, y, p; the inverse of ``spikeforge.events.read_nmnist``."""
+    t = events["t"].astype(np.int64) % (1 << 23)
+    raw = np.stack([events["x"], events["y"], (events["p"].astype(np.int64) << 7) | (t >> 16),
+                    (t >> 8) & 0xFF, t & 0xFF], axis=1)
+    return raw.astype(np.uint8).tobytes()
+
+
+def recording(n: int = 200, seed: int = 0, duration_us: int = 200_000) -> np.ndarray:
+    """``n`` random events on the 34 × 34 sensor over ``duration_us``, in time order."""
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
+    events["t"] = np.sort(rng.integers(0, duration_us, n))
+    events["x"], events["y"], events["p"] = rng.integers(0, 34, n), rng.integers(0, 34, n), rng.integers(0, 2, n)
+    return events
+
+
 def preset_text(*parts: str) -> str:
     """The text of a shipped preset file, read from the spikeforge source tree under test."""
     import importlib.util
@@ -150,6 +172,12 @@ def build_base(folder: str | os.PathLike, env: dict[str, str] | None = None, *,
     (folder / "graph.xml").write_text(GRAPH_XML)
     (folder / "xbar.toml").write_text(preset_text("xbar-mesh.toml"))
     (folder / "accel.toml").write_text(preset_text("accelerators", "pynq-z2-accel.toml"))
+    events = recording()
+    (folder / "rec.bin").write_bytes(nmnist_bytes(events))
+    np.save(folder / "rec.npy", events)
+    for name, seed in (("0/a.bin", 1), ("0/b.bin", 2), ("1/c.bin", 3)):
+        (folder / "nmnist" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "nmnist" / name).write_bytes(nmnist_bytes(recording(100, seed)))
     if SHARED_SDF.is_dir():
         shutil.copytree(SHARED_SDF, folder / "sdf", dirs_exist_ok=True)
 
@@ -167,6 +195,8 @@ def build_base(folder: str | os.PathLike, env: dict[str, str] | None = None, *,
         run("convert", "model.pt", "--calib", "data.npz", "-o", "snn")
     if not (folder / "snn8").is_dir():
         run("quantize", "snn", "-o", "snn8")
+    if not (folder / "net.nir").is_file():
+        run("export", "snn", "-o", "net.nir")
     if artifact and not (folder / "app").is_dir():
         run("compile", "model.pt", "--hw", "xbar-mesh", "--calib", "data.npz", "-o", "app", "-T", "4",
             "--partitioner", "tiles", "--placer", "fill")

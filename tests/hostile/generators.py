@@ -10,8 +10,11 @@ Input classes: ``model`` (.pt files), ``data`` (.npz), ``network`` (saved networ
 float and quantised), ``hardware`` (crossbar and accelerator TOML), ``sdf3`` (XML graphs),
 ``artifact`` (``spikeforge compile`` folders, ``admit``), ``cli-args`` (counts and options),
 ``output`` (output paths), ``api`` (public functions given None, wrong types or hostile
-values) and ``fuzz`` (hypothesis mutations of valid files, run through the API and a few
-through the CLI). :func:`all_cases` lists them all; ``quick=True`` marks the fast subset.
+values), ``fuzz`` (hypothesis mutations of valid files, run through the API and a few
+through the CLI), and the entry points of issues 21–24: ``nir`` (``import``/``export`` and ``.nir``
+as a model file), ``events`` (``events info|frames``), ``report`` (``spikeforge report``),
+``search`` (``codesign --search nsga2`` and its cache folder), ``new-output`` (where their outputs
+go) and ``backends`` (``simulate --neurobench`` / ``--backend sanafe``). :func:`all_cases` lists them all; ``quick=True`` marks the fast subset.
 
 Relative paths in a Run are relative to the case folder (the command's working directory).
 """
@@ -103,7 +106,7 @@ def sparse_file(path: Path, size: int, head: bytes = b"") -> Path:
     return path
 
 
-def npy_bytes(shape: tuple[int, ...], dtype: str = "<f4", payload: bytes | None = None) -> bytes:
+def npy_bytes(shape: tuple[int, ...], dtype: str | list = "<f4", payload: bytes | None = None) -> bytes:
     """An .npy file whose header declares ``shape`` but whose data is only ``payload``."""
     header = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
     total = 10 + len(header) + 1
@@ -2456,11 +2459,846 @@ def fuzz_cases(n: int = 40, n_cli: int = 6, n_bytes: int = 15) -> Iterator[Case]
 
 
 # --------------------------------------------------------------------------------------------
+# the entry points of issues 21–24: NIR in and out, event recordings, HTML reports, the NSGA-II
+# search and its cache, simulate --neurobench / --backend sanafe
+
+
+def _nir_edit(change: Callable[[Any], Any]):
+    """A copy of the valid ``net.nir`` changed in place with h5py (no NIR writer validates it)."""
+    def write(ctx: Ctx, p: Path) -> None:
+        import h5py
+
+        p.write_bytes(ctx.base["net.nir"].read_bytes())
+        with h5py.File(p, "r+") as f:
+            change(f)
+    return write
+
+
+def _h5_replace(name: str, value: Any, **kw: Any) -> Callable[[Any], None]:
+    def change(f) -> None:
+        del f[name]
+        f.create_dataset(name, data=value, **kw) if value is not None else f.create_dataset(name, **kw)
+    return change
+
+
+def _nir_variants() -> list[tuple[str, Callable[[Ctx, Path], None], dict]]:
+    """(name, write(ctx, path), options). Every one must be refused by ``import``."""
+    nan = float("nan")
+
+    def raw(content: bytes | Callable[[Ctx], bytes]):
+        def write(ctx: Ctx, p: Path) -> None:
+            p.write_bytes(content(ctx) if callable(content) else content)
+        return write
+
+    def h5(build: Callable[[Any], None]):
+        def write(ctx: Ctx, p: Path) -> None:
+            import h5py
+
+            with h5py.File(p, "w") as f:
+                build(f)
+        return write
+
+    def special(kind: str):
+        def write(ctx: Ctx, p: Path) -> None:
+            if kind == "dir":
+                p.mkdir()
+                (p / "thesis.tex").write_text("my thesis")
+            elif kind == "fifo":
+                os.mkfifo(p)
+            elif kind == "devzero":
+                p.symlink_to("/dev/zero")
+            elif kind == "sparse":
+                sparse_file(p, 8 << 30, b"\x89HDF\r\n\x1a\n")
+        return write
+
+    def edges(rows: list[tuple[str, str]]) -> Callable[[Any], None]:
+        return _h5_replace("node/edges", np.array(rows, dtype=object), dtype=__import__("h5py").string_dtype())
+
+    def add_edge(src: str, dst: str) -> Callable[[Any], None]:
+        def change(f) -> None:
+            rows = [tuple(x.decode() if isinstance(x, bytes) else x for x in row) for row in f["node/edges"][()]]
+            edges(rows + [(src, dst)])(f)
+        return change
+
+    def node_type(node: str, type_: str) -> Callable[[Any], None]:
+        return _h5_replace(f"node/nodes/{node}/type", type_.encode())
+
+    def nested(depth: int) -> Callable[[Any], None]:
+        def change(f) -> None:
+            g = f["node/nodes"]
+            for k in range(depth):
+                g = g.create_group(f"n{k}")
+                g.create_dataset("type", data=b"NIRGraph")
+                g.create_dataset("edges", data=np.zeros((0, 2), dtype=object), dtype=__import__("h5py").string_dtype())
+                g = g.create_group("nodes")
+        return change
+
+    def huge(name: str, shape: tuple[int, ...], dtype: str = "f4") -> Callable[[Any], None]:
+        return _h5_replace(name, None, shape=shape, dtype=dtype, chunks=tuple(1 for _ in shape))
+
+    def both(*changes: Callable[[Any], None]) -> Callable[[Any], None]:
+        def change(f) -> None:
+            for c in changes:
+                c(f)
+        return change
+
+    return [
+        ("empty-file", raw(b""), {"quick": True}),
+        ("random-bytes", raw(rbytes(4096, 21)), {}),
+        ("hdf5-magic-then-random", raw(b"\x89HDF\r\n\x1a\n" + rbytes(4096, 22)), {}),
+        ("truncated-half", raw(lambda c: c.base["net.nir"].read_bytes()[: c.base["net.nir"].stat().st_size // 2]),
+         {"quick": True}),
+        ("truncated-to-superblock", raw(lambda c: c.base["net.nir"].read_bytes()[:96]), {}),
+        ("a-pytorch-model", raw(lambda c: c.base["model.pt"].read_bytes()), {}),
+        ("hdf5-no-node-group", h5(lambda f: f.create_dataset("weights", data=np.ones(3))), {"quick": True}),
+        ("hdf5-node-a-dataset", h5(lambda f: f.create_dataset("node", data=np.ones(3))), {}),
+        ("hdf5-empty", h5(lambda f: None), {}),
+        ("node-type-unknown", _nir_edit(node_type("1", "QuantumNeuron")), {"quick": True}),
+        ("node-type-missing", _nir_edit(lambda f: f.__delitem__("node/nodes/1/type")), {}),
+        ("node-type-an-int", _nir_edit(_h5_replace("node/nodes/1/type", 7)), {}),
+        ("graph-type-unknown", _nir_edit(_h5_replace("node/type", b"Bogus")), {}),
+        ("weight-nan", _nir_edit(lambda f: f["node/nodes/0/weight"].__setitem__(..., nan)), {"quick": True}),
+        ("weight-inf", _nir_edit(lambda f: f["node/nodes/7/weight"].__setitem__(..., float("inf"))), {}),
+        ("bias-nan", _nir_edit(lambda f: f["node/nodes/0/bias"].__setitem__(..., nan)), {}),
+        ("threshold-nan", _nir_edit(lambda f: f["node/nodes/1/v_threshold"].__setitem__(..., nan)), {"quick": True}),
+        ("threshold-zero", _nir_edit(lambda f: f["node/nodes/1/v_threshold"].__setitem__(..., 0.0)), {}),
+        ("threshold-negative", _nir_edit(lambda f: f["node/nodes/1/v_threshold"].__setitem__(..., -1.0)), {}),
+        ("r-inf", _nir_edit(lambda f: f["node/nodes/1/r"].__setitem__(..., float("inf"))), {}),
+        ("weight-strings", _nir_edit(_h5_replace("node/nodes/7/weight", np.array([b"a", b"b"]))), {}),
+        ("weight-complex", _nir_edit(lambda f: _h5_replace("node/nodes/7/weight",
+                                                          f["node/nodes/7/weight"][()].astype(np.complex64))(f)), {}),
+        ("weight-compound", _nir_edit(_h5_replace("node/nodes/7/weight",
+                                                  np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")]))), {}),
+        ("weight-wrong-shape", _nir_edit(_h5_replace("node/nodes/7/weight", np.ones((3, 3), np.float32))), {}),
+        ("weight-scalar", _nir_edit(_h5_replace("node/nodes/7/weight", np.float32(1.0))), {}),
+        ("weight-declared-10^12", _nir_edit(huge("node/nodes/7/weight", (10 ** 6, 10 ** 6))),
+         {"fast": True, "quick": True}),
+        ("conv-weight-declared-10^15", _nir_edit(huge("node/nodes/0/weight", (10 ** 5, 10 ** 5, 300, 300))),
+         {"fast": True}),
+        ("input-shape-huge", _nir_edit(_h5_replace("node/nodes/input_1/shape", np.array([1, 10 ** 6, 10 ** 6]))),
+         {"fast": True}),
+        ("input-shape-negative", _nir_edit(_h5_replace("node/nodes/input_1/shape", np.array([1, -8, 8]))), {}),
+        ("input-shape-zero", _nir_edit(_h5_replace("node/nodes/input_1/shape", np.array([1, 0, 8]))), {}),
+        ("conv-stride-zero", _nir_edit(_h5_replace("node/nodes/0/stride", np.array([0, 0]))), {}),
+        ("conv-groups-zero", _nir_edit(_h5_replace("node/nodes/0/groups", np.int64(0))), {}),
+        ("conv-padding-huge", _nir_edit(_h5_replace("node/nodes/0/padding", np.array([10 ** 6, 10 ** 6]))),
+         {"fast": True}),
+        ("pool-kernel-zero", _nir_edit(_h5_replace("node/nodes/2/kernel_size", np.array([0, 0]))), {}),
+        ("edge-to-missing-node", _nir_edit(add_edge("7", "ghost")), {"quick": True}),
+        ("edge-from-missing-node", _nir_edit(add_edge("ghost", "7")), {}),
+        ("edges-empty", _nir_edit(edges([])), {}),
+        ("edges-wrong-dtype", _nir_edit(_h5_replace("node/edges", np.ones((3, 2), np.int64))), {}),
+        ("edges-three-columns", _nir_edit(_h5_replace("node/edges", np.array([["0", "1", "2"]], dtype=object),
+                                                      dtype=__import__("h5py").string_dtype())), {}),
+        ("cycle-without-delay", _nir_edit(add_edge("7", "0")), {"quick": True}),
+        ("self-loop-on-linear", _nir_edit(add_edge("0", "0")), {}),
+        ("no-output", _nir_edit(both(lambda f: f.__delitem__("node/nodes/output"),
+                                     edges([("input_1", "0"), ("0", "1")]))), {}),
+        ("two-inputs", _nir_edit(lambda f: f.copy(f["node/nodes/input_1"], f["node/nodes"], "input_2")), {}),
+        ("nested-40-deep", _nir_edit(nested(40)), {}),
+        ("version-bogus", _nir_edit(_h5_replace("version", b"99.0")), {"expect": "either"}),
+        ("a-folder-named-nir", special("dir"), {}),
+        ("a-fifo", special("fifo"), {"fast": True}),
+        ("dev-zero-link", special("devzero"), {"fast": True}),
+        ("sparse-8gib-hdf5-magic", special("sparse"), {"fast": True}),
+    ]
+
+
+#: NIR variants also tried as the model of ``compile``, ``simulate`` and ``map``.
+_NIR_AS_MODEL = {"truncated-half", "node-type-unknown", "weight-nan", "weight-declared-10^12", "cycle-without-delay",
+                 "edge-to-missing-node", "a-fifo"}
+
+
+def _temporal_data(ctx: Ctx, timesteps: int = 2) -> None:
+    """``data.npz`` as a NIR graph's temporal input takes it: x (N, T, 1, 8, 8), the image at every step."""
+    with np.load(ctx.base["data.npz"]) as d:
+        x, y = d["x"], d["y"]
+    ctx.write("data.npz", npz_of(x=np.repeat(x[:, None], timesteps, axis=1), y=y))
+
+
+def nir_cases() -> Iterator[Case]:
+    """``import X.nir -o NET``, ``export NET -o X.nir``, and ``.nir`` as a model file."""
+    for name, write, opts in _nir_variants():
+        fast, quick = opts.get("fast", False), opts.get("quick", False)
+
+        expect = opts.get("expect", "error")
+
+        def imp(ctx: Ctx, write=write, fast=fast, expect=expect) -> Run:
+            write(ctx, ctx.path("m.nir"))
+            return cli("import", "m.nir", "-o", "net", fast=fast, expect=expect, outputs=(ctx.path("net"),))
+
+        def api_read(ctx: Ctx, write=write, fast=fast, expect=expect) -> Run:
+            write(ctx, ctx.path("m.nir"))
+            return api("from spikeforge.frontends.nir import read_nir\nread_nir(D / 'm.nir')", fast=fast,
+                       expect=expect)
+
+        yield Case("nir", f"{name}/import", imp, quick)
+        yield Case("nir", f"{name}/api-read_nir", api_read, quick)
+        if name in _NIR_AS_MODEL:
+            for verb, argv in (("compile", compile_argv("m.nir")), ("simulate", simulate_argv("m.nir")),
+                               ("map", map_argv("m.nir"))):
+                def use(ctx: Ctx, write=write, fast=fast, argv=argv, verb=verb) -> Run:
+                    ctx.copy("data.npz")
+                    write(ctx, ctx.path("m.nir"))
+                    out = {"compile": "out", "map": "p.json"}.get(verb)
+                    return cli(*argv, fast=fast, outputs=(ctx.path(out),) if out else ())
+                yield Case("nir", f"{name}/{verb}", use)
+
+    def good_import(ctx: Ctx) -> Run:
+        ctx.copy("net.nir")
+        return cli("import", "net.nir", "-o", "net", expect="success", outputs=(ctx.path("net"),),
+                   check=network_is_finite("net"))
+
+    def good_simulate(ctx: Ctx) -> Run:
+        ctx.copy("net.nir")
+        _temporal_data(ctx)
+        return cli(*simulate_argv("net.nir"), "--json", "r.json", expect="success", outputs=(ctx.path("r.json"),),
+                   check=outputs_exist("r.json"))
+
+    def good_roundtrip(ctx: Ctx) -> Run:
+        return api("from spikeforge.frontends.nir import read_nir, write_nir\nimport warnings\n"
+                   "with warnings.catch_warnings():\n    warnings.simplefilter('ignore')\n"
+                   "    write_nir(F.snn, D / 'a.nir')\n"
+                   "net = read_nir(D / 'a.nir', reset='subtract')\n"
+                   "expect(len(net.nodes) == len(F.snn.nodes), 'layers lost in the round trip')", expect="success")
+
+    def good_map(ctx: Ctx) -> Run:
+        ctx.copy("net.nir")
+        _temporal_data(ctx)
+        return cli(*map_argv("net.nir"), expect="success", outputs=(ctx.path("p.json"),), check=outputs_exist("p.json"))
+
+    yield Case("nir", "valid/import", good_import, True)
+    yield Case("nir", "valid/map", good_map)
+    yield Case("nir", "valid/simulate", good_simulate)
+    yield Case("nir", "valid/api-write+read", good_roundtrip, True)
+
+    # export: the network given, and where the file goes
+    def export(net: str, out: str = "x.nir", expect: str = "error", lay: Callable[[Ctx], None] | None = None,
+               **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            for fixture in ("snn", "snn8", "model.pt", "net.nir"):
+                ctx.copy(fixture)
+            if lay:
+                lay(ctx)
+            return cli("export", net, "-o", out, expect=expect, **kw)
+        return setup
+
+    def breaks(change: Callable[[Ctx], None]):
+        def lay(ctx: Ctx) -> None:
+            change(ctx)
+        return lay
+
+    yield Case("nir", "export/valid", lambda ctx: export("snn", expect="success", check=outputs_exist("x.nir"),
+                                                         outputs=(ctx.path("x.nir"),))(ctx), True)
+    yield Case("nir", "export/quantised-network", lambda ctx: export("snn8", expect="either",
+                                                                     outputs=(ctx.path("x.nir"),))(ctx))
+    yield Case("nir", "export/a-model-file", export("model.pt"))
+    yield Case("nir", "export/a-nir-file", export("net.nir"))
+    yield Case("nir", "export/missing-folder", export("nothing"))
+    yield Case("nir", "export/network-json-wrong-format", export("snn", lay=breaks(lambda ctx: write_json(
+        ctx.path("snn/network.json"), {"broken": True}))))
+    yield Case("nir", "export/network-json-truncated", export("snn", lay=breaks(lambda ctx: ctx.write(
+        "snn/network.json", ctx.base["snn/network.json"].read_text()[:100]))))
+
+
+# --------------------------------------------------------------------------------------------
+# event recordings: events info / events frames
+
+
+def _events_variants() -> list[tuple[str, Callable[[Ctx, Path], list[Path]], dict]]:
+    """(name, write(ctx, path) -> forbidden paths, options: expect, extra argv, fast, quick)."""
+    from hostile.base import nmnist_bytes, recording
+
+    def raw(content: bytes | Callable[[Ctx], bytes]):
+        def write(ctx: Ctx, p: Path) -> list[Path]:
+            p.write_bytes(content(ctx) if callable(content) else content)
+            return []
+        return write
+
+    def events(change: Callable[[np.ndarray], np.ndarray]):
+        return raw(lambda c: nmnist_bytes(change(recording())))
+
+    def setf(field: str, value: Any):
+        def change(ev: np.ndarray) -> np.ndarray:
+            ev[field] = value
+            return ev
+        return events(change)
+
+    def npy(make: Callable[[], np.ndarray]):
+        def write(ctx: Ctx, p: Path) -> list[Path]:
+            with open(p, "wb") as f:  # np.save(path) would add .npy to the name
+                np.save(f, make())
+            return []
+        return write
+
+    def pickled(ctx: Ctx, p: Path) -> list[Path]:
+        marker = ctx.path("PICKLED_CODE_RAN")
+        with open(p, "wb") as f:
+            np.save(f, np.array([Evil(str(marker))], dtype=object), allow_pickle=True)
+        return [marker]
+
+    def special(kind: str):
+        def write(ctx: Ctx, p: Path) -> list[Path]:
+            if kind == "dir":
+                p.mkdir()
+                (p / "thesis.tex").write_text("my thesis")
+            elif kind == "fifo":
+                os.mkfifo(p)
+            elif kind == "devzero":
+                p.symlink_to("/dev/zero")
+            elif kind == "sparse-2gib":
+                sparse_file(p, 2 << 30)
+            elif kind == "sparse-1gib-zeros":
+                sparse_file(p, (1 << 30) - ((1 << 30) % 5))
+            return []
+        return write
+
+    def huge_t(ev: np.ndarray) -> np.ndarray:
+        ev["t"] = (1 << 23) - 1 - np.arange(len(ev))[::-1] % 3
+        return ev
+
+    def wraps(ev: np.ndarray) -> np.ndarray:
+        ev["t"] = np.arange(len(ev)) * 100_000  # 20 s: wraps twice in 23 bits
+        return ev
+
+    structured = recording
+    return [
+        ("empty-file", raw(b""), {"quick": True}),
+        ("one-byte", raw(b"\x01"), {}),
+        ("seven-bytes", raw(b"\x01\x02\x03\x04\x05\x06\x07"), {"quick": True}),
+        ("truncated-mid-event", raw(lambda c: c.base["rec.bin"].read_bytes()[:-2]), {}),
+        ("random-bytes-4095", raw(rbytes(4095, 31)), {}),
+        ("x-beyond-sensor", setf("x", 200), {}),
+        ("y-240-overflow-markers", setf("y", 240), {}),
+        ("timestamps-max-23-bit", events(huge_t), {"expect": "success", "quick": True}),
+        ("timestamps-wrapping", events(wraps), {"expect": "success"}),
+        ("timestamps-all-equal", setf("t", 5), {"expect": "success"}),
+        ("timestamps-backwards", events(lambda ev: ev[::-1].copy()), {"expect": "success"}),
+        ("one-event", events(lambda ev: ev[:1].copy()), {"expect": "success"}),
+        ("npy-structured", npy(structured), {"expect": "either", "quick": True}),
+        ("npy-structured-x-negative", npy(lambda: _set(structured(), "x", -3)), {}),
+        ("npy-structured-p-minus-one", npy(lambda: _set(structured(), "p", -1)), {}),
+        ("npy-structured-t-float-nan", npy(lambda: _retype(structured(), "t", "<f8", np.nan)), {}),
+        ("npy-structured-no-p", npy(lambda: structured()[["t", "x", "y"]].copy()), {}),
+        ("npy-structured-2d", npy(lambda: structured().reshape(10, 20)), {}),
+        ("npy-plain-float", npy(lambda: np.ones((10, 4))), {}),
+        ("npy-object-pickled-code", pickled, {"quick": True}),
+        ("npy-header-declares-10^12-events", raw(npy_bytes((10 ** 12,), [("t", "<i8"), ("x", "<i2"), ("y", "<i2"),
+                                                                   ("p", "i1")])), {"fast": True}),
+        ("npy-header-corrupt", raw(b"\x93NUMPY\x01\x00\xff\xff{'descr': <f4"), {}),
+        ("npz-archive", raw(lambda c: c.base["data.npz"].read_bytes()), {}),
+        ("a-nir-file", raw(lambda c: c.base["net.nir"].read_bytes()), {}),
+        ("a-folder", special("dir"), {}),
+        ("a-fifo", special("fifo"), {"fast": True}),
+        ("dev-zero-link", special("devzero"), {"fast": True}),
+        ("sparse-2gib", special("sparse-2gib"), {"fast": True}),
+        ("sparse-1gib-of-zeros", special("sparse-1gib-zeros"), {"fast": True, "expect": "either"}),
+    ]
+
+
+def _set(a: np.ndarray, field: str, value: Any) -> np.ndarray:
+    a[field] = value
+    return a
+
+
+def _retype(a: np.ndarray, field: str, dtype: str, value: Any) -> np.ndarray:
+    descr = [(n, dtype if n == field else a.dtype[n].str) for n in a.dtype.names]
+    b = np.zeros(a.shape, descr)
+    for n in a.dtype.names:
+        b[n] = value if n == field else a[n]
+    return b
+
+
+def events_cases() -> Iterator[Case]:
+    for name, write, opts in _events_variants():
+        expect, fast, quick = opts.get("expect", "error"), opts.get("fast", False), opts.get("quick", False)
+        for verb in ("info", "frames"):
+            def setup(ctx: Ctx, write=write, verb=verb, expect=expect, fast=fast) -> Run:
+                forbidden = tuple(write(ctx, ctx.path("rec.bin")))
+                if verb == "info":
+                    return cli("events", "info", "rec.bin", expect=expect, fast=fast, forbidden=forbidden)
+                return cli("events", "frames", "rec.bin", "-T", "8", "-o", "d.npz", expect=expect, fast=fast,
+                           forbidden=forbidden, outputs=(ctx.path("d.npz"),),
+                           check=outputs_exist("d.npz") if expect == "success" else None)
+            yield Case("events", f"{name}/{verb}", setup, quick)
+
+        def api_read(ctx: Ctx, write=write, expect=expect, fast=fast) -> Run:
+            forbidden = tuple(write(ctx, ctx.path("rec.bin")))
+            return api("from spikeforge.events import read_nmnist, bin_events\n"
+                       "ev = read_nmnist(D / 'rec.bin')\nf = bin_events(ev, sensor=(34, 34), timesteps=8)\n"
+                       "expect(float(f.sum()) == len(ev), 'frames do not sum to the events')",
+                       expect=expect, fast=fast, forbidden=forbidden)
+        yield Case("events", f"{name}/api-read_nmnist+bin", api_read, quick)
+
+    # the arguments and the folder layout of events frames
+    def frames(*argv: str, expect: str = "error", lay: Callable[[Ctx], None] | None = None, **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            for fixture in ("rec.bin", "rec.npy", "nmnist", "data.npz"):
+                ctx.copy(fixture)
+            if lay:
+                lay(ctx)
+            outputs = (ctx.path("d.npz"),) if "d.npz" in argv else ()
+            return cli("events", "frames", *argv, expect=expect, outputs=outputs, **kw)
+        return setup
+
+    def add_file(name: str, content: bytes) -> Callable[[Ctx], None]:
+        return lambda ctx: ctx.write(name, content)
+
+    from hostile.base import nmnist_bytes, recording
+
+    long_rec = nmnist_bytes(_set(recording(50, 9), "t", np.arange(50) * 150_000))  # 7.35 s
+    for name, argv, opts in [
+        ("no-T-no-bin", ["rec.bin", "-o", "d.npz"], {}),
+        ("T-0", ["rec.bin", "-T", "0", "-o", "d.npz"], {}),
+        ("T-10^9", ["rec.bin", "-T", "1000000000", "-o", "d.npz"], {"fast": True}),
+        ("T-10^18", ["rec.bin", "-T", str(10 ** 18), "-o", "d.npz"], {"fast": True}),
+        ("bin-us-1-long-recording", ["long.bin", "--bin-us", "1", "-o", "d.npz"],
+         {"fast": True, "lay": add_file("long.bin", long_rec)}),
+        ("sensor-max-and-T-10^4", ["rec.bin", "-T", "10000", "--sensor", "32768", "32768", "-o", "d.npz"],
+         {"fast": True}),
+        ("sensor-0", ["rec.bin", "-T", "8", "--sensor", "0", "34", "-o", "d.npz"], {}),
+        ("sensor-too-small", ["rec.bin", "-T", "8", "--sensor", "2", "2", "-o", "d.npz"], {}),
+        ("bin-us-different-lengths", ["nmnist/0/a.bin", "long.bin", "--bin-us", "1000", "-o", "d.npz"],
+         {"lay": add_file("long.bin", long_rec)}),
+        ("labels-not-digits", ["rec.bin", "-T", "8", "--labels-from-folders", "-o", "d.npz"], {}),
+        ("labels-from-folders", ["nmnist", "-T", "8", "--labels-from-folders", "-o", "d.npz"],
+         {"expect": "success", "check": outputs_exist("d.npz")}),
+        ("folder-without-recordings", ["empty", "-T", "8", "-o", "d.npz"],
+         {"lay": lambda ctx: ctx.path("empty").mkdir()}),
+        ("folder-with-one-bad-file", ["nmnist", "-T", "8", "-o", "d.npz"],
+         {"lay": add_file("nmnist/1/bad.bin", b"\x01\x02\x03")}),
+        ("missing-file", ["nothing.bin", "-T", "8", "-o", "d.npz"], {}),
+        ("non-utf8-file-name", ["\udcff\udcfe.bin", "-T", "8", "-o", "d.npz"],
+         {"expect": "success", "lay": lambda ctx: os.link(ctx.path("rec.bin"), ctx.path("\udcff\udcfe.bin")),
+          "check": outputs_exist("d.npz")}),
+        ("symlink-loop", ["loop.bin", "-T", "8", "-o", "d.npz"],
+         {"lay": lambda ctx: ctx.path("loop.bin").symlink_to("loop.bin")}),
+    ]:
+        yield Case("events", f"frames-args/{name}", frames(*argv, **opts), name in ("T-10^9", "labels-from-folders"))
+
+    def info(*argv: str, expect: str = "error", **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            ctx.copy("rec.bin")
+            return cli("events", "info", *argv, expect=expect, **kw)
+        return setup
+
+    yield Case("events", "info-args/sensor-huge", info("rec.bin", "--sensor", "99999999999", "34"))
+    yield Case("events", "info-args/sensor-negative", info("rec.bin", "--sensor", "-1", "34"))
+    yield Case("events", "info-args/valid", info("rec.bin", expect="success",
+                                                 check=lambda d, r: None if "200" in r["stdout"] else "no event count"))
+
+
+# --------------------------------------------------------------------------------------------
+# HTML reports: spikeforge report, and --report on the commands
+
+
+def _report_variants() -> list[tuple[str, Callable[[Ctx], str], dict]]:
+    """(name, lay(ctx) -> the input's name, options)."""
+    def app_edit(change: Callable[[Path], None]):
+        def lay(ctx: Ctx) -> str:
+            app = ctx.copy("app")
+            change(app)
+            return "app"
+        return lay
+
+    def json_edit(name: str, change: Callable[[Any], Any]):
+        def edit(app: Path) -> None:
+            doc = read_json(app / name)
+            doc = change(doc) or doc
+            write_json(app / name, doc)
+        return app_edit(edit)
+
+    def file(name: str, content: bytes | str | Callable[[Ctx], bytes]):
+        def lay(ctx: Ctx) -> str:
+            ctx.write(name, content(ctx) if callable(content) else content)
+            return name
+        return lay
+
+    def user_folder(ctx: Ctx) -> str:
+        _user_folder(ctx, "results")
+        return "results"
+
+    def codesign_folder(csv_text: str):
+        def lay(ctx: Ctx) -> str:
+            d = ctx.path("cs")
+            d.mkdir()
+            (d / "sweep.csv").write_text(csv_text)
+            (d / "pareto.csv").write_text(csv_text)
+            (d / ".spikeforge").write_text("spikeforge output folder\n")
+            return "cs"
+        return lay
+
+    return [
+        ("random-bytes-file", file("r.bin", rbytes(2048, 41)), {"quick": True}),
+        ("empty-file", file("r.json", b""), {}),
+        ("json-array", file("r.json", "[1, 2, 3]"), {}),
+        ("json-deep", file("r.json", _deep_json(100_000)), {}),
+        ("json-not-utf8", file("r.json", b'{"\xff": 1}'), {}),
+        ("placement-json-bogus", file("p.json", '{"format": "spikeforge-placement", "version": 1, "chips": "x"}'), {}),
+        ("sdf3-truncated", file("g.xml", GRAPH_XML[: len(GRAPH_XML) // 2]), {}),
+        ("sdf3-billion-laughs", file("g.xml", '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+                                     + "".join(f'<!ENTITY {chr(98 + k)} "' + f"&{chr(97 + k)};" * 10 + '">'
+                                               for k in range(8)) + ']><sdf3>&i;</sdf3>'), {"fast": True}),
+        ("users-folder", user_folder, {"quick": True}),
+        ("empty-folder", lambda ctx: (ctx.path("e").mkdir(), "e")[1], {}),
+        ("artifact-json-truncated", app_edit(lambda app: (app / "artifact.json").write_text(
+            (app / "artifact.json").read_text()[:200])), {"quick": True}),
+        ("artifact-json-missing", app_edit(lambda app: (app / "artifact.json").unlink()), {}),
+        ("artifact-json-nan-throughput", json_edit("artifact.json", lambda d: _deep_set(d, "throughput", float("nan"))),
+         {"expect": "either"}),
+        ("artifact-json-huge-numbers", json_edit("artifact.json", lambda d: _deep_set(d, "chips", 10 ** 12)),
+         {"expect": "either", "fast": True}),
+        ("artifact-files-replaced-by-folders", app_edit(lambda app: [
+            (p.unlink(), p.mkdir()) for p in sorted(app.iterdir()) if p.is_file() and p.suffix == ".json"
+            and p.name != "artifact.json"]), {}),
+        ("artifact-arrays-random", app_edit(lambda app: [p.write_bytes(rbytes(1000, 42)) for p in
+                                                         sorted(app.rglob("*.npz"))]), {}),
+        ("codesign-csv-garbage", codesign_folder("a,b\n\"unterminated\n"), {}),
+        ("codesign-csv-nan", codesign_folder("bits,timesteps,pes,accuracy,latency_s,energy_j\n8,2,16,nan,inf,-1\n"),
+         {"expect": "either"}),
+        ("codesign-csv-empty", codesign_folder(""), {}),
+        ("missing-input", lambda ctx: "nothing", {}),
+        ("dev-zero", lambda ctx: (ctx.path("z.json").symlink_to("/dev/zero"), "z.json")[1], {"fast": True}),
+        ("a-fifo", lambda ctx: (os.mkfifo(ctx.path("f.json")), "f.json")[1], {"fast": True}),
+    ]
+
+
+def _deep_set(doc: Any, key: str, value: Any) -> Any:
+    """Set every ``key`` anywhere in a JSON document (no-op where it does not occur)."""
+    if isinstance(doc, dict):
+        for k in list(doc):
+            if k == key:
+                doc[k] = value
+            else:
+                _deep_set(doc[k], key, value)
+    elif isinstance(doc, list):
+        for item in doc:
+            _deep_set(item, key, value)
+    return doc
+
+
+def report_cases() -> Iterator[Case]:
+    for name, lay, opts in _report_variants():
+        expect, fast = opts.get("expect", "error"), opts.get("fast", False)
+
+        def setup(ctx: Ctx, lay=lay, expect=expect, fast=fast) -> Run:
+            source = lay(ctx)
+            return cli("report", source, "-o", "r.html", expect=expect, fast=fast, outputs=(ctx.path("r.html"),),
+                       check=outputs_exist("r.html") if expect == "success" else None)
+        yield Case("report", f"{name}/report", setup, opts.get("quick", False))
+
+    def good(source: str):
+        def setup(ctx: Ctx) -> Run:
+            ctx.copy(source)
+            return cli("report", source, "-o", "r.html", expect="success", outputs=(ctx.path("r.html"),),
+                       check=_html_self_contained("r.html"))
+        return setup
+
+    yield Case("report", "valid-artifact/report", good("app"), True)
+    yield Case("report", "valid-graph/report", good("graph.xml"))
+
+
+def _html_self_contained(name: str) -> Callable[[Path, dict], str | None]:
+    def check(case_dir: Path, r: dict) -> str | None:
+        path = case_dir / name
+        if not path.is_file():
+            return f"reported success but did not write {name}"
+        text = path.read_text()
+        if "<html" not in text.lower():
+            return f"{name} is not an HTML page"
+        return None
+    return check
+
+
+# --------------------------------------------------------------------------------------------
+# codesign --search nsga2 and its cache folder
+
+
+def _search_argv(*extra: str, out: str = "out", cache: str | None = None) -> list[str]:
+    return codesign_argv("snn", out) + ["--search", "nsga2", "--workers", "0"] + \
+        (["--cache", cache] if cache else []) + list(extra)
+
+
+def search_cases() -> Iterator[Case]:
+    def case(*extra: str, expect: str = "error", lay: Callable[[Ctx], Callable[[], None] | None] | None = None,
+             cache: str | None = "cache", **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            _inputs(ctx)
+            undo = lay(ctx) if lay else None
+            if undo is False:
+                return Run(argv=[], skip="chattr +i not supported here")
+            return cli(*_search_argv(*extra, cache=cache), expect=expect, cleanup=undo or None,
+                       outputs=(ctx.path("out"),) + ((ctx.path(cache),) if cache else ()),
+                       check=outputs_exist("out/sweep.csv") if expect == "success" else None, **kw)
+        return setup
+
+    def cache_with(files: dict[str, bytes | str]) -> Callable[[Ctx], None]:
+        def lay(ctx: Ctx) -> None:
+            for name, content in files.items():
+                ctx.write(f"cache/{name}", content)
+        return lay
+
+    def read_only_cache(ctx: Ctx):
+        ctx.path("cache").mkdir()
+        (ctx.path("cache") / "notes.txt").write_text("mine")
+        return immutable(ctx.path("cache")) or False
+
+    def cache_is_users_folder(ctx: Ctx) -> None:
+        _user_folder(ctx, "cache", git=True)
+
+    yield Case("search", "trials-0", case("--trials", "0"), True)
+    yield Case("search", "trials-negative", case("--trials", "-3"))
+    yield Case("search", "trials-10^12", case("--trials", str(10 ** 12), expect="either", fast=True), True)
+    yield Case("search", "trials-not-a-number", case("--trials", "many"))
+    yield Case("search", "population-1", case("--population", "1"))
+    yield Case("search", "population-10^12", case("--population", str(10 ** 12), expect="either", fast=True))
+    yield Case("search", "seed-2^64", case("--seed", str(2 ** 64), expect="either"))
+    yield Case("search", "trials-3", case("--trials", "3", expect="success"))
+    yield Case("search", "cache-a-file", case("--trials", "3", lay=lambda ctx: ctx.write("cache", "my notes")), True)
+    yield Case("search", "cache-journal-random-bytes", case("--trials", "3", expect="either", lay=cache_with(
+        {name: rbytes(3000, 51) for name in ("search.journal", "journal.log", "optuna.log", "study.log")})), True)
+    yield Case("search", "cache-journal-truncated-json", case("--trials", "3", expect="either", lay=cache_with(
+        {name: '{"op_code": 0, "worker_id": "x", "study_name": ' for name in
+         ("search.journal", "journal.log", "optuna.log", "study.log")})))
+    yield Case("search", "cache-garbage-files", case("--trials", "3", expect="either", lay=cache_with(
+        {"points.json": "{", "sim.npz": rbytes(500, 52), "x/y.pkl": pickle.dumps({"a": 1})})))
+    yield Case("search", "cache-read-only", case("--trials", "3", expect="either", lay=read_only_cache))
+    yield Case("search", "cache-users-folder", case("--trials", "3", expect="either", lay=cache_is_users_folder))
+    yield Case("search", "cache-equals-output", case("--trials", "3", lay=None, cache="out"))
+    yield Case("search", "cache-equals-input", case("--trials", "3", cache="snn"))
+    yield Case("search", "report-equals-output", case("--trials", "3", "--report", "out"))
+    yield Case("search", "report-inside-output", case("--trials", "3", "--report", "out/r.html"))
+    yield Case("search", "report-a-folder", case("--trials", "3", "--report", "results",
+                                                  lay=lambda ctx: _user_folder(ctx, "results") and None))
+
+
+# --------------------------------------------------------------------------------------------
+# where the new outputs go: export -o X.nir, import -o NET, events frames -o D.npz,
+# report -o R.html, simulate --neurobench OUT.json, compile / analyse --report R.html
+
+NEW_FILE_WRITERS: dict[str, Callable[[str], list[str]]] = {
+    "export": lambda out: ["export", "snn", "-o", out],
+    "events-frames": lambda out: ["events", "frames", "rec.bin", "-T", "4", "-o", out],
+    "report": lambda out: ["report", "graph.xml", "-o", out],
+    "neurobench": lambda out: simulate_argv() + ["--neurobench", out],
+    "analyse-report": lambda out: analyse_argv() + ["--report", out],
+    "compile-report": lambda out: compile_argv("model.pt", "app2") + ["--report", out],
+}
+
+#: The file each writer reads (an output there must be refused), and a folder among its inputs.
+_NEW_INPUT = {"export": "snn/network.json", "events-frames": "rec.bin", "report": "graph.xml",
+              "neurobench": "data.npz", "analyse-report": "graph.xml", "compile-report": "model.pt"}
+_NEW_INPUT_FOLDER = {"export": "snn", "neurobench": "snn"}
+
+
+def _new_inputs(ctx: Ctx) -> None:
+    for fixture in ("model.pt", "data.npz", "snn", "graph.xml", "rec.bin"):
+        ctx.copy(fixture)
+
+
+def new_output_cases() -> Iterator[Case]:
+    for writer, argv_for in NEW_FILE_WRITERS.items():
+        cases: list[Case] = []
+
+        def case(name: str, setup: Callable[[Ctx], Run], quick: bool = False, writer=writer, cases=cases) -> None:
+            cases.append(Case("new-output", f"{name}/{writer}", setup, quick))
+
+        def user_file(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ctx.write("mine.out", "my results")
+            return cli(*argv_for("mine.out"), expect="success", replaceable=(ctx.path("mine.out"),),
+                       outputs=(ctx.path("mine.out"), ctx.path("app2")),
+                       check=lambda d, r: None if "my results" not in (d / "mine.out").read_text(errors="replace")
+                       else "not replaced")
+
+        def a_folder(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            _user_folder(ctx, "results")
+            return cli(*argv_for("results"), fast=True)
+
+        def under_file(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ctx.write("notes.txt", "my notes")
+            return cli(*argv_for("notes.txt/r.out"), fast=True)
+
+        def equal_input(ctx: Ctx, argv_for=argv_for, writer=writer) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for(_NEW_INPUT[writer]), fast=True)
+
+        def inside_input(ctx: Ctx, argv_for=argv_for, writer=writer) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for(f"{_NEW_INPUT_FOLDER[writer]}/r.out"), fast=True)
+
+        def read_only(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ro = ctx.path("ro")
+            ro.mkdir()
+            undo = immutable(ro)
+            if undo is None:
+                return Run(argv=[], skip="chattr +i not supported here")
+            return cli(*argv_for("ro/r.out"), fast=True, cleanup=undo)
+
+        def immutable_file(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ctx.write("mine.out", "my results")
+            undo = immutable(ctx.path("mine.out"))
+            if undo is None:
+                return Run(argv=[], skip="chattr +i not supported here")
+            return cli(*argv_for("mine.out"), fast=True, cleanup=undo, outputs=(ctx.path("app2"),))
+
+        def link_to_user_file(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ctx.write("thesis.tex", "my thesis")
+            ctx.path("r.out").symlink_to("thesis.tex")
+            return cli(*argv_for("r.out"), expect="either", replaceable=(ctx.path("r.out"),),
+                       outputs=(ctx.path("app2"),))
+
+        def dangling_link(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            ctx.path("r.out").symlink_to("elsewhere/never.txt")
+            return cli(*argv_for("r.out"), expect="either", replaceable=(ctx.path("r.out"),),
+                       outputs=(ctx.path("app2"),))
+
+        def non_utf8(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for("r\udcff.out"), expect="success", outputs=(ctx.path("app2"),),
+                       check=lambda d, r: None if os.path.exists(os.fsencode(d) + b"/r\xff.out") else "not written")
+
+        def empty_name(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for(""), fast=True)
+
+        def cwd(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for("."), fast=True)
+
+        def long_name(ctx: Ctx, argv_for=argv_for) -> Run:
+            _new_inputs(ctx)
+            return cli(*argv_for("x" * 300 + ".out"), fast=True)
+
+        case("user-file-named", user_file, writer == "report")
+        case("a-folder", a_folder, writer in ("export", "events-frames"))
+        case("under-a-file", under_file)
+        case("equal-to-input", equal_input, True)
+        if writer in _NEW_INPUT_FOLDER:
+            case("inside-input-folder", inside_input)
+        case("read-only-folder", read_only)
+        case("immutable-file", immutable_file)
+        case("symlink-to-user-file", link_to_user_file)
+        case("dangling-symlink", dangling_link)
+        case("non-utf8-name", non_utf8)
+        case("empty-name", empty_name)
+        case("the-working-directory", cwd)
+        case("name-300-characters", long_name)
+        yield from cases
+
+    # import -o NET: a folder writer
+    def imp(out: str, expect: str = "error", lay: Callable[[Ctx], Any] | None = None, **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            _new_inputs(ctx)
+            ctx.copy("net.nir")
+            if lay:
+                lay(ctx)
+            return cli("import", "net.nir", "-o", out, expect=expect, **kw)
+        return setup
+
+    def earlier(ctx: Ctx) -> None:
+        import shutil
+
+        shutil.copytree(ctx.base["snn8"], ctx.path("old"))
+
+    yield Case("new-output", "user-folder-with-network-json/import", imp(
+        "results", lay=lambda ctx: _user_folder(ctx, "results", network_json=True)), True)
+    yield Case("new-output", "user-folder-with-git/import", imp("results", lay=lambda ctx: _user_folder(
+        ctx, "results", git=True)))
+    yield Case("new-output", "equal-to-input/import", imp("net.nir"), True)
+    yield Case("new-output", "a-file/import", imp("notes.txt", lay=lambda ctx: ctx.write("notes.txt", "mine")))
+    yield Case("new-output", "the-working-directory/import", imp("."))
+    yield Case("new-output", "symlink-to-user-folder/import", imp("results", lay=lambda ctx: (
+        _user_folder(ctx, "thesis"), ctx.path("results").symlink_to("thesis"))))
+    yield Case("new-output", "earlier-output/import", lambda ctx: imp(
+        "old", expect="success", lay=earlier, replaceable=(ctx.path("old"),), outputs=(ctx.path("old"),),
+        check=network_is_finite("old"))(ctx))
+    yield Case("new-output", "non-utf8-name/import", lambda ctx: imp(
+        "n\udcff", expect="success", outputs=(ctx.path("n\udcff"),),
+        check=lambda d, r: None if os.path.isdir(os.fsencode(d) + b"/n\xff") else "not written")(ctx))
+
+    # two outputs of one command at the same path
+    def same(*extra: str):
+        def setup(ctx: Ctx) -> Run:
+            _new_inputs(ctx)
+            return cli(*simulate_argv(), *extra, fast=True)
+        return setup
+
+    yield Case("new-output", "neurobench-equal-json/simulate", same("--json", "r.json", "--neurobench", "r.json"), True)
+    yield Case("new-output", "report-equal-output/compile", lambda ctx: (
+        _new_inputs(ctx), cli(*compile_argv("model.pt", "app2"), "--report", "app2", fast=True))[1])
+    yield Case("new-output", "report-equal-json/analyse", lambda ctx: (
+        _new_inputs(ctx), cli(*analyse_argv(), "--json", "r.out", "--report", "r.out", fast=True))[1])
+
+
+# --------------------------------------------------------------------------------------------
+# simulate --neurobench and --backend sanafe
+
+
+def backend_cases() -> Iterator[Case]:
+    def case(*extra: str, net: str = "snn8", expect: str = "error", lay: Callable[[Ctx], Any] | None = None,
+             **kw: Any):
+        def setup(ctx: Ctx) -> Run:
+            _new_inputs(ctx)
+            ctx.copy("snn8")
+            if lay:
+                lay(ctx)
+            return cli("simulate", net, "--data", "data.npz", "-T", "2", "--samples", "2", *extra, expect=expect,
+                       **kw)
+        return setup
+
+    def nb_ok(case_dir: Path, r: dict) -> str | None:
+        path = case_dir / "nb.json"
+        if not path.is_file():
+            return "no nb.json written"
+        text = path.read_text()
+        if "NaN" in text or "Infinity" in text:
+            return "NaN or Infinity in the NeuroBench JSON"
+        return None
+
+    yield Case("backends", "sanafe-float-network", case("--backend", "sanafe", net="snn", expect="either"))
+    yield Case("backends", "sanafe-unknown-hw", case("--backend", "sanafe", "--hw", "bogus"), True)
+    yield Case("backends", "sanafe-accelerator-hw", case("--backend", "sanafe", "--hw", "pynq-z2-accel"))
+    yield Case("backends", "sanafe-hw-random-toml", case("--backend", "sanafe", "--hw", "h.toml",
+                                                         lay=lambda ctx: ctx.write("h.toml", rbytes(300, 61))))
+    yield Case("backends", "sanafe-json-a-folder", case("--backend", "sanafe", "--json", "results",
+                                                        lay=lambda ctx: _user_folder(ctx, "results")))
+    yield Case("backends", "sanafe-valid", case("--backend", "sanafe", "--json", "r.json", expect="success",
+                                                check=outputs_exist("r.json")), True)
+    yield Case("backends", "neurobench-valid", case("--neurobench", "nb.json", net="snn", expect="success",
+                                                    check=nb_ok), True)
+    yield Case("backends", "neurobench-quantised", case("--neurobench", "nb.json", expect="success", check=nb_ok))
+    yield Case("backends", "neurobench-no-labels", case("--neurobench", "nb.json", net="snn", expect="either",
+                                                        lay=lambda ctx: ctx.write("data.npz", npz_of(
+                                                            x=np.load(ctx.base["data.npz"])["x"])), check=nb_ok))
+    yield Case("backends", "neurobench-nan-data", case("--neurobench", "nb.json", net="snn", lay=lambda ctx: ctx.write(
+        "data.npz", npz_of(x=np.full((4, 1, 8, 8), np.nan, np.float32), y=np.zeros(4, np.int64)))))
+    yield Case("backends", "neurobench-nir-model", case("--neurobench", "nb.json", net="net.nir", expect="success",
+                                                        lay=lambda ctx: (ctx.copy("net.nir"), _temporal_data(ctx)),
+                                                        check=nb_ok))
+    def read_only(ctx: Ctx) -> Run:
+        ctx.path("ro").mkdir()
+        undo = immutable(ctx.path("ro"))
+        if undo is None:
+            return Run(argv=[], skip="chattr +i not supported here")
+        return case("--neurobench", "ro/nb.json", net="snn", cleanup=undo, fast=True)(ctx)
+
+    yield Case("backends", "neurobench-read-only-folder", read_only)
+
+
+# --------------------------------------------------------------------------------------------
 
 GENERATORS: dict[str, Callable[[], Iterator[Case]]] = {
     "model": model_cases, "data": data_cases, "network": network_cases, "hardware": hardware_cases,
     "sdf3": sdf3_cases, "artifact": artifact_cases, "cli-args": args_cases, "output": output_cases,
-    "api": api_cases, "fuzz": fuzz_cases,
+    "api": api_cases, "fuzz": fuzz_cases, "nir": nir_cases, "events": events_cases, "report": report_cases,
+    "search": search_cases, "new-output": new_output_cases, "backends": backend_cases,
 }
 
 

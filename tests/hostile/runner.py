@@ -82,9 +82,13 @@ class Run:
         return "cli" if self.argv is not None else "api"
 
     def command(self) -> str:
+        """The command as text; a non-UTF-8 name (a surrogate escape) is shown as ``\\udcff`` so the
+        results can be written."""
         if self.argv is not None:
-            return "spikeforge " + shlex.join(self.argv)
-        return " ; ".join(line.strip() for line in (self.code or "").strip().splitlines() if line.strip())
+            text = "spikeforge " + shlex.join(self.argv)
+        else:
+            text = " ; ".join(line.strip() for line in (self.code or "").strip().splitlines() if line.strip())
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Ctx:

@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``spikeforge`` with ``argv`` (default: the process's arguments); the exit status."""
     from spikeforge.errors import SpikeforgeError
 
+    # A file name that is not UTF-8 arrives as surrogate escapes; under a strict locale printing it
+    # (a path in "wrote ..." or in the one error line) would raise. Show it escaped instead.
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # --help (0), or a usage error already printed on one line (2)

@@ -1,5 +1,6 @@
 """Commands on event-camera recordings: ``events info FILE [--sensor H W]`` and
-``events frames FILE_OR_FOLDER... -T T -o DATA.npz``."""
+``events frames FILE_OR_FOLDER... -T T -o DATA.npz``. A recording is an N-MNIST binary file or an
+``.npy`` structured array with fields t, x, y, p (:func:`spikeforge.events.read_events`)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ def run_events_info(args: argparse.Namespace, out: Console | None = None) -> Non
     from rich.markup import escape
     from rich.table import Table
 
-    from spikeforge.events import read_nmnist, summarize_events
+    from spikeforge.events import read_events, summarize_events
 
     out = out or console()
-    summary = summarize_events(read_nmnist(args.file, sensor=tuple(args.sensor)))
-    table = Table(title=f"{escape(args.file)}: N-MNIST events, sensor {args.sensor[0]}×{args.sensor[1]}")
+    summary = summarize_events(read_events(args.file, sensor=tuple(args.sensor)))
+    table = Table(title=f"{escape(args.file)}: events, sensor {args.sensor[0]}×{args.sensor[1]}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for figure, value in summary.rows():
@@ -65,7 +66,7 @@ def run_events_frames(args: argparse.Namespace, out: Console | None = None) -> N
     from rich.markup import escape
 
     from spikeforge.datasets import Dataset, save_data
-    from spikeforge.events import bin_events, read_nmnist, stack_frames
+    from spikeforge.events import bin_events, read_events, stack_frames
     from spikeforge.outputs import check_output_file
 
     out = out or console()
@@ -76,7 +77,7 @@ def run_events_frames(args: argparse.Namespace, out: Console | None = None) -> N
     events = 0
     frames = []
     for file in files:
-        recording = read_nmnist(file, sensor=sensor)
+        recording = read_events(file, sensor=sensor)
         events += len(recording)
         frames.append(bin_events(recording, sensor=sensor, timesteps=args.timesteps, bin_us=args.bin_us,
                                  mode=args.mode))
@@ -98,12 +99,14 @@ def _sensor_argument(q: argparse.ArgumentParser) -> None:
 
 def _events(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="events_command", required=True)
-    q = sub.add_parser("info", help="event count, duration and pixel extent of an N-MNIST .bin file")
-    q.add_argument("file", help="N-MNIST binary file (.bin, 5 bytes per event)")
+    q = sub.add_parser("info", help="event count, duration and pixel extent of a recording")
+    q.add_argument("file", help="N-MNIST binary file (.bin, 5 bytes per event) or .npy structured array "
+                                "(fields t, x, y, p)")
     _sensor_argument(q)
     q.set_defaults(run=run_events_info)
     q = sub.add_parser("frames", help="bin N-MNIST recordings into temporal input data (.npz with x (N, T, 2, H, W))")
-    q.add_argument("inputs", nargs="+", help="N-MNIST .bin files, or folders of them (every .bin below)")
+    q.add_argument("inputs", nargs="+", help="N-MNIST .bin files or .npy event arrays, or folders (every .bin "
+                                             "below)")
     q.add_argument("-o", "--output", required=True, help=".npz data file to write (x, and y with --labels-from-folders)")
     q.add_argument("--timesteps", "-T", type=count(), help="T windows per recording (equal windows, or with "
                    "--bin-us exactly T windows of that length)")

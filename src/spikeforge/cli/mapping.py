@@ -114,7 +114,8 @@ def run_map(args: argparse.Namespace, out: Console | None = None) -> None:
     check_report(args, inputs, (args.output,))
     check_place_request(args.hw, chips=args.chips, seed=args.seed)  # before the profile run
     hw = load_hardware(args.hw)
-    net = load_network(args.network, model_file=False)
+    # a NIR graph is an SNN already (README: a .nir file is accepted wherever a model file is)
+    net = load_network(args.network, model_file=str(args.network).lower().endswith(".nir"))
     data = load_data(args.calib)
     if args.samples:
         data = data.take(args.samples)
@@ -153,7 +154,7 @@ def _map(p: argparse.ArgumentParser) -> None:
     from spikeforge.mapping.place import DEFAULT_PLACER, PLACERS
     from spikeforge.sim.simulator import MAX_TIMESTEPS
 
-    p.add_argument("network", help="saved SNN folder")
+    p.add_argument("network", help="saved SNN folder, or NIR graph (.nir)")
     p.add_argument("--hw", required=True, help="hardware preset name or TOML file")
     p.add_argument("--calib", required=True, help="calibration data (.npz with x, or 'digits')")
     p.add_argument("-o", "--output", required=True, help="placement JSON to write")

@@ -163,5 +163,6 @@ def write_page(path: str | os.PathLike, page: Page, inputs: tuple[str | os.PathL
     """
     from spikeforge.outputs import atomic_file
 
-    text = render_page(page).encode("utf-8")
+    # A path that is not UTF-8 (a surrogate escape in a setting or the source) is shown escaped, "\\udcff".
+    text = render_page(page).encode("utf-8", "backslashreplace")
     return atomic_file(path, lambda f: f.write(text), inputs)

@@ -1,0 +1,151 @@
+"""Regression tests of what the hostile campaign found on the entry points of issues 21–24
+(``python -m bench.robustness --only nir,events,report,search,new-output,backends``).
+
+Each refusal is checked by its message (``pytest.raises(..., match=...)``) or, on the command line,
+by exit status 2, one line on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hostile.base import nmnist_bytes, recording
+from hostile.generators import Evil, npy_bytes
+from spikeforge.cli import main
+from spikeforge.errors import InvalidDataError
+from spikeforge.events import read_events, read_nmnist
+from spikeforge.fileio import read_npy
+
+
+def _cli(capsys, *argv: str) -> tuple[int, list[str]]:
+    code = main([str(a) for a in argv])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return code, err
+
+
+def _save(path: Path, array: np.ndarray, **kw) -> Path:
+    with open(path, "wb") as f:  # np.save(path) would add .npy to a .bin name
+        np.save(f, array, **kw)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# events: .npy structured arrays beside N-MNIST files, never unpickled
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2 ** 16))
+def test_npy_and_nmnist_recordings_read_the_same(tmp_path_factory, n, seed):
+    folder = tmp_path_factory.mktemp("rec")
+    events = recording(n, seed)
+    (folder / "r.bin").write_bytes(nmnist_bytes(events))
+    _save(folder / "r.npy", events)
+    from_bin, from_npy = read_events(folder / "r.bin"), read_events(folder / "r.npy")
+    assert from_bin.dtype == from_npy.dtype
+    assert np.array_equal(from_bin, from_npy)
+    assert np.array_equal(from_bin, read_nmnist(folder / "r.bin"))
+
+
+def test_npy_of_python_objects_is_refused_not_unpickled(tmp_path):
+    marker = tmp_path / "PICKLED_CODE_RAN"
+    path = _save(tmp_path / "r.npy", np.array([Evil(str(marker))], dtype=object), allow_pickle=True)
+    with pytest.raises(InvalidDataError, match=r"r\.npy: holds Python objects .* refused"):
+        read_events(path)
+    assert not marker.exists()
+
+
+def _outside_sensor() -> np.ndarray:
+    events = recording(5)
+    events["x"][2] = 40
+    return events
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: np.ones((3, 4)), r"an array of dtype float64 and shape \(3, 4\); expected a structured array"),
+    (lambda: recording(5)[["t", "x", "y"]].copy(), r"r\.npy: no field 'p'"),
+    (_outside_sensor, r"r\.npy: 1 of 5 events outside the 34×34 sensor \(x up to 40"),
+])
+def test_npy_that_is_not_events_is_refused(tmp_path, make, match):
+    with pytest.raises(InvalidDataError, match=match):
+        read_events(_save(tmp_path / "r.npy", make()))
+
+
+def test_npy_header_declaring_more_than_the_file_holds_is_refused_before_reading(tmp_path):
+    path = tmp_path / "r.npy"
+    path.write_bytes(npy_bytes((10 ** 12,), [("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")]))
+    with pytest.raises(InvalidDataError, match=r"declares shape \(1000000000000,\) .* but holds 64 B"):
+        read_events(path)
+    with pytest.raises(InvalidDataError, match=r"events .*/c\.npy: not an \.npy array, or truncated \(EOF"):
+        read_npy(_write(tmp_path / "c.npy", b"\x93NUMPY\x01\x00\xff\xff{'descr': <f4"), "events",
+                 error=InvalidDataError)
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def test_cli_events_info_and_frames_take_npy(tmp_path, capsys):
+    events = recording(50, 3)
+    _save(tmp_path / "r.npy", events)
+    (tmp_path / "r.bin").write_bytes(nmnist_bytes(events))
+    assert main(["events", "info", str(tmp_path / "r.npy")]) == 0
+    assert "50" in capsys.readouterr().out
+    out = tmp_path / "d.npz"
+    assert main(["events", "frames", str(tmp_path / "r.npy"), str(tmp_path / "r.bin"), "-T", "4", "-o", str(out)]) == 0
+    with np.load(out) as d:
+        assert d["x"].shape == (2, 4, 2, 34, 34)
+        assert np.array_equal(d["x"][0], d["x"][1])
+
+
+def test_cli_events_frames_refuses_a_pickled_npy_in_one_line_writing_nothing(tmp_path, capsys):
+    marker = tmp_path / "PICKLED_CODE_RAN"
+    _save(tmp_path / "r.npy", np.array([Evil(str(marker))], dtype=object), allow_pickle=True)
+    code, err = _cli(capsys, "events", "frames", tmp_path / "r.npy", "-T", "4", "-o", tmp_path / "d.npz")
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("spikeforge events: error: events file") and "Python objects" in err[0]
+    assert not marker.exists() and not (tmp_path / "d.npz").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# reports: a path that is not UTF-8
+
+
+def test_report_of_and_to_non_utf8_paths_is_written(tmp_path, capsys):
+    from hostile.base import GRAPH_XML
+
+    source, out = (os.fsdecode(os.fsencode(tmp_path) + name) for name in (b"/g\xff.xml", b"/r\xfe.html"))
+    Path(source).write_text(GRAPH_XML)
+    assert main(["report", source, "-o", out]) == 0
+    assert "g\\udcff.xml" in Path(out).read_text(encoding="utf-8")
+    assert "r\\udcfe.html" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# map takes a NIR graph, as the README says of every command taking a model
+
+
+def test_map_takes_a_nir_graph(tmp_path, capsys):
+    import warnings
+
+    from spikeforge.frontends.nir import write_nir
+    from spikeforge.ir import network as ir
+
+    net = ir.Network((ir.Input("x", (), (1, 4, 4)), ir.Flatten("f", ("x",)),
+                      ir.Linear("l", ("f",), np.full((8, 16), 0.2, np.float32)),
+                      ir.IF("s", ("l",), threshold=np.float32(1.0))), ("s",), name="n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_nir(net, tmp_path / "n.nir")
+    # a NIR graph takes temporal input: x (N, T, 1, 4, 4)
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((4, 2, 1, 4, 4), dtype=np.float32))
+    code = main(["map", str(tmp_path / "n.nir"), "--hw", "xbar-mesh", "--calib", str(tmp_path / "d.npz"),
+                 "-o", str(tmp_path / "p.json"), "-T", "2", "--samples", "4"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "p.json").is_file()
