@@ -2949,8 +2949,10 @@ def _report_variants() -> list[tuple[str, Callable[[Ctx], str], dict]]:
         ("artifact-json-huge-numbers", json_edit("artifact.json", lambda d: _deep_set(d, "chips", 10 ** 12)),
          {"expect": "either", "fast": True}),
         ("artifact-files-replaced-by-folders", app_edit(lambda app: [
-            (p.unlink(), p.mkdir()) for p in sorted(app.iterdir()) if p.is_file() and p.suffix == ".json"
-            and p.name != "artifact.json"]), {}),
+            (p.unlink(), p.mkdir()) for p in sorted(app.iterdir()) if p.is_file()]), {}),
+        ("artifact-graph-replaced-by-a-folder", app_edit(lambda app: ((app / "graph.xml").unlink(),
+                                                                       (app / "graph.xml").mkdir())),
+         {"expect": "either"}),
         ("artifact-arrays-random", app_edit(lambda app: [p.write_bytes(rbytes(1000, 42)) for p in
                                                          sorted(app.rglob("*.npz"))]), {}),
         ("codesign-csv-garbage", codesign_folder("a,b\n\"unterminated\n"), {}),
@@ -3027,7 +3029,7 @@ def search_cases() -> Iterator[Case]:
             undo = lay(ctx) if lay else None
             if undo is False:
                 return Run(argv=[], skip="chattr +i not supported here")
-            return cli(*_search_argv(*extra, cache=cache), expect=expect, cleanup=undo or None,
+            return cli(*_search_argv(*extra, cache=cache), expect=expect, cleanup=undo if callable(undo) else None,
                        outputs=(ctx.path("out"),) + ((ctx.path(cache),) if cache else ()),
                        check=outputs_exist("out/sweep.csv") if expect == "success" else None, **kw)
         return setup

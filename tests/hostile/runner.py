@@ -353,8 +353,9 @@ class InProcess:
         pass
 
 
-#: ``spikeforge COMMAND: error: ...``, or ``spikeforge: error: ...`` when there is no valid command
-_ERROR_LINE = re.compile(r"^spikeforge( [\w-]+)?: error: ")
+#: ``spikeforge COMMAND: error: ...`` (``spikeforge events frames: error: ...`` for a subcommand's
+#: arguments), or ``spikeforge: error: ...`` when there is no valid command
+_ERROR_LINE = re.compile(r"^spikeforge( [\w-]+){0,2}: error: ")
 
 
 def _first(text: str, limit: int = 300) -> str:

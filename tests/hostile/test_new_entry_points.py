@@ -149,3 +149,26 @@ def test_map_takes_a_nir_graph(tmp_path, capsys):
                  "-o", str(tmp_path / "p.json"), "-T", "2", "--samples", "4"])
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "p.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# outputs: a loop of symbolic links as an input or as the output
+
+
+def test_output_check_with_a_link_loop(tmp_path):
+    from spikeforge.errors import OutputPathError
+    from spikeforge.outputs import check_output_file, check_output_folder
+
+    (tmp_path / "loop").symlink_to("loop")
+    assert check_output_file(tmp_path / "o.npz", (tmp_path / "loop",)) == tmp_path / "o.npz"
+    with pytest.raises(OutputPathError, match=r"output .*loop: a loop of symbolic links; choose another path"):
+        check_output_file(tmp_path / "loop")
+    with pytest.raises(OutputPathError, match=r"output .*loop: exists and is a file or a link"):
+        check_output_folder(tmp_path / "loop")
+
+
+def test_cli_events_frames_of_a_link_loop_is_one_line(tmp_path, capsys):
+    (tmp_path / "loop.bin").symlink_to("loop.bin")
+    code, err = _cli(capsys, "events", "frames", tmp_path / "loop.bin", "-T", "4", "-o", tmp_path / "d.npz")
+    assert code == 2 and len(err) == 1 and err[0].startswith("spikeforge events: error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.bin"]
