@@ -14,6 +14,11 @@ CubaLIF    ``CubaLIF``: :math:`\alpha = 1 - \Delta t/\tau_\mathrm{syn}`,
            (\Delta t R/\tau_\mathrm{mem})`
 IF         ``IF``: input gain :math:`R` per step (no ``dt``: the NIR paper's converted CNN and
            sinabs integrate one input per step)
+LI, I      ``LI`` (a read-out: no spikes, its output is its membrane): :math:`\beta = 1 - g`, bias
+           :math:`g\,v_\mathrm{leak}`, input gain :math:`g R`; ``I``: :math:`\beta = 1`, gain
+           :math:`R` per step (as IF)
+CubaLI     ``CubaLI``: as CubaLIF without spikes
+Threshold  ``LIF`` with :math:`\beta = 0` (no memory): :math:`s_t = [I_t \ge \theta]`
 Delay      ``Delay``: ``steps = delay/dt`` (an integer ≥ 1)
 Affine…    ``Linear`` / ``Conv2d`` (Conv1d as a Conv2d of height 1), SumPool2d as an ``AvgPool2d``
            whose :math:`k^2` is folded into the next weights (else a depthwise ``Conv2d`` of ones),
@@ -198,15 +203,12 @@ def _flatten(graph: Any, prefix: str = "", depth: int = 0) -> tuple[dict[str, An
 
 
 _WEIGHTED = ("Affine", "Linear", "Conv1d", "Conv2d")
-_NEURONS = ("IF", "LIF", "CubaLIF")
+#: Nodes read as a layer of neurons; the last four do not spike (read-outs) or keep no membrane.
+_NEURONS = ("IF", "LIF", "CubaLIF", "LI", "CubaLI", "I", "Threshold")
 _WIRES = ("Input", "Output")
 _OTHERS = ("Scale", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
-_REFUSED = {
-    "LI": "a leaky integrator without spikes (spikeforge's neurons all spike)",
-    "CubaLI": "a current-based leaky integrator without spikes (spikeforge's neurons all spike)",
-    "I": "an integrator without spikes (spikeforge's neurons all spike)",
-    "Threshold": "a memoryless threshold (spikeforge's neurons keep a membrane potential)",
-}
+#: Nodes whose time constants are in seconds (they need dt).
+_TIMED = ("LIF", "CubaLIF", "LI", "CubaLI", "Delay")
 
 
 def _compress(arr: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -236,11 +238,14 @@ def _uniform(arr: np.ndarray, where: str) -> float:
                                 "spikeforge keeps one value per layer")
 
 
-def _decay(tau: np.ndarray, dt: float, where: str) -> float:
-    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1]."""
+def _decay(tau: np.ndarray, dt: float, where: str, forget: bool = False) -> float:
+    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1] (in [0, 1] with ``forget``: a
+    spiking neuron at :math:`\Delta t = \tau` keeps no memory, a threshold)."""
     if (tau <= 0).any():
         raise InvalidNetworkError(f"{where}: time constant {float(tau.min()):g} s must be > 0")
     factor = _uniform(1.0 - dt / tau, where)
+    if abs(factor) <= 1e-6 and forget:
+        return 0.0
     if not 0.0 < factor <= 1.0:
         raise InvalidNetworkError(f"{where}: dt = {dt:g} s is not below the time constant {float(tau.min()):g} s "
                                   "(forward Euler needs dt < tau); give a smaller dt")
@@ -290,8 +295,6 @@ class _Reader:
     # -- structure ---------------------------------------------------------------------------
     def check(self) -> None:
         for n, t in self.types.items():
-            if t in _REFUSED:
-                raise UnsupportedLayerError(f"NIR node {n!r} ({t}): not supported: {_REFUSED[t]}")
             if t not in _WEIGHTED + _NEURONS + _WIRES + _OTHERS:
                 raise UnsupportedLayerError(f"NIR node {n!r}: type {t} is not supported")
         if len(self.top_inputs) != 1:
@@ -299,7 +302,7 @@ class _Reader:
                                         f"({', '.join(self.top_inputs) or 'none'}); spikeforge reads exactly one")
         if not self.top_outputs:
             raise InvalidNetworkError("NIR graph: no Output node")
-        timed = sorted(n for n, t in self.types.items() if t in ("LIF", "CubaLIF", "Delay"))
+        timed = sorted(n for n, t in self.types.items() if t in _TIMED)
         if timed and self.dt is None:
             raise InvalidNetworkError(f"NIR graph: node {timed[0]!r} ({self.types[timed[0]]}) has time constants "
                                       "in seconds; give dt (the timestep in seconds)")
@@ -413,15 +416,18 @@ class _Reader:
         where = f"NIR node {name!r} ({self.types[name]})"
         src_shape = _declared(node, "input")
         params = {f: _array(getattr(node, f), f"{where}.{f}")
-                  for f in ("r", "tau", "tau_mem", "tau_syn", "v_leak", "v_threshold", "v_reset", "w_in")
+                  for f in ("r", "tau", "tau_mem", "tau_syn", "v_leak", "v_threshold", "v_reset", "w_in", "threshold")
                   if getattr(node, f, None) is not None}
         dt = self.dt
         t = self.types[name]
-        if t == "IF":
+        if t in ("IF", "I"):
             gain, bias, extra = params["r"], None, {}
-        elif t == "LIF":
+        elif t == "Threshold":  # memoryless: a LIF keeping nothing (beta = 0), reset irrelevant
+            gain, bias, extra = np.ones(1), None, {"beta": 0.0}
+            params |= {"v_threshold": params.pop("threshold"), "v_reset": np.zeros(1)}
+        elif t in ("LIF", "LI"):
             g = dt / params["tau"]
-            extra = {"beta": _decay(params["tau"], dt, f"{where}.tau")}
+            extra = {"beta": _decay(params["tau"], dt, f"{where}.tau", forget=t == "LIF")}
             gain, bias = g * params["r"], g * params["v_leak"]
         else:
             gs, gm = dt / params["tau_syn"], dt / params["tau_mem"]
@@ -437,9 +443,15 @@ class _Reader:
             raise ShapeError(f"{where}: declares input {src_shape}, the graph gives {shape}")
         self.fold_gain(name, _compress(gain, shape, f"{where} input gain"))
         inp = self.alias.pop(f"{name}\0in")
-        theta = _compress(params["v_threshold"], shape, f"{where}.v_threshold")
+        if t in ("LI", "CubaLI", "I"):  # read-outs: no threshold, no reset, start at 0
+            fields = extra | {"bias": _compress(bias if bias is not None else np.zeros(1), shape,
+                                                f"{where} bias").astype(np.float32)}
+            self.alias[name] = self.add((ir.CubaLI if t == "CubaLI" else ir.LI)(name, (inp,), **fields))
+            return
+        field = "threshold" if t == "Threshold" else "v_threshold"
+        theta = _compress(params["v_threshold"], shape, f"{where}.{field}")
         if (theta <= 0).any():
-            raise InvalidNetworkError(f"{where}.v_threshold: {float(theta.min()):g} must be > 0")
+            raise InvalidNetworkError(f"{where}.{field}: {float(theta.min()):g} must be > 0")
         v_reset = None
         if self.reset == "nir":
             reset = params.get("v_reset", np.zeros(1))
@@ -448,7 +460,7 @@ class _Reader:
         fields: dict[str, Any] = dict(threshold=theta.astype(np.float32), v_init=0.0, v_reset=v_reset, **extra)
         if bias is not None:
             fields["bias"] = _compress(bias, shape, f"{where} bias").astype(np.float32)
-        cls = {"IF": ir.IF, "LIF": ir.LIF, "CubaLIF": ir.CubaLIF}[t]
+        cls = {"IF": ir.IF, "LIF": ir.LIF, "Threshold": ir.LIF, "CubaLIF": ir.CubaLIF}[t]
         self.alias[name] = self.add(cls(name, (inp,), **fields))
 
     def weighted(self, name: str, node: Any) -> None:
@@ -664,12 +676,41 @@ def _full(value: Any, shape: tuple[int, ...]) -> np.ndarray:
         else np.shape(value)), shape), np.float32)
 
 
+def _tau(node: ir.Node, factor: float, what: str, dt: float) -> float:
+    r"""The time constant whose forward Euler step at ``dt`` is the decay ``factor``: :math:`\Delta t/(1 - f)`."""
+    if factor >= 1.0:
+        raise UnsupportedLayerError(f"layer {node.name} ({type(node).__name__}): {what} = 1 (no decay) has no "
+                                    "finite NIR time constant")
+    return dt / (1.0 - factor)
+
+
+def _readout_node(node: ir.LI, shape: tuple[int, ...], dt: float) -> Any:
+    r"""The NIR node for a non-spiking read-out: ``I`` (no leak, no bias), ``LI`` or ``CubaLI``, the
+    inverse of the reader's forward Euler with an input gain of exactly 1."""
+    import nir
+
+    bias = _full(node.bias, shape).astype(np.float64)
+    if not isinstance(node, ir.CubaLI) and node.beta == 1.0 and not bias.any():
+        return nir.I(r=np.ones(shape, np.float32))
+    tau_m = _tau(node, node.beta, "beta", dt)
+    common = {"tau_mem": np.full(shape, tau_m, np.float32), "r": np.full(shape, tau_m / dt, np.float32),
+              "v_leak": (bias * tau_m / dt).astype(np.float32)}
+    if isinstance(node, ir.CubaLI):
+        tau_s = _tau(node, node.alpha, "alpha", dt)
+        return nir.CubaLI(tau_syn=np.full(shape, tau_s, np.float32), w_in=np.full(shape, tau_s / dt, np.float32),
+                          **common)
+    return nir.LI(tau=common.pop("tau_mem"), **common)
+
+
 def _neuron_node(node: ir.Node, shape: tuple[int, ...], dt: float) -> Any:
     r"""The NIR node for a spikeforge neuron layer, the inverse of the reader's forward Euler with an
-    input gain of exactly 1 (:math:`R = \tau/\Delta t`, as snnTorch exports)."""
+    input gain of exactly 1 (:math:`R = \tau/\Delta t`, as snnTorch exports); a LIF without memory
+    or bias (``beta = 0``) is a ``Threshold``."""
     import nir
 
     theta = _full(node.threshold, shape)
+    if isinstance(node, ir.LIF) and node.beta == 0.0 and not node.bias.any():
+        return nir.Threshold(threshold=theta)  # reset and initial potential change nothing here
     if node.v_reset is None:
         warnings.warn(f"layer {node.name}: spikeforge resets by subtraction; NIR resets to v_reset = 0 "
                       "(import with reset='subtract' to get it back)", NIRExportWarning, stacklevel=4)
@@ -680,20 +721,15 @@ def _neuron_node(node: ir.Node, shape: tuple[int, ...], dt: float) -> Any:
     if isinstance(node, ir.IF):
         return nir.IF(r=np.ones(shape, np.float32), v_threshold=theta, v_reset=v_reset)
 
-    def tau(factor: float, what: str) -> float:
-        if factor >= 1.0:
-            raise UnsupportedLayerError(f"layer {node.name} ({type(node).__name__}): {what} = 1 (no decay) has no "
-                                        "finite NIR time constant")
-        return dt / (1.0 - factor)
-
     bias = _full(node.bias, shape).astype(np.float64)
-    tau_m = tau(node.beta, "beta") if isinstance(node, ir.CubaLIF) or node.beta < 1.0 or bias.any() else None
+    tau_m = _tau(node, node.beta, "beta", dt) if isinstance(node, ir.CubaLIF) or node.beta < 1.0 or bias.any() \
+        else None
     if isinstance(node, ir.LIF):
         if tau_m is None:  # beta = 1, no bias: an IF
             return nir.IF(r=np.ones(shape, np.float32), v_threshold=theta, v_reset=v_reset)
         return nir.LIF(tau=np.full(shape, tau_m, np.float32), r=np.full(shape, tau_m / dt, np.float32),
                        v_leak=(bias * tau_m / dt).astype(np.float32), v_threshold=theta, v_reset=v_reset)
-    tau_s = tau(node.alpha, "alpha")
+    tau_s = _tau(node, node.alpha, "alpha", dt)
     return nir.CubaLIF(tau_syn=np.full(shape, tau_s, np.float32), tau_mem=np.full(shape, tau_m, np.float32),
                        r=np.full(shape, tau_m / dt, np.float32), v_leak=(bias * tau_m / dt).astype(np.float32),
                        v_threshold=theta, v_reset=v_reset, w_in=np.full(shape, tau_s / dt, np.float32))
@@ -738,6 +774,8 @@ def to_nir(net: ir.Network, *, dt: float = DEFAULT_DT) -> Any:
             nodes[node.name] = nir.Flatten(input_type={"input": np.array(ins[0])}, start_dim=0, end_dim=-1)
         elif isinstance(node, (ir.IF, ir.LIF, ir.CubaLIF)):
             nodes[node.name] = _neuron_node(node, shape, dt)
+        elif isinstance(node, ir.LI):
+            nodes[node.name] = _readout_node(node, shape, dt)
         elif isinstance(node, ir.Delay):
             nodes[node.name] = nir.Delay(delay=np.full(shape, node.steps * dt, np.float32))
         elif isinstance(node, ir.Add):  # no node: its inputs' edges go to its readers, summed there

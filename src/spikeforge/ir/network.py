@@ -162,7 +162,11 @@ class Node:
     inputs: tuple[str, ...]
 
     arity: ClassVar[int | None] = 1  # number of inputs; None means two or more
+    #: A layer of neurons: a membrane per element, stepped through time, mapped onto hardware neurons.
     is_neuron: ClassVar[bool] = False
+    #: Its output is binary spikes (IF, LIF, CubaLIF); a non-spiking neuron layer (LI, CubaLI: a
+    #: read-out) outputs its graded membrane potential and sends no spikes.
+    spiking: ClassVar[bool] = False
     #: A synapse layer: each output is a weighted sum of inputs (the layers with a ``weight`` array,
     #: and AvgPool2d, whose weights are fixed).
     is_synaptic: ClassVar[bool] = False
@@ -545,7 +549,51 @@ class ReLU(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class _Neuron(Node):
+class _Membrane(Node):
+    """A layer of neurons with a membrane potential (spiking or not): checks shared by their fields."""
+
+    is_neuron: ClassVar[bool] = True
+    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    #: Array fields holding one value per layer, per channel or per neuron.
+    neuron_arrays: ClassVar[tuple[str, ...]] = ()
+    #: Decay factors allowed to be 0 (no memory at all: forward Euler at dt = τ).
+    may_forget: ClassVar[tuple[str, ...]] = ()
+
+    def _unit_fraction(self, field: str, value, *, zero: bool) -> float:
+        """``value`` as a float in [0, 1) (``zero``) or in (0, 1]; else the error naming the field."""
+        real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        v = float(value) if real else math.nan
+        if not (0.0 <= v < 1.0 if zero else 0.0 < v <= 1.0):
+            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {field}={_show(value)} "
+                                      f"must be a number in {'[0, 1)' if zero else '(0, 1]'}")
+        return v
+
+    def _leaky(self, *fractions: str) -> None:
+        """Check the decay factors ``fractions`` (each in (0, 1], or [0, 1] if in ``may_forget``) and
+        store ``bias`` as a read-only float array (scalar, per channel or per neuron)."""
+        for f in fractions:
+            value = getattr(self, f)
+            if f in self.may_forget and isinstance(value, (int, float, np.integer, np.floating)) \
+                    and not isinstance(value, bool) and value == 0:
+                object.__setattr__(self, f, 0.0)
+                continue
+            object.__setattr__(self, f, self._unit_fraction(f, value, zero=False))
+        bias = self.bias
+        if bias is None or isinstance(bias, (bool, str)) or np.asarray(bias).dtype.kind not in "iuf":
+            raise InvalidNetworkError(f"layer {self.name}.bias: {_show(bias)} is not a number or an array of numbers")
+        object.__setattr__(self, "bias", _frozen(np.asarray(bias, np.float32), f"layer {self.name}.bias"))
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        (s,) = shapes
+        for f in self.neuron_arrays:
+            shape = getattr(self, f).shape
+            if shape not in ((), (s[0],), s):
+                raise self._fail(f"{f} shape {shape} is neither scalar, per-channel nor per-neuron for {s}")
+        return s
+
+
+@dataclass(frozen=True, eq=False)
+class _Neuron(_Membrane):
     r"""Spiking neurons: ``threshold`` θ > 0, the initial membrane potential ``v_init`` in [0, 1)
     as a fraction of θ (a neuron starting at θ would fire before any input arrives;
     :func:`~spikeforge.convert.normalise.convert` makes 0.5), and the reset: ``v_reset`` None
@@ -559,9 +607,7 @@ class _Neuron(Node):
     threshold: np.ndarray = None  # scalar, one per channel or one per neuron
     v_init: float = 0.5  # initial membrane potential, as a fraction of the threshold
     v_reset: float | None = None  # None: reset by subtraction; else the potential after a spike / θ
-    is_neuron: ClassVar[bool] = True
-    array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {}
-    #: Array fields holding one value per layer, per channel or per neuron.
+    spiking: ClassVar[bool] = True
     neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold",)
 
     def __post_init__(self) -> None:
@@ -579,33 +625,6 @@ class _Neuron(Node):
         object.__setattr__(self, "v_init", self._unit_fraction("v_init", self.v_init, zero=True))
         if self.v_reset is not None:
             object.__setattr__(self, "v_reset", _real(self.v_reset, f"layer {self.name}.v_reset"))
-
-    def _unit_fraction(self, field: str, value, *, zero: bool) -> float:
-        """``value`` as a float in [0, 1) (``zero``) or in (0, 1]; else the error naming the field."""
-        real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        v = float(value) if real else math.nan
-        if not (0.0 <= v < 1.0 if zero else 0.0 < v <= 1.0):
-            raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {field}={_show(value)} "
-                                      f"must be a number in {'[0, 1)' if zero else '(0, 1]'}")
-        return v
-
-    def _leaky(self, *fractions: str) -> None:
-        """Check the decay factors ``fractions`` (each in (0, 1]) and store ``bias`` as a read-only
-        float array (scalar, per channel or per neuron)."""
-        for f in fractions:
-            object.__setattr__(self, f, self._unit_fraction(f, getattr(self, f), zero=False))
-        bias = self.bias
-        if bias is None or isinstance(bias, (bool, str)) or np.asarray(bias).dtype.kind not in "iuf":
-            raise InvalidNetworkError(f"layer {self.name}.bias: {_show(bias)} is not a number or an array of numbers")
-        object.__setattr__(self, "bias", _frozen(np.asarray(bias, np.float32), f"layer {self.name}.bias"))
-
-    def output_shape(self, shapes: list[Shape]) -> Shape:
-        (s,) = shapes
-        for f in self.neuron_arrays:
-            shape = getattr(self, f).shape
-            if shape not in ((), (s[0],), s):
-                raise self._fail(f"{f} shape {shape} is neither scalar, per-channel nor per-neuron for {s}")
-        return s
 
 
 @dataclass(frozen=True, eq=False)
@@ -628,13 +647,16 @@ class LIF(_Neuron):
         v_t = \beta\, v_{t-1} + I_t + b, \qquad s_t = [v_t \ge \theta], \qquad
         v_t \leftarrow v_t - \theta s_t \ (\text{or } v_\mathrm{reset}\theta \text{ if set})
 
-    with leak factor :math:`\beta` = ``beta`` in (0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
+    with leak factor :math:`\beta` = ``beta`` in [0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
     and ``bias`` :math:`b` scalar, per channel or per neuron (NIR's leak towards ``v_leak`` lands
-    here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`)."""
+    here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`). ``beta = 0`` keeps no memory:
+    :math:`s_t = [I_t + b \ge \theta]`, a memoryless threshold (NIR's ``Threshold``, or forward
+    Euler at :math:`\Delta t = \tau`); its reset and initial potential then change nothing."""
 
     beta: float = 1.0
     bias: np.ndarray | float = 0.0
     neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
+    may_forget: ClassVar[tuple[str, ...]] = ("beta",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -664,6 +686,47 @@ class CubaLIF(_Neuron):
 
 
 @dataclass(frozen=True, eq=False)
+class LI(_Membrane):
+    r"""Leaky integrators without spikes, a read-out: the output is the membrane potential itself
+    (graded), as NIR's ``LI`` (``I`` with :math:`\beta = 1`), Norse's ``LICell`` or sinabs's
+    ``ExpLeak``.
+
+    .. math::
+        v_t = \beta\, v_{t-1} + I_t + b, \qquad y_t = v_t, \qquad v_0 = 0
+
+    with leak factor :math:`\beta` = ``beta`` in (0, 1] and ``bias`` :math:`b` scalar, per channel
+    or per neuron. It sends no spikes, so only a network output may read it (checked by
+    :class:`Network`): its neurons map onto hardware as neurons that never fire."""
+
+    beta: float = 1.0
+    bias: np.ndarray | float = 0.0
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("bias",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._leaky("beta")
+
+
+@dataclass(frozen=True, eq=False)
+class CubaLI(LI):
+    r"""Leaky integrators with current-based synapses and without spikes (NIR's ``CubaLI``); the
+    output is the membrane potential, as :class:`LI`.
+
+    .. math::
+        i_t = \alpha\, i_{t-1} + I_t, \qquad v_t = \beta\, v_{t-1} + i_t + b, \qquad y_t = v_t,
+        \qquad i_0 = v_0 = 0
+
+    with synaptic decay :math:`\alpha` = ``alpha`` and membrane leak :math:`\beta` = ``beta``, both in
+    (0, 1]."""
+
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._leaky("alpha")
+
+
+@dataclass(frozen=True, eq=False)
 class Delay(Node):
     r"""Delay by ``steps`` ≥ 1 timesteps: :math:`y_t = x_{t - \mathrm{steps}}`, zero for
     :math:`t \le \mathrm{steps}`. Its ``shape`` is declared because its input may be a *later*
@@ -679,10 +742,19 @@ class Delay(Node):
         return self.shape
 
 
+def _check_readout(src: Node, reader: Node) -> None:
+    """A non-spiking layer (LI, CubaLI) is a read-out: its graded potential leaves the network as
+    an output; a layer reading it would need graded events that the mapping and energy stages
+    count as no spikes, so it is refused."""
+    if src.is_neuron and not src.spiking:
+        raise InvalidNetworkError(f"layer {reader.name} ({type(reader).__name__}) reads {src.name} "
+                                  f"({type(src).__name__}), a non-spiking read-out: only a network output may")
+
+
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
     for cls in (Input, Linear, Conv2d, ConvTranspose2d, SparseLinear, AvgPool2d, MaxPool2d, Upsample,
-                Flatten, Add, Concat, ReLU, IF, LIF, CubaLIF, Delay)
+                Flatten, Add, Concat, ReLU, IF, LIF, CubaLIF, LI, CubaLI, Delay)
 }
 
 
@@ -743,12 +815,14 @@ class Network:
             for src in node.inputs:
                 if src not in index:
                     raise InvalidNetworkError(self._order_error(node, src))
+                _check_readout(self.nodes[index[src]], node)
             shapes[node.name] = node.output_shape([shapes[s] for s in node.inputs])
             index[node.name] = i
         for node in back:
             src = node.inputs[0]
             if src not in index:
                 raise InvalidNetworkError(f"layer {node.name} (Delay): input {src!r} is not a layer")
+            _check_readout(self.nodes[index[src]], node)
             node.output_shape([shapes[src]])
         if not self.outputs:
             raise InvalidNetworkError(f"network {self.name}: no outputs")

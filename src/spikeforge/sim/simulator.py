@@ -18,7 +18,9 @@ The integer simulation with saturating registers and the trace recorder of
 arithmetic and an observer.
 
 Spikes are binary: a neuron emits at most one spike per timestep, and counters count them as
-such. Synaptic operations count (input event × synapses leaving it): a binary spike into a
+such. A non-spiking read-out (LI, CubaLI) outputs its membrane potential, graded, and counts no
+spikes; only a network output reads it, and its read-out at t is its potential averaged over the
+first t steps. Synaptic operations count (input event × synapses leaving it): a binary spike into a
 layer is one event per synapse; an analog (non-spike) input value is counted as one
 multiply-accumulate per synapse per timestep and reported separately.
 """
@@ -300,7 +302,29 @@ class Compiled:
         # Values read by one neuron layer only (and not outputs): their buffer can take the spikes.
         self.exclusive = {name for name, t in self.types.items() if t.fresh and name not in net.outputs
                           and name not in self.in_loop and [c.is_neuron for c in net.consumers(name)] == [True]}
-        self.params = {n.name: neuron_params(n, len(net.shape(n.name)) + 1, dtype) for n in net.nodes if n.is_neuron}
+        self.params = {n.name: neuron_params(n if n.spiking else readout_neuron(n), len(net.shape(n.name)) + 1, dtype)
+                       for n in net.nodes if n.is_neuron}
+
+
+#: The threshold of a read-out's stand-in neuron: above any membrane, so it never fires.
+NEVER = float(np.finfo(np.float32).max)
+
+
+def readout_neuron(node: ir.LI) -> ir.Node:
+    r"""A non-spiking layer (:class:`~spikeforge.ir.network.LI`, ``CubaLI``) as the spiking neuron
+    whose threshold it never reaches (:data:`NEVER`), starting at 0: the same membrane equations,
+    stepped by the one kernel, whose membrane (never reset, since :math:`0 \cdot \theta = 0`) is the
+    read-out's output.
+
+    Examples
+    --------
+    >>> readout_neuron(ir.CubaLI("out", ("fc",), alpha=0.5, beta=0.9)).v_init
+    0.0
+    """
+    fields = {"threshold": np.float32(NEVER), "v_init": 0.0, "beta": node.beta, "bias": node.bias}
+    if isinstance(node, ir.CubaLI):
+        return ir.CubaLIF(node.name, node.inputs, alpha=node.alpha, **fields)
+    return ir.LIF(node.name, node.inputs, **fields)
 
 
 def _units(net: ir.Network) -> list[tuple[str, ...]]:
@@ -345,12 +369,13 @@ def compiled(net: ir.Network, integer: bool) -> Compiled:
 
 
 def run_neurons(params: NeuronParams, current: Value, timesteps: int, arithmetic: Arithmetic = FLOAT,
-                inplace: bool = False) -> torch.Tensor:
+                inplace: bool = False, membrane: bool = False) -> torch.Tensor:
     """Step a layer of neurons through T timesteps with :func:`~spikeforge.sim.neuron.neuron_step`;
-    return binary spikes (T, B, ...).
+    return binary spikes (T, B, ...), or with ``membrane`` the potential after each step (a
+    non-spiking read-out, :func:`readout_neuron`).
 
-    With ``inplace`` the spikes overwrite the (temporal, exclusively owned) input current: step t
-    no longer needs its current once it is added to the membrane potential. Float spikes of
+    With ``inplace`` the output overwrites the (temporal, exclusively owned) input current: step t
+    no longer needs its current once it is added to the membrane potential. Float outputs of
     (B, C, H, W) layers are laid out channels-last, the layout oneDNN convolutions run fastest on.
     """
     static = current.mode == "static"
@@ -367,6 +392,11 @@ def run_neurons(params: NeuronParams, current: Value, timesteps: int, arithmetic
     else:
         out = torch.empty((timesteps, *first.shape), dtype=first.dtype)
     state = initial_state(params, out[0], arithmetic)  # same memory layout as the spikes
+    if membrane:
+        for t in range(timesteps):
+            _, state = neuron_step(state, data if static else data[t], params, arithmetic=arithmetic)
+            out[t] = state.v
+        return out
     for t in range(timesteps):  # spikes written as 0./1. straight into the spike train
         _, state = neuron_step(state, data if static else data[t], params, arithmetic=arithmetic, out=out[t])
     return out
@@ -524,7 +554,7 @@ def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.T
             "analog" if v.mode == "static" else "graded"
 
     def count_spikes(node: ir.Node) -> None:
-        if counters is not None:
+        if counters is not None and node.spiking:  # a read-out sends none
             counters.count(node.name, values[node.name], timesteps)
             counted.add(node.name)
 
@@ -556,10 +586,11 @@ def run_batch(c: Compiled, x: torch.Tensor, timesteps: int, checkpoints: torch.T
         if node.is_neuron:
             src = node.inputs[0]
             inplace = src in c.exclusive
-            spikes = run_neurons(c.params[node.name], ins[0], timesteps, arithmetic(node.name), inplace)
+            out = run_neurons(c.params[node.name], ins[0], timesteps, arithmetic(node.name), inplace,
+                              membrane=not node.spiking)
             if inplace:
-                del values[src]  # its buffer now holds the spikes
-            values[node.name] = Value(spikes, "temporal", spikes=True)
+                del values[src]  # its buffer now holds the spikes (or a read-out's potentials)
+            values[node.name] = Value(out, "temporal", spikes=node.spiking)
             count_spikes(node)
         elif isinstance(node, ir.Delay):
             values[node.name] = _delay(node, ins[0], timesteps)
@@ -633,7 +664,7 @@ def _run_loop(c: Compiled, nodes: list[ir.Node], values: dict[str, Value], times
                 out = c.kernels[node.name](*(at(i, t) for i in node.inputs))
             trains[node.name].append(out)
     # Binary outputs: neurons, and spike-keeping layers of binary values (the least fixed point).
-    spikes = {n.name for n in nodes if n.is_neuron}
+    spikes = {n.name for n in nodes if n.spiking}
     grown = True
     while grown:
         grown = False
@@ -709,7 +740,8 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
     Parameters
     ----------
     net : Network
-        An SNN (IF/LIF/CubaLIF neurons, recurrent loops through Delays; no remaining ReLU).
+        An SNN (IF/LIF/CubaLIF neurons, LI/CubaLI read-outs, recurrent loops through Delays; no
+        remaining ReLU).
     x : array (N, *input_shape), or (N, T, *input_shape) for a temporal input
         A static input is the same at every timestep; a temporal one (``Input.temporal``, e.g.
         spike trains or event frames) gives one value per timestep.
@@ -773,7 +805,10 @@ def simulate(net: ir.Network, x: ArrayLike, *, timesteps: int,
     layers = []
     for node in net.nodes:
         spikes, synops, kind, counts = 0.0, 0.0, None, None
-        if stats is not None and node.is_neuron:
+        if stats is not None and node.is_neuron and not node.spiking:  # a read-out: graded, no spikes
+            counts = np.zeros(net.shape(node.name))
+            counts.setflags(write=False)
+        elif stats is not None and node.is_neuron:
             counts = np.ascontiguousarray(stats.counts(node.name))
             counts.setflags(write=False)
             spikes = float(counts.sum())
