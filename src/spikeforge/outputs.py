@@ -188,7 +188,9 @@ def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
     ------
     OutputPathError
         ``path`` is a folder, a file stands where one of its parent folders would be, ``path`` is
-        or lies inside one of ``inputs``, or the system refuses the path (e.g. a name too long).
+        or lies inside one of ``inputs``, the folder it goes into or the file it replaces cannot be
+        written (read-only, immutable, another user's), or the system refuses the path (e.g. a name
+        too long).
     """
     _check_named(path)
     out = Path(path)
@@ -203,6 +205,12 @@ def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
             parent = parent.parent
     if not parent.is_dir():
         raise OutputPathError(f"output {out}: {parent} is a file, not a folder")
+    # Checked now, not when written: a command writing its report after its main output would
+    # otherwise fail with that output already in place. (access() also sees immutable files as root.)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"output {out}: cannot write (folder {parent} is read-only or not ours)")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputPathError(f"output {out}: cannot write (the file is read-only or immutable)")
     return out
 
 

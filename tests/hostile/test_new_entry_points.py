@@ -172,3 +172,44 @@ def test_cli_events_frames_of_a_link_loop_is_one_line(tmp_path, capsys):
     code, err = _cli(capsys, "events", "frames", tmp_path / "loop.bin", "-T", "4", "-o", tmp_path / "d.npz")
     assert code == 2 and len(err) == 1 and err[0].startswith("spikeforge events: error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.bin"]
+
+
+def test_cli_report_option_with_an_empty_name_is_refused(tmp_path, capsys):
+    from hostile.base import GRAPH_XML
+
+    (tmp_path / "g.xml").write_text(GRAPH_XML)
+    code, err = _cli(capsys, "analyse", tmp_path / "g.xml", "--json", tmp_path / "r.json", "--report", "")
+    assert code == 2 and err == ["spikeforge analyse: error: output path is empty; name a file or folder"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.xml"]
+
+
+def test_unwritable_file_outputs_are_refused_before_any_work(tmp_path):
+    from hostile.generators import immutable
+    from spikeforge.errors import OutputPathError
+    from spikeforge.outputs import check_output_file
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "mine.html").write_text("my page")
+    undo = [immutable(tmp_path / "ro"), immutable(tmp_path / "mine.html")]
+    if None in undo:
+        for u in undo:
+            u and u()
+        pytest.skip("chattr +i is not supported here")
+    try:
+        with pytest.raises(OutputPathError, match=r"ro/a/r\.html: cannot write \(folder .*ro is read-only or not ours\)"):
+            check_output_file(tmp_path / "ro" / "a" / "r.html")
+        with pytest.raises(OutputPathError, match=r"mine\.html: cannot write \(the file is read-only or immutable\)"):
+            check_output_file(tmp_path / "mine.html")
+    finally:
+        for u in undo:
+            u()
+    assert (tmp_path / "mine.html").read_text() == "my page"
+
+
+def test_simulate_refuses_json_and_neurobench_at_one_path(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 8, 8), np.float32))
+    code, err = _cli(capsys, "simulate", "nothing", "--data", tmp_path / "d.npz", "--json", tmp_path / "r.json",
+                     "--neurobench", tmp_path / "./r.json")
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("spikeforge simulate: error: --json ") and "the same file" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]

@@ -60,10 +60,12 @@ def run_convert(args: argparse.Namespace, out: Console | None = None) -> None:
 
 def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
     import dataclasses
+    from pathlib import Path
 
     import numpy as np
 
     from spikeforge.datasets import load_data
+    from spikeforge.errors import OutputPathError
     from spikeforge.loaders import load_network
     from spikeforge.outputs import check_output_file, write_json_atomic
     from spikeforge.report.progress import sample_progress
@@ -75,6 +77,10 @@ def run_simulate(args: argparse.Namespace, out: Console | None = None) -> None:
     for path in (args.json, args.neurobench):
         if path is not None:
             check_output_file(path, inputs)
+    if args.json is not None and args.neurobench is not None and \
+            Path(args.json).resolve() == Path(args.neurobench).resolve():
+        raise OutputPathError(f"--json {args.json} and --neurobench {args.neurobench}: the same file, one would "
+                              "replace the other; give each its own path")
     if args.backend == "sanafe":
         from spikeforge.backends.sanafe import require_sanafe
 

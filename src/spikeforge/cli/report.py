@@ -37,7 +37,7 @@ def check_report(args: argparse.Namespace, inputs: Iterable[str | None], outputs
     OutputPathError
         As :func:`spikeforge.outputs.check_output_file`, or the report is or lies inside an output.
     """
-    if not getattr(args, "report", None):
+    if getattr(args, "report", None) is None:  # not given; an empty name is refused below
         return
     from pathlib import Path
 
@@ -60,7 +60,7 @@ def settings_of(args: argparse.Namespace) -> dict:
 def write_report(args: argparse.Namespace, build: Callable[[], Page], inputs: Iterable[str | None],
                  out: Console) -> None:
     """Write the page ``build()`` makes to ``args.report`` (when given) and say so."""
-    if not getattr(args, "report", None):
+    if getattr(args, "report", None) is None:
         return
     from rich.markup import escape
 
