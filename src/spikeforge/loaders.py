@@ -30,7 +30,7 @@ def load_network(path: str | os.PathLike, *, arch: str | None = None, options: M
     ``quantized`` says what a quantised network folder gives: ``"refuse"`` (an error naming the
     float network it came from), ``"network"`` (its integer :class:`Network`) or ``"quantized"``
     (the :class:`~spikeforge.quantize.QuantizedNetwork`, scales and all). ``model_file=False``
-    accepts folders only.
+    accepts spiking networks only: folders and NIR graphs, no ANN model file.
 
     Raises
     ------
@@ -53,14 +53,14 @@ def load_network(path: str | os.PathLike, *, arch: str | None = None, options: M
 
                 return load_quantized(p)
         return load_folder(p)
-    if not model_file:
-        raise ModelFileError(f"{p}: no such network folder (convert a model first: spikeforge convert)")
-    if not p.exists():
-        raise ModelFileError(f"{p}: no such network folder or model file")
-    if p.suffix.lower() == ".nir":  # a NIR graph: an SNN already (dt 1e-4 s, NIR's reset)
+    if p.suffix.lower() == ".nir" and p.is_file():  # a NIR graph: an SNN already (dt 1e-4 s, NIR's reset)
         from spikeforge.frontends.nir import read_nir
 
         return read_nir(p)
+    if not model_file:
+        raise ModelFileError(f"{p}: no such network folder or .nir graph (convert a model first: spikeforge convert)")
+    if not p.exists():
+        raise ModelFileError(f"{p}: no such network folder or model file")
     from spikeforge.frontends.model_file import load_model
     from spikeforge.frontends.torch_fx import import_torch
 

@@ -124,3 +124,23 @@ def test_simulate_a_quantized_folder_scales_inputs_and_outputs(files, tmp_path, 
     assert main(["simulate", str(files / "q"), "--data", str(files / "data.npz"), "-T", "4", *integer,
                  "--json", str(report)]) == 0
     assert json.loads(report.read_text())["accuracy"]["4"] == pytest.approx(expected)
+
+
+def test_quantize_takes_a_nir_graph(tmp_path):
+    """A NIR graph is a spiking network already: ``quantize`` reads it like a folder (leaky
+    neurons and all); an ANN model file is still refused."""
+    from spikeforge.frontends.nir import write_nir
+
+    r = np.random.default_rng(1)
+    snn = ir.Network((
+        ir.Input("x", (), (5,)),
+        ir.Linear("fc1", ("x",), r.normal(0, 0.5, (4, 5)).astype(np.float32)),
+        ir.LIF("n1", ("fc1",), threshold=np.float32(1.0), beta=0.9, v_init=0.0),
+        ir.Linear("fc2", ("n1",), r.normal(0, 0.5, (3, 4)).astype(np.float32))),
+        ("fc2",), name="leaky")
+    write_nir(snn, tmp_path / "leaky.nir")
+    q, _ = run(["quantize", str(tmp_path / "leaky.nir"), "--weight-bits", "8", "-o", str(tmp_path / "q")])
+    assert load_quantized(tmp_path / "q").network.node("n1").beta == q.network.node("n1").beta
+    (tmp_path / "model.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="model.pt: no such network folder or .nir graph"):
+        run(["quantize", str(tmp_path / "model.pt"), "-o", str(tmp_path / "q2")])
