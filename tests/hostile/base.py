@@ -15,6 +15,7 @@
 ``rec.bin``          an N-MNIST recording (200 events on the 34 × 34 sensor, 0.2 s)
 ``rec.npy``          the same events as a structured array (fields t, x, y, p)
 ``nmnist/``          N-MNIST's layout: ``0/a.bin``, ``0/b.bin``, ``1/c.bin`` (labels from folders)
+``cs/``, ``cs-cache/`` a ``codesign --search nsga2`` output and its cache (the Optuna journal)
 ``sdf/``             the real SDF3 examples of ``../shared/data/sdf`` when present
 
 The model, data and files are written here with torch, numpy and scikit-learn only; the
@@ -197,6 +198,9 @@ def build_base(folder: str | os.PathLike, env: dict[str, str] | None = None, *,
         run("quantize", "snn", "-o", "snn8")
     if not (folder / "net.nir").is_file():
         run("export", "snn", "-o", "net.nir")
+    if not (folder / "cs").is_dir():
+        run("codesign", "snn", "--data", "data.npz", "--bits", "8", "-T", "2", "--pes", "16,32", "-o", "cs",
+            "--samples", "8", "-q", "--search", "nsga2", "--trials", "3", "--workers", "0", "--cache", "cs-cache")
     if artifact and not (folder / "app").is_dir():
         run("compile", "model.pt", "--hw", "xbar-mesh", "--calib", "data.npz", "-o", "app", "-T", "4",
             "--partitioner", "tiles", "--placer", "fill")

@@ -2998,6 +2998,37 @@ def report_cases() -> Iterator[Case]:
 
     yield Case("report", "valid-artifact/report", good("app"), True)
     yield Case("report", "valid-graph/report", good("graph.xml"))
+    yield Case("report", "valid-codesign/report", good("cs"))
+
+    def sweep(change: Callable[[list[list[str]]], None], expect: str = "error"):
+        def setup(ctx: Ctx) -> Run:
+            import csv
+
+            folder = ctx.copy("cs")
+            rows = list(csv.reader(io.StringIO((folder / "sweep.csv").read_text())))
+            change(rows)
+            text = io.StringIO()
+            csv.writer(text).writerows(rows)
+            (folder / "sweep.csv").write_text(text.getvalue())
+            return cli("report", "cs", "-o", "r.html", expect=expect, outputs=(ctx.path("r.html"),),
+                       check=_html_self_contained("r.html") if expect != "error" else None)
+        return setup
+
+    def column(name: str, value: str):
+        def change(rows: list[list[str]]) -> None:
+            k = rows[0].index(name)
+            for row in rows[1:]:
+                row[k] = value
+        return change
+
+    yield Case("report", "codesign-accuracy-nan/report", sweep(column("accuracy", "nan")))
+    yield Case("report", "codesign-accuracy-above-1/report", sweep(column("accuracy", "7")))
+    yield Case("report", "codesign-latency-negative/report", sweep(column("latency_s", "-1")))
+    yield Case("report", "codesign-energy-inf/report", sweep(column("energy_j", "inf")))
+    yield Case("report", "codesign-bits-text/report", sweep(column("weight_bits", "eight")))
+    yield Case("report", "codesign-pes-10^30/report", sweep(column("pes", str(10 ** 30)), expect="either"))
+    yield Case("report", "codesign-no-rows/report", sweep(lambda rows: rows.__delitem__(slice(1, None)), "either"))
+    yield Case("report", "codesign-column-missing/report", sweep(lambda rows: [r.pop(4) for r in rows]))
 
 
 def _html_self_contained(name: str) -> Callable[[Path, dict], str | None]:
@@ -3057,21 +3088,101 @@ def search_cases() -> Iterator[Case]:
     yield Case("search", "seed-2^64", case("--seed", str(2 ** 64), expect="either"))
     yield Case("search", "trials-3", case("--trials", "3", expect="success"))
     yield Case("search", "cache-a-file", case("--trials", "3", lay=lambda ctx: ctx.write("cache", "my notes")), True)
-    yield Case("search", "cache-journal-random-bytes", case("--trials", "3", expect="either", lay=cache_with(
-        {name: rbytes(3000, 51) for name in ("search.journal", "journal.log", "optuna.log", "study.log")})), True)
-    yield Case("search", "cache-journal-truncated-json", case("--trials", "3", expect="either", lay=cache_with(
-        {name: '{"op_code": 0, "worker_id": "x", "study_name": ' for name in
-         ("search.journal", "journal.log", "optuna.log", "study.log")})))
     yield Case("search", "cache-garbage-files", case("--trials", "3", expect="either", lay=cache_with(
         {"points.json": "{", "sim.npz": rbytes(500, 52), "x/y.pkl": pickle.dumps({"a": 1})})))
     yield Case("search", "cache-read-only", case("--trials", "3", expect="either", lay=read_only_cache))
     yield Case("search", "cache-users-folder", case("--trials", "3", expect="either", lay=cache_is_users_folder))
     yield Case("search", "cache-equals-output", case("--trials", "3", lay=None, cache="out"))
     yield Case("search", "cache-equals-input", case("--trials", "3", cache="snn"))
+    yield from _cache_cases()
     yield Case("search", "report-equals-output", case("--trials", "3", "--report", "out"))
     yield Case("search", "report-inside-output", case("--trials", "3", "--report", "out/r.html"))
     yield Case("search", "report-a-folder", case("--trials", "3", "--report", "results",
                                                   lay=lambda ctx: _user_folder(ctx, "results") and None))
+
+
+def _cache_cases() -> Iterator[Case]:
+    """The base's ``codesign --search nsga2`` cache (Optuna journal, finished points, simulations),
+    damaged, under the same command: an error in one line or a run that recovers; the user's files
+    never written through a link; pickles never loaded."""
+    def journal(ctx: Ctx) -> Path:
+        return next(ctx.path("cache").glob("study-*.log"))
+
+    def damaged(change: Callable[[Ctx], list[Path] | None], expect: str = "either", fast: bool = False):
+        def setup(ctx: Ctx) -> Run:
+            _inputs(ctx)
+            ctx.copy("cs-cache", "cache")
+            forbidden = tuple(change(ctx) or ())
+            argv = codesign_argv("snn", "out")
+            argv[argv.index("--pes") + 1] = "16,32"
+            return cli(*argv, "--search", "nsga2", "--trials", "4", "--workers", "0", "--cache", "cache",
+                       expect=expect, fast=fast, forbidden=forbidden, replaceable=(ctx.path("cache"),),
+                       outputs=(ctx.path("out"), ctx.path("cache")),
+                       check=outputs_exist("out/sweep.csv") if expect != "error" else None)
+        return setup
+
+    def replace(content: Callable[[bytes], bytes]):
+        def change(ctx: Ctx) -> None:
+            j = journal(ctx)
+            j.write_bytes(content(j.read_bytes()))
+        return change
+
+    def linked(target: str):
+        def change(ctx: Ctx) -> None:
+            j = journal(ctx)
+            j.unlink()
+            if target == "thesis":
+                ctx.write("thesis.tex", "my thesis\n")
+                j.symlink_to(Path("..") / "thesis.tex")
+            else:
+                j.symlink_to(target)
+        return change
+
+    def to_folder(ctx: Ctx) -> None:
+        j = journal(ctx)
+        j.unlink()
+        j.mkdir()
+
+    def arrays(content: Callable[[Ctx], bytes]):
+        def change(ctx: Ctx) -> list[Path]:
+            for p in ctx.path("cache").glob("*.npz"):
+                p.write_bytes(content(ctx))
+            return [ctx.path("PICKLED_CODE_RAN")]
+        return change
+
+    def evil_npz(ctx: Ctx) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, spikes=np.array([Evil(str(ctx.path("PICKLED_CODE_RAN")))], dtype=object))
+        return buf.getvalue()
+
+    def points(text: str):
+        def change(ctx: Ctx) -> None:
+            for p in ctx.path("cache").glob("*.json"):
+                p.write_text(text)
+        return change
+
+    def unchanged(ctx: Ctx) -> None:
+        return None
+
+    for name, setup, quick in [
+        ("resume-valid", damaged(unchanged, expect="success"), True),
+        ("journal-random-bytes", damaged(replace(lambda b: rbytes(len(b), 71))), True),
+        ("journal-truncated-mid-line", damaged(replace(lambda b: b[: len(b) * 2 // 3])), True),
+        ("journal-garbage-line-appended", damaged(replace(lambda b: b + b'{"op_code": 99, "x": [\n')), False),
+        ("journal-trial-id-huge", damaged(replace(lambda b: b + b'{"op_code":5,"worker_id":"w","trial_id":'
+                                                   b'99999999999999,"param_name":"pes","param_value_internal":1,'
+                                                   b'"distribution":"{}"}\n')), False),
+        ("journal-not-utf8", damaged(replace(lambda b: b.replace(b"codesign", b"\xff\xfe", 1))), False),
+        ("journal-empty", damaged(replace(lambda b: b"")), False),
+        ("journal-a-folder", damaged(to_folder), False),
+        ("journal-link-to-users-file", damaged(linked("thesis")), True),
+        ("journal-link-to-dev-zero", damaged(linked("/dev/zero"), fast=True), False),
+        ("simulations-random-bytes", damaged(arrays(lambda ctx: rbytes(3000, 72))), False),
+        ("simulations-pickled-code", damaged(arrays(evil_npz)), True),
+        ("points-truncated-json", damaged(points('{"accuracy": 0.')), False),
+        ("points-nan-accuracy", damaged(points('{"accuracy": NaN, "latency_s": -1, "energy_j": Infinity}')), False),
+    ]:
+        yield Case("search", f"cache-{name}", setup, quick)
 
 
 # --------------------------------------------------------------------------------------------

@@ -213,3 +213,44 @@ def test_simulate_refuses_json_and_neurobench_at_one_path(tmp_path, capsys):
     assert code == 2 and len(err) == 1
     assert err[0].startswith("spikeforge simulate: error: --json ") and "the same file" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+# --------------------------------------------------------------------------------------------
+# report of a damaged co-design sweep
+
+
+def _sweep_row(**changes) -> dict:
+    row = {"weight_bits": "8", "timesteps": "2", "pes": "16", "crossbar_size": "", "accuracy": "0.5",
+           "latency_s": "6e-06", "energy_j": "9e-06", "synops": "16037", "effective_gops": "2.6", "crossbars": "",
+           "on_front": "1", "knobs": ""}
+    return row | changes
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"accuracy": "nan"}, r"row 2: accuracy nan is not in \[0, 1\]"),
+    ({"accuracy": "7"}, r"row 2: accuracy 7.0 is not in \[0, 1\]"),
+    ({"latency_s": "-1"}, r"row 2: latency_s -1.0 is not in \[0, ∞\]"),
+    ({"energy_j": "inf"}, r"row 2: energy_j inf is not in \[0, ∞\]"),
+    ({"weight_bits": "0"}, r"row 2: bits 0 is not in \[1, 64\]"),
+    ({"pes": "-4"}, r"row 2: size -4 is not in \[1, ∞\]"),
+])
+def test_sweep_report_refuses_damaged_figures(changes, match):
+    from spikeforge.errors import ModelFileError
+    from spikeforge.report.sources import sweep_page
+
+    assert sweep_page([_sweep_row()], "cs").kind == "codesign"
+    with pytest.raises(ModelFileError, match=r"^cs: " + match + r" \(a damaged co-design sweep\)$"):
+        sweep_page([_sweep_row(**changes)], "cs")
+
+
+def test_cli_report_of_a_sweep_with_nan_accuracy_is_one_line(tmp_path, capsys):
+    import csv
+
+    (tmp_path / "cs").mkdir()
+    with open(tmp_path / "cs" / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(_sweep_row()))
+        writer.writeheader()
+        writer.writerow(_sweep_row(accuracy="nan"))
+    code, err = _cli(capsys, "report", tmp_path / "cs", "-o", tmp_path / "r.html")
+    assert code == 2 and len(err) == 1 and "accuracy nan is not in [0, 1]" in err[0]
+    assert not (tmp_path / "r.html").exists()

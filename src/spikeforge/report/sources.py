@@ -11,6 +11,7 @@ from the input or computed from it and said so; estimates are labelled with thei
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +119,12 @@ def _as_float(value: Any) -> float:
     return float(value)
 
 
+#: The range (inclusive; None: unbounded) of each figure of a sweep row; a value outside it, NaN or
+#: an infinity is a damaged file, not a design point.
+_SWEEP_RANGES = {"bits": (1, 64), "T": (1, None), "size": (1, None), "accuracy": (0, 1), "latency_s": (0, None),
+                 "energy_j": (0, None), "synops": (0, None)}
+
+
 def _sweep_points(rows: Sequence[dict], source: str) -> list[dict]:
     points = []
     for i, r in enumerate(rows):
@@ -131,6 +138,11 @@ def _sweep_points(rows: Sequence[dict], source: str) -> list[dict]:
             raise ModelFileError(f"{source}: row {i + 2}: not a co-design sweep row ({type(exc).__name__}: {exc})") \
                 from None
         p = points[-1]
+        for key, (low, high) in _SWEEP_RANGES.items():
+            value = p[key]
+            if value is not None and not (math.isfinite(value) and low <= value and (high is None or value <= high)):
+                raise ModelFileError(f"{source}: row {i + 2}: {key} {value!r} is not in [{low}, "
+                                     f"{'∞' if high is None else high}] (a damaged co-design sweep)")
         p["label"] = f"{p['bits']}b T{p['T']}" + (f" {p['size']}{p['unit']}" if p["size"] else "")
     if not points:
         raise ModelFileError(f"{source}: no design points")
