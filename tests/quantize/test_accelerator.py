@@ -105,7 +105,7 @@ def test_streaming_weights_when_memory_is_too_small(data):
     assert any(layer.bound == "memory" for layer in slow.layers)
 
 
-def random_trace(seed, timesteps, samples, layers):
+def random_trace(seed, timesteps, samples, layers, granularity="channel"):
     r = np.random.default_rng(seed)
     out = []
     for i in range(layers):
@@ -113,7 +113,7 @@ def random_trace(seed, timesteps, samples, layers):
         ops = r.integers(0, 200, (timesteps, samples, units)).astype(np.float32) * (r.random(units) < 0.7)
         out.append(LayerTrace(f"l{i}", "Conv2d", "spikes", r.integers(0, 50, (timesteps, samples)).astype(float),
                               ops, r.integers(1, 20, units), int(r.integers(10, 1000)), 0))
-    return SpikeTrace("random", timesteps, samples, "channel", 16, tuple(out))
+    return SpikeTrace("random", timesteps, samples, granularity, 16, tuple(out))
 
 
 @settings(max_examples=40, deadline=None)
@@ -121,7 +121,7 @@ def random_trace(seed, timesteps, samples, layers):
        timesteps=st.integers(1, 4), samples=st.integers(1, 3), layers=st.integers(1, 3),
        neuron=st.booleans())
 def test_more_pes_are_never_slower(seed, pes, extra, timesteps, samples, layers, neuron):
-    trace = random_trace(seed, timesteps, samples, layers)
+    trace = random_trace(seed, timesteps, samples, layers, "neuron" if neuron else "channel")
     hw = load_accelerator("pynq-z2-accel").replace(distribution="neuron" if neuron else "channel")
     few = accelerator_report(trace, hw.replace(pes=pes))
     more = accelerator_report(trace, hw.replace(pes=pes + extra))

@@ -16,6 +16,7 @@ from spikeforge.hardware.accelerator import (
     AcceleratorSpec,
     accelerator_report,
     load_accelerator,
+    network_costs,
 )
 from spikeforge.ir.network import Network
 from spikeforge.quantize.core import QuantizedNetwork
@@ -27,7 +28,8 @@ __all__ = ["accelerate"]
 @public
 def accelerate(net: QuantizedNetwork | Network, x: ArrayLike, hw: AcceleratorSpec | str | os.PathLike,
                timesteps: int, *, batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> AcceleratorReport:
-    """Run ``net`` on ``x`` and evaluate its actual spike trains on the accelerator ``hw``.
+    """Run ``net`` on ``x`` and evaluate its actual spike trains on the accelerator ``hw``, with
+    the costs of its neurons' dynamics (:func:`~spikeforge.hardware.accelerator.network_costs`).
 
     Parameters
     ----------
@@ -69,7 +71,8 @@ def accelerate(net: QuantizedNetwork | Network, x: ArrayLike, hw: AcceleratorSpe
     (128.0, True)
     """
     hw = load_accelerator(hw)
-    trace = record_trace(net, x, timesteps, granularity=hw.distribution, batch_size=batch_size,
+    trace = record_trace(net, x, timesteps, granularity=hw.assignment.granularity, batch_size=batch_size,
                          on_batch=on_batch)
+    network = net.network if isinstance(net, QuantizedNetwork) else net
     input_bits = net.input_bits if isinstance(net, QuantizedNetwork) else 8
-    return accelerator_report(trace, hw, input_bits=input_bits)
+    return accelerator_report(trace, hw, input_bits=input_bits, costs=network_costs(network))
