@@ -88,7 +88,7 @@ def _with_umask_mode(path: str | os.PathLike | int, mode: int) -> None:
     os.chmod(path, mode & ~umask)
 
 
-def _resolved(path: Path) -> Path | None:
+def resolve_links(path: Path) -> Path | None:
     """``path`` with every link resolved; None if it is a loop of symbolic links."""
     try:
         return path.resolve()
@@ -98,13 +98,13 @@ def _resolved(path: Path) -> Path | None:
 
 def _check_not_input(out: Path, inputs: Inputs) -> None:
     """Refuse an output that is, holds, or lies inside an existing input path, or is a link loop."""
-    target = _resolved(out)
+    target = resolve_links(out)
     if target is None:
         raise OutputPathError(f"output {out}: a loop of symbolic links; choose another path")
     for given in inputs:
         if given is None or not os.path.lexists(given):
             continue  # e.g. a built-in data set name such as 'digits'
-        source = _resolved(Path(given))
+        source = resolve_links(Path(given))
         if source is None:
             continue  # a link loop holds no one's data; its reader refuses it
         if target == source or (out.exists() and os.path.samefile(out, source)):

@@ -254,3 +254,12 @@ def test_cli_report_of_a_sweep_with_nan_accuracy_is_one_line(tmp_path, capsys):
     code, err = _cli(capsys, "report", tmp_path / "cs", "-o", tmp_path / "r.html")
     assert code == 2 and len(err) == 1 and "accuracy nan is not in [0, 1]" in err[0]
     assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_report_option_beside_an_output_that_is_a_link_loop(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("loop").symlink_to("loop")
+    code, err = _cli(capsys, "compile", "model.pt", "--hw", "xbar-mesh", "--calib", "digits", "-o", "loop",
+                     "--report", "r.html")
+    assert code == 2 and len(err) == 1 and err[0].startswith("spikeforge compile: error: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop"]

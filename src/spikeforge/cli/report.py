@@ -42,11 +42,12 @@ def check_report(args: argparse.Namespace, inputs: Iterable[str | None], outputs
     from pathlib import Path
 
     from spikeforge.errors import OutputPathError
-    from spikeforge.outputs import check_output_file
+    from spikeforge.outputs import check_output_file, resolve_links
 
     report = check_output_file(args.report, (*inputs, *outputs)).resolve()
     for output in outputs:
-        if output and (report == Path(output).resolve() or report.is_relative_to(Path(output).resolve())):
+        target = resolve_links(Path(output)) if output else None  # None: a link loop, refused as the output
+        if target and (report == target or report.is_relative_to(target)):
             raise OutputPathError(f"--report {args.report}: is or lies inside the output {output} the command "
                                   "writes; choose a path outside it")
 
