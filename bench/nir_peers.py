@@ -3,10 +3,14 @@
 Two sides, two environments (the peers' pins conflict with spikeforge's):
 
 * ``.venv-bench/bin/python bench/nir_peers.py peers [DIR]`` — the peer side (this file's ``peer_*``
-  functions, which import only the peers): trains a small convolutional LIF network in snnTorch, a
-  small recurrent one (``RLeaky``) in snnTorch and a LIF network in Norse for a few seconds on random
-  spike trains, exports each with the peer's own NIR writer, and records every spiking layer's spikes
-  and membrane potential, step by step, on fixed inputs, with the peer's own time for one batch.
+  functions, which import only the peers): trains small networks for a few seconds on random spike
+  trains — in snnTorch a convolutional LIF one, a recurrent one (``RLeaky``) and a current-based
+  one (``Synaptic``: NIR CubaLIF); in Norse a LIF one (``LIFBoxCell``), one with an ``LIBoxCell``
+  read-out (NIR LI) and a current-based one (``LIFCell``: NIR CubaLIF) — and builds a sinabs one
+  (``IAF``, ``SumPool2d``, an ``ExpLeak`` read-out: NIR IF, SumPool2d, LI), exports each with the
+  peer's own NIR writer, and records every neuron layer's spikes and membrane potential (a
+  read-out's membrane is its output), step by step, on fixed inputs, with the peer's own time for
+  one batch.
   ``... reverse FILE.nir X.npz OUT.npz PEER`` imports a NIR file with PEER's own reader and records the
   same. Files go to ``DIR`` (default ``~/.cache/spikeforge/nir_peers``).
 * ``.venv/bin/python bench/nir_peers.py`` — spikeforge's side: runs the peer side, imports each
@@ -17,6 +21,12 @@ Two sides, two environments (the peers' pins conflict with spikeforge's):
 Norse 1.1's writer exports only feed-forward modules (no recurrent cell) and writes
 ``tau = dt / tau_mem_inv`` (that is dt·τ, not τ): its file is read at the ``dt`` that gives Norse's
 own decay, recorded beside it. Norse's reader ignores ``r``, so its reverse check uses IF neurons.
+Norse's ``LIFCell`` updates in spikeforge's order (the input jumps into the synaptic current, the
+membrane integrates the new current, then the current decays), but its writer leaves ``w_in`` at 1
+where that unscaled jump needs ``τ_syn/dt``: the file is also read with ``w_in`` written in
+(``norse_cubalif_w_in``). sinabs's time constants count steps and its ``ExpLeak`` decays by
+``exp(-1/τ)``: with ``norm_input=True`` that is NIR's forward Euler at ``dt = τ(1 − e^{-1/τ})``.
+snnTorch's ``RSynaptic`` is left out (its ``reset_delay=False`` path resets only local variables).
 """
 
 from __future__ import annotations
@@ -152,8 +162,15 @@ def peer_snntorch(out: Path) -> dict:
     rec = torch.nn.Sequential(torch.nn.Linear(12, 24),
                               snn.RLeaky(linear_features=24, threshold=0.5, all_to_all=True, **lif),
                               torch.nn.Linear(24, 4), snn.Leaky(threshold=0.5, **lif))
+    cuba = {"alpha": 0.8, **lif}
+    # current-based synapses: Linear -> Synaptic -> Linear -> Synaptic (NIR CubaLIF)
+    syn = torch.nn.Sequential(torch.nn.Linear(12, 24), snn.Synaptic(threshold=0.5, **cuba),
+                              torch.nn.Linear(24, 4), snn.Synaptic(threshold=0.5, **cuba))
+    # (RSynaptic is left out: snnTorch 1.0.0's reset_delay=False path reads an unset local and resets
+    # only locals, so its neurons reset one step late, which no NIR CubaLIF says)
     for key, net, shape, layers in (("snntorch_conv", conv, (2, 12, 12), {"1": conv[1], "4": conv[4]}),
-                                    ("snntorch_recurrent", rec, (12,), {"1": rec[1], "3": rec[3]})):
+                                    ("snntorch_recurrent", rec, (12,), {"1": rec[1], "3": rec[3]}),
+                                    ("snntorch_synaptic", syn, (12,), {"1": syn[1], "3": syn[3]})):
         import snntorch.utils as su
 
         def step(x, net=net):
@@ -178,50 +195,114 @@ def peer_snntorch(out: Path) -> dict:
 
 
 def peer_norse(out: Path) -> dict:
+    """Three Norse networks: LIFBoxCell (NIR LIF), LIFBoxCell with an LIBoxCell read-out (NIR LI), and
+    LIFCell (current-based: NIR CubaLIF), each trained briefly and exported by Norse's writer."""
     import nir
     import norse.torch as norse
     import torch
 
     torch.manual_seed(SEED)
-    p = norse.LIFBoxParameters(tau_mem_inv=torch.tensor(100.0), v_th=torch.tensor(0.1))
-    layers = [torch.nn.Linear(12, 24), norse.LIFBoxCell(p, dt=NORSE_DT), torch.nn.Linear(24, 4),
-              norse.LIFBoxCell(p, dt=NORSE_DT)]
-    model = norse.SequentialState(*layers)
+    box = norse.LIFBoxParameters(tau_mem_inv=torch.tensor(100.0), v_th=torch.tensor(0.1))
+    cuba = norse.LIFParameters(tau_mem_inv=torch.tensor(100.0), tau_syn_inv=torch.tensor(200.0),
+                               v_th=torch.tensor(0.1))
+    nets = {
+        "norse_lif": [torch.nn.Linear(12, 24), norse.LIFBoxCell(box, dt=NORSE_DT), torch.nn.Linear(24, 4),
+                      norse.LIFBoxCell(box, dt=NORSE_DT)],
+        "norse_li": [torch.nn.Linear(12, 24), norse.LIFBoxCell(box, dt=NORSE_DT), torch.nn.Linear(24, 4),
+                     norse.LIBoxCell(norse.LIBoxParameters(tau_mem_inv=torch.tensor(50.0)), dt=NORSE_DT)],
+        "norse_cubalif": [torch.nn.Linear(12, 24), norse.LIFCell(cuba, dt=NORSE_DT), torch.nn.Linear(24, 4),
+                          norse.LIFCell(cuba, dt=NORSE_DT)],
+    }
+    results = {}
+    for key, layers in nets.items():
+        model = norse.SequentialState(*layers)
 
-    def run(x, record: dict | None = None):
-        states = [None] * len(layers)
-        outs = []
-        for t in range(x.shape[1]):
-            h = x[:, t]
-            for i, layer in enumerate(layers):
-                if isinstance(layer, norse.LIFBoxCell):
+        def run(x, record: dict | None = None, layers=layers):
+            states = [None] * len(layers)
+            outs = []
+            for t in range(x.shape[1]):
+                h = x[:, t]
+                for i, layer in enumerate(layers):
+                    if isinstance(layer, torch.nn.Linear):
+                        h = layer(h)
+                        continue
                     h, states[i] = layer(h, states[i])
                     if record is not None:
-                        record.setdefault(f"{i}/spikes", []).append(h.detach().clone())
+                        if not isinstance(layer, norse.LIBoxCell):  # a read-out: its output is its membrane
+                            record.setdefault(f"{i}/spikes", []).append(h.detach().clone())
                         record.setdefault(f"{i}/v", []).append(states[i].v.detach().clone())
-                else:
-                    h = layer(h)
-            outs.append(h)
-        return torch.stack(outs)
+                outs.append(h)
+            return torch.stack(outs)
 
-    params = [q for layer in layers for q in layer.parameters()]
-    start = time.perf_counter()
-    _train(run, params, (12,), 4)
-    train_s = time.perf_counter() - start
-    x = torch.as_tensor(spikes_in((12,)))
+        params = [q for layer in layers for q in layer.parameters()]
+        start = time.perf_counter()
+        _train(run, params, (12,), 4)
+        train_s = time.perf_counter() - start
+        x = torch.as_tensor(spikes_in((12,)))
+        with torch.no_grad():
+            with _no_type_inference():
+                graph = norse.to_nir(model, x[:1, 0], dt=NORSE_DT)
+            _tidy(graph, (12,))
+            rec: dict = {}
+            run(x, rec)
+            seconds = _fastest(lambda run=run, x=x: run(x))
+        nir.write(out / f"{key}.nir", graph, compression=None)
+        np.savez(out / f"{key}.npz", x=x.numpy(), **{k: torch.stack(v).numpy() for k, v in rec.items()})
+        # Norse writes tau = dt / tau_inv = dt·τ: read at dt² the forward Euler decay is Norse's 1 - dt/τ
+        results[key] = {"train_s": train_s, "seconds_per_batch": seconds, "T": T, "batch": BATCH,
+                        "layers": ["1", "3"], "dt": NORSE_DT**2}
+    return results
+
+
+def peer_sinabs(out: Path) -> dict:
+    """A sinabs network of IAF, SumPool2d and an ExpLeak read-out (``norm_input=True``, so that its
+    step ``v ← αv + (1 − α)x`` is NIR's forward Euler at dt = τ(1 − α)), exported by sinabs's writer.
+    Untrained: sinabs's spikes are single (``SingleSpike``) and its weights non-negative, so the
+    potential never meets a lower clamp."""
+    import nir
+    import sinabs.layers as sl
+    import torch
+    from sinabs.activation import SingleSpike
+    from sinabs.nir import to_nir
+
+    torch.manual_seed(SEED)
+    tau = 5.0  # sinabs's time constants count steps
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), sl.IAFSqueeze(batch_size=BATCH, spike_fn=SingleSpike),
+        sl.SumPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 4),
+        sl.ExpLeakSqueeze(tau_mem=tau, batch_size=BATCH, norm_input=True))
     with torch.no_grad():
+        net[0].weight.uniform_(0.0, 0.12)
+        net[4].weight.normal_(0.0, 0.2)
+    net[1].record_states = True
+    x = torch.as_tensor(spikes_in((2, 12, 12)))
+
+    def run(x):
+        for m in net:
+            if hasattr(m, "reset_states"):
+                m.reset_states()
+        return net(x.flatten(0, 1))
+
+    with torch.no_grad():
+        y = run(x)
+        rec = {"1/spikes": None, "1/v": net[1].recordings["v_mem"], "5/v": y.reshape(BATCH, T, 4)}
+        # IAF's output: re-run with a hook (the Sequential returns only the read-out)
+        seen = []
+        hook = net[1].register_forward_hook(lambda mod, args, output: seen.append(output.detach().clone()))
+        run(x)
+        hook.remove()
+        rec["1/spikes"] = seen[0].reshape(BATCH, T, 4, 12, 12)
         with _no_type_inference():
-            graph = norse.to_nir(model, x[:1, 0], dt=NORSE_DT)
-        _tidy(graph, (12,))
-        rec: dict = {}
-        run(x, rec)
+            graph = to_nir(net, x.flatten(0, 1))
+        _tidy(graph, (2, 12, 12), flat_in=(4, 6, 6))
         seconds = _fastest(lambda: run(x))
-    nir.write(out / "norse_lif.nir", graph, compression=None)
-    np.savez(out / "norse_lif.npz", x=x.numpy(), **{k: torch.stack(v).numpy() for k, v in rec.items()})
-    # Norse writes tau = dt / tau_mem_inv = dt·τ: the dt at which NIR's forward Euler gives Norse's decay
-    tau_written = NORSE_DT / 100.0
-    return {"norse_lif": {"train_s": train_s, "seconds_per_batch": seconds, "T": T, "batch": BATCH,
-                          "layers": ["1", "3"], "dt": NORSE_DT * tau_written / (1 / 100.0)}}
+    nir.write(out / "sinabs_expleak.nir", graph, compression=None)
+    shapes = {"1": (4, 12, 12), "5": (4,)}
+    arrays = {k: v.reshape(BATCH, T, *shapes[k.split("/")[0]]).transpose(0, 1).numpy() for k, v in rec.items()}
+    np.savez(out / "sinabs_expleak.npz", x=x.numpy(), **arrays)
+    return {"sinabs_expleak": {"train_s": 0.0, "seconds_per_batch": seconds, "T": T, "batch": BATCH,
+                               "layers": ["1", "5"], "dt": tau * (1 - float(np.exp(-1 / tau))),
+                               "reset": "subtract"}}
 
 
 def peer_reverse(path: Path, x_path: Path, out: Path, peer: str) -> None:
@@ -305,10 +386,11 @@ def peers_main(argv: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"versions": peer_versions()}
     meta.update(peer_snntorch(out))
-    try:
-        meta.update(peer_norse(out))
-    except ImportError as exc:
-        meta["norse_lif"] = {"skipped": f"norse is not installed ({exc})"}
+    for peer, keys in ((peer_norse, ("norse_lif", "norse_li", "norse_cubalif")), (peer_sinabs, ("sinabs_expleak",))):
+        try:
+            meta.update(peer(out))
+        except ImportError as exc:
+            meta.update({k: {"skipped": f"{peer.__name__[5:]} is not installed ({exc})"} for k in keys})
     (out / "peers.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -325,7 +407,7 @@ def run_peers(out: Path = CACHE, *args: str) -> dict:
 def traces(net, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every neuron layer's spikes and membrane potential (after the reset), step by step,
     (T, N, ...), from spikeforge's simulator (the membrane replayed through the one neuron kernel
-    from the current the simulator fed the layer)."""
+    from the current the simulator fed the layer); a read-out's membrane is its output."""
     import torch
 
     from spikeforge.sim import simulator
@@ -342,6 +424,9 @@ def traces(net, x: np.ndarray) -> dict[str, np.ndarray]:
     simulator.run_batch(c, torch.as_tensor(x), t, torch.tensor([t]), lambda n, v: v.data, observe=observe)
     seen: dict[str, np.ndarray] = {}
     for node in (n for n in net.nodes if n.is_neuron):
+        if not node.spiking:
+            seen[f"{node.name}/v"] = values[node.name].numpy()
+            continue
         current = values[node.inputs[0]]
         params = neuron_params(node, current.ndim - 1)
         state = initial_state(params, torch.empty_like(current[0]))
@@ -364,8 +449,10 @@ def compare(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], pairs: d
     """Spike and membrane agreement, layer by layer: ``pairs`` maps our layer to theirs."""
     report = {}
     for mine, peer in pairs.items():
-        s_ours, s_peer = ours[f"{mine}/spikes"], theirs[f"{peer}/spikes"].reshape(ours[f"{mine}/spikes"].shape)
-        row = {"spikes": int(s_ours.sum()), "spike_mismatches": int((s_ours != s_peer).sum())}
+        row = {}
+        if f"{mine}/spikes" in ours:  # a read-out has none
+            s_ours, s_peer = ours[f"{mine}/spikes"], theirs[f"{peer}/spikes"].reshape(ours[f"{mine}/spikes"].shape)
+            row = {"spikes": int(s_ours.sum()), "spike_mismatches": int((s_ours != s_peer).sum())}
         if f"{peer}/v" in theirs and f"{mine}/v" in ours:
             v_peer = theirs[f"{peer}/v"].reshape(ours[f"{mine}/v"].shape)
             row["v_max_abs_diff"] = float(np.abs(ours[f"{mine}/v"] - v_peer).max())
@@ -374,24 +461,46 @@ def compare(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray], pairs: d
     return report
 
 
+#: The peers' files, in the order :func:`forward` reads them.
+FORWARD = ("snntorch_conv", "snntorch_recurrent", "snntorch_synaptic", "norse_lif",
+           "norse_li", "norse_cubalif", "norse_cubalif_w_in", "sinabs_expleak")
+
+
+def norse_w_in(path: Path, dt: float):
+    r"""Norse's CubaLIF file with ``w_in = τ_syn/dt`` written in, which Norse's writer leaves at 1:
+    Norse adds its input to the synaptic current unscaled (a current jump), where NIR's
+    :math:`\tau_\mathrm{syn}\, di/dt = -i + w_\mathrm{in} x` scales it by :math:`\Delta t/\tau_\mathrm{syn}`."""
+    import nir
+
+    graph = nir.read(path, type_check=False)  # Norse's types fail nir's inference (so does read_nir's first try)
+    for node in graph.nodes.values():
+        if isinstance(node, nir.CubaLIF):
+            node.w_in = np.asarray(node.tau_syn, np.float64) / dt
+    return graph
+
+
 def forward(out: Path, meta: dict) -> dict:
     """Each peer-trained file imported into spikeforge and run on the peer's inputs."""
-    from spikeforge.frontends.nir import read_nir
+    from spikeforge.frontends.nir import from_nir, read_nir
 
     results = {}
-    for key in ("snntorch_conv", "snntorch_recurrent", "norse_lif"):
-        if "skipped" in meta.get(key, {"skipped": "not run"}):
-            results[key] = meta.get(key, {"skipped": "not run"})
+    for key in FORWARD:
+        base = key.removesuffix("_w_in")
+        if "skipped" in meta.get(base, {"skipped": "not run"}):
+            results[key] = meta.get(base, {"skipped": "not run"})
             continue
-        peer = dict(np.load(out / f"{key}.npz"))
-        net = read_nir(out / f"{key}.nir", dt=meta[key]["dt"])
+        peer = dict(np.load(out / f"{base}.npz"))
+        dt, reset = meta[base]["dt"], meta[base].get("reset", "nir")
+        net = from_nir(norse_w_in(out / f"{base}.nir", dt), dt=dt, name=key) if key != base else \
+            read_nir(out / f"{key}.nir", dt=dt, reset=reset)
         neurons = [n.name for n in net.nodes if n.is_neuron]
         ours = traces(net, peer["x"])
-        pairs = dict(zip(neurons, meta[key]["layers"]))
+        pairs = dict(zip(neurons, meta[base]["layers"]))
         ours_s = seconds_per_batch(net, peer["x"])
-        results[key] = {"layers": compare(ours, peer, pairs), "peer_seconds_per_batch": meta[key]["seconds_per_batch"],
+        results[key] = {"layers": compare(ours, peer, pairs), "kinds": [type(net.node(n)).__name__ for n in neurons],
+                        "peer_seconds_per_batch": meta[base]["seconds_per_batch"],
                         "spikeforge_seconds_per_batch": ours_s,
-                        "speedup": meta[key]["seconds_per_batch"] / ours_s, "T": T, "batch": BATCH}
+                        "speedup": meta[base]["seconds_per_batch"] / ours_s, "T": T, "batch": BATCH}
     return results
 
 

@@ -75,3 +75,24 @@ def test_corpus_graph_is_refused_in_one_line(key):
     with pytest.raises(error, match=pattern) as info:
         from_nir(case.build(), dt=case.dt, reset=case.reset)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["mlp_li_readout", "mlp_cubali_readout", "if_i_readout", "threshold_hidden",
+                                 "conv_li_readout", "cuba_recurrent_affine"])
+def test_readouts_and_thresholds_compile_on_loihi(tmp_path, capsys, key):
+    """A read-out maps as neurons that never fire; a threshold as a layer of spiking neurons."""
+    from spikeforge.cli import main
+
+    case = CORPUS[key]
+    net = from_nir(case.build(), dt=case.dt, reset=case.reset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRExportWarning)
+        write_nir(net, tmp_path / "g.nir")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", x=(rng.random((4, 8, *net.input.shape)) < 0.3).astype(np.float32))
+    argv = ["compile", str(tmp_path / "g.nir"), "--hw", "loihi", "--calib", str(tmp_path / "calib.npz"), "-T", "8",
+            "-o", str(tmp_path / "art")]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "guaranteed throughput" in out
+    assert f"{net.neuron_count()} /" in out.replace(",", "")  # every neuron mapped, read-outs included
