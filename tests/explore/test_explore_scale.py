@@ -26,6 +26,7 @@ from spikeforge.errors import (
     InvalidHardwareSpecError,
     MissingDependencyError,
     ResourceError,
+    UnknownStrategyError,
 )
 from spikeforge.explore import SimulationCache, pareto_mask, sweep
 from spikeforge.explore import engine as engine_module
@@ -246,3 +247,69 @@ def test_scheduler_address_runs_on_that_cluster(snn, data, cluster):
         r = sweep(snn, x, y, bits=[8], timesteps=[2, 4], pes=[4, 64], quiet=True, engine=remote)
     assert figures(r) == figures(sweep(snn, x, y, bits=[8], timesteps=[2, 4], pes=[4, 64], quiet=True))
     assert len(cluster.client.scheduler_info()["workers"]) == 2  # closing the client left the cluster running
+
+
+def test_assignment_is_a_searched_axis(snn, data, tmp_path):
+    x, y = data
+    kinds = ["channel", "balanced-channel", "balanced-neuron"]
+    r = sweep(snn, x, y, bits=[8], timesteps=[4], pes=[16, 64], knobs={"distribution": kinds}, quiet=True,
+              cache=SimulationCache(tmp_path))
+    assert len(r.evaluations) == 6 and r.simulations == 2  # one channel-granular and one neuron-granular trace
+    by = {(e.point.pes, dict(e.point.knobs)["distribution"]): e for e in r.evaluations}
+    for pes in (16, 64):
+        assert by[pes, "balanced-channel"].latency_s <= by[pes, "channel"].latency_s
+        assert len({by[pes, k].accuracy for k in kinds}) == 1  # the hardware does not change what is computed
+    assert "balanced-neuron" in by[64, "balanced-neuron"].point.label
+    again = sweep(snn, x, y, bits=[8], timesteps=[4], pes=[16, 64], knobs={"distribution": kinds}, quiet=True,
+                  cache=SimulationCache(tmp_path))
+    assert again.simulations == 0 and again.evaluated == 0 and figures(again) == figures(r)
+    with pytest.raises(UnknownStrategyError, match=r"unknown assignment 'lpt'; known: channel, neuron"):
+        sweep(snn, x, y, bits=[8], timesteps=[2], knobs={"distribution": ["channel", "lpt"]}, quiet=True)
+
+
+@needs_optuna
+def test_nsga2_searches_the_assignment_with_bits_and_timesteps(snn, data):
+    x, y = data
+    space = {"bits": [4, 8], "timesteps": [2, 4], "pes": [4, 64],
+             "knobs": {"distribution": ["channel", "balanced-channel", "balanced-neuron"]}}  # 24 points
+    found = sweep(snn, x, y, search="nsga2", trials=10, population=5, quiet=True, **space)
+    grid = figures(sweep(snn, x, y, quiet=True, **space))
+    assert set(figures(found).items()) <= set(grid.items())
+    assert {dict(p.knobs)["distribution"] for p in figures(found)} <= set(space["knobs"]["distribution"])
+
+
+class Recording(InProcess):
+    """Runs tasks in process and notes each one's function, priority and timesteps."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, fn, *args, key, priority=0):
+        self.calls.append((fn.__name__, priority, args[4] if fn.__name__ == "_record_task" else None))
+        return super().submit(fn, *args, key=key, priority=priority)
+
+
+def test_simulations_are_scheduled_before_evaluations_longest_first(snn, data):
+    x, y = data
+    engine = Recording()
+    sweep(snn, x, y, bits=[4, 8], timesteps=[2, 6, 4], pes=[4, 16], engine=engine, quiet=True)
+    names = [c[0] for c in engine.calls]
+    sims = [c for c in engine.calls if c[0] == "_record_task"]
+    assert len(sims) == 6 and names.index("_evaluate_task") > max(i for i, n in enumerate(names) if n == "_record_task")
+    assert [t for _, _, t in sims] == sorted((t for _, _, t in sims), reverse=True)  # longest first
+    priority = {n: {p for m, p, _ in engine.calls if m == n} for n in set(names)}
+    assert min(priority["_quantize_task"]) > max(priority["_record_task"]) > min(priority["_record_task"]) \
+        > max(priority["_evaluate_task"])
+
+
+def test_codesign_command_sweeps_assignments(snn, tmp_path):
+    from spikeforge.cli import main
+
+    save_network(snn, tmp_path / "snn")
+    save_data(tmp_path / "test.npz", digits("test").take(8))
+    rc = main(["codesign", str(tmp_path / "snn"), "--data", str(tmp_path / "test.npz"), "--bits", "8",
+               "--timesteps", "2", "--pes", "8", "--assignments", "channel,balanced-neuron", "--workers", "0",
+               "-o", str(tmp_path / "out"), "--quiet"])
+    assert rc in (0, None)
+    rows = (tmp_path / "out" / "sweep.csv").read_text()
+    assert "balanced-neuron" in rows and rows.count("\n") == 3  # header and two points

@@ -60,7 +60,7 @@ def float_list(text: str) -> list[float]:
 
 def _knobs(args: argparse.Namespace) -> dict[str, list]:
     given = {"ops_per_cycle_per_pe": args.ops_per_cycle, "event_dispatch_cycles": args.dispatch_cycles,
-             "on_chip_memory_kib": args.memory_kib, "placer": args.placers}
+             "on_chip_memory_kib": args.memory_kib, "distribution": args.assignments, "placer": args.placers}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -137,6 +137,9 @@ def _codesign(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ops-per-cycle", type=float_list, help="accelerators: accumulates per cycle per PE to sweep")
     p.add_argument("--dispatch-cycles", type=float_list, help="accelerators: cycles per dispatched event to sweep")
     p.add_argument("--memory-kib", type=float_list, help="accelerators: on-chip memory (KiB) to sweep")
+    p.add_argument("--assignments", type=lambda t: t.split(","),
+                   help="accelerators: neuron-to-PE assignments to sweep, comma-separated (channel, neuron, "
+                        "balanced-channel, balanced-neuron)")
     p.add_argument("--placers", type=lambda t: t.split(","), help="crossbar chips: placers to sweep, comma-separated")
     p.add_argument("--search", choices=("grid", "nsga2"), default="grid",
                    help="grid: every point (default); nsga2: Optuna's NSGA-II over the same space")

@@ -91,7 +91,8 @@ class SweepResult:
     """All evaluations of a sweep, its Pareto front and what it cost.
 
     ``simulations`` counts the integer simulations run (cache misses), ``cache_hits`` the
-    (bits, T) pairs served from the cache; ``simulations + cache_hits`` is the number of pairs.
+    (bits, T) pairs served from the cache; ``simulations + cache_hits`` is the number of pairs
+    (a pair counts once per activity recorded, e.g. channel- and neuron-granular traces).
     ``evaluated`` counts the points the hardware model computed (the rest came from the cache).
     ``infeasible`` lists the points the hardware cannot hold (e.g. crossbars too small for a
     layer's fan-in), with the reason; they are a result of the search, not an error.
@@ -332,11 +333,11 @@ def _quantize_task(snn: ir.Network, weight_bits: int, options: dict) -> Quantize
 
 
 def _record_task(target: Target, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int,
-                 folder: str | None, key: str) -> Simulated:
+                 activity: str, folder: str | None, key: str) -> Simulated:
     """A (bits, T) simulation, from the shared cache folder when another task already stored it."""
     cache = SimulationCache(folder)
     run = cache.get(key)
-    return run if run is not None else cache.put(key, target.record(q, x, y, timesteps))
+    return run if run is not None else cache.put(key, target.record(q, x, y, timesteps, activity))
 
 
 def _evaluate_task(target: Target, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None,
@@ -397,19 +398,24 @@ class Run:
         hw_key = fingerprint(json.dumps(target.spec.model_dump(mode="json"), sort_keys=True))
         return cls(snn, x, y, target, bit_axis, t_axis, options, calib, cache, base, hw_key)
 
-    def run_key(self, b: int, t: int) -> str:
-        return fingerprint(*self.base, b, t)
+    def run_key(self, b: int, t: int, activity: str | None = None) -> str:
+        """The key of the (bits, T) run recording ``activity`` (default: the target's own)."""
+        other = () if activity in (None, self.target.activity) else (activity,)
+        return fingerprint(*self.base, b, t, *other)
 
     def point_key(self, point: DesignPoint) -> str:
         t = self.target
-        return fingerprint(self.run_key(point.weight_bits, point.timesteps), self.hw_key, point.pes,
+        run = self.run_key(point.weight_bits, point.timesteps, t.activity_of(point))
+        return fingerprint(run, self.hw_key, point.pes,
                            point.crossbar_size, getattr(t, "partitioner", TilesPartitioner.name),
                            getattr(t, "placer", DEFAULT_PLACER), *((point.knobs,) if point.knobs else ()))
 
     def evaluate(self, points: Sequence[DesignPoint], engine: Engine,
                  advance: Callable[[DesignPoint], None]) -> dict[DesignPoint, Evaluation | str]:
         """Every point's evaluation (or the reason it is infeasible): from the cache, else as tasks
-        on ``engine`` — one quantisation per bit-width and one simulation per (bits, T) at most."""
+        on ``engine`` — one quantisation per bit-width and one simulation per (bits, T, activity) at
+        most. Each point is its own task; workers run quantisations first, then simulations, longest
+        (largest T) first, then evaluations, so short tasks fill the end and two workers balance."""
         results: dict[DesignPoint, Evaluation | str] = {}
         missing: dict[DesignPoint, str] = {}
         for p in dict.fromkeys(points):
@@ -433,27 +439,35 @@ class Run:
         snn = handle("snn", lambda: engine.scatter(self.snn))
         needs_q = self.target.needs_network
 
+        longest = max(p.timesteps for p in missing)
+
         def q_handle(b: int) -> Any:
             return handle(f"q{b}", lambda: engine.submit(_quantize_task, snn, b, self.options,
-                                                         key=f"quantize-{b}-{self.run_key(b, 0)[:16]}"))
+                                                         key=f"quantize-{b}-{self.run_key(b, 0)[:16]}",
+                                                         priority=longest + 1))
 
-        def run_handle(b: int, t: int) -> Any:
+        def run_handle(b: int, t: int, activity: str) -> Any:
             def make() -> Any:
-                key = self.run_key(b, t)
+                key = self.run_key(b, t, activity)
                 run = self.cache.get(key)
                 if run is not None:
                     return engine.scatter(run)
                 self.simulations += 1
                 data = handle("data", lambda: (engine.scatter(self.x), engine.scatter(self.y)))
-                return engine.submit(_record_task, self.target, q_handle(b), data[0], data[1], t, folder, key,
-                                     key=f"simulate-{key[:24]}")
-            return handle(f"run{b},{t}", make)
+                return engine.submit(_record_task, self.target, q_handle(b), data[0], data[1], t, activity, folder,
+                                     key, key=f"simulate-{key[:24]}", priority=t)
+            return handle(f"run{b},{t},{activity}", make)
 
+        # every simulation submitted before any evaluation, longest first
+        needed = sorted({(p.weight_bits, p.timesteps, self.target.activity_of(p)) for p in missing},
+                        key=lambda r: (-r[1], r[0], r[2]))
+        for b, t, activity in needed:
+            run_handle(b, t, activity)
         futures = {}
         for p, key in missing.items():
-            h = engine.submit(_evaluate_task, self.target, p, run_handle(p.weight_bits, p.timesteps),
-                              q_handle(p.weight_bits) if needs_q else None, folder, key,
-                              key=f"evaluate-{key[:24]}")
+            run = run_handle(p.weight_bits, p.timesteps, self.target.activity_of(p))
+            h = engine.submit(_evaluate_task, self.target, p, run, q_handle(p.weight_bits) if needs_q else None,
+                              folder, key, key=f"evaluate-{key[:24]}", priority=0)
             futures[h] = p
         for h, figures in engine.completed(list(futures)):
             p = futures[h]
@@ -488,7 +502,7 @@ class Run:
             point, reason = infeasible[0]
             raise InfeasibleMappingError(f"all {len(infeasible)} design points are infeasible on "
                                          f"{self.target.name}; first, {point.label}: {reason}")
-        pairs = len({(p.weight_bits, p.timesteps) for p in points})
+        pairs = len({(p.weight_bits, p.timesteps, self.target.activity_of(p)) for p in points})
         return SweepResult(self.snn.name, self.target.name, self.target.kind, int(self.x.shape[0]),
                            tuple(evaluations), pareto_front(evaluations, objectives), self.simulations,
                            pairs - self.simulations, self.computed, time.perf_counter() - started, tuple(infeasible))

@@ -63,8 +63,9 @@ class Engine:
         """A handle for ``value`` that tasks may take as an argument."""
         raise NotImplementedError
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
-        """Run ``fn(*args)`` (handles among ``args`` are replaced by their results)."""
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, priority: int = 0) -> Any:
+        """Run ``fn(*args)`` (handles among ``args`` are replaced by their results); among tasks
+        ready at once, a higher ``priority`` runs first."""
         raise NotImplementedError
 
     def completed(self, handles: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
@@ -87,7 +88,7 @@ class InProcess(Engine):
     def scatter(self, value: Any) -> Done:
         return Done(value)
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Done:
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, priority: int = 0) -> Done:
         return Done(fn(*(a.value if isinstance(a, Done) else a for a in args)))
 
     def completed(self, handles: Iterable[Done]) -> Iterator[tuple[Done, Any]]:
@@ -132,8 +133,8 @@ class DaskEngine(Engine):
         # pull every task to it (the scheduler prefers data locality)
         return self.client.scatter(value, broadcast=True, hash=False)
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
-        return self.client.submit(fn, *args, key=key, pure=False, retries=2)
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, priority: int = 0) -> Any:
+        return self.client.submit(fn, *args, key=key, pure=False, retries=2, priority=priority)
 
     def completed(self, handles: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
         from distributed import as_completed

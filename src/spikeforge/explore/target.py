@@ -30,7 +30,12 @@ import numpy as np
 from spikeforge.api import public
 from spikeforge.errors import DesignSpaceError, InvalidHardwareSpecError
 from spikeforge.explore.cache import Simulated
-from spikeforge.hardware.accelerator import AcceleratorSpec, accelerator_report
+from spikeforge.hardware.accelerator import (
+    ASSIGNMENTS,
+    AcceleratorSpec,
+    accelerator_report,
+    network_costs,
+)
 from spikeforge.hardware.target import load_target
 from spikeforge.ir.hardware import Hardware
 from spikeforge.mapping.partition import TilesPartitioner
@@ -73,9 +78,15 @@ def _placer(name: str, value: object) -> str:
     return str(value)
 
 
+def _assignment(name: str, value: object) -> str:
+    ASSIGNMENTS.get(str(value))  # UnknownStrategyError names the choices
+    return str(value)
+
+
 KNOBS["accelerator"] = {"ops_per_cycle_per_pe": ("acc/cyc", _number(0, True)),
                         "event_dispatch_cycles": ("disp", _number(0, False)),
-                        "on_chip_memory_kib": ("KiB", _number(0, False))}
+                        "on_chip_memory_kib": ("KiB", _number(0, False)),
+                        "distribution": ("", _assignment)}
 KNOBS["crossbar"] = {"placer": ("", _placer)}
 
 
@@ -216,7 +227,11 @@ class Target(ABC):
     @property
     @abstractmethod
     def activity(self) -> str:
-        """What :meth:`record` keeps of a run (part of the simulation's cache key)."""
+        """What :meth:`record` keeps of a run by default (part of the simulation's cache key)."""
+
+    def activity_of(self, point: DesignPoint) -> str:
+        """What :meth:`evaluate` needs recorded for ``point`` (a knob may ask for another activity)."""
+        return self.activity
 
     def sizes(self, **axes: Sequence[int] | None) -> tuple[int | None, ...]:
         """The hardware sizes to sweep, from the sweep's size arguments (``pes=``, ``crossbar_sizes=``).
@@ -242,9 +257,10 @@ class Target(ABC):
         return DesignPoint(weight_bits, timesteps, **sized, knobs=tuple(sorted((knobs or {}).items())))
 
     @abstractmethod
-    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
-        """The integer run of ``q`` on ``x``: its accuracy on labels ``y`` and the activity
-        :meth:`evaluate` reads."""
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int,
+               activity: str | None = None) -> Simulated:
+        """The integer run of ``q`` on ``x``: its accuracy on labels ``y`` and the ``activity``
+        (default :attr:`activity`) :meth:`evaluate` reads."""
 
     @abstractmethod
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
@@ -260,14 +276,17 @@ class Target(ABC):
 
 @dataclass(frozen=True)
 class AcceleratorTarget(Target):
-    """A PE-array accelerator; sizes are PE counts. ``input_bits``: bits per input value loaded."""
+    """A PE-array accelerator; sizes are PE counts. ``input_bits``: bits per input value loaded.
+    The activity is the trace at the granularity the point's neuron-to-PE assignment reads
+    (``channel`` or ``neuron``); the network gives the costs of its dynamics
+    (:func:`~spikeforge.hardware.accelerator.network_costs`)."""
 
     spec: AcceleratorSpec
     input_bits: int = 8
     kind: ClassVar[Literal["accelerator"]] = "accelerator"
     axis: ClassVar[str] = "pes"
     noun: ClassVar[str] = "accelerator"
-    needs_network: ClassVar[bool] = False
+    needs_network: ClassVar[bool] = True
 
     @property
     def default_size(self) -> int:
@@ -275,15 +294,19 @@ class AcceleratorTarget(Target):
 
     @property
     def activity(self) -> str:
-        return self.spec.distribution
+        return self.spec.assignment.granularity
 
-    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
-        run = simulate_integer(q, x, timesteps, trace=self.spec.distribution)  # one run: accuracy and trace
+    def activity_of(self, point: DesignPoint) -> str:
+        return ASSIGNMENTS.get(str(dict(point.knobs).get("distribution", self.spec.distribution))).granularity
+
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int,
+               activity: str | None = None) -> Simulated:
+        run = simulate_integer(q, x, timesteps, trace=activity or self.activity)  # one run: accuracy and trace
         return Simulated(q.weight_bits, timesteps, run.accuracy(y), trace=run.trace)
 
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
         spec = self.spec.replace(pes=point.pes, weight_bits=point.weight_bits, **dict(point.knobs))
-        r = accelerator_report(run.trace, spec, input_bits=self.input_bits)
+        r = accelerator_report(run.trace, spec, input_bits=self.input_bits, costs=network_costs(q.network))
         return Evaluation(point, run.accuracy, r.latency_s, r.energy_per_inference_j, r.ops_per_inference,
                           effective_gops=r.effective_gops)
 
@@ -309,7 +332,8 @@ class CrossbarTarget(Target):
     def activity(self) -> str:
         return "profile"
 
-    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int) -> Simulated:
+    def record(self, q: QuantizedNetwork, x: np.ndarray, y: np.ndarray, timesteps: int,
+               activity: str | None = None) -> Simulated:
         # The saturating integer run scores; the profile (events per layer) comes from the simulator's counters.
         profile = simulate(q.network, q.quantize_input(x), timesteps=timesteps, integer=True).profile
         return Simulated(q.weight_bits, timesteps, simulate_integer(q, x, timesteps).accuracy(y), profile=profile)
