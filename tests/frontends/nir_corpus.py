@@ -150,7 +150,7 @@ def lif_tau_varies():  # refused: spikeforge keeps one leak per layer
     return chain((8,), (6,), affine(6, 8), n)
 
 
-def lif_tau_equals_dt():  # forward Euler at dt = τ keeps no memory: a threshold (β = 0)
+def lif_tau_equals_dt():  # refused: forward Euler at dt = τ keeps no memory (write a Threshold)
     return chain((8,), (6,), affine(6, 8), lif(6, tau=DT, r=1.0, theta=0.5))
 
 
@@ -295,7 +295,8 @@ CORPUS: dict[str, Case] = {
     "lif_scalar_params": Case(lif_scalar_params),
     "lif_per_neuron_threshold": Case(lif_per_neuron_threshold),
     "lif_tau_varies": Case(lif_tau_varies, refused=(UnsupportedLayerError, r"NIR node 'l1' \(LIF\)\.tau: values from")),
-    "lif_tau_equals_dt": Case(lif_tau_equals_dt),
+    "lif_tau_equals_dt": Case(lif_tau_equals_dt, refused=(
+        InvalidNetworkError, r"NIR node 'l1' \(LIF\)\.tau: dt = 0\.0001 s is not below the time constant 0\.0001 s")),
     "lif_tau_two_dt": Case(lif_tau_two_dt),
     "lif_tau_below_dt": Case(lif_tau_below_dt, refused=(InvalidNetworkError,
                                                         r"NIR node 'l1' \(LIF\)\.tau: dt = 0\.0001 s is not below")),

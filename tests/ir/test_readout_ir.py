@@ -1,4 +1,4 @@
-"""Non-spiking read-outs in the IR (LI, CubaLI) and the memoryless LIF (beta = 0): fields checked
+"""Non-spiking read-outs in the IR (LI, CubaLI) and memoryless thresholds: fields checked
 on construction, only a network output may read a read-out, and they save and load."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from spikeforge.ir.network import (
     Input,
     Linear,
     Network,
+    Threshold,
 )
 from spikeforge.ir.serialize import load_network, save_network
 
@@ -27,7 +28,7 @@ def readout_net(readout) -> Network:
 
 def test_readouts_are_neurons_that_do_not_spike():
     assert {name for name, cls in NODE_TYPES.items() if cls.is_neuron and not cls.spiking} == {"LI", "CubaLI"}
-    assert {name for name, cls in NODE_TYPES.items() if cls.spiking} == {"IF", "LIF", "CubaLIF"}
+    assert {name for name, cls in NODE_TYPES.items() if cls.spiking} == {"IF", "LIF", "CubaLIF", "Threshold"}
     net = readout_net(CubaLI("li", ("fc",), alpha=0.5, beta=0.9, bias=np.array([0.0, 0.1, 0.2], np.float32)))
     assert net.kind == "snn" and net.neuron_count() == 3 and net.shape("li") == (3,)
 
@@ -44,8 +45,11 @@ def test_readout_fields_are_checked(make, pattern):
         make()
 
 
-def test_a_memoryless_lif_is_allowed():
-    assert LIF("n", ("fc",), threshold=np.float32(1), beta=0).beta == 0.0
+def test_a_threshold_is_a_neuron_without_memory():
+    t = Threshold("t", ("fc",), threshold=np.array([0.5, 1.0], np.float32))
+    assert (t.beta, t.v_init, t.v_reset) == (0.0, 0.0, 0.0) and t.spiking
+    with pytest.raises(InvalidNetworkError, match=r"layer t \(Threshold\): thresholds must be > 0"):
+        Threshold("t", ("fc",), threshold=np.float32(0))
 
 
 def test_only_an_output_may_read_a_readout():

@@ -18,7 +18,7 @@ LI, I      ``LI`` (a read-out: no spikes, its output is its membrane): :math:`\b
            :math:`g\,v_\mathrm{leak}`, input gain :math:`g R`; ``I``: :math:`\beta = 1`, gain
            :math:`R` per step (as IF)
 CubaLI     ``CubaLI``: as CubaLIF without spikes
-Threshold  ``LIF`` with :math:`\beta = 0` (no memory): :math:`s_t = [I_t \ge \theta]`
+Threshold  ``Threshold`` (no memory): :math:`s_t = [I_t \ge \theta]`
 Delay      ``Delay``: ``steps = delay/dt`` (an integer ≥ 1)
 Affine…    ``Linear`` / ``Conv2d`` (Conv1d as a Conv2d of height 1), SumPool2d as an ``AvgPool2d``
            whose :math:`k^2` is folded into the next weights (else a depthwise ``Conv2d`` of ones),
@@ -238,14 +238,11 @@ def _uniform(arr: np.ndarray, where: str) -> float:
                                 "spikeforge keeps one value per layer")
 
 
-def _decay(tau: np.ndarray, dt: float, where: str, forget: bool = False) -> float:
-    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1] (in [0, 1] with ``forget``: a
-    spiking neuron at :math:`\Delta t = \tau` keeps no memory, a threshold)."""
+def _decay(tau: np.ndarray, dt: float, where: str) -> float:
+    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1]."""
     if (tau <= 0).any():
         raise InvalidNetworkError(f"{where}: time constant {float(tau.min()):g} s must be > 0")
     factor = _uniform(1.0 - dt / tau, where)
-    if abs(factor) <= 1e-6 and forget:
-        return 0.0
     if not 0.0 < factor <= 1.0:
         raise InvalidNetworkError(f"{where}: dt = {dt:g} s is not below the time constant {float(tau.min()):g} s "
                                   "(forward Euler needs dt < tau); give a smaller dt")
@@ -422,12 +419,12 @@ class _Reader:
         t = self.types[name]
         if t in ("IF", "I"):
             gain, bias, extra = params["r"], None, {}
-        elif t == "Threshold":  # memoryless: a LIF keeping nothing (beta = 0), reset irrelevant
-            gain, bias, extra = np.ones(1), None, {"beta": 0.0}
+        elif t == "Threshold":  # memoryless: its reset changes nothing
+            gain, bias, extra = np.ones(1), None, {}
             params |= {"v_threshold": params.pop("threshold"), "v_reset": np.zeros(1)}
         elif t in ("LIF", "LI"):
             g = dt / params["tau"]
-            extra = {"beta": _decay(params["tau"], dt, f"{where}.tau", forget=t == "LIF")}
+            extra = {"beta": _decay(params["tau"], dt, f"{where}.tau")}
             gain, bias = g * params["r"], g * params["v_leak"]
         else:
             gs, gm = dt / params["tau_syn"], dt / params["tau_mem"]
@@ -460,7 +457,7 @@ class _Reader:
         fields: dict[str, Any] = dict(threshold=theta.astype(np.float32), v_init=0.0, v_reset=v_reset, **extra)
         if bias is not None:
             fields["bias"] = _compress(bias, shape, f"{where} bias").astype(np.float32)
-        cls = {"IF": ir.IF, "LIF": ir.LIF, "Threshold": ir.LIF, "CubaLIF": ir.CubaLIF}[t]
+        cls = {"IF": ir.IF, "LIF": ir.LIF, "Threshold": ir.Threshold, "CubaLIF": ir.CubaLIF}[t]
         self.alias[name] = self.add(cls(name, (inp,), **fields))
 
     def weighted(self, name: str, node: Any) -> None:
@@ -706,13 +703,12 @@ def _readout_node(node: ir.LI, shape: tuple[int, ...], dt: float) -> Any:
 
 def _neuron_node(node: ir.Node, shape: tuple[int, ...], dt: float) -> Any:
     r"""The NIR node for a spikeforge neuron layer, the inverse of the reader's forward Euler with an
-    input gain of exactly 1 (:math:`R = \tau/\Delta t`, as snnTorch exports); a LIF without memory
-    or bias (``beta = 0``) is a ``Threshold``."""
+    input gain of exactly 1 (:math:`R = \tau/\Delta t`, as snnTorch exports)."""
     import nir
 
     theta = _full(node.threshold, shape)
-    if isinstance(node, ir.LIF) and node.beta == 0.0 and not node.bias.any():
-        return nir.Threshold(threshold=theta)  # reset and initial potential change nothing here
+    if isinstance(node, ir.Threshold):
+        return nir.Threshold(threshold=theta)  # memoryless: reset and initial potential change nothing
     if node.v_reset is None:
         warnings.warn(f"layer {node.name}: spikeforge resets by subtraction; NIR resets to v_reset = 0 "
                       "(import with reset='subtract' to get it back)", NIRExportWarning, stacklevel=4)
@@ -774,7 +770,7 @@ def to_nir(net: ir.Network, *, dt: float = DEFAULT_DT) -> Any:
                                              padding=np.array(node.padding))
         elif isinstance(node, ir.Flatten):
             nodes[node.name] = nir.Flatten(input_type={"input": np.array(ins[0])}, start_dim=0, end_dim=-1)
-        elif isinstance(node, (ir.IF, ir.LIF, ir.CubaLIF)):
+        elif isinstance(node, (ir.IF, ir.LIF, ir.CubaLIF, ir.Threshold)):
             nodes[node.name] = _neuron_node(node, shape, dt)
         elif isinstance(node, ir.LI):
             nodes[node.name] = _readout_node(node, shape, dt)

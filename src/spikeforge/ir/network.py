@@ -556,8 +556,6 @@ class _Membrane(Node):
     array_ndim: ClassVar[Mapping[str, tuple[int, ...]]] = {}
     #: Array fields holding one value per layer, per channel or per neuron.
     neuron_arrays: ClassVar[tuple[str, ...]] = ()
-    #: Decay factors allowed to be 0 (no memory at all: forward Euler at dt = τ).
-    may_forget: ClassVar[tuple[str, ...]] = ()
 
     def _unit_fraction(self, field: str, value, *, zero: bool) -> float:
         """``value`` as a float in [0, 1) (``zero``) or in (0, 1]; else the error naming the field."""
@@ -569,15 +567,10 @@ class _Membrane(Node):
         return v
 
     def _leaky(self, *fractions: str) -> None:
-        """Check the decay factors ``fractions`` (each in (0, 1], or [0, 1] if in ``may_forget``) and
-        store ``bias`` as a read-only float array (scalar, per channel or per neuron)."""
+        """Check the decay factors ``fractions`` (each in (0, 1]) and store ``bias`` as a read-only
+        float array (scalar, per channel or per neuron)."""
         for f in fractions:
-            value = getattr(self, f)
-            if f in self.may_forget and isinstance(value, (int, float, np.integer, np.floating)) \
-                    and not isinstance(value, bool) and value == 0:
-                object.__setattr__(self, f, 0.0)
-                continue
-            object.__setattr__(self, f, self._unit_fraction(f, value, zero=False))
+            object.__setattr__(self, f, self._unit_fraction(f, getattr(self, f), zero=False))
         bias = self.bias
         if bias is None or isinstance(bias, (bool, str)) or np.asarray(bias).dtype.kind not in "iuf":
             raise InvalidNetworkError(f"layer {self.name}.bias: {_show(bias)} is not a number or an array of numbers")
@@ -647,16 +640,13 @@ class LIF(_Neuron):
         v_t = \beta\, v_{t-1} + I_t + b, \qquad s_t = [v_t \ge \theta], \qquad
         v_t \leftarrow v_t - \theta s_t \ (\text{or } v_\mathrm{reset}\theta \text{ if set})
 
-    with leak factor :math:`\beta` = ``beta`` in [0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
+    with leak factor :math:`\beta` = ``beta`` in (0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
     and ``bias`` :math:`b` scalar, per channel or per neuron (NIR's leak towards ``v_leak`` lands
-    here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`). ``beta = 0`` keeps no memory:
-    :math:`s_t = [I_t + b \ge \theta]`, a memoryless threshold (NIR's ``Threshold``, or forward
-    Euler at :math:`\Delta t = \tau`); its reset and initial potential then change nothing."""
+    here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`)."""
 
     beta: float = 1.0
     bias: np.ndarray | float = 0.0
     neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
-    may_forget: ClassVar[tuple[str, ...]] = ("beta",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -683,6 +673,22 @@ class CubaLIF(_Neuron):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._leaky("alpha", "beta")
+
+
+@dataclass(frozen=True, eq=False)
+class Threshold(_Neuron):
+    r"""A memoryless threshold (NIR's ``Threshold``): spiking neurons that keep nothing from one step
+    to the next.
+
+    .. math::
+        s_t = [I_t \ge \theta]
+
+    the neuron kernel's step with no leak memory (:math:`\beta = 0`, a class constant), so its reset
+    and initial potential change nothing (both default to 0)."""
+
+    v_init: float = 0.0
+    v_reset: float | None = 0.0
+    beta: ClassVar[float] = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -754,7 +760,7 @@ def _check_readout(src: Node, reader: Node) -> None:
 NODE_TYPES: dict[str, type[Node]] = {
     cls.__name__: cls
     for cls in (Input, Linear, Conv2d, ConvTranspose2d, SparseLinear, AvgPool2d, MaxPool2d, Upsample,
-                Flatten, Add, Concat, ReLU, IF, LIF, CubaLIF, LI, CubaLI, Delay)
+                Flatten, Add, Concat, ReLU, IF, LIF, CubaLIF, Threshold, LI, CubaLI, Delay)
 }
 
 
