@@ -543,8 +543,14 @@ def network_costs(net: ir.Network) -> NetworkCosts:
     return NetworkCosts(channels, updates, registers, delayed[True], delayed[False])
 
 
-def _loads(ops: np.ndarray, owner: np.ndarray) -> np.ndarray:
+def _loads(ops: np.ndarray, owner: np.ndarray, active: int) -> np.ndarray:
     """Load of every PE that owns a unit, per (t, n): the units' ``ops`` summed by owner."""
+    T, N, units = ops.shape
+    if np.array_equal(owner, _round_robin(units, active)):  # a reshape sums it without sorting, 3× faster
+        pad = (-units) % active
+        if pad:
+            ops = np.concatenate([ops, np.zeros((T, N, pad), ops.dtype)], axis=2)
+        return ops.reshape(T, N, -1, active).sum(axis=2, dtype=np.float64)
     order = np.argsort(owner, kind="stable")
     sorted_owner = owner[order]
     starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
@@ -580,7 +586,7 @@ def _layer_cycles(layer, hw: AcceleratorSpec, memory_cycles: float, updates: int
     best = None
     for active in range(1, min(hw.pes, units) + 1):
         for owner in assignment.candidates(work, active):
-            load = _loads(ops, owner).max(axis=-1)
+            load = _loads(ops, owner, active).max(axis=-1)
             upd = float(np.bincount(owner, neurons, minlength=active).max())
             compute = np.ceil(load / hw.ops_per_cycle_per_pe) + math.ceil(upd / hw.neuron_updates_per_cycle_per_pe)
             cycles = np.maximum(np.maximum(compute, dispatch), memory_cycles) + hw.layer_overhead_cycles
