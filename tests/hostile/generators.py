@@ -2693,7 +2693,8 @@ def nir_cases() -> Iterator[Case]:
     yield Case("nir", "export/quantised-network", lambda ctx: export("snn8", expect="either",
                                                                      outputs=(ctx.path("x.nir"),))(ctx))
     yield Case("nir", "export/a-model-file", export("model.pt"))
-    yield Case("nir", "export/a-nir-file", export("net.nir"))
+    yield Case("nir", "export/a-nir-file", lambda ctx: export("net.nir", expect="either",
+                                                              outputs=(ctx.path("x.nir"),))(ctx))
     yield Case("nir", "export/missing-folder", export("nothing"))
     yield Case("nir", "export/network-json-wrong-format", export("snn", lay=breaks(lambda ctx: write_json(
         ctx.path("snn/network.json"), {"broken": True}))))

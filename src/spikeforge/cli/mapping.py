@@ -114,8 +114,7 @@ def run_map(args: argparse.Namespace, out: Console | None = None) -> None:
     check_report(args, inputs, (args.output,))
     check_place_request(args.hw, chips=args.chips, seed=args.seed)  # before the profile run
     hw = load_hardware(args.hw)
-    # a NIR graph is an SNN already (README: a .nir file is accepted wherever a model file is)
-    net = load_network(args.network, model_file=str(args.network).lower().endswith(".nir"))
+    net = load_network(args.network, model_file=False)  # a folder or a .nir graph
     data = load_data(args.calib)
     if args.samples:
         data = data.take(args.samples)
