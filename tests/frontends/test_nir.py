@@ -311,6 +311,49 @@ def test_unsupported_node_names_the_node_and_its_type():
         from_nir(g)
 
 
+def readout_graph(node) -> nir.NIRGraph:
+    return graph({**io(2, 2), "fc": nir.Affine(weight=np.eye(2), bias=np.zeros(2)), "ro": node},
+                 [("input", "fc"), ("fc", "ro"), ("ro", "output")])
+
+
+@pytest.mark.parametrize("node, dt, error, match", [
+    (nir.LI(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2)), None, InvalidNetworkError,
+     r"NIR graph: node 'ro' \(LI\) has time constants in seconds; give dt"),
+    (nir.LI(tau=np.array([1e-3, 2e-3]), r=np.ones(2), v_leak=np.zeros(2)), 1e-4, UnsupportedLayerError,
+     r"NIR node 'ro' \(LI\)\.tau: values from 0\.9 to 0\.95; spikeforge keeps one value per layer"),
+    (nir.CubaLI(tau_syn=np.full(2, -1e-3), tau_mem=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2),
+                w_in=np.ones(2)), 1e-4, InvalidNetworkError,
+     r"NIR node 'ro' \(CubaLI\)\.tau_syn: time constant -0\.001 s must be > 0"),
+    (nir.CubaLI(tau_syn=np.full(2, 1e-3), tau_mem=np.full(2, 1e-3), r=np.ones(2), v_leak=np.array([0, np.nan]),
+                w_in=np.ones(2)), 1e-4, InvalidNetworkError,
+     r"NIR node 'ro' \(CubaLI\)\.v_leak: 1 of 2 values are NaN or Inf"),
+    (nir.I(r=np.array([1.0, np.inf])), None, InvalidNetworkError, r"NIR node 'ro' \(I\)\.r: 1 of 2 values are NaN"),
+    (nir.Threshold(threshold=np.array([0.5, -1.0])), None, InvalidNetworkError,
+     r"NIR node 'ro' \(Threshold\)\.threshold: -1 must be > 0"),
+])
+def test_hostile_readouts_and_thresholds_are_refused_in_one_line(node, dt, error, match):
+    with pytest.raises(error, match=match) as info:
+        from_nir(readout_graph(node), dt=dt)
+    assert "\n" not in str(info.value)
+
+
+def test_export_refuses_a_readout_without_decay_but_with_a_bias(tmp_path):
+    net = ir.Network((ir.Input("x", (), (2,)), ir.LI("li", ("x",), beta=1.0, bias=np.float32(0.5))), outputs=("li",))
+    with pytest.raises(UnsupportedLayerError, match=r"layer li \(LI\): beta = 1 \(no decay\) has no finite NIR"):
+        write_nir(net, tmp_path / "a.nir")
+    assert not (tmp_path / "a.nir").exists()
+
+
+def test_readouts_and_thresholds_are_written_as_their_nir_nodes():
+    net = from_nir(graph({**io(3, 3), "fc": nir.Linear(weight=np.eye(3)), "t": nir.Threshold(threshold=np.full(3, 0.5)),
+                          "fc2": nir.Linear(weight=np.eye(3)), "ro": nir.I(r=np.full(3, 2.0))},
+                         [("input", "fc"), ("fc", "t"), ("t", "fc2"), ("fc2", "ro"), ("ro", "output")]), dt=None)
+    assert isinstance(net.node("t"), ir.Threshold) and isinstance(net.node("ro"), ir.LI)
+    np.testing.assert_allclose(net.node("fc2").weight, np.eye(3) * 2.0)  # I's R folded into the weights
+    written = to_nir(net)
+    assert type(written.nodes["t"]).__name__ == "Threshold" and type(written.nodes["ro"]).__name__ == "I"
+
+
 def test_non_finite_parameters_are_refused():
     g = graph({**io(2, 2), "fc": nir.Affine(weight=np.array([[1.0, np.nan], [0, 1]]), bias=np.zeros(2)),
                "lif": lif(2)}, [("input", "fc"), ("fc", "lif"), ("lif", "output")])
