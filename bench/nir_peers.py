@@ -530,7 +530,8 @@ def reverse_nets():
         ir.Flatten("flat", ("n1",)),
         ir.Linear("fc", ("flat",), rng.uniform(0.5 / 256, 1 / 256, (5, 256)).astype(np.float32), None),
         ir.IF("n2", ("fc",), threshold=np.float32(1.0), v_init=0.0)), outputs=("n2",), name="conv")
-    return {"snntorch": mlp(ir.LIF, beta=0.875, v_reset=0.0), "norse": mlp(ir.IF, v_reset=0.0), "sinabs": conv}
+    return {"snntorch": mlp(ir.LIF, beta=0.875, v_reset=0.0), "norse": mlp(ir.IF, v_reset=0.0), "sinabs": conv,
+            "snntorch_cubalif": mlp(ir.CubaLIF, alpha=0.75, beta=0.875, v_reset=0.0)}
 
 
 def reverse(out: Path) -> dict:
@@ -540,23 +541,24 @@ def reverse(out: Path) -> dict:
     from spikeforge.frontends.nir import NIRExportWarning, write_nir
 
     results = {}
-    for peer, net in reverse_nets().items():
+    for key, net in reverse_nets().items():
+        peer = key.split("_")[0]  # snntorch_cubalif: a second network for snnTorch's reader
         x = spikes_in(net.input.shape, p=0.3)
         np.savez(out / "reverse_x.npz", x=x)
-        path = out / f"spikeforge_for_{peer}.nir"
+        path = out / f"spikeforge_for_{key}.nir"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NIRExportWarning)  # sinabs's net resets by subtraction, as sinabs
             write_nir(net, path)
         done = subprocess.run([str(PEER_PYTHON), str(Path(__file__).resolve()), "peers", "reverse", str(path),
-                               str(out / "reverse_x.npz"), str(out / f"reverse_{peer}.npz"), peer],
+                               str(out / "reverse_x.npz"), str(out / f"reverse_{key}.npz"), peer],
                               check=False, cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
-            results[peer] = {"failed": done.stderr.strip().splitlines()[-1][:200]}
+            results[key] = {"failed": done.stderr.strip().splitlines()[-1][:200]}
             continue
-        theirs = dict(np.load(out / f"reverse_{peer}.npz"))
+        theirs = dict(np.load(out / f"reverse_{key}.npz"))
         ours = traces(net, x)
         names = sorted({k.split("/")[0] for k in theirs})
-        results[peer] = {"layers": compare(ours, theirs, dict(zip(["n1", "n2"], names)))}
+        results[key] = {"layers": compare(ours, theirs, dict(zip(["n1", "n2"], names)))}
     return results
 
 

@@ -89,11 +89,12 @@ def test_norse_cubalif_file_lacks_w_in(forward):
 
 
 @needs_peers
-@pytest.mark.parametrize("peer", ["snntorch", "norse", "sinabs"])
-def test_spikeforge_exports_run_identically_in_each_peer(reverse, peer):
+@pytest.mark.parametrize("key", ["snntorch", "snntorch_cubalif", "norse", "sinabs"])
+def test_spikeforge_exports_run_identically_in_each_peer(reverse, key):
+    peer = key.split("_")[0]
     if not _has(peer):
         pytest.skip(f"{peer} is not installed in .venv-bench")
-    result = reverse[peer]
+    result = reverse[key]
     assert "failed" not in result, result
     assert len(result["layers"]) == 2
     _exact(result["layers"])
