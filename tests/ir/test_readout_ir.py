@@ -67,3 +67,6 @@ def test_readouts_save_and_load(tmp_path):
     back = load_network(save_network(net, tmp_path / "net"))
     li = back.node("li")
     assert isinstance(li, CubaLI) and (li.alpha, li.beta, float(li.bias)) == (0.25, 0.75, 0.5)
+    net = Network((Input("x", (), (2,)), Threshold("t", ("x",), threshold=np.array([0.5, 2.0], np.float32))), ("t",))
+    t = load_network(save_network(net, tmp_path / "t")).node("t")
+    assert isinstance(t, Threshold) and t.threshold.tolist() == [0.5, 2.0]
