@@ -16,6 +16,7 @@
 ``rec.npy``          the same events as a structured array (fields t, x, y, p)
 ``nmnist/``          N-MNIST's layout: ``0/a.bin``, ``0/b.bin``, ``1/c.bin`` (labels from folders)
 ``cs/``, ``cs-cache/`` a ``codesign --search nsga2`` output and its cache (the Optuna journal)
+``p.json``           a ``map`` placement on ``xbar-mesh`` (what ``report`` reads)
 ``sdf/``             the real SDF3 examples of ``../shared/data/sdf`` when present
 
 The model, data and files are written here with torch, numpy and scikit-learn only; the
@@ -198,6 +199,9 @@ def build_base(folder: str | os.PathLike, env: dict[str, str] | None = None, *,
         run("quantize", "snn", "-o", "snn8")
     if not (folder / "net.nir").is_file():
         run("export", "snn", "-o", "net.nir")
+    if not (folder / "p.json").is_file():
+        run("map", "snn", "--hw", "xbar-mesh", "--calib", "data.npz", "-o", "p.json", "-T", "2", "--samples", "8",
+            "--partitioner", "tiles", "--placer", "fill")
     if not (folder / "cs").is_dir():
         run("codesign", "snn", "--data", "data.npz", "--bits", "8", "-T", "2", "--pes", "16,32", "-o", "cs",
             "--samples", "8", "-q", "--search", "nsga2", "--trials", "3", "--workers", "0", "--cache", "cs-cache")

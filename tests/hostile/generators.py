@@ -3022,6 +3022,47 @@ def report_cases() -> Iterator[Case]:
                 row[k] = value
         return change
 
+    def placement(change: Callable[[dict], Any], expect: str = "error", fast: bool = False):
+        def setup(ctx: Ctx) -> Run:
+            doc = read_json(ctx.base["p.json"])
+            change(doc)
+            ctx.write("p.json", json.dumps(doc))
+            return cli("report", "p.json", "-o", "r.html", expect=expect, fast=fast, outputs=(ctx.path("r.html"),),
+                       check=_html_self_contained("r.html") if expect != "error" else None)
+        return setup
+
+    def each_cluster(key: str, value: Any):
+        def change(doc: dict) -> None:
+            for c in doc["clusters"]:
+                c[key] = value
+        return change
+
+    yield Case("report", "valid-placement/report", good("p.json"), True)
+    for name, change, opts in [
+        ("chips-10^9", lambda d: d.update(chips=10 ** 9), {"fast": True}),
+        ("chips-zero", lambda d: d.update(chips=0), {}),
+        ("hardware-unknown", lambda d: d.update(hardware="bogus"), {}),
+        ("cluster-core-10^9", each_cluster("core", 10 ** 9), {"fast": True}),
+        ("cluster-core-negative", each_cluster("core", -1), {}),
+        # the report places a cluster by its global core; chip, x and y repeat it and are not read
+        ("cluster-chip-out-of-range", each_cluster("chip", 7), {"expect": "either"}),
+        ("cluster-xy-off-the-mesh", lambda d: [c.update(x=10 ** 6, y=-3) for c in d["clusters"]], {"expect": "either"}),
+        ("cluster-synapses-negative", each_cluster("synapses", -5), {}),
+        ("cluster-spikes-nan", each_cluster("spikes_per_timestep", float("nan")), {}),
+        ("cluster-columns-string", each_cluster("columns", "many"), {}),
+        ("clusters-140k-copies", lambda d: d.update(clusters=d["clusters"] * 10_000), {"expect": "either"}),
+        ("edges-to-missing-clusters", lambda d: d.update(edges=[[10 ** 9, 10 ** 9, 1.0]]), {}),
+        ("edge-traffic-negative", lambda d: d.update(edges=[[0, 1, -4.0]]), {}),
+        ("report-time-inf", lambda d: d["report"].update(time_s=float("inf")), {}),
+        ("edges-not-a-list", lambda d: d.update(edges="x"), {}),
+        ("report-energy-nan", lambda d: d["report"]["energy_j"].update({k: float("nan") for k in
+                                                                        d["report"]["energy_j"]}), {}),
+        ("report-missing", lambda d: d.pop("report"), {"expect": "either"}),
+        ("format-version-2", lambda d: d.update(format="spikeforge-placement/2"), {}),
+        ("timesteps-negative", lambda d: d.update(timesteps=-2), {}),
+    ]:
+        yield Case("report", f"placement-{name}/report", placement(change, **opts))
+
     yield Case("report", "codesign-accuracy-nan/report", sweep(column("accuracy", "nan")))
     yield Case("report", "codesign-accuracy-above-1/report", sweep(column("accuracy", "7")))
     yield Case("report", "codesign-latency-negative/report", sweep(column("latency_s", "-1")))

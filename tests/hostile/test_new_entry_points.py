@@ -263,3 +263,37 @@ def test_cli_report_option_beside_an_output_that_is_a_link_loop(tmp_path, capsys
                      "--report", "r.html")
     assert code == 2 and len(err) == 1 and err[0].startswith("spikeforge compile: error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop"]
+
+
+# --------------------------------------------------------------------------------------------
+# report of a damaged placement JSON
+
+
+def _placement(**changes) -> dict:
+    from spikeforge.report.runs import PLACEMENT_FORMAT
+
+    piece = {"layer": "a", "part": 0, "channels": [0, 1], "rows": [0, 2], "cols": [0, 2]}
+    cluster = {"core": 0, "columns": 4, "spikes_per_timestep": 1.5, "synapses": 8, "pieces": [piece]}
+    doc = {"format": PLACEMENT_FORMAT, "hardware": "xbar-mesh", "chips": 1, "timesteps": 2,
+           "clusters": [cluster, cluster | {"core": 1}], "edges": [[0, 1, 2.0]],
+           "report": {"time_s": 1e-6, "spike_hops": 3.0, "energy_j": {"total": 1e-9}}}
+    return doc | changes
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d["clusters"][1].update(spikes_per_timestep=float("nan")), r"a cluster's columns, spikes per timestep"),
+    (lambda d: d["clusters"][0].update(synapses=-5), r"a cluster's columns, spikes per timestep or synapses negative"),
+    (lambda d: d.update(edges=[[0, 1, -4.0]]), r"an edge's traffic negative, NaN or infinite"),
+    (lambda d: d.update(timesteps=-2), r"timesteps -2: expected an integer ≥ 1"),
+    (lambda d: d["report"].update(time_s=float("inf")), r"report\.time_s inf: a figure must be finite and ≥ 0"),
+    (lambda d: d["report"]["energy_j"].update(total=float("nan")), r"report\.energy_j\.total nan: a figure must"),
+])
+def test_placement_report_refuses_damaged_figures(change, match):
+    from spikeforge.errors import ModelFileError
+    from spikeforge.report.runs import placement_page
+
+    assert placement_page(_placement(), "p.json").kind == "map"
+    doc = _placement()
+    change(doc)
+    with pytest.raises(ModelFileError, match=r"^p\.json: " + match):
+        placement_page(doc, "p.json")

@@ -7,6 +7,7 @@ traffic bound of the partition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -172,7 +173,12 @@ def placement_page(doc: dict, source: str, *, hardware: Hardware | None = None, 
     T = int(doc.get("timesteps", 1))
     layers = _doc_layers(doc, view, network)
     rates = _doc_rates(doc, T, layers)
+    check_field(isinstance(report, dict) and isinstance(report.get("energy_j", {}), dict), source,
+                "report: not an object with an energy_j object")
     energy = report.get("energy_j", {})
+    for key, value in [*report.items(), *(("energy_j." + k, v) for k, v in energy.items())]:
+        check_field(type(value) not in (int, float) or (math.isfinite(value) and value >= 0), source,
+                    f"report.{key} {value!r}: a figure must be finite and ≥ 0")
     sections = [layers_section(layers, view, profile, rates, note="" if profile is not None else
                                 "Firing rate: spikes per neuron per timestep from the clusters' recorded spikes; "
                                 "synaptic operations per layer are not stored in a placement JSON.")]
@@ -209,15 +215,23 @@ def placement_page(doc: dict, source: str, *, hardware: Hardware | None = None, 
 def _view_of_doc(doc: dict, hw: Hardware, source: str) -> MappingView:
     clusters = doc.get("clusters")
     check_field(isinstance(clusters, list), source, "no list of clusters")
+    timesteps = doc.get("timesteps", 1)
+    check_field(type(timesteps) is int and timesteps >= 1, source, f"timesteps {timesteps!r}: expected an integer ≥ 1")
     try:
         core = np.array([c["core"] for c in clusters], np.int64)
         columns = np.array([c.get("columns", 0) for c in clusters], np.int64)
+        counts = np.array([(c.get("spikes_per_timestep", 0.0), c.get("synapses", 0)) for c in clusters], np.float64)
         first = [c["pieces"][0]["layer"] if c.get("pieces") else None for c in clusters]
         mixed = [len({p["layer"] for p in c.get("pieces", ())}) > 1 for c in clusters]
         edges = np.array(doc.get("edges", []), np.float64).reshape(-1, 3)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ModelFileError(f"{source}: malformed clusters or edges ({type(exc).__name__}: {exc})") from None
     check_field(len(core) > 0, source, "no clusters")
+    # Every figure drawn or summed from here on: a NaN or a negative count is a damaged file, not a mapping.
+    check_field(bool((columns >= 0).all() and np.isfinite(counts).all() and (counts >= 0).all()), source,
+                "a cluster's columns, spikes per timestep or synapses negative, NaN or infinite")
+    check_field(bool(np.isfinite(edges[:, 2]).all() and (edges[:, 2] >= 0).all()), source,
+                "an edge's traffic negative, NaN or infinite")
     check_field(core.min() >= 0 and core.max() < hw.total_cores, source,
            f"a cluster's core outside the {hw.total_cores:,} cores of {hw.name} with {hw.board.chips} chip(s)")
     names = sorted({n for n in first if n is not None})
@@ -227,7 +241,7 @@ def _view_of_doc(doc: dict, hw: Hardware, source: str) -> MappingView:
     src, dst = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     check_field(not len(src) or (min(src.min(), dst.min()) >= 0 and max(src.max(), dst.max()) < len(core)), source,
            "an edge names a cluster that does not exist")
-    return MappingView(hw, int(doc.get("timesteps", 1)), core, layer, tuple(names), columns, src, dst, edges[:, 2])
+    return MappingView(hw, timesteps, core, layer, tuple(names), columns, src, dst, edges[:, 2])
 
 
 def _piece_neurons(piece: dict) -> int:
