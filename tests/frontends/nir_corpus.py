@@ -240,6 +240,21 @@ def nested_two_levels():
                   "output": out(3)}, [("input", "block"), ("block", "ro"), ("ro", "li"), ("li", "output")])
 
 
+def edges_into_a_subgraph_by_dotted_name():  # edges name a subgraph's own Input / Output nodes
+    inner = graph({"in": inp(6), "fc": affine(6, 6, 7), "lif": lif(6), "out": out(6)},
+                  [("in", "fc"), ("fc", "lif"), ("lif", "out")])
+    return graph({"input": inp(8), "pre": affine(6, 8, 2), "block": inner, "ro": affine(3, 6, 9), "li": li(3),
+                  "output": out(3)},
+                 [("input", "pre"), ("pre", "block.in"), ("block.out", "ro"), ("ro", "li"), ("li", "output")])
+
+
+def threshold_in_a_loop():  # a recurrent Threshold layer: the loop is cut on the edge leaving it
+    nodes = {"input": inp(6), "fc": affine(6, 6), "t": nir.Threshold(threshold=np.full(6, 0.6)),
+             "rec": affine(6, 6, 3, -0.4, 0.4, bias=False), "ro": affine(2, 6, 4), "li": li(2), "output": out(2)}
+    edges = [("input", "fc"), ("fc", "t"), ("t", "rec"), ("rec", "t"), ("t", "ro"), ("ro", "li"), ("li", "output")]
+    return graph(nodes, edges)
+
+
 def cuba_recurrent_affine():  # the Braille network's shape: a recurrent Affine closing a loop, no Delay
     nodes = {"input": inp(8), "fc": affine(10, 8), "cuba": cuba_lif(10), "rec": affine(10, 10, 3, -0.3, 0.3),
              "ro": affine(3, 10, 4), "li": nir.CubaLI(tau_syn=np.full(3, 5e-4), tau_mem=np.full(3, 1e-3),
@@ -314,6 +329,8 @@ CORPUS: dict[str, Case] = {
     "summed_edges": Case(summed_edges),
     "nested_two_levels": Case(nested_two_levels),
     "cuba_recurrent_affine": Case(cuba_recurrent_affine),
+    "edges_into_a_subgraph_by_dotted_name": Case(edges_into_a_subgraph_by_dotted_name),
+    "threshold_in_a_loop": Case(threshold_in_a_loop),
     "delay_feedforward": Case(delay_feedforward),
     "delay_fractional": Case(delay_fractional, refused=(InvalidNetworkError,
                                                         r"NIR node 'l2' \(Delay\): delay 0\.00025 s is not a whole")),

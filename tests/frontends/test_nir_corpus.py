@@ -78,7 +78,7 @@ def test_corpus_graph_is_refused_in_one_line(key):
 
 
 @pytest.mark.parametrize("key", ["mlp_li_readout", "mlp_cubali_readout", "if_i_readout", "threshold_hidden",
-                                 "conv_li_readout", "cuba_recurrent_affine"])
+                                 "conv_li_readout", "cuba_recurrent_affine", "threshold_in_a_loop"])
 def test_readouts_and_thresholds_compile_on_loihi(tmp_path, capsys, key):
     """A read-out maps as neurons that never fire; a threshold as a layer of spiking neurons."""
     from spikeforge.cli import main
