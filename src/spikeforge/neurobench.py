@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from spikeforge.api import ArrayLike, public
-from spikeforge.errors import SimulationError
+from spikeforge.errors import InvalidDataError, SimulationError
 from spikeforge.ir import network as ir
 
 __all__ = ["METRICS", "neurobench_metrics", "write_neurobench"]
@@ -124,7 +124,8 @@ def neurobench_metrics(net: ir.Network, x: ArrayLike, labels: ArrayLike | None =
     SimulationError
         ``timesteps`` or ``batch_size`` out of range; ``net`` not an SNN, or not integer with ``integer``.
     InvalidDataError
-        ``x`` or ``labels`` do not fit the network.
+        ``x`` or ``labels`` do not fit the network; ``output_scale`` is not one or one per output
+        channel of finite values > 0.
     """
     import torch
 
@@ -139,6 +140,15 @@ def neurobench_metrics(net: ir.Network, x: ArrayLike, labels: ArrayLike | None =
 
     check_count(batch_size, "neurobench_metrics: batch_size", error=SimulationError)
     check_run(net, timesteps, min(batch_size, len(x)), 8 if integer else 4)
+    if output_scale is not None:  # a NaN or zero scale would make every argmax class 0
+        try:
+            scale = np.asarray(output_scale, np.float64)
+        except (TypeError, ValueError):
+            raise InvalidDataError(f"neurobench_metrics: output_scale {output_scale!r:.60}: not numbers") from None
+        channels = net.shape(net.outputs[0])[0]
+        if scale.ndim > 1 or scale.size not in (1, channels) or not (np.isfinite(scale) & (scale > 0)).all():
+            raise InvalidDataError(f"neurobench_metrics: output_scale {np.array2string(scale.ravel()[:4])} "
+                                   f"(shape {scale.shape}): expected one or {channels} finite values > 0")
     T = int(timesteps)
     c = compiled(net, integer)
     data = torch.as_tensor(np.asarray(net.check_input(x)), dtype=c.dtype)
@@ -214,8 +224,10 @@ def write_neurobench(path: str | os.PathLike, metrics: dict[str, Any], inputs: t
     ------
     OutputPathError
         ``path`` is a folder, or one of ``inputs``.
+    InvalidDataError
+        A metric is NaN, infinite or not a number JSON stores (nothing is written).
     """
     from spikeforge.outputs import check_output_file, write_json_atomic
 
     check_output_file(path, inputs)
-    return write_json_atomic(path, metrics, inputs)
+    return write_json_atomic(path, metrics, inputs, strict=True)

@@ -56,7 +56,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from spikeforge.errors import OutputPathError
+from spikeforge.errors import InvalidDataError, OutputPathError
 
 __all__ = ["OUTPUT_MARKER", "atomic_directory", "atomic_file", "check_output_file", "check_output_folder",
            "write_json_atomic"]
@@ -421,14 +421,20 @@ def _json_builtin(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def write_json_atomic(path: str | os.PathLike, doc: Any, inputs: Inputs = ()) -> Path:
+def write_json_atomic(path: str | os.PathLike, doc: Any, inputs: Inputs = (), *, strict: bool = False) -> Path:
     """Write ``doc`` as JSON to ``path`` with :func:`atomic_file`; numpy numbers and arrays are
-    written as plain numbers and lists.
+    written as plain numbers and lists. ``strict``: NaN and infinities are refused (standard JSON,
+    which other tools read), not written as ``NaN`` / ``Infinity``.
 
     Raises
     ------
     OutputPathError
         See :func:`atomic_file`.
+    InvalidDataError
+        ``doc`` holds a value JSON cannot store (with ``strict``, a NaN or an infinity); nothing is written.
     """
-    text = json.dumps(doc, indent=1, default=_json_builtin).encode()
+    try:
+        text = json.dumps(doc, indent=1, default=_json_builtin, allow_nan=not strict).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidDataError(f"output {path}: {exc}; nothing written") from None
     return atomic_file(path, lambda f: f.write(text), inputs)

@@ -297,3 +297,43 @@ def test_placement_report_refuses_damaged_figures(change, match):
     change(doc)
     with pytest.raises(ModelFileError, match=r"^p\.json: " + match):
         placement_page(doc, "p.json")
+
+
+# --------------------------------------------------------------------------------------------
+# NeuroBench metrics: a scale that would decide every answer, and values JSON cannot hold
+
+
+def _tiny_snn():
+    from spikeforge.ir import network as ir
+
+    return ir.Network((ir.Input("x", (), (1, 2, 2)), ir.Flatten("f", ("x",)),
+                       ir.Linear("l", ("f",), np.full((3, 4), 0.5, np.float32)),
+                       ir.IF("s", ("l",), threshold=np.float32(1.0)),
+                       ir.Linear("o", ("s",), np.eye(3, dtype=np.float32))), ("o",), name="tiny")
+
+
+@pytest.mark.parametrize("scale, match", [
+    (float("nan"), r"output_scale \[nan\] \(shape \(\)\): expected one or 3 finite values > 0"),
+    (0.0, r"output_scale \[0\.\] \(shape \(\)\)"),
+    ([1.0, 2.0], r"output_scale \[1\. 2\.\] \(shape \(2,\)\): expected one or 3"),
+    (["big"], r"output_scale \['big'\]: not numbers"),
+])
+def test_neurobench_refuses_a_bad_output_scale(scale, match):
+    from spikeforge.neurobench import neurobench_metrics
+
+    x, y = np.ones((2, 1, 2, 2), np.float32), np.array([0, 1])
+    assert 0 <= neurobench_metrics(_tiny_snn(), x, y, timesteps=2, output_scale=[1.0, 1.0, 2.0])[
+        "ClassificationAccuracy"] <= 1
+    with pytest.raises(InvalidDataError, match=r"^neurobench_metrics: " + match):
+        neurobench_metrics(_tiny_snn(), x, y, timesteps=2, output_scale=scale)
+
+
+@pytest.mark.parametrize("value, match", [(float("nan"), "Out of range float values are not JSON compliant: nan"),
+                                          (object(), "object is not JSON serialisable")])
+def test_write_neurobench_refuses_values_json_cannot_hold(tmp_path, value, match):
+    from spikeforge.neurobench import write_neurobench
+
+    (tmp_path / "nb.json").write_text("mine")
+    with pytest.raises(InvalidDataError, match=r"nb\.json: " + match + "; nothing written"):
+        write_neurobench(tmp_path / "nb.json", {"Footprint": 10, "x": value})
+    assert (tmp_path / "nb.json").read_text() == "mine"
