@@ -1,7 +1,8 @@
 """Compile of the new dynamics on the loihi preset: a temporal-input convolutional LIF network
 with a feed-forward Delay compiles end to end (its delayed connection an SDFG channel with
-``steps`` initial tokens); a small recurrent CubaLIF network compiles; a recurrent loop spread over
-several crossbars is refused by the partitioner, naming the Delay."""
+``steps`` initial tokens); a small recurrent CubaLIF network compiles; the NIR paper's recurrent
+Braille network compiles with every partitioner on crossbars smaller than its 38-neuron loop
+(the mapping properties on random recurrent networks are in ``tests/mapping/test_mapping_recurrent.py``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import re
 import numpy as np
 import pytest
 
-from spikeforge.errors import UnsupportedLayerError
+from spikeforge.frontends.nir import read_nir
 from spikeforge.hardware import load_hardware
+from spikeforge.hardware.spec import hardware_to_toml
 from spikeforge.ir import network as ir
 from spikeforge.ir.serialize import save_network
 from spikeforge.mapping.connectivity import afferent_delays
-from spikeforge.mapping.partition import partition
+from spikeforge.mapping.partition import PARTITIONERS, partition
 from spikeforge.pipeline import CompileOptions, compile_model
 from spikeforge.sim.simulator import simulate
 
@@ -67,18 +69,32 @@ def test_delayed_connection_is_a_channel_with_initial_tokens():
         assert into_n2 and set(into_n2) == {steps}
 
 
-def test_recurrent_network_across_crossbars_is_refused_by_the_partitioner():
+@pytest.mark.parametrize("partitioner", sorted(PARTITIONERS))
+def test_braille_loop_larger_than_a_crossbar_compiles_with_every_partitioner(tmp_path, shared_data, partitioner):
+    """The Braille network's recurrent layer (38 CubaLIF neurons, a one-step Delay) on loihi cut to
+    16-column crossbars: the loop spans several clusters, its channels between them start with the
+    Delay's one token, and the SDFG gives a finite guarantee (was: refused by ``tiles``)."""
+    path = shared_data / "nir" / "braille_noDelay_bias_zero.nir"
+    if not path.exists():
+        pytest.skip(f"{path.name} not in the shared data")
+    hw = load_hardware("loihi").replace(core={"crossbar_columns": 16, "neurons_per_core": 16})
+    (tmp_path / "small.toml").write_text(hardware_to_toml(hw))
+    net = read_nir(path)
     rng = np.random.default_rng(0)
-    h = 200  # more neurons than one xbar-mesh crossbar's 128 columns
-    net = ir.Network((ir.Input("x", (), (8,)), ir.Linear("fc", ("x",), _f32(rng.normal(0, 1, (h, 8)))),
-                      ir.Delay("back", ("rec",), shape=(h,)), ir.Add("sum", ("fc", "back")),
-                      ir.CubaLIF("n", ("sum",), threshold=_f32(1), alpha=0.5, beta=0.9),
-                      ir.Linear("rec", ("n",), _f32(rng.normal(0, 0.1, (h, h)) * (rng.random((h, h)) < 0.2)))),
-                     ("n",))
-    prof = simulate(net, rng.random((2, 8)), timesteps=4).profile
-    with pytest.raises(UnsupportedLayerError, match=r"partition: layer back \(Delay\) closes a recurrent loop "
-                                                    r"\(back → sum → n → rec\) that does not fit one crossbar"):
-        partition(net, prof, load_hardware("xbar-mesh"), strategy="tiles")
+    np.savez(tmp_path / "data.npz", x=(rng.random((4, 10, *net.input.shape)) < 0.3).astype(np.float32),
+             y=rng.integers(0, 7, 4))
+    c = compile_model(CompileOptions(model=str(path), hardware=str(tmp_path / "small.toml"),
+                                     calib=str(tmp_path / "data.npz"), timesteps=10, partitioner=partitioner),
+                      quiet=True)
+    p = c.partition
+    loop = p.layers.index("lif1.lif")
+    assert (loop, loop, 1) in p.layer_delays
+    assert len(np.unique(p.piece_cluster[p.piece_layer == loop])) >= 3  # 38 neurons, 16 columns
+    in_loop = np.setdiff1d(p.piece_cluster, p.piece_cluster[p.piece_layer != loop])  # clusters of the loop alone
+    i, j, _ = p.edges()
+    among = np.isin(i, in_loop) & np.isin(j, in_loop) & (np.asarray(p.partial_traffic[i, j]).ravel() == 0)
+    assert among.any() and set(p.edge_delays(i[among], j[among]).tolist()) == {1}
+    assert 0 < c.guarantee.period_ns < float("inf")
 
 
 def test_small_recurrent_cubalif_compiles_on_loihi(tmp_path):

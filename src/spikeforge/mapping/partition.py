@@ -22,6 +22,12 @@ object carrying its options such as ``HypergraphPartitioner(backend="metis")``):
     balance, blocks that break the row or memory limit re-bisected. Large networks: tile grids
     whose shape minimises the same objective, computed exactly per axis.
 
+Recurrent networks: a loop's layers are cut like any other; a connection through Delays becomes
+a connection between clusters that reads the producer's earlier timestep (its dataflow channel
+starts with one token per timestep of delay), so a cycle of clusters is allowed when it runs
+through one. Every strategy only keeps clusters of several layers or parts off a cycle of
+*undelayed* connections (:func:`_split_cycles`).
+
 Fan-in above the crossbar rows (``fan_in``): ``"split"`` cuts a neuron's inputs into chunks on
 several crossbars whose partial sums are accumulated at the neuron; ``"unroll"`` builds the
 seed's chain of intermediate neurons, the first taking :math:`F` inputs and each next one the
@@ -43,7 +49,6 @@ from spikeforge.api import public
 from spikeforge.errors import (
     InfeasibleMappingError,
     InvalidDataError,
-    UnsupportedLayerError,
 )
 from spikeforge.hardware.spec import load_hardware
 from spikeforge.ir import network as ir
@@ -177,6 +182,7 @@ class _Ctx:
     aff: list[list[Afferent]]
     rates: dict[str, np.ndarray]  # per mapped layer, (C, H, W); input sources absent
     index: dict[str, int]
+    delays: list[dict[str, int]]  # per mapped layer: timesteps of delay from each source (afferent_delays)
 
 
 def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx:
@@ -200,16 +206,7 @@ def _context(snn: ir.Network, profile, hw: Hardware, fan_in: str | None) -> _Ctx
         else:
             rates[name] = np.zeros(shape)
     return _Ctx(snn, hw, _limits(hw), fan_in, int(profile.timesteps), layers, shapes, aff, rates,
-                {n: i for i, n in enumerate(layers)})
-
-
-def _recurrent_error(net: ir.Network) -> UnsupportedLayerError:
-    """A recurrent loop spread over several clusters: the packers split every cycle of clusters,
-    and a recurrent loop is one by design."""
-    loop = net.loops()[0]
-    delay = next(n for n in loop if isinstance(net.node(n), ir.Delay))
-    return UnsupportedLayerError(f"partition: layer {delay} (Delay) closes a recurrent loop ({' → '.join(loop)}) "
-                                 f"that does not fit one crossbar; such networks cannot be partitioned yet")
+                {n: i for i, n in enumerate(layers)}, [afferent_delays(snn, n) for n in layers])
 
 
 def _no_fan_in(ctx: _Ctx, layer: str, fan: np.ndarray) -> InfeasibleMappingError:
@@ -443,11 +440,14 @@ def _build_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, list]:
         hs = np.minimum(np.arange(nhb)[None, :, None] * plan.bh + plan.bh, H) - np.arange(nhb)[None, :, None] * plan.bh
         ws = np.minimum(np.arange(nwb)[None, None, :] * plan.bw + plan.bw, W) - np.arange(nwb)[None, None, :] * plan.bw
         cols = cs * hs * ws
-        if ctx.fan_in == "unroll" and P > 1:  # every chain node but the first reads the previous one
-            rows[:, 2:] += cols[:, None]
-            rows[:, 0] += cols
-            syn[:, 2:] += cols[:, None]
-            syn[:, 0] += cols
+        if ctx.fan_in == "unroll" and P > 1:
+            # every chain node but the first reads the previous one; the chain is the parts 1.. that
+            # read something (the others are no pieces), then the root
+            exists = rows[:, 1:] > 0
+            ahead = np.cumsum(exists, axis=1) - exists
+            link = np.concatenate([exists.any(axis=1)[:, None], exists & (ahead > 0)], axis=1) * cols[:, None]
+            rows += link
+            syn += link
         spikes = _box_sums(ctx.rates[ctx.layers[li]], plan.cc, plan.bh, plan.bw)
         cid = np.full((ncb, P, nhb, nwb), -1, np.int64)
         for cb in range(ncb):
@@ -491,13 +491,15 @@ def _pairs(A: sp.csr_matrix, G: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarra
     return sp.csr_matrix(A[pa].multiply(G[pg])), pa, pg
 
 
-def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
-    rows_all, cols_all, vals_all = [], [], []
+def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Spikes per timestep between pieces: all of them, and those of connections without a delay."""
+    rows_all, cols_all, vals_all, lagged = [], [], [], []
     for li, (cid, plan) in built.grids.items():
         C, H, W = ctx.shapes[li]
         for ai, a in enumerate(ctx.aff[li]):
             if a.source not in built.grids and a.source not in ctx.index:
                 continue  # network input: external
+            lagged.append(ctx.delays[li].get(a.source, 0) > 0)
             si = ctx.index[a.source]
             pcid, pplan = built.grids[si]
             r = ctx.rates[a.source]
@@ -524,6 +526,7 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
                 dst = cid[cb_idx, p_idx, 0, 0]
                 keep = dst >= 0
                 rows_all.append(T.col[keep]); cols_all.append(dst[keep]); vals_all.append(T.data[keep])
+                lagged[-1] = np.full(int(keep.sum()), lagged[-1])
                 continue
             Gc = _blocks(Cs, pplan.cc)
             Ah = _axis_stat(a.rows, plan.bh).used
@@ -532,6 +535,7 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
             Ph, pha, phg = _pairs(Ah, _blocks(Hs, pplan.bh))
             Pw, pwa, pwg = _pairs(Aw, _blocks(Ws, pplan.bw))
             if min(len(pca), len(pha), len(pwa)) == 0:
+                lagged.pop()
                 continue
             x = (sp.csr_matrix(r.reshape(Cs * Hs, Ws)) @ Pw.T).toarray()  # (Cs*Hs, nw)
             x = x.reshape(Cs, Hs, -1).transpose(0, 2, 1).reshape(Cs * len(pwa), Hs)
@@ -544,20 +548,25 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> sp.csr_matrix:
             src = prod[pcg[ic], phg[ih], pwg[iw]]
             keep = (dst >= 0) & (src >= 0)
             rows_all.append(src[keep]); cols_all.append(dst[keep]); vals_all.append(z[ic, iw, ih][keep])
+            lagged[-1] = np.full(int(keep.sum()), lagged[-1])
     if not rows_all:
-        return sp.csr_matrix((n, n))
-    return sp.csr_matrix((np.concatenate(vals_all), (np.concatenate(rows_all), np.concatenate(cols_all))),
-                         shape=(n, n))
+        return sp.csr_matrix((n, n)), sp.csr_matrix((n, n))
+    vals, rows, cols = np.concatenate(vals_all), np.concatenate(rows_all), np.concatenate(cols_all)
+    now = ~np.concatenate(lagged)
+    return (sp.csr_matrix((vals, (rows, cols)), shape=(n, n)),
+            sp.csr_matrix((vals[now], (rows[now], cols[now])), shape=(n, n)))
 
 
 def _pack(ctx: _Ctx, built: _Built, links: sp.csr_matrix) -> np.ndarray:
     """Pack small tiles of different layers into shared crossbars, never closing a cycle; returns piece → cluster.
 
-    The cluster graph must stay acyclic (see :func:`_split_cycles`), and splitting a packed
-    crossbar afterwards costs more crossbars than packing around the cycle. Pieces are taken
-    largest first and put in the first crossbar that fits among those of their neighbours and the
-    32 latest, provided the join closes no cycle in the graph of ``links`` (spikes and partial
-    sums) between crossbars and the pieces not yet packed. That graph is kept in a topological
+    The cluster graph of connections without a delay must stay acyclic (see :func:`_split_cycles`),
+    and splitting a packed crossbar afterwards costs more crossbars than packing around the cycle.
+    Pieces are taken largest first and put in the first crossbar that fits among those of their
+    neighbours and the 32 latest, provided the join closes no cycle in the graph of ``links``
+    (undelayed spikes and partial sums; a delayed connection, as in a recurrent loop, reads an
+    earlier timestep and may close one) between crossbars and the pieces not yet packed. That
+    graph is kept in a topological
     order (initially layer order, a split tile's parts before its root): a piece whose other
     neighbours all sit on the right side of the crossbar joins at once; otherwise a search
     bounded by the order looks for a path between the two, and a join without one reorders the
@@ -637,15 +646,19 @@ def _pack(ctx: _Ctx, built: _Built, links: sp.csr_matrix) -> np.ndarray:
 
 
 def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph: sp.spmatrix) -> np.ndarray | None:
-    """A refined piece → cluster assignment whose cluster graph is acyclic, or None if it already is.
+    """A refined piece → cluster assignment with fewer cycles in ``graph``, or None if it has none.
 
     One crossbar evaluates once per timestep, so a cluster holding pieces of two layers (packed
-    to save crossbars) must not sit on a cycle of the cluster graph ``graph`` (spikes and partial
-    sums): e.g. the last partial-sum part of a layer packed with the next layer feeds its root,
-    which feeds the packed cluster back, and the dataflow graph would deadlock. Per strongly connected
-    component, the cluster holding the most layers gives up its first layer (a single-layer one is
-    split by part); callers repeat until acyclic, which costs few extra crossbars. Fully split, spikes go to later
-    layers and partial sums to a later part or the root, so the repetition ends acyclic.
+    to save crossbars) must not sit on a cycle of ``graph``, the cluster graph of the connections
+    without a delay (spikes read in the same timestep, and partial sums): e.g. the last
+    partial-sum part of a layer packed with the next layer feeds its root, which feeds the packed
+    cluster back, and the dataflow graph would deadlock. (A delayed connection, such as a
+    recurrent one, reads the producer's earlier timestep: its channel holds initial tokens.) Per
+    strongly connected component, the cluster holding the most layers, then the most parts,
+    gives up its first layer (a single-layer one is split by part); callers repeat until acyclic,
+    which costs few extra crossbars. Fully split, undelayed spikes go to later layers (only a
+    Delay reads a later layer) and partial sums to a later part or the root, so each call splits
+    at least one cluster and the repetition ends acyclic within as many calls as pieces.
     """
     g = sp.coo_matrix(graph)
     off = g.row != g.col
@@ -657,8 +670,9 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
         return None
     layer, part = np.asarray(layer), np.asarray(part)
     n_layers = np.bincount(np.unique(np.stack([assign, layer], 1), axis=0)[:, 0], minlength=k)
-    # one cluster per cycle-bearing component: the one holding the most layers
-    order = np.lexsort((-n_layers, scc))
+    n_parts = np.bincount(np.unique(np.stack([assign, part], 1), axis=0)[:, 0], minlength=k)
+    # one cluster per cycle-bearing component: the one holding the most layers, then parts
+    order = np.lexsort((-n_parts, -n_layers, scc))
     first = order[np.r_[True, scc[order][1:] != scc[order][:-1]]]
     chosen = first[cyclic[scc[first]]]
     by_layer = np.zeros(k, bool)
@@ -674,14 +688,45 @@ def _split_cycles(assign: np.ndarray, layer: np.ndarray, part: np.ndarray, graph
     return np.unique(key, axis=0, return_inverse=True)[1].ravel()
 
 
+def _undelayed(p: Partition) -> sp.csr_matrix:
+    """The cluster graph of ``p``'s connections without a delay: the channels of its dataflow
+    graph that start without tokens (:meth:`Partition.edge_delays`, as the SDFG builder reads it)."""
+    src, dst, _ = p.edges()
+    now = p.edge_delays(src, dst) == 0
+    k = p.n_clusters
+    return sp.csr_matrix((np.ones(int(now.sum())), (src[now], dst[now])), shape=(k, k))
+
+
+def _acyclic(ctx: _Ctx, assign: np.ndarray, layer: np.ndarray, part: np.ndarray, build) -> Partition:
+    """``build(assign)``, with clusters split by :func:`_split_cycles` until no cycle of undelayed
+    connections is left (at most one round per piece: each round splits a cluster).
+
+    Raises
+    ------
+    InfeasibleMappingError
+        A round splits nothing (a cycle among clusters of one layer part each, which only a
+        connection without a delay from a layer back to an earlier one could close).
+    """
+    while True:
+        p = build(assign)
+        split = _split_cycles(assign, layer, part, _undelayed(p))
+        if split is None:
+            return p
+        if split.max() <= assign.max():
+            raise InfeasibleMappingError(
+                f"partition of {ctx.net.name}: {p.n_clusters} clusters of {len(assign)} pieces keep a cycle of "
+                f"connections without a delay that splitting cannot break")
+        assign = split
+
+
 def _packed_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> tuple[_Built, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
     """Tiles of ``plans`` packed into crossbars: (tiles, piece traffic, piece partial sums, piece → cluster)."""
     built, partial_edges = _build_tiles(ctx, plans)
     n = len(built.rows)
-    traffic = _tile_traffic(ctx, built, n)
+    traffic, undelayed = _tile_traffic(ctx, built, n)
     pe = np.array(partial_edges, dtype=np.float64).reshape(-1, 3)
     partial = sp.csr_matrix((pe[:, 2], (pe[:, 0].astype(int), pe[:, 1].astype(int))), shape=(n, n))
-    return built, traffic, partial, _pack(ctx, built, (traffic + partial).tocsr())
+    return built, traffic, partial, _pack(ctx, built, (undelayed + partial).tocsr())
 
 
 def _check_tiles(ctx: _Ctx, plans: list[_TilePlan]) -> None:
@@ -726,24 +771,18 @@ def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
                         built, traffic, partial, assign = trial
                         plans[li], improved = alt, True
     n = len(built.rows)
-    while True:  # the packer closes no cycle; splitting stays as the safety net
-        k = int(assign.max()) + 1
-        agg = sp.csr_matrix((np.ones(n), (np.arange(n), assign)), shape=(n, k))
-        traffic_k = (agg.T @ traffic @ agg).tocsr()
-        partial_k = (agg.T @ partial @ agg).tocsr()
-        split = _split_cycles(assign, built.piece_layer, built.piece_part, traffic_k + partial_k)
-        if split is None:
-            break
-        if ctx.net.recurrent:
-            raise _recurrent_error(ctx.net)
-        assign = split
-    rows = np.bincount(assign, weights=built.rows, minlength=k)
-    syn = np.bincount(assign, weights=built.syn, minlength=k)
-    spikes = np.bincount(assign, weights=built.spikes, minlength=k)
     notes = [f"tile shape of {ctx.layers[p.layer]}: {p.cc} channels × {p.bh}×{p.bw}, {len(p.chunks)} part(s)"
              for p in plans]
-    return _finish(ctx, strategy, assign, built.piece_layer, built.piece_part, built.piece_box, rows, syn, spikes,
-                   traffic_k, partial_k, notes)
+
+    def build(assign: np.ndarray) -> Partition:
+        k = int(assign.max()) + 1
+        agg = sp.csr_matrix((np.ones(n), (np.arange(n), assign)), shape=(n, k))
+        rows, syn, spikes = (np.bincount(assign, weights=w, minlength=k) for w in (built.rows, built.syn, built.spikes))
+        return _finish(ctx, strategy, assign, built.piece_layer, built.piece_part, built.piece_box, rows, syn, spikes,
+                       (agg.T @ traffic @ agg).tocsr(), (agg.T @ partial @ agg).tocsr(), notes)
+
+    # the packer closes no cycle; splitting stays as the safety net
+    return _acyclic(ctx, assign, np.asarray(built.piece_layer), np.asarray(built.piece_part), build)
 
 
 def _finish(ctx: _Ctx, strategy: str, assign, layer, part, box, rows, syn, spikes, traffic, partial, notes) -> Partition:
@@ -756,8 +795,8 @@ def _finish(ctx: _Ctx, strategy: str, assign, layer, part, box, rows, syn, spike
         piece_part=part, piece_box=np.asarray(box, dtype=np.int64).reshape(-1, 6), cluster_rows=rows,
         cluster_synapses=syn, cluster_memory_bits=np.asarray(syn) * ctx.lim.weight_bits, cluster_spikes=spikes,
         cluster_synops=synops, traffic=traffic, partial_traffic=partial, limits=ctx.lim.as_dict(), notes=tuple(notes),
-        layer_delays=tuple((ctx.index[src], ctx.index[name], steps) for name in ctx.layers
-                           for src, steps in afferent_delays(ctx.net, name).items() if src in ctx.index))
+        layer_delays=tuple((ctx.index[src], ctx.index[name], steps) for name, delays in zip(ctx.layers, ctx.delays)
+                           for src, steps in delays.items() if src in ctx.index))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -864,49 +903,56 @@ def _neuron_graph(ctx: _Ctx) -> _NeuronGraph:
         chain_prev.append(rows_prev); layer.append(np.full(len(rows_i), li)); part.append(rows_p[perm])
         flat.append(rows_i[perm]); vrate.append(lr[rows_i[perm]])
     pre = sp.vstack(blocks, format="csr")
-    return _NeuronGraph(pre, np.concatenate(chain_prev), np.concatenate(layer), np.concatenate(part),
+    chain_prev, layer = np.concatenate(chain_prev), np.concatenate(layer)
+    # a neuron alone must fit a crossbar's synapse memory, or no clustering (nor its repair) can hold it
+    bits = (np.diff(pre.indptr) + (chain_prev >= 0)) * ctx.lim.weight_bits
+    if len(bits) and bits.max() > ctx.lim.memory_bits:
+        v = int(np.argmax(bits))
+        raise InfeasibleMappingError(f"layer {ctx.layers[layer[v]]}: a neuron's {int(bits[v]) // ctx.lim.weight_bits} "
+                                     f"synapses need {int(bits[v])} bits, a crossbar holds {ctx.lim.memory_bits}")
+    return _NeuronGraph(pre, chain_prev, layer, np.concatenate(part),
                         np.concatenate(flat), owner_virtual, rate, np.concatenate(vrate))
 
 
 def _neuron_partition(ctx: _Ctx, ng: _NeuronGraph, assign: np.ndarray, strategy: str, notes=()) -> Partition:
     nv = ng.pre.shape[0]
-    _, assign = np.unique(assign, return_inverse=True)
-    k = int(assign.max()) + 1 if nv else 0
-    A = sp.csr_matrix((np.ones(nv), (np.arange(nv), assign)), shape=(nv, k))
-    need = sp.csr_matrix(A.T @ ng.pre)  # cluster × global source
-    need.data[:] = 1.0
     chain = ng.chain_prev >= 0
-    chain_rows = np.bincount(assign[chain], minlength=k)
-    rows = np.diff(need.indptr) + chain_rows
-    syn = np.bincount(assign, weights=np.diff(ng.pre.indptr), minlength=k) + chain_rows
-    src_cluster = np.where(ng.owner_virtual >= 0, assign[np.maximum(ng.owner_virtual, 0)], -1)
-    real = np.flatnonzero(src_cluster >= 0)
-    O = sp.csr_matrix((ng.rate[real], (real, src_cluster[real])), shape=(len(ng.rate), k))
-    traffic = sp.csr_matrix((need @ O).T)
-    spikes = np.bincount(assign, weights=np.where(ng.part == 0, ng.vrate, 0.0), minlength=k)
-    # partial sums / chain links
-    if ctx.fan_in == "unroll":
-        u = np.flatnonzero(chain)
-        partial = sp.csr_matrix((ng.vrate[u], (assign[ng.chain_prev[u]], assign[u])), shape=(k, k))
-    else:
-        u = np.flatnonzero(ng.part > 0)
-        if len(u):
-            key = ng.layer.astype(np.int64) * (1 << 32) + ng.flat
-            root = {int(kk): i for i, kk in enumerate(key) if ng.part[i] == 0}
-            dst = np.array([root[int(key[i])] for i in u])
-            partial = sp.csr_matrix((np.ones(len(u)), (assign[u], assign[dst])), shape=(k, k))
-        else:
-            partial = sp.csr_matrix((k, k))
     boxes = []
     for li, i in zip(ng.layer, ng.flat):
         C, H, W = ctx.shapes[li]
         c, rem = divmod(int(i), H * W)
         h, w = divmod(rem, W)
         boxes.append((c, c + 1, h, h + 1, w, w + 1))
-    split = _split_cycles(assign, ng.layer, ng.part, traffic + partial)
-    if split is not None:
-        return _neuron_partition(ctx, ng, split, strategy, notes)
-    return _finish(ctx, strategy, assign, ng.layer, ng.part, boxes, rows, syn, spikes, traffic, partial, notes)
+
+    def build(assign: np.ndarray) -> Partition:
+        k = int(assign.max()) + 1 if nv else 0
+        A = sp.csr_matrix((np.ones(nv), (np.arange(nv), assign)), shape=(nv, k))
+        need = sp.csr_matrix(A.T @ ng.pre)  # cluster × global source
+        need.data[:] = 1.0
+        chain_rows = np.bincount(assign[chain], minlength=k)
+        rows = np.diff(need.indptr) + chain_rows
+        syn = np.bincount(assign, weights=np.diff(ng.pre.indptr), minlength=k) + chain_rows
+        src_cluster = np.where(ng.owner_virtual >= 0, assign[np.maximum(ng.owner_virtual, 0)], -1)
+        real = np.flatnonzero(src_cluster >= 0)
+        O = sp.csr_matrix((ng.rate[real], (real, src_cluster[real])), shape=(len(ng.rate), k))
+        traffic = sp.csr_matrix((need @ O).T)
+        spikes = np.bincount(assign, weights=np.where(ng.part == 0, ng.vrate, 0.0), minlength=k)
+        # partial sums / chain links
+        if ctx.fan_in == "unroll":
+            u = np.flatnonzero(chain)
+            partial = sp.csr_matrix((ng.vrate[u], (assign[ng.chain_prev[u]], assign[u])), shape=(k, k))
+        else:
+            u = np.flatnonzero(ng.part > 0)
+            if len(u):
+                key = ng.layer.astype(np.int64) * (1 << 32) + ng.flat
+                root = {int(kk): i for i, kk in enumerate(key) if ng.part[i] == 0}
+                dst = np.array([root[int(key[i])] for i in u])
+                partial = sp.csr_matrix((np.ones(len(u)), (assign[u], assign[dst])), shape=(k, k))
+            else:
+                partial = sp.csr_matrix((k, k))
+        return _finish(ctx, strategy, assign, ng.layer, ng.part, boxes, rows, syn, spikes, traffic, partial, notes)
+
+    return _acyclic(ctx, np.unique(assign, return_inverse=True)[1].ravel(), ng.layer, ng.part, build)
 
 
 def _greedy_fill(ctx: _Ctx, ng: _NeuronGraph) -> np.ndarray:
@@ -1259,8 +1305,9 @@ def partition(snn: ir.Network, profile: Profile, hw: Hardware | str | os.PathLik
     Raises
     ------
     InfeasibleMappingError
-        A neuron's fan-in exceeds the rows with ``fan_in=None``, no tile fits a crossbar, or a
-        neuron-level strategy is asked for a network too large for it.
+        A neuron's fan-in exceeds the rows with ``fan_in=None``, no tile fits a crossbar, a
+        neuron-level strategy is asked for a network too large for it, or a neuron's synapses
+        alone exceed a crossbar's memory.
     UnknownStrategyError
         Unknown strategy.
     NotConvertedError
