@@ -15,9 +15,10 @@ import re
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mapping_helpers import small_hw
+from mapping_helpers import graph_partition, small_hw
 
 from spikeforge.dataflow.analysis import throughput
 from spikeforge.dataflow.build import build_sdfg, guarantee, placement_guarantee
@@ -189,3 +190,15 @@ def test_a_neuron_larger_than_the_synapse_memory_is_refused():
         with pytest.raises(InfeasibleMappingError, match=r"layer n: a neuron's 8 synapses need 64 bits, "
                                                          r"a crossbar holds 32"):
             partition(net, profile, hw, strategy=strategy)
+
+
+def test_a_cycle_that_splitting_cannot_break_is_refused():
+    """The rounds of cluster splitting are bounded: a cycle of undelayed connections among
+    clusters of one layer part each (which no network yields: only a Delay reads a later layer)
+    ends them in one line instead of looping."""
+    from spikeforge.mapping.partition import _acyclic
+
+    ring = graph_partition(sp.csr_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(2, 2)))
+    with pytest.raises(InfeasibleMappingError, match=r"partition of graph: 2 clusters of 2 pieces keep a cycle of "
+                                                     r"connections without a delay that splitting cannot break"):
+        _acyclic("graph", np.arange(2), np.zeros(2, np.int64), np.zeros(2, np.int64), lambda assign: ring)

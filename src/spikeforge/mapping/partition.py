@@ -697,7 +697,7 @@ def _undelayed(p: Partition) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(int(now.sum())), (src[now], dst[now])), shape=(k, k))
 
 
-def _acyclic(ctx: _Ctx, assign: np.ndarray, layer: np.ndarray, part: np.ndarray, build) -> Partition:
+def _acyclic(network: str, assign: np.ndarray, layer: np.ndarray, part: np.ndarray, build) -> Partition:
     """``build(assign)``, with clusters split by :func:`_split_cycles` until no cycle of undelayed
     connections is left (at most one round per piece: each round splits a cluster).
 
@@ -714,7 +714,7 @@ def _acyclic(ctx: _Ctx, assign: np.ndarray, layer: np.ndarray, part: np.ndarray,
             return p
         if split.max() <= assign.max():
             raise InfeasibleMappingError(
-                f"partition of {ctx.net.name}: {p.n_clusters} clusters of {len(assign)} pieces keep a cycle of "
+                f"partition of {network}: {p.n_clusters} clusters of {len(assign)} pieces keep a cycle of "
                 f"connections without a delay that splitting cannot break")
         assign = split
 
@@ -782,7 +782,7 @@ def _tiles_partition(ctx: _Ctx, objective: str, strategy: str) -> Partition:
                        (agg.T @ traffic @ agg).tocsr(), (agg.T @ partial @ agg).tocsr(), notes)
 
     # the packer closes no cycle; splitting stays as the safety net
-    return _acyclic(ctx, assign, np.asarray(built.piece_layer), np.asarray(built.piece_part), build)
+    return _acyclic(ctx.net.name, assign, np.asarray(built.piece_layer), np.asarray(built.piece_part), build)
 
 
 def _finish(ctx: _Ctx, strategy: str, assign, layer, part, box, rows, syn, spikes, traffic, partial, notes) -> Partition:
@@ -952,7 +952,7 @@ def _neuron_partition(ctx: _Ctx, ng: _NeuronGraph, assign: np.ndarray, strategy:
                 partial = sp.csr_matrix((k, k))
         return _finish(ctx, strategy, assign, ng.layer, ng.part, boxes, rows, syn, spikes, traffic, partial, notes)
 
-    return _acyclic(ctx, np.unique(assign, return_inverse=True)[1].ravel(), ng.layer, ng.part, build)
+    return _acyclic(ctx.net.name, np.unique(assign, return_inverse=True)[1].ravel(), ng.layer, ng.part, build)
 
 
 def _greedy_fill(ctx: _Ctx, ng: _NeuronGraph) -> np.ndarray:
