@@ -272,6 +272,24 @@ def test_write_then_read_gives_the_same_neurons(tmp_path_factory, beta, alpha, b
     np.testing.assert_allclose(back.node("fc").weight, w, rtol=1e-4, atol=1e-6)
 
 
+@settings(max_examples=25, deadline=None)
+@given(beta=st.floats(0.05, 1.0), alpha=st.floats(0.05, 0.99), bias=st.floats(-0.5, 0.5), cuba=st.booleans())
+def test_write_then_read_gives_the_same_readout(beta, alpha, bias, cuba):
+    if beta == 1.0 and not cuba:
+        bias = 0.0  # an integrator (NIR I) has no leak to carry a bias
+    w = np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32)
+    ro = ir.CubaLI("ro", ("fc",), alpha=alpha, beta=min(beta, 0.99), bias=np.float32(bias)) if cuba else \
+        ir.LI("ro", ("fc",), beta=beta, bias=np.float32(bias))
+    net = ir.Network((ir.Input("x", (), (2,), temporal=True), ir.Linear("fc", ("x",), w, None), ro), outputs=("ro",))
+    read = from_nir(to_nir(net, dt=1e-3), dt=1e-3)
+    np.testing.assert_allclose(read.node("fc").weight, w, rtol=1e-4, atol=1e-6)  # the input gain is 1
+    back = read.node("ro")
+    assert type(back) is type(ro) and back.beta == pytest.approx(ro.beta, rel=1e-5)
+    assert float(back.bias) == pytest.approx(bias, abs=1e-5)
+    if cuba:
+        assert back.alpha == pytest.approx(alpha, rel=1e-5)
+
+
 def test_export_warns_where_nir_cannot_say_what_spikeforge_computes(tmp_path):
     net = ir.Network((ir.Input("x", (), (2,)), ir.Linear("fc", ("x",), np.eye(2, dtype=np.float32), None),
                       ir.IF("if", ("fc",), threshold=np.float32(1.0), v_init=0.5)), outputs=("if",))
