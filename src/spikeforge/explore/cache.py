@@ -38,7 +38,7 @@ from spikeforge.sim.simulator import LayerProfile, Profile
 __all__ = ["Simulated", "SimulationCache", "fingerprint", "network_fingerprint"]
 
 _FORMAT = "spikeforge.codesign-run"
-_VERSION = 1
+_VERSION = 2  # 2: accelerator figures charge the network's dynamics and the neuron-to-PE assignment
 
 
 @dataclass(frozen=True, eq=False)

@@ -388,7 +388,7 @@ class Run:
         bit_axis = check_axis("bits", bits, lambda n, v: check_bits(n, v, 2, 8))
         t_axis = check_axis("timesteps", timesteps, positive(SimulationError))
         input_bits = check_bits("input_bits", input_bits, 1, 16)
-        target = as_target(spec, input_bits=input_bits, partitioner=partitioner, placer=placer)
+        target = as_target(spec, input_bits=input_bits, partitioner=partitioner, placer=placer).for_network(snn)
         cache = SimulationCache() if cache is None else cache
         calib = None if calib is None else np.asarray(calib)
         options = {"threshold_bits": threshold_bits, "input_bits": input_bits, "per_channel": bool(per_channel),

@@ -19,6 +19,7 @@ crossbar design point runs the compile pipeline, far above the hardware layer.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -33,10 +34,12 @@ from spikeforge.explore.cache import Simulated
 from spikeforge.hardware.accelerator import (
     ASSIGNMENTS,
     AcceleratorSpec,
+    NetworkCosts,
     accelerator_report,
     network_costs,
 )
 from spikeforge.hardware.target import load_target
+from spikeforge.ir import network as ir
 from spikeforge.ir.hardware import Hardware
 from spikeforge.mapping.partition import TilesPartitioner
 from spikeforge.mapping.place import DEFAULT_PLACER
@@ -250,6 +253,10 @@ class Target(ABC):
         return (self.default_size,) if values is None else \
             check_axis(self.axis, values, positive(InvalidHardwareSpecError))
 
+    def for_network(self, net: ir.Network) -> Target:
+        """This target for sweeps of ``net`` (what it reads of the network once, before any run)."""
+        return self
+
     def point(self, weight_bits: int, timesteps: int, size: int | None,
               knobs: dict[str, object] | None = None) -> DesignPoint:
         """The design point of one size (and knob setting) of this hardware."""
@@ -278,15 +285,17 @@ class Target(ABC):
 class AcceleratorTarget(Target):
     """A PE-array accelerator; sizes are PE counts. ``input_bits``: bits per input value loaded.
     The activity is the trace at the granularity the point's neuron-to-PE assignment reads
-    (``channel`` or ``neuron``); the network gives the costs of its dynamics
-    (:func:`~spikeforge.hardware.accelerator.network_costs`)."""
+    (``channel`` or ``neuron``); ``costs`` are those of the network's dynamics
+    (:func:`~spikeforge.hardware.accelerator.network_costs`, set by :meth:`for_network`; read from
+    the float SNN: the structure and which layers have a bias, the same at every bit-width)."""
 
     spec: AcceleratorSpec
     input_bits: int = 8
+    costs: NetworkCosts | None = None
     kind: ClassVar[Literal["accelerator"]] = "accelerator"
     axis: ClassVar[str] = "pes"
     noun: ClassVar[str] = "accelerator"
-    needs_network: ClassVar[bool] = True
+    needs_network: ClassVar[bool] = False
 
     @property
     def default_size(self) -> int:
@@ -295,6 +304,9 @@ class AcceleratorTarget(Target):
     @property
     def activity(self) -> str:
         return self.spec.assignment.granularity
+
+    def for_network(self, net: ir.Network) -> AcceleratorTarget:
+        return dataclasses.replace(self, costs=network_costs(net))
 
     def activity_of(self, point: DesignPoint) -> str:
         return ASSIGNMENTS.get(str(dict(point.knobs).get("distribution", self.spec.distribution))).granularity
@@ -306,7 +318,7 @@ class AcceleratorTarget(Target):
 
     def evaluate(self, point: DesignPoint, run: Simulated, q: QuantizedNetwork | None) -> Evaluation:
         spec = self.spec.replace(pes=point.pes, weight_bits=point.weight_bits, **dict(point.knobs))
-        r = accelerator_report(run.trace, spec, input_bits=self.input_bits, costs=network_costs(q.network))
+        r = accelerator_report(run.trace, spec, input_bits=self.input_bits, costs=self.costs)
         return Evaluation(point, run.accuracy, r.latency_s, r.energy_per_inference_j, r.ops_per_inference,
                           effective_gops=r.effective_gops)
 

@@ -369,6 +369,8 @@ class ActivityTrace(Protocol):
     @property
     def samples(self) -> int: ...
     @property
+    def granularity(self) -> str: ...
+    @property
     def input_elements(self) -> int: ...
     @property
     def layers(self) -> Sequence[LayerActivity]: ...
@@ -573,16 +575,23 @@ def _weight_bits(layer, owner: np.ndarray, channel: np.ndarray, channels: int, h
     return round(layer.parameters * hw.weight_bits * copies / channels)
 
 
+def _work(layer, hw: AcceleratorSpec, updates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: its state updates per step, and its cycles over the profile (operations / r plus
+    updates / r_u: what the balanced assignments sort by)."""
+    T, N, _ = layer.ops.shape
+    neurons = layer.neurons_per_unit.astype(np.float64) * updates
+    work = layer.ops.sum(axis=(0, 1), dtype=np.float64) / hw.ops_per_cycle_per_pe + \
+        T * N * neurons / hw.neuron_updates_per_cycle_per_pe
+    return neurons, work
+
+
 def _layer_cycles(layer, hw: AcceleratorSpec, memory_cycles: float, updates: int
                   ) -> tuple[np.ndarray, dict[str, Any]]:
     ops = layer.ops
-    T, N, units = ops.shape
+    units = ops.shape[2]
     assignment = hw.assignment
-    neurons = layer.neurons_per_unit.astype(np.float64) * updates
+    neurons, work = _work(layer, hw, updates)
     dispatch = layer.events.astype(np.float64) * hw.event_dispatch_cycles
-    # a unit's cycles over the profile: what the balanced assignments sort by
-    work = ops.sum(axis=(0, 1), dtype=np.float64) / hw.ops_per_cycle_per_pe + \
-        T * N * neurons / hw.neuron_updates_per_cycle_per_pe
     best = None
     for active in range(1, min(hw.pes, units) + 1):
         for owner in assignment.candidates(work, active):
@@ -612,7 +621,7 @@ def _on_chip_bits(trace: ActivityTrace, hw: AcceleratorSpec, costs: NetworkCosts
         active = min(hw.pes, units)
         channel = _channel_of(layer, costs, assignment.granularity)
         channels = int(channel[-1]) + 1 if units else 1
-        work = layer.ops.sum(axis=(0, 1), dtype=np.float64)
+        _, work = _work(layer, hw, costs.updates.get(layer.name, 1))
         bits += max(_weight_bits(layer, owner, channel, channels, hw)
                     for owner in assignment.candidates(work, active))
         bits += assignment.table_bits(units, active)
@@ -647,9 +656,8 @@ def accelerator_report(trace: ActivityTrace, hw: AcceleratorSpec | str | os.Path
     """
     hw = load_accelerator(hw)
     costs = NetworkCosts() if costs is None else costs
-    granularity = getattr(trace, "granularity", hw.assignment.granularity)
-    if granularity != hw.assignment.granularity:
-        raise InvalidDataError(f"trace of {trace.network}: recorded per {granularity}, but distribution "
+    if trace.granularity != hw.assignment.granularity:
+        raise InvalidDataError(f"trace of {trace.network}: recorded per {trace.granularity}, but distribution "
                                f"{hw.distribution!r} assigns {hw.assignment.granularity}s")
     if not trace.layers:
         raise InvalidDataError(f"trace of {trace.network}: no synaptic layers to run")
