@@ -3,6 +3,8 @@ on construction, only a network output may read a read-out, and they save and lo
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,8 @@ def test_readouts_are_neurons_that_do_not_spike():
     assert {name for name, cls in NODE_TYPES.items() if cls.spiking} == {"IF", "LIF", "CubaLIF", "Threshold"}
     net = readout_net(CubaLI("li", ("fc",), alpha=0.5, beta=0.9, bias=np.array([0.0, 0.1, 0.2], np.float32)))
     assert net.kind == "snn" and net.neuron_count() == 3 and net.shape("li") == (3,)
+    assert float(net.node("li").threshold) == np.inf  # never reached; not a parameter
+    assert "threshold" not in {f.name for f in dataclasses.fields(net.node("li"))}
 
 
 @pytest.mark.parametrize("make, pattern", [

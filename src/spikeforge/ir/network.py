@@ -712,6 +712,12 @@ class LI(_Membrane):
         super().__post_init__()
         self._leaky("beta")
 
+    @property
+    def threshold(self) -> np.ndarray:
+        """θ = ∞, not a parameter: a read-out's membrane never reaches a threshold (for code that
+        lists every neuron layer's threshold, such as the network table)."""
+        return np.float32(np.inf)
+
 
 @dataclass(frozen=True, eq=False)
 class CubaLI(LI):

@@ -27,6 +27,7 @@ multiply-accumulate per synapse per timestep and reported separately.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import math
@@ -258,7 +259,8 @@ def check_integer(net: ir.Network) -> None:
         entry = LAYERS.get(type(node))
         if entry is not None and entry.integer is not None:
             raise SimulationError(f"integer mode: layer {node.name} ({type(node).__name__}) {entry.integer(node)}")
-        arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if getattr(node, f, None) is not None]
+        fields = {f.name for f in dataclasses.fields(node)}  # parameters only (a read-out's θ = ∞ is none)
+        arrays = [getattr(node, f) for f in ("weight", "bias", "threshold") if f in fields and getattr(node, f) is not None]
         arrays += [g for g in (getattr(node, "gains", None) or ()) if g is not None]
         for a in arrays:
             bad = a != np.round(a)
