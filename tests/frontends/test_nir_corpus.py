@@ -96,3 +96,13 @@ def test_readouts_and_thresholds_compile_on_loihi(tmp_path, capsys, key):
     out = capsys.readouterr().out
     assert "guaranteed throughput" in out
     assert f"{net.neuron_count()} /" in out.replace(",", "")  # every neuron mapped, read-outs included
+
+
+def test_readout_graph_imports_and_exports_on_the_command_line(tmp_path, capsys):
+    from spikeforge.cli import main
+
+    write_nir(from_nir(CORPUS["mlp_cubali_readout"].build()), tmp_path / "g.nir")
+    assert main(["import", str(tmp_path / "g.nir"), "-o", str(tmp_path / "net")]) == 0, capsys.readouterr().err
+    assert "CubaLI θ̄=inf" in capsys.readouterr().out  # a read-out's threshold is never reached
+    assert main(["export", str(tmp_path / "net"), "-o", str(tmp_path / "back.nir")]) == 0
+    assert isinstance(read_nir(tmp_path / "back.nir").node("l3"), ir.CubaLI)
