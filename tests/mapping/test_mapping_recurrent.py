@@ -36,10 +36,10 @@ ITERATIONS = 48  # self-timed iterations: enough to reach the periodic regime of
 
 @st.composite
 def recurrent_nets(draw):
-    """A chain of 1–3 LIF layers of 3–12 neurons fed by a spiking input, with 1–3 loops: a Delay of
+    """A chain of 1–3 LIF layers of 6–12 neurons fed by a spiking input, with 1–3 loops: a Delay of
     1–3 steps from a layer back into the same or an earlier one, through sparse random weights."""
     n_in = draw(st.integers(2, 6))
-    sizes = draw(st.lists(st.integers(3, 12), min_size=1, max_size=3))
+    sizes = draw(st.lists(st.integers(6, 12), min_size=1, max_size=3))
     loops = draw(st.lists(st.tuples(st.integers(0, len(sizes) - 1), st.integers(0, len(sizes) - 1),
                                     st.integers(1, 3)), min_size=1, max_size=3))
     loops = [(max(a, b), min(a, b), steps) for a, b, steps in loops]  # from a layer back to itself or earlier
@@ -147,7 +147,7 @@ def check_guarantee(graph, period):
        st.booleans(), st.sampled_from(["split", "unroll"]))
 def test_recurrent_loops_larger_than_a_crossbar_map_to_a_live_guarantee(strategy, case, cols, rows, placer, barrier,
                                                                          fan_in):
-    """Crossbars of 2–5 columns, fewer than the loops' neurons (3–12 per layer), and of 4–32 rows,
+    """Crossbars of 2–5 columns, fewer than the loops' neurons (6–12 per layer), and of 4–32 rows,
     often fewer than a neuron's inputs (split or unrolled), on a chip with or without a timestep
     barrier."""
     net, x, loops, sizes = case
