@@ -3,7 +3,7 @@
 A recurrent loop split over several crossbars is a cycle of clusters; it is fine in the dataflow
 graph as long as every cycle carries initial tokens, which the loop's Delay gives (one per
 timestep of delay). The properties, over random small recurrent networks on tiny crossbars,
-for every partitioner and a couple of placers: the mapping ends, every neuron sits in exactly
+for every partitioner and placer: the mapping ends, every neuron sits in exactly
 one cluster, every synapse (recurrent ones too) is counted once, every cluster fits its
 crossbar, the SDFG is live with the Delays' tokens, and its Max-Plus period is a guarantee the
 self-timed execution meets (and never misses with faster firings)."""
@@ -28,7 +28,7 @@ from spikeforge.errors import InfeasibleMappingError
 from spikeforge.ir import network as ir
 from spikeforge.mapping.connectivity import afferents, mapped_layers
 from spikeforge.mapping.partition import PARTITIONERS, partition
-from spikeforge.mapping.place import place
+from spikeforge.mapping.place import PLACERS, place
 from spikeforge.sim.simulator import simulate
 
 ITERATIONS = 48  # self-timed iterations: enough to reach the periodic regime of these small graphs
@@ -143,7 +143,7 @@ def check_guarantee(graph, period):
 
 @pytest.mark.parametrize("strategy", sorted(PARTITIONERS))
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(recurrent_nets(), st.integers(2, 5), st.sampled_from([4, 8, 32]), st.sampled_from(["fill", "min-cut"]),
+@given(recurrent_nets(), st.integers(2, 5), st.sampled_from([4, 8, 32]), st.sampled_from(sorted(PLACERS)),
        st.booleans(), st.sampled_from(["split", "unroll"]))
 def test_recurrent_loops_larger_than_a_crossbar_map_to_a_live_guarantee(strategy, case, cols, rows, placer, barrier,
                                                                          fan_in):
