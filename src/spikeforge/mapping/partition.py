@@ -552,9 +552,11 @@ def _tile_traffic(ctx: _Ctx, built: _Built, n: int) -> tuple[sp.csr_matrix, sp.c
     if not rows_all:
         return sp.csr_matrix((n, n)), sp.csr_matrix((n, n))
     vals, rows, cols = np.concatenate(vals_all), np.concatenate(rows_all), np.concatenate(cols_all)
+    traffic = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     now = ~np.concatenate(lagged)
-    return (sp.csr_matrix((vals, (rows, cols)), shape=(n, n)),
-            sp.csr_matrix((vals[now], (rows[now], cols[now])), shape=(n, n)))
+    if now.all():  # no delays: one matrix, not a copy (a large network's traffic is its largest)
+        return traffic, traffic
+    return traffic, sp.csr_matrix((vals[now], (rows[now], cols[now])), shape=(n, n))
 
 
 def _pack(ctx: _Ctx, built: _Built, links: sp.csr_matrix) -> np.ndarray:
