@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import naive_activity
 
+from spikeforge.errors import QuantizationError
 from spikeforge.ir import network as ir
 from spikeforge.quantize import (
     load_quantized,
@@ -182,3 +183,27 @@ def test_per_neuron_conv_thresholds_divide_by_their_channels_unit(per_channel):
     x = rng.uniform(0, 1, (2, 2, 4, 4))
     _, counts, _, _ = naive_activity(q.network, q.quantize_input(x), 6, integer=True)
     np.testing.assert_array_equal(simulate_integer(q, x, 6).spike_counts["n"], counts["n"])
+
+
+def _fc_into(neuron_cls, **params) -> ir.Network:
+    r = np.random.default_rng(3)
+    return ir.Network((
+        ir.Input("x", (), (6,)),
+        ir.Linear("fc", ("x",), r.normal(0, 0.6, (5, 6)).astype(np.float32)),
+        neuron_cls("n", ("fc",), **params)), ("n",))
+
+
+def test_a_threshold_layer_keeps_its_memoryless_step_and_runs_in_integers():
+    snn = _fc_into(ir.Threshold, threshold=np.float32(0.4))
+    q = quantize(snn, weight_bits=8)
+    assert type(q.network.node("n")) is ir.Threshold and q.network.node("n").beta == 0.0
+    x = np.random.default_rng(4).uniform(0, 1, (16, 6)).astype(np.float32)
+    got = simulate_integer(q, x, 6)
+    _, counts, _, _ = naive_activity(q.network, q.quantize_input(x), 6, integer=True)
+    np.testing.assert_array_equal(got.spike_counts["n"], counts["n"])
+    assert 0 < counts["n"].sum() < counts["n"].size * 6 * len(x)  # neither silent nor saturated
+
+
+def test_a_non_spiking_read_out_is_refused_by_name():
+    with pytest.raises(QuantizationError, match=r"layer n \(LI\): a non-spiking read-out is not supported"):
+        quantize(_fc_into(ir.LI, beta=0.9), weight_bits=8)

@@ -568,6 +568,10 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
     if not isinstance(snn, ir.Network):
         raise QuantizationError(f"quantize needs a Network, got {type(snn).__name__}")
     snn.require_snn("quantize")
+    for n in snn.nodes:
+        if n.is_neuron and not n.spiking:  # no scale rule for a graded membrane output yet
+            raise QuantizationError(f"layer {n.name} ({type(n).__name__}): a non-spiking read-out is not "
+                                    f"supported by quantize yet; read out a Linear/Affine layer instead")
     walked, back_edges = _without_back_edges(snn)
     signed = False
     if input_range is None:
@@ -627,6 +631,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
                 f"{float(u.flat[at]):.3g}) needs {_bits_unsigned(worst)} bits, threshold_bits={threshold_bits}")
         fits(node, "threshold", t_int)
         changes: dict[str, Any] = {"threshold": _compact(t_int)}
+        fields = {f.name for f in dataclasses.fields(node)}
         if node.v_reset is not None:
             fits(node, "reset potential", np.floor(node.v_reset * t_int))
         if hasattr(node, "bias"):
@@ -637,7 +642,7 @@ def quantize(snn: ir.Network, *, weight_bits: int = 8, threshold_bits: int = 16,
             fits(node, "bias", b_int)
             changes["bias"] = _compact(b_int)
         for f in ("beta", "alpha"):
-            if hasattr(node, f):
+            if f in fields:  # not a class constant (Threshold's beta = 0)
                 changes[f] = quantize_decay(getattr(node, f), leak_bits, f"layer {node.name}.{f}")
         return dataclasses.replace(node, **changes), np.ones(shape[0])
 
