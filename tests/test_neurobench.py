@@ -72,6 +72,19 @@ def test_analog_inputs_are_macs_and_unchanged_membranes_are_not_updates():
     assert analog["SynapticOperations"] == {"Effective_MACs": 4.0, "Effective_ACs": 0.0, "Dense": 4.0}
 
 
+def test_an_integrator_read_out_is_no_activation_and_updates_with_its_input():
+    """An I read-out (LI with beta = 1) after an IF layer: only the IF layer's spikes are
+    activations; the read-out's membrane changes whenever a spike arrives."""
+    net = ir.Network((ir.Input("x", (), (1,)), ir.Linear("fc", ("x",), np.array([[1.0]], np.float32)),
+                      ir.IF("n", ("fc",), threshold=np.float32(2.0), v_init=0.0),
+                      ir.Linear("out", ("n",), np.array([[1.0]], np.float32)),
+                      ir.LI("r", ("out",), beta=1.0)), ("r",))
+    m = neurobench_metrics(net, np.ones((1, 1), np.float32), timesteps=6)
+    assert m["ActivationSparsity"] == 0.5  # the IF neuron spikes every other step; the read-out is not counted
+    # IF: 6 updates (1 - 2 s never 0); read-out: step 1 plus steps 2, 4, 6, whose input is a spike
+    assert m["MembraneUpdates"] == 6.0 + 1.0 + 3.0
+
+
 def test_layout_accuracy_and_write(tmp_path):
     x, y = data()
     m = neurobench_metrics(small_net(), x, y, timesteps=5, integer=True)

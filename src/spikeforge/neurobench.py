@@ -162,18 +162,21 @@ def neurobench_metrics(net: ir.Network, x: ArrayLike, labels: ArrayLike | None =
         if node.name in c.exclusive and value.mode == "temporal":
             pending[node.name] = value.data.clone()
         if node.is_neuron:
-            spikes = value.data                                   # (T, B, ...)
-            counts["spikes"] += float(torch.count_nonzero(spikes))
-            counts["outputs"] += spikes.numel()
+            spikes = value.data                                   # (T, B, ...); a read-out's membrane
+            if node.spiking:  # a read-out's graded membrane is not an activation that spikes
+                counts["spikes"] += float(torch.count_nonzero(spikes))
+                counts["outputs"] += spikes.numel()
             current = pending.pop(node.inputs[0], None)
             if current is None:
                 current = ins[0].data if ins[0].mode == "temporal" else ins[0].data.unsqueeze(0).expand_as(spikes)
-            theta = c.params[node.name].threshold
-            beta = c.params[node.name].beta
+            params = c.params[node.name]
+            beta = params.beta
             counts["updates"] += spikes[0].numel()
             if T > 1:
-                if beta == 1.0:
-                    change = current[1:] - spikes[:-1] * theta
+                if beta == 1.0 and not node.spiking:  # an integrator: v_t - v_{t-1} = I_t + b
+                    change = current[1:] + (0 if params.bias is None else params.bias)
+                elif beta == 1.0:
+                    change = current[1:] - spikes[:-1] * params.threshold
                 else:  # v'_t - v'_{t-1} = (beta - 1) v''_{t-1} + I_t, with v''_{t-1} = v'_{t-1} - s θ
                     raise SimulationError(f"neurobench_metrics: layer {node.name}: membrane updates of leaky "
                                           f"neurons need the potentials; only IF layers are counted exactly")
