@@ -457,3 +457,28 @@ def test_malformed_graph_the_nir_package_refuses(tmp_path):
 
     with pytest.raises(ModelFileError, match=r"not a NIR graph the nir package reads"):
         read_nir(hostile(tmp_path / "bogus.nir", fill))
+
+
+def conv_graph(**conv) -> nir.NIRGraph:
+    params = {"input_shape": (6, 6), "weight": np.ones((2, 1, 3, 3)), "stride": 1, "padding": 0, "dilation": 1,
+              "groups": 1, "bias": np.zeros(2)} | conv
+    return graph({"input": nir.Input(input_type={"input": np.array([1, 6, 6])}), "c": nir.Conv2d(**params),
+                  "output": nir.Output(output_type={"output": np.array([2, 4, 4])})},
+                 [("input", "c"), ("c", "output")])
+
+
+def test_zero_conv_groups_are_refused_not_read_as_one():
+    with pytest.raises(ShapeError, match=r"NIR node 'c' \(Conv2d\)\.groups = 0: must be ≥ 1"):
+        from_nir(conv_graph(groups=0))
+
+
+def test_a_zero_stride_in_a_file_is_one_line_without_the_nir_packages_warnings(tmp_path):
+    path = tmp_path / "c.nir"
+    nir.write(path, conv_graph())
+    with h5py.File(path, "r+") as f:
+        del f["node/nodes/c/stride"]
+        f["node/nodes/c/stride"] = np.array([0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning printed to the user's terminal would be a second line
+        with pytest.raises(ModelFileError, match=r"c\.nir: not a NIR graph"):
+            read_nir(path)

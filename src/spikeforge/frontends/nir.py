@@ -126,10 +126,14 @@ def _read_graph(path: Path) -> Any:
 
     _check_hdf5(path)
     try:
-        try:
-            return nir.read(path)
-        except Exception:  # noqa: BLE001 - nir's type inference; spikeforge checks shapes itself
-            return nir.read(path, type_check=False)
+        # nir's shape inference divides by strides it has not checked: its warnings are not the
+        # user's (spikeforge checks every parameter itself and errs in one line)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                return nir.read(path)
+            except Exception:  # noqa: BLE001 - nir's type inference; spikeforge checks shapes itself
+                return nir.read(path, type_check=False)
     except Exception as exc:  # noqa: BLE001 - the nir package raises anything on a malformed graph
         first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: not a NIR graph the nir package reads ({type(exc).__name__}: {first})") \
@@ -497,7 +501,10 @@ class _Reader:
                     conv[f] = ((1 if f != "padding" else 0), int(v))
                 else:
                     conv[f] = _pair(value, f"{where}.{f}", default)
-            groups = int(np.asarray(getattr(node, "groups", 1) or 1).ravel()[0])
+            raw_groups = getattr(node, "groups", None)
+            groups = 1 if raw_groups is None else int(np.asarray(raw_groups).ravel()[0])
+            if groups < 1:
+                raise ShapeError(f"{where}.groups = {groups}: must be ≥ 1")
             if bias is not None and bias.size == 1:
                 bias = np.full(weight.shape[0], float(bias.ravel()[0]))
             declared = getattr(node, "input_shape", None)

@@ -52,11 +52,11 @@ class MappingEnergy:
 
 
 def _current_updates(profile: Profile | None) -> int:
-    """Synaptic-current updates per timestep: a CubaLIF neuron updates its current as well as its
+    """Synaptic-current updates per timestep: a CubaLIF (or CubaLI) neuron updates its current as well as its
     membrane every step (i' = α i + I), a second state update. Known from the profile only."""
     if profile is None:
         return 0
-    return sum(layer.neurons for layer in profile.layers if layer.kind == "CubaLIF")
+    return sum(layer.neurons for layer in profile.layers if layer.kind in ("CubaLIF", "CubaLI"))
 
 
 def _synops(p: Partition, profile: Profile | None) -> float:
@@ -160,8 +160,8 @@ class MappingReport:
     def rows(self) -> list[tuple[str, str]]:
         """``(figure, value)`` rows for a table."""
         return [
-            ("crossbars used", f"{self.crossbars_used:,} (columns {self.crossbar_column_utilisation:.0%}, "
-                               f"rows {self.crossbar_row_utilisation:.0%})"),
+            ("crossbars used", (f"{self.crossbars_used:,} (columns {self.crossbar_column_utilisation:.0%}, "
+                                f"rows {self.crossbar_row_utilisation:.0%})")),
             ("cores used", f"{self.cores_used:,} ({self.core_utilisation:.0%} of the chips in use)"),
             ("chips used", f"{self.chips_used:,}"),
             ("spikes / inference", f"{self.spikes:,.0f}"),
