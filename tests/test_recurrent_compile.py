@@ -121,7 +121,8 @@ def test_cubalif_neurons_are_charged_a_current_update_as_well():
     fc = _f32(rng.normal(0, 0.8, (24, 16)))
     updates = {}
     for neuron in (ir.LIF("n", ("fc",), threshold=_f32(1), beta=0.9),
-                   ir.CubaLIF("n", ("fc",), threshold=_f32(1), alpha=0.5, beta=0.9)):
+                   ir.CubaLIF("n", ("fc",), threshold=_f32(1), alpha=0.5, beta=0.9),
+                   ir.LI("n", ("fc",), beta=0.9), ir.CubaLI("n", ("fc",), alpha=0.5, beta=0.9)):
         net = ir.Network((ir.Input("x", (), (16,)), ir.Linear("fc", ("x",), fc), neuron), ("n",))
         prof = simulate(net, rng.random((2, 16)), timesteps=5).profile
         part = partition(net, prof, hw, strategy="tiles")
@@ -129,3 +130,4 @@ def test_cubalif_neurons_are_charged_a_current_update_as_well():
         updates[type(neuron).__name__] = mapping_energy(part, hw, core, profile=prof, time_s=1e-3).neuron_updates
         assert mapping_energy(part, hw, core, profile=None, time_s=1e-3).neuron_updates == updates["LIF"]
     assert updates["CubaLIF"] - updates["LIF"] == 24 * 5
+    assert updates["CubaLI"] - updates["LI"] == 24 * 5 and updates["LI"] == updates["LIF"]
