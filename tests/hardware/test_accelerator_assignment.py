@@ -78,6 +78,7 @@ def test_balanced_is_never_slower_than_round_robin(seed, pes, timesteps, samples
 @given(seed=st.integers(0, 10_000), pes=st.integers(1, 40), extra=st.integers(1, 30),
        name=st.sampled_from(list(ASSIGNMENTS)))
 def test_more_pes_never_slow_a_trace_down(seed, pes, extra, name):
+    # with room on chip: more PEs need larger owner tables and more kernel copies (tested below)
     trace = trace_of(seed, 2, 2, 2, ASSIGNMENTS.get(name).granularity, skew=True)
     few = accelerator_report(trace, hw_with(name, pes=pes, on_chip_memory_kib=1e6))
     more = accelerator_report(trace, hw_with(name, pes=pes + extra, on_chip_memory_kib=1e6))

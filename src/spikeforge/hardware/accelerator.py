@@ -32,8 +32,9 @@ Per layer, timestep and sample
 state exceed on-chip memory, at ``off_chip_bandwidth_gb_s``) overlap with the accumulation;
 :math:`o` = ``layer_overhead_cycles`` is a per-layer barrier. The number of active PEs per
 layer is chosen by the mapper, profile-guided, as the count in 1..``pes`` that minimises the
-layer's cycles on the trace, so adding PEs never makes a trace slower. The input image is
-loaded from DRAM once per inference.
+layer's cycles on the trace, so adding PEs never makes a trace slower — unless the owner tables
+or kernel copies of an assignment (below), sized at each layer's largest PE count, no longer fit
+on chip and the weights stream from DRAM. The input image is loaded from DRAM once per inference.
 
 Neuron-to-PE assignment
 -----------------------
