@@ -106,6 +106,27 @@ def sparse_file(path: Path, size: int, head: bytes = b"") -> Path:
     return path
 
 
+def special_file(path: Path, kind: str, size: int, head: bytes = b"", thesis: bool = True) -> bool:
+    """Put a hostile non-file at ``path``: ``dir`` (a folder, holding a user's thesis when
+    ``thesis``), ``fifo``, ``devzero`` (a link to /dev/zero), ``sparse`` (:func:`sparse_file` of
+    ``size`` bytes starting with ``head``) or ``loop`` (a link to itself). False for another kind."""
+    if kind == "dir":
+        path.mkdir()
+        if thesis:
+            (path / "thesis.tex").write_text("my thesis")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "devzero":
+        path.symlink_to("/dev/zero")
+    elif kind == "sparse":
+        sparse_file(path, size, head)
+    elif kind == "loop":
+        path.symlink_to(path.name)
+    else:
+        return False
+    return True
+
+
 def npy_bytes(shape: tuple[int, ...], dtype: str | list = "<f4", payload: bytes | None = None) -> bytes:
     """An .npy file whose header declares ``shape`` but whose data is only ``payload``."""
     header = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
@@ -282,17 +303,8 @@ def _model_variants() -> list[tuple[str, Callable[[Ctx, Path], tuple[list[str], 
 
     def special(kind: str):
         def write(ctx: Ctx, p: Path):
-            if kind == "dir":
-                p.mkdir()
-                (p / "thesis.tex").write_text("my thesis")
-            elif kind == "fifo":
-                os.mkfifo(p)
-            elif kind == "devzero":
-                p.symlink_to("/dev/zero")
-            elif kind == "sparse":
-                sparse_file(p, 8 << 30, b"PK\x03\x04")
-            elif kind == "loop":
-                p.symlink_to(p.name)
+            if special_file(p, kind, 8 << 30, b"PK\x03\x04"):
+                pass
             elif kind == "npz":
                 p.write_bytes(npz_of(x=np.zeros(3)))
             return [], []
@@ -461,14 +473,8 @@ def _data_variants() -> list[tuple[str, Callable[[Ctx, Path], None], dict]]:
 
     def special(kind: str):
         def write(ctx: Ctx, p: Path) -> None:
-            if kind == "dir":
-                p.mkdir()
-            elif kind == "fifo":
-                os.mkfifo(p)
-            elif kind == "devzero":
-                p.symlink_to("/dev/zero")
-            elif kind == "sparse":
-                sparse_file(p, 16 << 30, b"PK\x03\x04")
+            if special_file(p, kind, 16 << 30, b"PK\x03\x04", thesis=False):
+                pass
             elif kind == "npy":
                 buf = io.BytesIO()
                 np.save(buf, x)
@@ -949,14 +955,7 @@ def _hardware_variants() -> list[tuple[str, Callable[[Ctx, Path], None], dict]]:
 
     def special(kind: str):
         def write(ctx: Ctx, p: Path) -> None:
-            if kind == "dir":
-                p.mkdir()
-            elif kind == "fifo":
-                os.mkfifo(p)
-            elif kind == "devzero":
-                p.symlink_to("/dev/zero")
-            elif kind == "sparse":
-                sparse_file(p, 2 << 30, b"name = ")
+            special_file(p, kind, 2 << 30, b"name = ", thesis=False)
         return write
 
     def big_board(ctx: Ctx, p: Path) -> None:
@@ -2500,15 +2499,7 @@ def _nir_variants() -> list[tuple[str, Callable[[Ctx, Path], None], dict]]:
 
     def special(kind: str):
         def write(ctx: Ctx, p: Path) -> None:
-            if kind == "dir":
-                p.mkdir()
-                (p / "thesis.tex").write_text("my thesis")
-            elif kind == "fifo":
-                os.mkfifo(p)
-            elif kind == "devzero":
-                p.symlink_to("/dev/zero")
-            elif kind == "sparse":
-                sparse_file(p, 8 << 30, b"\x89HDF\r\n\x1a\n")
+            special_file(p, kind, 8 << 30, b"\x89HDF\r\n\x1a\n")
         return write
 
     def edges(rows: list[tuple[str, str]]) -> Callable[[Any], None]:
@@ -2740,17 +2731,10 @@ def _events_variants() -> list[tuple[str, Callable[[Ctx, Path], list[Path]], dic
 
     def special(kind: str):
         def write(ctx: Ctx, p: Path) -> list[Path]:
-            if kind == "dir":
-                p.mkdir()
-                (p / "thesis.tex").write_text("my thesis")
-            elif kind == "fifo":
-                os.mkfifo(p)
-            elif kind == "devzero":
-                p.symlink_to("/dev/zero")
-            elif kind == "sparse-2gib":
-                sparse_file(p, 2 << 30)
-            elif kind == "sparse-1gib-zeros":
-                sparse_file(p, (1 << 30) - ((1 << 30) % 5))
+            if kind.startswith("sparse-"):
+                sparse_file(p, 2 << 30 if kind == "sparse-2gib" else (1 << 30) - ((1 << 30) % 5))
+            else:
+                special_file(p, kind, 0)
             return []
         return write
 
