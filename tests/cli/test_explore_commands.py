@@ -102,6 +102,25 @@ def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(files, tmp_pa
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("cache", ["OUT", "OUT/cache", "SNN", "SNN/cache"])
+def test_a_cache_that_is_in_or_holds_the_output_or_an_input_is_refused_before_any_work(files, tmp_path, capsys,
+                                                                                     cache):
+    out = tmp_path / "out"
+    cache_path = cache.replace("OUT", str(out)).replace("SNN", str(files / "snn"))
+    before = sorted(p.name for p in (files / "snn").iterdir())
+    rc = main(["codesign", str(files / "snn"), "--data", str(files / "test.npz"), "--bits", "8", "--timesteps", "2",
+               "-o", str(out), "-q", "--cache", cache_path])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert f"cache {cache_path}: is, holds or lies inside the" in err
+    assert not out.exists() and sorted(p.name for p in (files / "snn").iterdir()) == before
+
+
+def test_a_seed_beyond_32_bits_is_a_usage_error(files, tmp_path, capsys):
+    rc = main(["codesign", str(files / "snn"), "--search", "nsga2", "--seed", str(2**64), "-o", str(tmp_path / "o")])
+    assert rc == 2 and "argument --seed: at most 4,294,967,295 is supported" in capsys.readouterr().err
+
+
 def test_existing_output_survives_a_failed_run(files, tmp_path, capsys):
     out = tmp_path / "out"
     # an earlier output: the run may replace it, but fails first

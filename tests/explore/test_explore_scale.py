@@ -158,6 +158,45 @@ def test_nsga2_search_resumes_and_extends(snn, data, tmp_path):
     assert len(study.trials) == 30 and len(study.directions) == 4
 
 
+@needs_optuna
+def test_nsga2_stops_once_every_point_of_the_space_is_seen(snn, data):
+    x, y = data
+    tiny = {"bits": [8], "timesteps": [2], "pes": [4, 8]}
+    result = sweep(snn, x, y, search="nsga2", population=2, trials=10**12, quiet=True, **tiny)
+    assert {e.point.pes for e in result.evaluations} == {4, 8}
+
+
+def _journal_of_a_run(snn, data, folder):
+    x, y = data
+    kw = {"search": "nsga2", "population": 2, "trials": 2, "quiet": True, "bits": [8], "timesteps": [2],
+          "pes": [4, 8]}
+    sweep(snn, x, y, cache=SimulationCache(folder), **kw)
+    (journal,) = folder.glob("study-*.log")
+    return journal, lambda: sweep(snn, x, y, cache=SimulationCache(folder), **kw)
+
+
+@needs_optuna
+def test_a_journal_that_is_a_link_is_refused_and_its_target_untouched(snn, data, tmp_path):
+    journal, rerun = _journal_of_a_run(snn, data, tmp_path / "cache")
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("my thesis")
+    journal.unlink()
+    journal.symlink_to(thesis)
+    with pytest.raises(DesignSpaceError, match=r"study-.*\.log: not a regular file \(a link, folder or device\)"):
+        rerun()
+    assert thesis.read_text() == "my thesis"
+
+
+@needs_optuna
+@pytest.mark.parametrize("damage", [b"\xff\xfe not utf-8\n", b"{ not json\n", b'{"op_code": 0}\n'])
+def test_a_damaged_journal_is_one_line_naming_it(snn, data, tmp_path, damage):
+    journal, rerun = _journal_of_a_run(snn, data, tmp_path / "cache")
+    journal.write_bytes(damage + journal.read_bytes())
+    with pytest.raises(DesignSpaceError, match=r"search journal .*study-.*\.log: damaged \(\w+\); delete it") as info:
+        rerun()
+    assert "\n" not in str(info.value)
+
+
 def _files(folder):
     return {p.name: p.read_bytes() for p in folder.glob("*.json")} if folder.is_dir() else {}
 

@@ -17,6 +17,7 @@ folder, so a rerun resumes and a larger ``--trials`` extends it.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,24 @@ def _knobs(args: argparse.Namespace) -> dict[str, list]:
     return {k: v for k, v in given.items() if v is not None}
 
 
+def _check_cache_apart(cache: str, output: str, inputs: tuple) -> None:
+    """The cache folder (written to as the sweep runs, even when it does not exist yet) must be
+    apart from the output and the inputs: not one of them, inside one, or holding one."""
+    from spikeforge.errors import OutputPathError
+    from spikeforge.outputs import resolve_links
+
+    folder = resolve_links(Path(cache))
+    if folder is None:
+        raise OutputPathError(f"cache {cache}: a loop of symbolic links; choose another folder")
+    for what, given in (("output", output), *(("input", i) for i in inputs)):
+        if given is None or (what == "input" and not os.path.lexists(given)):
+            continue  # e.g. a built-in data set or hardware preset name
+        other = resolve_links(Path(given))
+        if other is not None and (folder.is_relative_to(other) or other.is_relative_to(folder)):
+            raise OutputPathError(f"cache {cache}: is, holds or lies inside the {what} {given}; "
+                                  f"choose a cache folder apart from it")
+
+
 def run_codesign(args: argparse.Namespace, out: Console | None = None):
     from rich.markup import escape
 
@@ -80,6 +99,7 @@ def run_codesign(args: argparse.Namespace, out: Console | None = None):
     cache_folder = args.cache or f"{str(args.output).rstrip('/')}-cache"
     inputs = (args.network, args.data, args.calib, args.hw, cache_folder)
     check_output_folder(args.output, inputs)
+    _check_cache_apart(cache_folder, args.output, (args.network, args.data, args.calib, args.hw))
     check_report(args, inputs, (args.output,))
     data = load_data(args.data)
     if args.samples:
@@ -145,7 +165,7 @@ def _codesign(p: argparse.ArgumentParser) -> None:
                    help="grid: every point (default); nsga2: Optuna's NSGA-II over the same space")
     p.add_argument("--trials", type=count(), default=100, help="nsga2: finished trials in the study (default 100)")
     p.add_argument("--population", type=count(2), default=16, help="nsga2: population size (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="nsga2: sampler seed (default 0)")
+    p.add_argument("--seed", type=count(0, 2**32 - 1), default=0, help="nsga2: sampler seed (default 0)")
     p.add_argument("--workers", type=count(0), help="local Dask worker processes (default: one per CPU with "
                    "the search extra installed, else 0 = in this process)")
     p.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786) to run the points on")

@@ -24,8 +24,11 @@ from the cache), and runs trials until the study holds ``trials`` finished ones 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from spikeforge.explore.cache import fingerprint
 from spikeforge.explore.codesign import OBJECTIVES, Run, SweepResult
 from spikeforge.explore.engine import Engine, InProcess
 from spikeforge.explore.target import DesignPoint, Evaluation
+from spikeforge.resources import check_memory
 
 __all__ = ["SEARCHES", "hypervolume", "search_objectives", "search_points"]
 
@@ -106,6 +110,30 @@ def _optuna():
     return optuna
 
 
+def _checked_journal(path: Path) -> Path:
+    """``path`` if a search journal may be read and appended there: absent, or a regular file (not
+    a link: appending through one would write into someone else's file) that fits in memory."""
+    if os.path.lexists(path):
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise DesignSpaceError(f"search journal {path}: not a regular file (a link, folder or device); "
+                                   f"remove it to start the search afresh")
+        check_memory(4 * info.st_size, f"search journal {path} of {info.st_size:,} bytes")
+    return path
+
+
+@contextlib.contextmanager
+def _damaged(journal: Path | None) -> Iterator[None]:
+    """Optuna's reading errors on a damaged journal as one line naming the file."""
+    try:
+        yield
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if journal is None:
+            raise
+        raise DesignSpaceError(f"search journal {journal}: damaged ({type(exc).__name__}); delete it to start the "
+                               f"search afresh (cached points stay)") from None
+
+
 @public(own_checks="trials population")
 def search_points(run: Run, axes: dict[str, tuple[Any, ...]], *, trials: int, population: int = 16, seed: int = 0,
                   engine: Engine | None = None, advance: Callable[[DesignPoint], None] = lambda _p: None,
@@ -135,18 +163,25 @@ def search_points(run: Run, axes: dict[str, tuple[Any, ...]], *, trials: int, po
     names = sorted(axes)
     dists = {n: optuna.distributions.CategoricalDistribution(list(axes[n])) for n in names}
     study_key = fingerprint(run.base, run.hw_key, [(n, list(axes[n])) for n in names], population, seed)
+    journal = None
     if run.cache.folder is not None:
         Path(run.cache.folder).mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(Path(run.cache.folder) / f"study-{study_key[:16]}.log"))
-        storage: Any = optuna.storages.JournalStorage(backend)
+        journal = _checked_journal(Path(run.cache.folder) / f"study-{study_key[:16]}.log")
+        with _damaged(journal):  # the journal is replayed here
+            storage: Any = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     else:
         storage = None
     sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-    study = optuna.create_study(study_name="codesign", storage=storage, load_if_exists=True, sampler=sampler,
-                                directions=["maximize" if s == "max" else "minimize" for _, s in objectives])
+    with _damaged(journal):
+        study = optuna.create_study(study_name="codesign", storage=storage, load_if_exists=True, sampler=sampler,
+                                    directions=["maximize" if s == "max" else "minimize" for _, s in objectives])
     size = target.axis if target.axis != "crossbar_sizes" else "crossbar_size"
+    space = int(np.prod([len(axes[n]) for n in names]))
 
     def point_of(params: dict[str, Any]) -> DesignPoint:
+        if set(params) != set(names) or any(params[n] not in axes[n] for n in names):
+            raise DesignSpaceError(f"search journal {journal}: a trial of parameters {sorted(params)} outside this "
+                                   f"space; delete the file to start the search afresh (cached points stay)")
         knobs = {n: params[n] for n in names if n not in ("weight_bits", "timesteps", size)}
         return target.point(params["weight_bits"], params["timesteps"], params.get(size), knobs)
 
@@ -161,14 +196,16 @@ def search_points(run: Run, axes: dict[str, tuple[Any, ...]], *, trials: int, po
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
     TrialState = optuna.trial.TrialState
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    with _damaged(journal):
+        stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if stale:  # a killed driver's trials: their points come back from the cache
         tell(stale)
     while True:
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
-        if done >= trials:
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+        # every point of the space seen: more trials would only repeat them
+        if len(finished) >= trials or len({point_of(t.params) for t in finished}) >= space:
             break
-        batch = [study.ask(dists) for _ in range(min(population, trials - done))]
+        batch = [study.ask(dists) for _ in range(min(population, trials - len(finished)))]
         tell(batch)
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
     points = list(dict.fromkeys(point_of(t.params) for t in finished))
