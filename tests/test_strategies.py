@@ -20,6 +20,7 @@ from spikeforge.dataflow.binding import (
 )
 from spikeforge.errors import InvalidDataError, UnknownStrategyError
 from spikeforge.hardware import load_hardware
+from spikeforge.hardware.accelerator import ASSIGNMENTS, Assignment
 from spikeforge.ir import network as ir
 from spikeforge.ir.dataflow import Actor, Channel, DataflowGraph
 from spikeforge.mapping.partition import (
@@ -41,7 +42,7 @@ from spikeforge.pipeline import CompileOptions, compile_model
 from spikeforge.sim.simulator import simulate
 
 REGISTRIES = [(PARTITIONERS, Partitioner, DEFAULT_PARTITIONER), (PLACERS, Placer, DEFAULT_PLACER),
-              (BINDERS, Binder, DEFAULT_BINDER)]
+              (BINDERS, Binder, DEFAULT_BINDER), (ASSIGNMENTS, Assignment, "channel")]
 # a value other than the default for every option of every strategy
 OPTIONS = {"tiles": {"objective": "connectivity"}, "hypergraph": {"backend": "metis", "neuron_limit": 10},
            "min-cut": {"max_restarts": 2, "restart_budget": 100, "flat_chips": 4},
