@@ -120,7 +120,9 @@ def cause(record: dict) -> str:
 def markdown(doc: dict) -> str:
     rows = doc["table"]
     cols = ("tried",) + OUTCOMES
-    lines = ["# Robustness campaign (issue 17): hostile inputs", "",
+    only = doc["options"].get("only") or []
+    lines = ["# Robustness campaign (issue 17): hostile inputs" + (f", input classes {', '.join(only)}" if only else ""),
+             "",
              f"{doc['cases_total']} cases ({doc['cli_cases']} CLI subprocesses, {doc['api_cases']} API calls in a "
              f"worker subprocess), {doc['wall_seconds'] / 60:.1f} min with {doc['options']['jobs']} job(s) on "
              f"{doc['machine']['cpu'] or 'this machine'}; {doc['machine']['date']}. "

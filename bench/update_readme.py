@@ -12,7 +12,7 @@ import re
 from bench.common import RESULTS, ROOT
 
 ORDER = ("conversion_quality", "conversion_suite", "sim_speed", "mapping_quality", "mapping_scale", "dataflow_speed", "unet_hsdf",
-         "admission", "seed_experiment", "precision", "accelerator", "codesign", "codesign_scale", "unet_em", "app_suite", "robustness",
+         "admission", "seed_experiment", "precision", "accelerator", "codesign", "codesign_scale", "unet_em", "app_suite", "robustness", "robustness_new_entry_points",
          "cli_startup", "sdf3_compare", "statespace", "sdf3_fuzz", "report_scale", "sanafe_check")
 TITLES = {"mapping_quality": "# Mapping quality (issue 3): inter-chip traffic, crossbars, hops, energy",
           "mapping_scale": "# Mapping scale (issue 3): time and memory",
@@ -23,6 +23,8 @@ CUTS = {"mapping_quality": ("| network | hardware | partitioner",
         "conversion_suite": ("## Accuracy (%) per T",
                              "Every net's accuracy per T, images/s and refusals: `bench/results/conversion_suite.md`."),
         "robustness": ("## Failing cases", "Every case and what it printed: `bench/results/robustness.md`."),
+        "robustness_new_entry_points": ("## Failing cases", "Every case and what it printed: "
+                                                            "`bench/results/robustness_new_entry_points.md`."),
         "sdf3_fuzz": ("## Disagreements", "Every disagreement with both tools' answers and the verdicts: "
                                           "`bench/results/sdf3_fuzz.md`."),
         "sanafe_check": ("## Energy per inference by source",
