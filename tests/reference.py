@@ -84,10 +84,10 @@ def naive_activity(net: ir.Network, x: np.ndarray, timesteps: int, integer: bool
                     v[node.name] = floor(torch.full_like(cur, node.v_init) * theta)
                     syn[node.name] = torch.zeros_like(cur)
                 if isinstance(node, ir.CubaLIF):
-                    syn[node.name] = floor(syn[node.name] * node.alpha) + cur
+                    syn[node.name] = floor(syn[node.name] * _per_neuron(node.alpha, cur)) + cur
                     cur = syn[node.name]
                 leak = getattr(node, "beta", 1.0)
-                kept = v[node.name] if leak == 1.0 else floor(v[node.name] * leak)
+                kept = v[node.name] if np.all(leak == 1.0) else floor(v[node.name] * _per_neuron(leak, cur))
                 v[node.name] = kept + cur + _per_neuron(getattr(node, "bias", np.float32(0)), cur)
                 s = (v[node.name] >= theta).double()
                 if node.v_reset is None:

@@ -170,12 +170,12 @@ def neurobench_metrics(net: ir.Network, x: ArrayLike, labels: ArrayLike | None =
             if current is None:
                 current = ins[0].data if ins[0].mode == "temporal" else ins[0].data.unsqueeze(0).expand_as(spikes)
             params = c.params[node.name]
-            beta = params.beta
+            no_leak = isinstance(params.beta, float) and params.beta == 1.0
             counts["updates"] += spikes[0].numel()
             if T > 1:
-                if beta == 1.0 and not node.spiking:  # an integrator: v_t - v_{t-1} = I_t + b
+                if no_leak and not node.spiking:  # an integrator: v_t - v_{t-1} = I_t + b
                     change = current[1:] + (0 if params.bias is None else params.bias)
-                elif beta == 1.0:
+                elif no_leak:
                     change = current[1:] - spikes[:-1] * params.threshold
                 else:  # v'_t - v'_{t-1} = (beta - 1) v''_{t-1} + I_t, with v''_{t-1} = v'_{t-1} - s θ
                     raise SimulationError(f"neurobench_metrics: layer {node.name}: membrane updates of leaky "

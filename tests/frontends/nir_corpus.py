@@ -144,9 +144,18 @@ def lif_per_neuron_threshold():
     return chain((8,), (6,), affine(6, 8), n)
 
 
-def lif_tau_varies():  # refused: spikeforge keeps one leak per layer
+def lif_tau_varies():  # one leak per neuron (as Rockpool trains them)
     n = lif(6)
     n.tau = np.linspace(1e-3, 2e-3, 6)
+    return chain((8,), (6,), affine(6, 8), n)
+
+
+def cuba_lif_taus_vary():  # synaptic and membrane time constants per neuron
+    n = cuba_lif(6)
+    n.tau_syn = np.linspace(3e-4, 9e-4, 6)
+    n.w_in = n.tau_syn / DT
+    n.tau_mem = np.linspace(2e-3, 1e-3, 6)
+    n.r = n.tau_mem / DT
     return chain((8,), (6,), affine(6, 8), n)
 
 
@@ -309,7 +318,8 @@ CORPUS: dict[str, Case] = {
     "lif_leak_and_resistance": Case(lif_leak_and_resistance),
     "lif_scalar_params": Case(lif_scalar_params),
     "lif_per_neuron_threshold": Case(lif_per_neuron_threshold),
-    "lif_tau_varies": Case(lif_tau_varies, refused=(UnsupportedLayerError, r"NIR node 'l1' \(LIF\)\.tau: values from")),
+    "lif_tau_varies": Case(lif_tau_varies),
+    "cuba_lif_taus_vary": Case(cuba_lif_taus_vary),
     "lif_tau_equals_dt": Case(lif_tau_equals_dt, refused=(
         InvalidNetworkError, r"NIR node 'l1' \(LIF\)\.tau: dt = 0\.0001 s is not below the time constant 0\.0001 s")),
     "lif_tau_two_dt": Case(lif_tau_two_dt),

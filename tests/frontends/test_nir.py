@@ -337,8 +337,8 @@ def readout_graph(node) -> nir.NIRGraph:
 @pytest.mark.parametrize("node, dt, error, match", [
     (nir.LI(tau=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2)), None, InvalidNetworkError,
      r"NIR graph: node 'ro' \(LI\) has time constants in seconds; give dt"),
-    (nir.LI(tau=np.array([1e-3, 2e-3]), r=np.ones(2), v_leak=np.zeros(2)), 1e-4, UnsupportedLayerError,
-     r"NIR node 'ro' \(LI\)\.tau: values from 0\.9 to 0\.95; spikeforge keeps one value per layer"),
+    (nir.LI(tau=np.array([1e-3, 5e-5]), r=np.ones(2), v_leak=np.zeros(2)), 1e-4, InvalidNetworkError,
+     r"NIR node 'ro' \(LI\)\.tau: dt = 0\.0001 s is not below the time constant 5e-05 s"),
     (nir.CubaLI(tau_syn=np.full(2, -1e-3), tau_mem=np.full(2, 1e-3), r=np.ones(2), v_leak=np.zeros(2),
                 w_in=np.ones(2)), 1e-4, InvalidNetworkError,
      r"NIR node 'ro' \(CubaLI\)\.tau_syn: time constant -0\.001 s must be > 0"),
@@ -405,9 +405,11 @@ def test_inconsistent_and_missing_shapes():
         from_nir(g)
 
 
-def test_per_neuron_time_constants_that_vary_are_refused():
-    g = graph({**io(2, 2), "lif": lif(2, tau=np.array([1e-3, 2e-3]))}, [("input", "lif"), ("lif", "output")])
-    with pytest.raises(UnsupportedLayerError, match=r"'lif' \(LIF\)\.tau: values from 0\.9 to 0\.95"):
+def test_reset_fractions_that_vary_within_a_layer_are_refused():
+    node = lif(2)
+    node.v_reset = np.array([0.0, 0.05])
+    g = graph({**io(2, 2), "lif": node}, [("input", "lif"), ("lif", "output")])
+    with pytest.raises(UnsupportedLayerError, match=r"'lif' \(LIF\)\.v_reset / v_threshold: values from 0 to"):
         from_nir(g)
 
 
@@ -482,3 +484,10 @@ def test_a_zero_stride_in_a_file_is_one_line_without_the_nir_packages_warnings(t
         warnings.simplefilter("error")  # a warning printed to the user's terminal would be a second line
         with pytest.raises(ModelFileError, match=r"c\.nir: not a NIR graph"):
             read_nir(path)
+
+
+def test_time_constants_per_neuron_are_kept_per_neuron_and_written_back():
+    net = from_nir(readout_graph(nir.LI(tau=np.array([1e-3, 2e-3]), r=np.ones(2), v_leak=np.zeros(2))), dt=1e-4)
+    np.testing.assert_allclose(net.node("ro").beta, [0.9, 0.95])
+    written = to_nir(net, dt=1e-4)
+    np.testing.assert_allclose(written.nodes["ro"].tau, [1e-3, 2e-3], rtol=1e-6)

@@ -124,3 +124,14 @@ def test_temporal_check_input():
     assert net.check_input(np.zeros((2, 5, 3)), timesteps=5).shape == (2, 5, 3)
     with pytest.raises(SimulationError, match="data: 4 timesteps of temporal input, the simulation runs 5"):
         net.check_input(np.zeros((2, 4, 3)), "data", timesteps=5)
+
+
+def test_decays_per_neuron_are_checked_kept_and_collapsed_when_equal():
+    n = ir.CubaLIF("n", ("x",), threshold=np.float32(1), alpha=np.array([0.5, 0.75]), beta=np.full(2, 0.9))
+    np.testing.assert_array_equal(n.alpha, [0.5, 0.75])
+    assert n.beta == 0.9 and isinstance(n.beta, float)  # all equal: one number
+    with pytest.raises(InvalidNetworkError, match=r"layer n \(LIF\): beta has 1 of 3 values outside \(0, 1\], e\.g\. 1\.5$"):
+        ir.LIF("n", ("x",), threshold=np.float32(1), beta=np.array([0.5, 1.5, 0.9]))
+    with pytest.raises(ShapeError, match=r"beta shape \(3,\) is neither scalar, per-channel nor per-neuron"):
+        ir.Network((ir.Input("x", (), (2,)),
+                    ir.LIF("n", ("x",), threshold=np.float32(1), beta=np.array([0.5, 0.75, 0.9]))), ("n",))

@@ -50,9 +50,12 @@ def _recurrent(n_in: int, n: int, rng, *, neuron: str, steps: int, temporal: boo
     theta = _f32(rng.uniform(0.5, 1.5, n) if per_neuron else 1.0)
     kw = {"threshold": theta, "v_init": 0.25, "v_reset": v_reset}
     bias = _f32(rng.uniform(-0.2, 0.3, n))
+    # decays exact in binary, one per neuron when per_neuron
+    beta = rng.choice([0.5, 0.75, 0.875, 1.0], n) if per_neuron else 0.875
+    alpha = rng.choice([0.5, 0.75, 0.875, 1.0], n) if per_neuron else 0.75
     neurons = {"IF": lambda name, src: ir.IF(name, (src,), **kw),
-               "LIF": lambda name, src: ir.LIF(name, (src,), beta=0.875, bias=bias, **kw),
-               "CubaLIF": lambda name, src: ir.CubaLIF(name, (src,), alpha=0.75, beta=0.875, bias=bias, **kw)}
+               "LIF": lambda name, src: ir.LIF(name, (src,), beta=beta, bias=bias, **kw),
+               "CubaLIF": lambda name, src: ir.CubaLIF(name, (src,), alpha=alpha, beta=beta, bias=bias, **kw)}
     nodes = [ir.Input("x", (), (n_in,), temporal=temporal),
              ir.Linear("fc", ("x",), _f32(rng.normal(0, 0.8, (n, n_in))), _f32(rng.normal(0, 0.1, n))),
              ir.Delay("back", ("rec",), steps=steps, shape=(n,)),

@@ -322,7 +322,7 @@ def sanafe_plan(net: ir.Network) -> tuple[Any, ...]:
         readout = not node.is_neuron
         if not readout:
             model = type(node).__name__
-            if float(getattr(node, "beta", 1.0)) != 1.0 or getattr(node, "alpha", None) is not None \
+            if np.any(np.asarray(getattr(node, "beta", 1.0)) != 1.0) or getattr(node, "alpha", None) is not None \
                     or getattr(node, "v_reset", None) is not None or getattr(node, "recurrent", None) is not None \
                     or getattr(node, "delay", None) not in (None, 0, 1):
                 raise UnsupportedLayerError(f"SANA-FE export: layer {name} ({model}): only IF neurons (no leak, "

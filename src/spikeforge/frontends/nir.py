@@ -235,21 +235,24 @@ def _compress(arr: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray
 
 
 def _uniform(arr: np.ndarray, where: str) -> float:
-    """A parameter spikeforge keeps as one number per layer (decay factors, the reset fraction)."""
+    """A parameter spikeforge keeps as one number per layer (the reset fraction, a delay)."""
     if arr.size and np.ptp(arr) <= 1e-6 * max(1.0, float(np.abs(arr).max())):
         return float(arr.ravel()[0])
     raise UnsupportedLayerError(f"{where}: values from {float(arr.min()):g} to {float(arr.max()):g}; "
                                 "spikeforge keeps one value per layer")
 
 
-def _decay(tau: np.ndarray, dt: float, where: str) -> float:
-    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1]."""
+def _decay(tau: np.ndarray, dt: float, where: str) -> np.ndarray:
+    r""":math:`1 - \Delta t/\tau`, which forward Euler needs in (0, 1]: one number when the time
+    constants agree (to float32 rounding), else one per element (compressed with the layer's shape)."""
     if (tau <= 0).any():
         raise InvalidNetworkError(f"{where}: time constant {float(tau.min()):g} s must be > 0")
-    factor = _uniform(1.0 - dt / tau, where)
-    if not 0.0 < factor <= 1.0:
+    factor = 1.0 - dt / np.asarray(tau, np.float64)
+    if not ((factor > 0.0) & (factor <= 1.0)).all():
         raise InvalidNetworkError(f"{where}: dt = {dt:g} s is not below the time constant {float(tau.min()):g} s "
                                   "(forward Euler needs dt < tau); give a smaller dt")
+    if np.ptp(factor) <= 1e-6 * float(np.abs(factor).max()):
+        return np.asarray(factor.ravel()[0])
     return factor
 
 
@@ -443,6 +446,7 @@ class _Reader:
         if src_shape is not None and _ir_shape(src_shape) != shape:
             raise ShapeError(f"{where}: declares input {src_shape}, the graph gives {shape}")
         self.fold_gain(name, _compress(gain, shape, f"{where} input gain"))
+        extra = {k: _compress(v, shape, f"{where}.{k}") for k, v in extra.items()}  # per channel or neuron
         inp = self.alias.pop(f"{name}\0in")
         if t in ("LI", "CubaLI", "I"):  # read-outs: no threshold, no reset, start at 0
             fields = extra | {"bias": _compress(bias if bias is not None else np.zeros(1), shape,
@@ -676,18 +680,20 @@ def read_nir(path: str | os.PathLike, *, dt: float | None = DEFAULT_DT, reset: R
 
 # -- writing ---------------------------------------------------------------------------------------
 
-def _full(value: Any, shape: tuple[int, ...]) -> np.ndarray:
-    return np.array(np.broadcast_to(np.asarray(value, np.float32).reshape(
+def _full(value: Any, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    return np.array(np.broadcast_to(np.asarray(value, dtype).reshape(
         np.shape(value) + (1,) * (len(shape) - np.ndim(value)) if np.ndim(value) == 1 and len(shape) > 1
-        else np.shape(value)), shape), np.float32)
+        else np.shape(value)), shape), dtype)
 
 
-def _tau(node: ir.Node, factor: float, what: str, dt: float) -> float:
-    r"""The time constant whose forward Euler step at ``dt`` is the decay ``factor``: :math:`\Delta t/(1 - f)`."""
-    if factor >= 1.0:
+def _tau(node: ir.Node, factor: float | np.ndarray, what: str, dt: float, shape: tuple[int, ...]) -> np.ndarray:
+    r"""The time constants (of the layer's full ``shape``) whose forward Euler step at ``dt`` is the
+    decay ``factor``: :math:`\Delta t/(1 - f)`."""
+    f = _full(factor, shape, np.float64)
+    if (f >= 1.0).any():
         raise UnsupportedLayerError(f"layer {node.name} ({type(node).__name__}): {what} = 1 (no decay) has no "
                                     "finite NIR time constant")
-    return dt / (1.0 - factor)
+    return dt / (1.0 - f)
 
 
 def _readout_node(node: ir.LI, shape: tuple[int, ...], dt: float) -> Any:
@@ -696,15 +702,14 @@ def _readout_node(node: ir.LI, shape: tuple[int, ...], dt: float) -> Any:
     import nir
 
     bias = _full(node.bias, shape).astype(np.float64)
-    if not isinstance(node, ir.CubaLI) and node.beta == 1.0 and not bias.any():
+    if not isinstance(node, ir.CubaLI) and np.all(node.beta == 1.0) and not bias.any():
         return nir.I(r=np.ones(shape, np.float32))
-    tau_m = _tau(node, node.beta, "beta", dt)
-    common = {"tau_mem": np.full(shape, tau_m, np.float32), "r": np.full(shape, tau_m / dt, np.float32),
+    tau_m = _tau(node, node.beta, "beta", dt, shape)
+    common = {"tau_mem": tau_m.astype(np.float32), "r": (tau_m / dt).astype(np.float32),
               "v_leak": (bias * tau_m / dt).astype(np.float32)}
     if isinstance(node, ir.CubaLI):
-        tau_s = _tau(node, node.alpha, "alpha", dt)
-        return nir.CubaLI(tau_syn=np.full(shape, tau_s, np.float32), w_in=np.full(shape, tau_s / dt, np.float32),
-                          **common)
+        tau_s = _tau(node, node.alpha, "alpha", dt, shape)
+        return nir.CubaLI(tau_syn=tau_s.astype(np.float32), w_in=(tau_s / dt).astype(np.float32), **common)
     return nir.LI(tau=common.pop("tau_mem"), **common)
 
 
@@ -727,17 +732,17 @@ def _neuron_node(node: ir.Node, shape: tuple[int, ...], dt: float) -> Any:
         return nir.IF(r=np.ones(shape, np.float32), v_threshold=theta, v_reset=v_reset)
 
     bias = _full(node.bias, shape).astype(np.float64)
-    tau_m = _tau(node, node.beta, "beta", dt) if isinstance(node, ir.CubaLIF) or node.beta < 1.0 or bias.any() \
-        else None
+    leaky = isinstance(node, ir.CubaLIF) or np.any(node.beta < 1.0) or bias.any()
+    tau_m = _tau(node, node.beta, "beta", dt, shape) if leaky else None
     if isinstance(node, ir.LIF):
         if tau_m is None:  # beta = 1, no bias: an IF
             return nir.IF(r=np.ones(shape, np.float32), v_threshold=theta, v_reset=v_reset)
-        return nir.LIF(tau=np.full(shape, tau_m, np.float32), r=np.full(shape, tau_m / dt, np.float32),
+        return nir.LIF(tau=tau_m.astype(np.float32), r=(tau_m / dt).astype(np.float32),
                        v_leak=(bias * tau_m / dt).astype(np.float32), v_threshold=theta, v_reset=v_reset)
-    tau_s = _tau(node, node.alpha, "alpha", dt)
-    return nir.CubaLIF(tau_syn=np.full(shape, tau_s, np.float32), tau_mem=np.full(shape, tau_m, np.float32),
-                       r=np.full(shape, tau_m / dt, np.float32), v_leak=(bias * tau_m / dt).astype(np.float32),
-                       v_threshold=theta, v_reset=v_reset, w_in=np.full(shape, tau_s / dt, np.float32))
+    tau_s = _tau(node, node.alpha, "alpha", dt, shape)
+    return nir.CubaLIF(tau_syn=tau_s.astype(np.float32), tau_mem=tau_m.astype(np.float32),
+                       r=(tau_m / dt).astype(np.float32), v_leak=(bias * tau_m / dt).astype(np.float32),
+                       v_threshold=theta, v_reset=v_reset, w_in=(tau_s / dt).astype(np.float32))
 
 
 @public

@@ -567,10 +567,22 @@ class _Membrane(Node):
         return v
 
     def _leaky(self, *fractions: str) -> None:
-        """Check the decay factors ``fractions`` (each in (0, 1]) and store ``bias`` as a read-only
-        float array (scalar, per channel or per neuron)."""
+        """Check the decay factors ``fractions`` (each in (0, 1]: a number, or one per channel or per
+        neuron, kept as a number when all equal) and store ``bias`` as a read-only float array
+        (scalar, per channel or per neuron)."""
         for f in fractions:
-            object.__setattr__(self, f, self._unit_fraction(f, getattr(self, f), zero=False))
+            value = getattr(self, f)
+            if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.size > 1 \
+                    and np.ptp(value) != 0:
+                bad = ~(np.isfinite(value) & (value > 0) & (value <= 1))
+                if bad.any():
+                    raise InvalidNetworkError(f"layer {self.name} ({type(self).__name__}): {f} has {int(bad.sum())} "
+                                              f"of {value.size} values outside (0, 1], e.g. {float(value[bad].flat[0]):g}")
+                object.__setattr__(self, f, _frozen(np.asarray(value, np.float64), f"layer {self.name}.{f}"))
+                continue
+            if isinstance(value, np.ndarray) and value.size >= 1 and value.dtype.kind in "iuf":
+                value = value.flat[0]  # uniform: one number
+            object.__setattr__(self, f, self._unit_fraction(f, value, zero=False))
         bias = self.bias
         if bias is None or isinstance(bias, (bool, str)) or np.asarray(bias).dtype.kind not in "iuf":
             raise InvalidNetworkError(f"layer {self.name}.bias: {_show(bias)} is not a number or an array of numbers")
@@ -579,7 +591,7 @@ class _Membrane(Node):
     def output_shape(self, shapes: list[Shape]) -> Shape:
         (s,) = shapes
         for f in self.neuron_arrays:
-            shape = getattr(self, f).shape
+            shape = np.shape(getattr(self, f))
             if shape not in ((), (s[0],), s):
                 raise self._fail(f"{f} shape {shape} is neither scalar, per-channel nor per-neuron for {s}")
         return s
@@ -641,12 +653,12 @@ class LIF(_Neuron):
         v_t \leftarrow v_t - \theta s_t \ (\text{or } v_\mathrm{reset}\theta \text{ if set})
 
     with leak factor :math:`\beta` = ``beta`` in (0, 1] (``beta = 1``, ``bias = 0`` is :class:`IF`)
-    and ``bias`` :math:`b` scalar, per channel or per neuron (NIR's leak towards ``v_leak`` lands
+    and ``bias`` :math:`b`, each scalar, per channel or per neuron (NIR's leak towards ``v_leak`` lands
     here as :math:`(\Delta t/\tau)\, v_\mathrm{leak}`)."""
 
-    beta: float = 1.0
+    beta: float | np.ndarray = 1.0
     bias: np.ndarray | float = 0.0
-    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias", "beta")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -665,10 +677,10 @@ class CubaLIF(_Neuron):
     with synaptic decay :math:`\alpha` = ``alpha`` and membrane leak :math:`\beta` = ``beta``, both
     in (0, 1], and ``bias`` :math:`b` scalar, per channel or per neuron."""
 
-    alpha: float = 1.0
-    beta: float = 1.0
+    alpha: float | np.ndarray = 1.0
+    beta: float | np.ndarray = 1.0
     bias: np.ndarray | float = 0.0
-    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias")
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("threshold", "bias", "alpha", "beta")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -704,9 +716,9 @@ class LI(_Membrane):
     or per neuron. It sends no spikes, so only a network output may read it (checked by
     :class:`Network`): its neurons map onto hardware as neurons that never fire."""
 
-    beta: float = 1.0
+    beta: float | np.ndarray = 1.0
     bias: np.ndarray | float = 0.0
-    neuron_arrays: ClassVar[tuple[str, ...]] = ("bias",)
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("bias", "beta")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -731,7 +743,8 @@ class CubaLI(LI):
     with synaptic decay :math:`\alpha` = ``alpha`` and membrane leak :math:`\beta` = ``beta``, both in
     (0, 1]."""
 
-    alpha: float = 1.0
+    alpha: float | np.ndarray = 1.0
+    neuron_arrays: ClassVar[tuple[str, ...]] = ("bias", "alpha", "beta")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -190,9 +190,10 @@ class QuantizedNetwork:
         check_bits("leak_bits", self.leak_bits, 1, 24)
         for node in self.network.nodes:
             for f in ("beta", "alpha"):
-                factor = getattr(node, f, 1.0)
-                if factor * 2**self.leak_bits != round(factor * 2**self.leak_bits):
-                    raise QuantizationError(f"layer {node.name}.{f}={factor!r}: not a multiple of "
+                scaled = np.asarray(getattr(node, f, 1.0), np.float64) * 2**self.leak_bits
+                if (scaled != np.round(scaled)).any():
+                    bad = float(scaled[scaled != np.round(scaled)].flat[0]) / 2**self.leak_bits
+                    raise QuantizationError(f"layer {node.name}.{f}={bad!r}: not a multiple of "
                                             f"2**-{self.leak_bits} (leak_bits={self.leak_bits})")
         if self.membrane_bits is not None:
             check_bits("membrane_bits", self.membrane_bits, 2, 53)
@@ -294,13 +295,14 @@ def quantize_weights(weight: ArrayLike, bits: int, *, axis: int | None = None,
 
 
 @public(own_checks="bits")
-def quantize_decay(factor: float, bits: int, where: str = "decay") -> float:
+def quantize_decay(factor: float | np.ndarray, bits: int, where: str = "decay") -> float | np.ndarray:
     r"""A decay factor :math:`\beta \in (0, 1]` as integer hardware holds it: :math:`D / 2^F` with
     :math:`D = \mathrm{round}(\beta\, 2^F)` of ``bits`` = :math:`F` fraction bits, the nearest
     (Lava truncates the decay constant :math:`\delta = 2^F - D` instead, which can be 5× farther:
     :math:`\beta = 0.96` is :math:`3932/4096` here, :math:`3933/4096` there).
 
-    Exact in float64 and idempotent; 1 stays 1 (no leak).
+    Exact in float64 and idempotent; 1 stays 1 (no leak). One factor per channel or neuron (an
+    array) is quantised element by element.
 
     Raises
     ------
@@ -313,11 +315,12 @@ def quantize_decay(factor: float, bits: int, where: str = "decay") -> float:
     (0.9599609375, 3932.0)
     """
     bits = check_bits("leak_bits", bits, 1, 24)
-    d = round(float(factor) * 2**bits)
-    if d < 1:
-        raise QuantizationError(f"{where}={factor!r}: rounds to 0 with leak_bits={bits} "
+    d = np.round(np.asarray(factor, np.float64) * 2**bits)
+    if (d < 1).any():
+        smallest = float(np.asarray(factor, np.float64).min())
+        raise QuantizationError(f"{where}={smallest!r}: rounds to 0 with leak_bits={bits} "
                                 f"(smallest decay factor {2.0**-bits:g})")
-    return d / 2**bits
+    return d / 2**bits if isinstance(factor, np.ndarray) else float(d) / 2**bits
 
 
 def _expand(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -385,7 +388,8 @@ def _threshold_demand(net: ir.Network, name: str, channels: int, threshold_max: 
 
 def _dynamic(neuron: ir.Node) -> bool:
     """Neurons that leak or reset to a value (a directly-trained SNN's; not a converted IF network's)."""
-    return getattr(neuron, "beta", 1.0) < 1.0 or getattr(neuron, "alpha", 1.0) < 1.0 or neuron.v_reset is not None
+    return bool(np.any(np.asarray(getattr(neuron, "beta", 1.0)) < 1.0)
+                or np.any(np.asarray(getattr(neuron, "alpha", 1.0)) < 1.0) or neuron.v_reset is not None)
 
 
 def _shared_sum(net: ir.Network, node: ir.Node) -> bool:

@@ -54,25 +54,26 @@ class NeuronParams:
     threshold : tensor
         :math:`\theta > 0`, a scalar, one per channel or one per neuron, shaped to broadcast over the membrane
         (e.g. ``(C, 1, 1)`` for batch-first ``(B, C, H, W)``). May require a gradient (QAT).
-    beta : float
-        Membrane leak factor per step in (0, 1]; 1 is IF.
+    beta : float or tensor
+        Membrane leak factor per step in (0, 1]; 1 is IF. A tensor (shaped as ``threshold``) when
+        it differs between channels or neurons.
     v_init : float
         Initial membrane potential as a fraction of :math:`\theta`, in [0, 1).
     v_reset : float or None
         None: reset by subtraction (residual charge carries over). A number: after a spike the
         potential is set to ``v_reset`` × θ.
-    alpha : float or None
-        Synaptic current decay per step in (0, 1] (current-based synapses, CUBA); None: the
-        input current enters the membrane directly.
+    alpha : float, tensor or None
+        Synaptic current decay per step in (0, 1] (current-based synapses, CUBA; a tensor as
+        ``beta``); None: the input current enters the membrane directly.
     bias : tensor or None
         Constant current added to the membrane every step, shaped as ``threshold``; None: none.
     """
 
     threshold: torch.Tensor
-    beta: float = 1.0
+    beta: float | torch.Tensor = 1.0
     v_init: float = 0.5
     v_reset: float | None = None
-    alpha: float | None = None
+    alpha: float | torch.Tensor | None = None
     bias: torch.Tensor | None = None
 
 
@@ -196,10 +197,16 @@ def neuron_params(node: ir.Node, ndim: int, dtype: torch.dtype = torch.float32) 
     if not node.is_neuron:
         raise SimulationError(f"layer {node.name}: {type(node).__name__} is not a neuron layer")
     bias = getattr(node, "bias", None)
-    return NeuronParams(_broadcast(node.threshold, ndim, dtype), beta=float(getattr(node, "beta", 1.0)),
+    alpha = getattr(node, "alpha", None)
+    return NeuronParams(_broadcast(node.threshold, ndim, dtype), beta=_decay(getattr(node, "beta", 1.0), ndim, dtype),
                         v_init=float(node.v_init), v_reset=node.v_reset,
-                        alpha=None if getattr(node, "alpha", None) is None else float(node.alpha),
+                        alpha=None if alpha is None else _decay(alpha, ndim, dtype),
                         bias=None if bias is None or not bias.any() else _broadcast(bias, ndim, dtype))
+
+
+def _decay(factor: float | np.ndarray, ndim: int, dtype: torch.dtype) -> float | torch.Tensor:
+    """A decay factor as a number, or (one per channel or neuron) as a broadcasting tensor."""
+    return _broadcast(factor, ndim, dtype) if isinstance(factor, np.ndarray) else float(factor)
 
 
 def _broadcast(values: np.ndarray, ndim: int, dtype: torch.dtype) -> torch.Tensor:
@@ -248,7 +255,8 @@ def neuron_step(state: NeuronState, current: torch.Tensor, params: NeuronParams,
     if params.alpha is not None:
         i_syn = arithmetic.current(arithmetic.fraction(state.i_syn * params.alpha) + current)
         current = i_syn
-    v = state.v if params.beta == 1.0 else arithmetic.fraction(state.v * params.beta)
+    no_leak = isinstance(params.beta, float) and params.beta == 1.0
+    v = state.v if no_leak else arithmetic.fraction(state.v * params.beta)
     if params.bias is not None:
         current = current + params.bias
     v = arithmetic.register(v + current)  # a new tensor: the steps below may update it in place
