@@ -414,8 +414,9 @@ class Run:
                  advance: Callable[[DesignPoint], None]) -> dict[DesignPoint, Evaluation | str]:
         """Every point's evaluation (or the reason it is infeasible): from the cache, else as tasks
         on ``engine`` — one quantisation per bit-width and one simulation per (bits, T, activity) at
-        most. Each point is its own task; workers run quantisations first, then simulations, longest
-        (largest T) first, then evaluations, so short tasks fill the end and two workers balance."""
+        most. Each point is its own task; the quantised networks are made first and copied to every
+        worker, then workers run simulations, longest (largest T) first, then evaluations, so short
+        tasks fill the end and two workers balance."""
         results: dict[DesignPoint, Evaluation | str] = {}
         missing: dict[DesignPoint, str] = {}
         for p in dict.fromkeys(points):
@@ -429,44 +430,32 @@ class Run:
         if not missing:
             return results
         folder = None if self.cache.folder is None else str(self.cache.folder)
-        shared: dict[str, Any] = {}
-
-        def handle(name: str, make: Callable[[], Any]) -> Any:
-            if name not in shared:
-                shared[name] = make()
-            return shared[name]
-
-        snn = handle("snn", lambda: engine.scatter(self.snn))
+        snn = engine.scatter(self.snn)
         needs_q = self.target.needs_network
-
-        longest = max(p.timesteps for p in missing)
-
-        def q_handle(b: int) -> Any:
-            return handle(f"q{b}", lambda: engine.submit(_quantize_task, snn, b, self.options,
-                                                         key=f"quantize-{b}-{self.run_key(b, 0)[:16]}",
-                                                         priority=longest + 1))
-
-        def run_handle(b: int, t: int, activity: str) -> Any:
-            def make() -> Any:
-                key = self.run_key(b, t, activity)
-                run = self.cache.get(key)
-                if run is not None:
-                    return engine.scatter(run)
-                self.simulations += 1
-                data = handle("data", lambda: (engine.scatter(self.x), engine.scatter(self.y)))
-                return engine.submit(_record_task, self.target, q_handle(b), data[0], data[1], t, activity, folder,
-                                     key, key=f"simulate-{key[:24]}", priority=t)
-            return handle(f"run{b},{t},{activity}", make)
-
-        # every simulation submitted before any evaluation, longest first
-        needed = sorted({(p.weight_bits, p.timesteps, self.target.activity_of(p)) for p in missing},
-                        key=lambda r: (-r[1], r[0], r[2]))
-        for b, t, activity in needed:
-            run_handle(b, t, activity)
+        runs, to_simulate = {}, []
+        for b, t, activity in sorted({(p.weight_bits, p.timesteps, self.target.activity_of(p)) for p in missing}):
+            key = self.run_key(b, t, activity)
+            run = self.cache.get(key)
+            if run is None:
+                to_simulate.append((b, t, activity, key))
+            else:
+                runs[b, t, activity] = engine.scatter(run)
+        # Quantised networks first, then scattered to every worker: a simulation that depended on
+        # a quantisation's result would be pulled to the worker holding it, out of priority order.
+        bits = {b for b, *_ in to_simulate} | ({p.weight_bits for p in missing} if needs_q else set())
+        pending = {engine.submit(_quantize_task, snn, b, self.options, key=f"quantize-{b}-{self.run_key(b, 0)[:16]}"): b
+                   for b in sorted(bits)}
+        quantized = {pending[h]: engine.scatter(q) for h, q in engine.completed(list(pending))}
+        if to_simulate:
+            data = (engine.scatter(self.x), engine.scatter(self.y))
+        for b, t, activity, key in sorted(to_simulate, key=lambda r: (-r[1], r[0], r[2])):  # longest first
+            self.simulations += 1
+            runs[b, t, activity] = engine.submit(_record_task, self.target, quantized[b], data[0], data[1], t,
+                                                 activity, folder, key, key=f"simulate-{key[:24]}", priority=t)
         futures = {}
         for p, key in missing.items():
-            run = run_handle(p.weight_bits, p.timesteps, self.target.activity_of(p))
-            h = engine.submit(_evaluate_task, self.target, p, run, q_handle(p.weight_bits) if needs_q else None,
+            run = runs[p.weight_bits, p.timesteps, self.target.activity_of(p)]
+            h = engine.submit(_evaluate_task, self.target, p, run, quantized[p.weight_bits] if needs_q else None,
                               folder, key, key=f"evaluate-{key[:24]}", priority=0)
             futures[h] = p
         for h, figures in engine.completed(list(futures)):

@@ -114,10 +114,16 @@ class DaskEngine(Engine):
 
         self.cluster = None
         if scheduler is None:
-            # one thread per worker process; torch and BLAS on one thread inside each
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR,
-                                        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+            import dask
+
+            # one thread per worker process; torch and BLAS on one thread inside each. A worker is
+            # sent its next ready task only when it is free (saturation 1.0, not Dask's 1.1, which
+            # hands each worker one task ahead): the longest-first order of the simulations then
+            # holds across workers (list scheduling), instead of being fixed when tasks are sent.
+            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR,
+                                            env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
             self.client = Client(self.cluster)
             self.label = f"{workers} local worker{'s' * (workers != 1)}"
         else:
