@@ -11,9 +11,9 @@ import h5py
 import nir
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_trains import layer_trains
 
 from spikeforge.errors import (
     ArgumentError,
@@ -36,16 +36,6 @@ from spikeforge.sim import simulator
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nir"
 paper = pytest.mark.skipif(not DATA.is_dir(), reason="the NIR paper's graphs (shared/data/nir) are not here")
-
-
-def spike_trains(net: ir.Network, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every layer's output, step by step, (T, N, ...), for a temporal input ``x`` (N, T, ...)."""
-    c = simulator.compiled(net, False)
-    seen: dict[str, np.ndarray] = {}
-    t = x.shape[1]
-    simulator.run_batch(c, torch.as_tensor(x, dtype=torch.float32), t, torch.tensor([t]), lambda n, v: v.data,
-                        observe=lambda node, ins, v: seen.__setitem__(node.name, v.data.numpy().copy()))
-    return seen
 
 
 def random_spikes(net: ir.Network, n: int = 3, t: int = 25, p: float = 0.3, seed: int = 0) -> np.ndarray:
@@ -76,7 +66,7 @@ def test_lif_neuron_spike_times_equal_the_exact_solution():
     net = read_nir(DATA / "lif_norse.nir")
     (lif_layer,) = [n for n in net.nodes if isinstance(n, ir.LIF)]
     assert lif_layer.beta == pytest.approx(1 - 1e-4 / 2.5e-3)
-    out = spike_trains(net, exact[None, :, :1])[lif_layer.name][:, 0, 0]
+    out = layer_trains(net, exact[None, :, :1])[lif_layer.name][:, 0, 0]
     ours, theirs = np.nonzero(out)[0], np.nonzero(exact[:, 2])[0]
     assert len(ours) == len(theirs) > 0
     assert np.abs(ours - theirs).max() <= 1
@@ -128,7 +118,7 @@ def test_paper_graphs_round_trip_through_write_nir(tmp_path, file):
         path = write_nir(net, tmp_path / file)
     back = read_nir(path)
     x = random_spikes(net, seed=1)
-    a, b = spike_trains(net, x), spike_trains(back, x)
+    a, b = layer_trains(net, x), layer_trains(back, x)
     for n in (m for m in net.nodes if m.is_neuron):
         assert np.array_equal(a[n.name], b[n.name]), n.name
 
@@ -175,7 +165,7 @@ def test_recurrence_without_delay_and_summed_edges():
     (delay,) = [m for m in net.nodes if isinstance(m, ir.Delay)]
     assert len(add.inputs) == 3 and delay.inputs == ("lif",) and delay.steps == 1
     assert net.node("rec").inputs == (delay.name,)
-    spikes = spike_trains(net, random_spikes(net, t=30, p=0.8))["lif"]
+    spikes = layer_trains(net, random_spikes(net, t=30, p=0.8))["lif"]
     assert spikes.sum() > 0
 
 
@@ -199,7 +189,7 @@ def test_nested_subgraph_conv1d_scale_sumpool_and_delay():
     np.testing.assert_allclose(net.node("conv").weight[:, 0, 0, 0], [1.0, 2.0, 3.0])  # Scale folded
     assert net.node("delay").steps == 2 and net.shape("flat") == (3 * length,)
     x = random_spikes(net, t=10, p=0.5)
-    out = spike_trains(net, x)
+    out = layer_trains(net, x)
     assert np.array_equal(out["delay"][2:], out["if"][:-2]) and not out["delay"][:2].any()
 
 
@@ -211,7 +201,7 @@ def test_nir_delay_closing_a_loop():
     net = from_nir(g)
     assert net.node("d").steps == 3 and net.node("d").inputs == ("lif",)
     assert not any(isinstance(m, ir.Delay) and m.name != "d" for m in net.nodes)  # no second delay inserted
-    assert spike_trains(net, random_spikes(net, t=15, p=0.9))["lif"].sum() > 0
+    assert layer_trains(net, random_spikes(net, t=15, p=0.9))["lif"].sum() > 0
 
 
 def test_graph_structure_errors():
@@ -244,7 +234,7 @@ def test_sum_pool_without_weights_after_it_is_a_conv_of_ones():
     pool = net.node("pool")
     assert isinstance(pool, ir.Conv2d) and pool.groups == 2 and (pool.weight == 1).all()
     x = np.ones((1, 1, 2, 4, 4), np.float32)
-    assert spike_trains(net, x)["if"].all()  # a sum of 4 ones reaches 3.5, an average would not
+    assert layer_trains(net, x)["if"].all()  # a sum of 4 ones reaches 3.5, an average would not
 
 
 def test_scale_on_a_sum_becomes_add_gains():

@@ -6,21 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_trains import layer_trains
 
 from spikeforge.ir import network as ir
 from spikeforge.sim import simulator
-
-
-def steps(net: ir.Network, x: np.ndarray, integer: bool = False) -> dict[str, np.ndarray]:
-    c = simulator.compiled(net, integer)
-    seen: dict[str, np.ndarray] = {}
-    t = x.shape[1]
-    simulator.run_batch(c, torch.as_tensor(x, dtype=c.dtype), t, torch.tensor([t]), lambda n, v: v.data,
-                        observe=lambda node, ins, v: seen.__setitem__(node.name, v.data.numpy().copy()))
-    return seen
 
 
 def readout_net(readout: ir.Node, n: int = 3) -> ir.Network:
@@ -34,7 +25,7 @@ def test_readout_membrane_follows_its_equations(alpha, beta, bias, cuba, seed):
     x = np.random.default_rng(seed).normal(size=(2, 9, 3)).astype(np.float32)
     node = ir.CubaLI("li", ("x",), alpha=alpha, beta=beta, bias=np.float32(bias)) if cuba else \
         ir.LI("li", ("x",), beta=beta, bias=np.float32(bias))
-    got = steps(readout_net(node), x)["li"]
+    got = layer_trains(readout_net(node), x)["li"]
     i = v = np.zeros((2, 3))
     for t in range(9):
         i = alpha * i + x[:, t] if cuba else x[:, t]
@@ -46,7 +37,7 @@ def test_readout_membrane_follows_its_equations(alpha, beta, bias, cuba, seed):
 @given(theta=st.floats(0.05, 2.0), seed=st.integers(0, 2**16))
 def test_a_threshold_is_the_heaviside_of_its_input(theta, seed):
     x = np.random.default_rng(seed).uniform(-2, 2, (2, 7, 4)).astype(np.float32)
-    got = steps(readout_net(ir.Threshold("t", ("x",), threshold=np.float32(theta)), 4), x)["t"]
+    got = layer_trains(readout_net(ir.Threshold("t", ("x",), threshold=np.float32(theta)), 4), x)["t"]
     assert np.array_equal(got.astype(bool), (x >= np.float32(theta)).transpose(1, 0, 2))
 
 
@@ -58,7 +49,7 @@ def test_readout_counts_no_spikes_but_its_synapses():
     layer = result.profile.layer("li")
     assert layer.spikes == 0 and layer.neurons == 2 and not result.profile.rates("li").any()
     assert result.profile.layer("fc").synops == x.sum() * 2 and result.profile.layer("fc").input_kind == "spikes"
-    membrane = steps(net, x)["li"]
+    membrane = layer_trains(net, x)["li"]
     for t in (2, 5):
         np.testing.assert_allclose(result.outputs[t], membrane[:t].mean(0), rtol=1e-6)
 
@@ -66,7 +57,7 @@ def test_readout_counts_no_spikes_but_its_synapses():
 def test_readout_runs_in_integer_arithmetic_with_floored_leak():
     net = readout_net(ir.CubaLI("li", ("x",), alpha=0.5, beta=0.75, bias=np.float32(1)), 1)
     x = np.array([[[7.0], [0.0], [3.0]]])
-    got = steps(net, x, integer=True)["li"][:, 0, 0]
+    got = layer_trains(net, x, integer=True)["li"][:, 0, 0]
     i, v, want = 0.0, 0.0, []
     for xt in (7.0, 0.0, 3.0):
         i = np.floor(0.5 * i) + xt
