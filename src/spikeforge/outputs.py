@@ -180,6 +180,27 @@ def _written_by_us(folder: Path) -> set[str] | None:
     return {e for e in doc["entries"] if isinstance(e, str)}
 
 
+def check_folder_writable(folder: str | os.PathLike, what: str) -> None:
+    """Refuse, naming ``what``, a ``folder`` in which files cannot be made: the folder, or the
+    nearest existing folder above it (where the missing ones would be made), is read-only, immutable
+    or another user's, or a file stands in its place. Checked before any work, not when written: a
+    command would otherwise fail with part of its output in place. (``access()`` sees immutable
+    folders as root too.)
+
+    Raises
+    ------
+    OutputPathError
+        As above.
+    """
+    parent = Path(folder)
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{what}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what}: cannot write (folder {parent} is read-only or not ours)")
+
+
 def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
     """``path`` as a Path if a file may be written there (missing parent folders are made when
     it is written), else raise.
@@ -200,15 +221,7 @@ def check_output_file(path: str | os.PathLike, inputs: Inputs = ()) -> Path:
         if out.exists() and not out.is_file():
             raise OutputPathError(f"output {out}: exists and is not a regular file (a device, FIFO or socket)")
         _check_not_input(out, inputs)
-        parent = out.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-    if not parent.is_dir():
-        raise OutputPathError(f"output {out}: {parent} is a file, not a folder")
-    # Checked now, not when written: a command writing its report after its main output would
-    # otherwise fail with that output already in place. (access() also sees immutable files as root.)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"output {out}: cannot write (folder {parent} is read-only or not ours)")
+        check_folder_writable(out.parent, f"output {out}")
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputPathError(f"output {out}: cannot write (the file is read-only or immutable)")
     return out

@@ -25,6 +25,7 @@ from spikeforge.errors import (
     InvalidDataError,
     InvalidHardwareSpecError,
     MissingDependencyError,
+    OutputPathError,
     ResourceError,
     UnknownStrategyError,
 )
@@ -353,3 +354,18 @@ def test_codesign_command_sweeps_assignments(snn, tmp_path):
     assert rc in (0, None)
     rows = (tmp_path / "out" / "sweep.csv").read_text()
     assert "balanced-neuron" in rows and rows.count("\n") == 3  # header and two points
+
+
+def test_a_cache_where_files_cannot_be_made_is_refused_before_any_simulation(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match=r"cache .*notes\.txt/cache: .*notes\.txt is a file, not a folder"):
+        SimulationCache(tmp_path / "notes.txt" / "cache")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["chattr", "+i", str(ro)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("chattr +i not supported here (root ignores read-only modes)")
+    try:
+        with pytest.raises(OutputPathError, match=r"cache .*ro/cache: cannot write \(folder .*ro is read-only"):
+            SimulationCache(ro / "cache")
+    finally:
+        subprocess.run(["chattr", "-i", str(ro)], capture_output=True, check=False)

@@ -163,6 +163,19 @@ def immutable(path: Path) -> Callable[[], None] | None:
     return lambda: subprocess.run(["chattr", "-i", str(path)], capture_output=True)
 
 
+def into_immutable_folder(ctx: Ctx, argv_for: Callable[[str], list[str]], name: str, keep: bool = False) -> Run:
+    """The command of ``argv_for`` writing ``ro/name`` inside an immutable folder (holding a user's
+    ``keep.txt`` when ``keep``); skipped where the file system has no immutable flag."""
+    ro = ctx.path("ro")
+    ro.mkdir()
+    if keep:
+        (ro / "keep.txt").write_text("keep")
+    undo = immutable(ro)
+    if undo is None:
+        return Run(argv=[], skip="chattr +i not supported here (root ignores read-only modes)")
+    return cli(*argv_for(f"ro/{name}"), fast=True, cleanup=undo)
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
@@ -1754,13 +1767,7 @@ def _folder_scenarios() -> list[tuple[str, Callable[[Ctx, Callable[[str], list[s
 
     def read_only_parent(ctx: Ctx, argv_for, writer) -> Run:
         _inputs(ctx)
-        ro = ctx.path("ro")
-        ro.mkdir()
-        (ro / "keep.txt").write_text("keep")
-        undo = immutable(ro)
-        if undo is None:
-            return Run(argv=[], skip="chattr +i not supported here (root ignores read-only modes)")
-        return cli(*argv_for("ro/out"), fast=True, cleanup=undo)
+        return into_immutable_folder(ctx, argv_for, "out", keep=True)
 
     def read_only_earlier_output(ctx: Ctx, argv_for, writer) -> Run:
         _inputs(ctx)
@@ -1875,12 +1882,7 @@ def _file_scenarios() -> list[tuple[str, Callable[[Ctx, Callable[[str], list[str
 
     def read_only(ctx: Ctx, argv_for, writer) -> Run:
         _inputs(ctx)
-        ro = ctx.path("ro")
-        ro.mkdir()
-        undo = immutable(ro)
-        if undo is None:
-            return Run(argv=[], skip="chattr +i not supported here")
-        return cli(*argv_for("ro/r.json"), fast=True, cleanup=undo)
+        return into_immutable_folder(ctx, argv_for, "r.json")
 
     def link_to_user_file(ctx: Ctx, argv_for, writer) -> Run:
         _inputs(ctx)
@@ -3270,12 +3272,7 @@ def new_output_cases() -> Iterator[Case]:
 
         def read_only(ctx: Ctx, argv_for=argv_for) -> Run:
             _new_inputs(ctx)
-            ro = ctx.path("ro")
-            ro.mkdir()
-            undo = immutable(ro)
-            if undo is None:
-                return Run(argv=[], skip="chattr +i not supported here")
-            return cli(*argv_for("ro/r.out"), fast=True, cleanup=undo)
+            return into_immutable_folder(ctx, argv_for, "r.out")
 
         def immutable_file(ctx: Ctx, argv_for=argv_for) -> Run:
             _new_inputs(ctx)

@@ -31,7 +31,7 @@ from spikeforge.api import public
 from spikeforge.errors import ModelFileError, OutputPathError
 from spikeforge.fileio import read_npz
 from spikeforge.ir import network as ir
-from spikeforge.outputs import atomic_file
+from spikeforge.outputs import atomic_file, check_folder_writable
 from spikeforge.quantize import LayerTrace, SpikeTrace
 from spikeforge.sim.simulator import LayerProfile, Profile
 
@@ -173,7 +173,8 @@ class SimulationCache:
     Raises
     ------
     OutputPathError
-        ``folder`` exists and is not a folder (checked before any simulation runs).
+        ``folder`` exists and is not a folder, or files cannot be made in it (read-only,
+        immutable, another user's; checked before any simulation runs).
 
     Examples
     --------
@@ -189,6 +190,8 @@ class SimulationCache:
         self.folder = None if folder is None else Path(folder)
         if self.folder is not None and os.path.lexists(self.folder) and not self.folder.is_dir():
             raise OutputPathError(f"cache {self.folder}: exists and is not a folder; name a folder")
+        if self.folder is not None:  # workers write into it as they finish: refused now, not then
+            check_folder_writable(self.folder, f"cache {self.folder}")
         self._memory: dict[str, Simulated] = {}
         self._figures: dict[str, dict[str, Any]] = {}
 

@@ -120,9 +120,11 @@ class DaskEngine(Engine):
             # sent its next ready task only when it is free (saturation 1.0, not Dask's 1.1, which
             # hands each worker one task ahead): the longest-first order of the simulations then
             # holds across workers (list scheduling), instead of being fixed when tasks are sent.
+            # Workers log nothing below CRITICAL: a failed task's error reaches the driver, which
+            # reports it in one line (their "Compute Failed" logs would be a second copy on stderr).
             with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR,
+                                            dashboard_address=None, silence_logs=logging.CRITICAL,
                                             env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
             self.client = Client(self.cluster)
             self.label = f"{workers} local worker{'s' * (workers != 1)}"
