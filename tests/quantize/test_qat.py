@@ -208,3 +208,9 @@ def test_fake_quant_error_bound(w: np.ndarray, bits: int, per_channel: bool) -> 
     step = torch.where(peak > 0, peak / levels, torch.ones_like(peak)).double()
     err = (t.double() - wq).abs().reshape(t.shape[0], -1).amax(1)
     assert torch.all(err <= step / 2 * (1 + 1e-5) + 1e-12)
+
+
+def test_fake_quant_of_weights_whose_step_underflows_is_finite():
+    """A subnormal peak weight (1e-45) over 3 levels underflows to a zero step; not a NaN."""
+    wq = fake_quantize(torch.tensor([[1e-45, 0.0]]), 3, per_channel=False)
+    assert torch.isfinite(wq).all() and wq.abs().max() <= 1e-45

@@ -95,7 +95,8 @@ def _grid(weight: torch.Tensor, bits: int, per_channel: bool, transposed_groups:
         g = transposed_groups
         grouped = mag.reshape(g, mag.shape[0] // g, *mag.shape[1:])  # (g, in/g, out/g, kh, kw)
         peak = grouped.amax(dim=(1, 3, 4), keepdim=True).expand_as(grouped).reshape(mag.shape)
-    step = torch.where(peak > 0, peak / levels, torch.ones_like(peak))
+    step = peak / levels
+    step = torch.where(step > 0, step, torch.ones_like(step))  # all zero, or so small the step underflows
     return torch.clamp(torch.round(weight.detach() / step), -levels, levels) * step
 
 
